@@ -1,0 +1,7 @@
+"""``python -m whatsignal``."""
+
+import sys
+
+from whatsignal.cli import main
+
+sys.exit(main())
