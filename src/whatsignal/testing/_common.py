@@ -198,6 +198,7 @@ class SimulatorBase:
 
     host: str = "127.0.0.1"
     port: int = 0
+    websocket_ping_interval: float | None = None
     url: str = attrs.field(init=False, default="")
     injector: FaultInjector = attrs.field(init=False)
     _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
@@ -224,6 +225,7 @@ class SimulatorBase:
                         host=self.host,
                         port=self.port,
                         graceful_timeout=0.5,
+                        websocket_ping_interval=self.websocket_ping_interval,
                         task_status=task_status,
                     )
                 )

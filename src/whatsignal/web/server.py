@@ -18,7 +18,9 @@ from hypercorn.trio import serve
 __all__ = ["base_url", "serve_app"]
 
 
-def _hypercorn_config(host: str, port: int, graceful_timeout: float) -> HypercornConfig:
+def _hypercorn_config(
+    host: str, port: int, graceful_timeout: float, websocket_ping_interval: float | None
+) -> HypercornConfig:
     config = HypercornConfig()
     # IPv6 literals need brackets in a bind string.
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -28,6 +30,8 @@ def _hypercorn_config(host: str, port: int, graceful_timeout: float) -> Hypercor
     config.accesslog = None
     config.errorlog = logging.getLogger("whatsignal.http.hypercorn")
     config.keep_alive_timeout = 75.0
+    # Server-initiated websocket pings (ASGI has no ping message; hypercorn sends them).
+    config.websocket_ping_interval = websocket_ping_interval
     return config
 
 
@@ -38,6 +42,7 @@ async def serve_app(
     port: int,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     graceful_timeout: float = 5.0,
+    websocket_ping_interval: float | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns (graceful) or the caller cancels.
@@ -49,7 +54,7 @@ async def serve_app(
         When ``shutdown_trigger`` returns, hypercorn stops accepting connections and gives
         requests in flight ``graceful_timeout`` seconds to finish. Cancellation is the hard stop.
     """
-    config = _hypercorn_config(host, port, graceful_timeout)
+    config = _hypercorn_config(host, port, graceful_timeout, websocket_ping_interval)
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
 
 
