@@ -1,0 +1,253 @@
+"""SignalReceiver: the only reader of one bridge number's messages.
+
+signal-cli's receive is destructive, and in json-rpc mode it drops whatever arrives while no
+websocket listens (signal-cli-rest-api #834). So the receiver:
+
+* reads continuously into a bounded buffer and never waits on the database while reading
+  (a blocked reader is a disconnected reader, to signal-cli);
+* journals what it read in batches (one group-committed transaction for many envelopes);
+* reconnects at once after a drop, backing off only when connecting keeps failing;
+* pings, so a dead connection is noticed within ``ping_interval + ping_timeout``;
+* routes journaled envelopes to session queues (:mod:`whatsignal.actors.router`), from the
+  journal, so a crash between journaling and routing loses nothing.
+
+In normal/native mode it long-polls ``GET /v1/receive/{number}?timeout=N`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal, NoReturn, Protocol
+
+import attrs
+import trio
+import trio_websocket
+
+from whatsignal import log as wlog
+from whatsignal.actors.context import BridgeContext
+from whatsignal.actors.router import decide
+from whatsignal.actors.worker import wait_for_ring
+from whatsignal.errors import ClientError, PayloadError, StorageError
+from whatsignal.intake import Intake, signal_queue
+from whatsignal.reliability import Backoff
+from whatsignal.serde import parse_signal_received
+from whatsignal.storage import JournalRow
+
+__all__ = ["MessageSource", "SignalReceiver", "open_websocket"]
+
+log = logging.getLogger("whatsignal.receiver")
+
+
+class MessageSource(Protocol):
+    """What the websocket reader needs of a connection (trio-websocket's, or a test double)."""
+
+    async def get_message(self) -> str | bytes: ...
+
+    async def ping(self, payload: bytes | None = None) -> None: ...
+
+
+Connect = Callable[[str], AbstractAsyncContextManager[MessageSource]]
+
+
+@asynccontextmanager
+async def open_websocket(url: str) -> AsyncIterator[MessageSource]:
+    """Connect with trio-websocket; a large queue so a burst never stalls the socket."""
+    async with trio_websocket.open_websocket_url(
+        url, message_queue_size=1024, connect_timeout=10, disconnect_timeout=2
+    ) as ws:
+        yield ws
+
+
+@attrs.define(eq=False, kw_only=True)
+class SignalReceiver:
+    """Receives for one bridge number and routes what it receives.
+
+    Args:
+        mode: ``websocket`` (json-rpc) or ``poll`` (normal/native), decided by the registry from
+            ``/v1/about`` and ``signal.receiveMode``.
+        doorbell: rung when the push webhook journals envelopes for this number.
+    """
+
+    number: str
+    ctx: BridgeContext
+    intake: Intake
+    mode: Literal["websocket", "poll"]
+    doorbell: trio.MemoryReceiveChannel[None]
+    connect: Connect = open_websocket
+    poll_timeout: float = 10.0
+    poll_interval: float = 1.0
+    ping_interval: float = 20.0
+    ping_timeout: float = 10.0
+    reconnect: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=30.0))
+    buffer_size: int = 4096
+    batch_max: int = 256
+    connected: bool = attrs.field(default=False, init=False)
+    attempts: list[float] = attrs.field(factory=list, init=False)  # connect times, for tests
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        send, receive = trio.open_memory_channel[Any](self.buffer_size)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._journal, receive)
+            nursery.start_soon(self._route_loop)
+            if self.mode == "websocket":
+                nursery.start_soon(self._read_websocket, send)
+            else:
+                nursery.start_soon(self._poll, send)
+            task_status.started()
+            await trio.sleep_forever()
+
+    # Reading ----------------------------------------------------------------------------------
+
+    async def _read_websocket(self, sink: trio.MemorySendChannel[Any]) -> NoReturn:
+        url = self.ctx.signal.receive_websocket_url(self.number)
+        failures = 0
+        with sink:
+            while True:
+                self.attempts.append(trio.current_time())
+                got_messages = False
+                try:
+                    async with self.connect(url) as ws:
+                        self.connected = True
+                        failures = 0
+                        self.ctx.metrics.receiver_connects.labels("websocket", "ok").inc()
+                        log.info("signal websocket connected for %s", wlog.phone(self.number))
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(self._pinger, ws)
+                            while True:
+                                message = await ws.get_message()
+                                got_messages = True
+                                await sink.send(message)
+                except* (
+                    trio_websocket.ConnectionClosed,
+                    trio_websocket.HandshakeError,
+                    OSError,
+                    trio.TooSlowError,
+                    trio.BrokenResourceError,
+                ) as group:
+                    self.ctx.metrics.receiver_connects.labels("websocket", "dropped").inc()
+                    log.warning(
+                        "signal websocket for %s lost: %s",
+                        wlog.phone(self.number),
+                        "; ".join(type(e).__name__ for e in group.exceptions),
+                    )
+                finally:
+                    self.connected = False
+                if got_messages:
+                    failures = 0
+                failures += 1
+                # The first reconnect after a drop is immediate: every moment without a
+                # socket is a moment in which signal-cli throws messages away.
+                if failures > 1:
+                    await trio.sleep(self.reconnect.delay(failures - 1))
+
+    async def _pinger(self, ws: MessageSource) -> None:
+        while True:
+            await trio.sleep(self.ping_interval)
+            with trio.fail_after(self.ping_timeout):
+                await ws.ping()
+
+    async def _poll(self, sink: trio.MemorySendChannel[Any]) -> NoReturn:
+        failures = 0
+        with sink:
+            while True:
+                try:
+                    items = await self.ctx.signal.receive(self.number, timeout=self.poll_timeout)
+                except ClientError as error:
+                    failures += 1
+                    delay = self.reconnect.delay(failures)
+                    log.warning("signal receive failed (retry in %.1fs): %s", delay, error)
+                    await trio.sleep(delay)
+                    continue
+                failures = 0
+                for item in items:
+                    await sink.send(item)
+                if not items:
+                    await trio.sleep(self.poll_interval)
+
+    # Journaling ---------------------------------------------------------------------------------
+
+    async def _journal(self, source: trio.MemoryReceiveChannel[Any]) -> None:
+        via = self.mode
+        with source:
+            async for first in source:
+                batch = [first]
+                while len(batch) < self.batch_max:
+                    try:
+                        batch.append(source.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                items = [i for i in (self._decode(m) for m in batch) if i is not None]
+                delay = 0.1
+                while True:
+                    try:
+                        await self.intake.signal(items, via=via)
+                        break
+                    except StorageError as error:
+                        # Keep the batch: these envelopes exist nowhere else any more.
+                        log.error("journaling signal envelopes failed (retrying): %s", error)
+                        await trio.sleep(delay)
+                        delay = min(delay * 2, 5.0)
+
+    def _decode(self, message: Any) -> Any:
+        if isinstance(message, str | bytes):
+            try:
+                message = json.loads(message)
+            except ValueError:
+                log.warning("non-JSON frame from signal-cli ignored")
+                return None
+        if isinstance(message, dict) and "error" in message and "envelope" not in message:
+            log.warning("signal-cli reported an error: %s", wlog.mask_text(str(message["error"])))
+            return None
+        if isinstance(message, dict) and "params" in message and "envelope" not in message:
+            return message["params"]  # a raw JSON-RPC notification
+        return message
+
+    # Routing ------------------------------------------------------------------------------------
+
+    async def _route_loop(self) -> NoReturn:
+        queue = signal_queue(self.number)
+        while True:
+            heads = await self.ctx.store.pending_heads(queue, limit=self.batch_max)
+            for row in heads:
+                await self._route(row)
+            if len(heads) < self.batch_max:
+                await wait_for_ring(self.doorbell, math.inf)
+
+    async def _route(self, row: JournalRow) -> None:
+        ctx = self.ctx
+        try:
+            item = parse_signal_received(json.loads(row.payload))
+        except (PayloadError, ValueError) as error:
+            await ctx.store.bury(row.id, error=f"unparseable envelope: {error}")
+            return
+        try:
+            decision = await decide(ctx, item)
+        except ClientError as error:  # pragma: no cover - decide() only calls clients guardedly
+            log.warning("routing failed, retrying later: %s", error)
+            await ctx.store.retry_later(
+                row.id, next_attempt_at=ctx.wall() + 1.0, error=str(error), count_attempt=False
+            )
+            return
+        if decision.session is None:
+            log.info("signal envelope %d not routed: %s", row.id, decision.ignore)
+            if decision.notice:
+                await self._notice(item.envelope.sender, decision.notice)
+            await ctx.store.complete(row.id)
+            return
+        await ctx.store.requeue(row.id, queue=decision.session, chat=decision.chat)
+        ctx.ring(decision.session)
+
+    async def _notice(self, recipient: str | None, text: str) -> None:
+        if not recipient:
+            return
+        with trio.move_on_after(10):
+            try:
+                await self.ctx.signal.send(self.number, [recipient], text)
+            except ClientError as error:
+                log.warning("could not send a routing notice: %s", error)

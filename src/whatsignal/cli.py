@@ -1,0 +1,184 @@
+"""``python -m whatsignal``: the command line.
+
+Commands: ``run`` (default), ``check-config``, ``demo``, ``version``; Go's ``--healthcheck`` flag.
+Command output goes to stdout, logs to stderr.
+
+Exit codes:
+    0  clean stop (or: the check passed)
+    1  runtime failure (an upstream or the database failed beyond recovery, a port in use, ...)
+    2  usage or configuration error (the message says what to fix; no traceback)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import httpx
+import trio
+
+from whatsignal._version import __version__
+from whatsignal.errors import ConfigError, WhatsignalError
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+log = logging.getLogger("whatsignal.cli")
+
+_COMMANDS = ("run", "check-config", "demo", "version")
+
+
+def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="configuration file (default: $WHATSIGNAL_CONFIG, else ./config.yaml, else ./config.json)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warn", "error"],
+        default=default,
+        help="log level (default: log_level from the config, else info). "
+        "debug shows phone numbers and message text and is refused in secure mode",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["json", "console"],
+        default=default,
+        help="log format on stderr (default: console on a terminal, JSON lines otherwise)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whatsignal",
+        description="Bridge your WhatsApp chats (through WAHA) to Signal (through signal-cli-rest-api).",
+        epilog="Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.",
+    )
+    _common_options(parser, suppress=False)
+    parser.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="GET the local /readyz and exit 0 when ready, 1 otherwise (for container health checks)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    helps = {
+        "run": "run the bridge (the default command)",
+        "check-config": "validate the configuration and environment; print the effective config",
+        "demo": "run the bridge against built-in WAHA and signal-cli simulators and show a conversation",
+        "version": "print the version",
+    }
+    for name in _COMMANDS:
+        _common_options(sub.add_parser(name, help=helps[name], description=helps[name]), suppress=True)
+    return parser
+
+
+def _print_config_error(error: ConfigError) -> None:
+    count = len(error.problems)
+    print(f"whatsignal: configuration error{'s' if count != 1 else ''}:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    """GET http://127.0.0.1:<port>/readyz; the port from the config when it loads, else $PORT."""
+    from whatsignal.config import load_config
+
+    port: int | str = os.environ.get("PORT", "8082")
+    try:
+        port = load_config(args.config).server.port
+    except ConfigError:
+        pass  # a health probe must not fail on config warnings it cannot fix; use $PORT
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5.0)
+    except httpx.HTTPError as exc:
+        print(f"unhealthy: {exc.__class__.__name__}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{response.status_code} {response.text.strip()}")
+    return EXIT_OK if response.status_code == 200 else EXIT_FAILURE
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from whatsignal.config import dump_config, load_config
+
+    config = load_config(args.config)
+    for warning in config.warnings:
+        print(f"whatsignal: warning: {warning}", file=sys.stderr)
+    mode = "development" if config.development else "secure"
+    print(f"# whatsignal {__version__}: configuration from {config.source} is valid ({mode} mode)")
+    print(dump_config(config), end="")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from whatsignal.config import load_config
+    from whatsignal.log import configure_logging
+    from whatsignal.service import serve
+
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level, args.log_format or "auto")
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    trio.run(serve, config)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from whatsignal.demo import run_demo
+
+    return run_demo(log_level=args.log_level, log_format=args.log_format)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def _report(error: BaseException) -> int | None:
+    """Exit code for an error a user can act on (printed without a traceback), else None."""
+    leaves = _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    if leaves and all(isinstance(e, ConfigError) for e in leaves):
+        _print_config_error(ConfigError([p for e in leaves for p in e.problems]))  # type: ignore[attr-defined]
+        return EXIT_CONFIG
+    if leaves and all(isinstance(e, WhatsignalError | OSError) for e in leaves):
+        for leaf in leaves:
+            # OSError at start-up is most often "address already in use".
+            print(f"whatsignal: {leaf}", file=sys.stderr)
+        return EXIT_FAILURE
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    try:
+        if args.healthcheck:
+            return _healthcheck(args)
+        if command == "version":
+            print(f"whatsignal {__version__}")
+            return EXIT_OK
+        if command == "check-config":
+            return _check_config(args)
+        if command == "demo":
+            return _demo(args)
+        return _run(args)
+    except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 - the process boundary
+        code = _report(error)
+        if code is not None:
+            return code
+        if isinstance(error, BaseExceptionGroup) and not isinstance(error, Exception):
+            raise  # a group holding KeyboardInterrupt/SystemExit: not ours to turn into a code
+        log.exception("whatsignal failed")
+        return EXIT_FAILURE

@@ -1,0 +1,32 @@
+"""Typed HTTP clients for the two upstreams: WAHA (WhatsApp) and signal-cli-rest-api (Signal).
+
+Each client is handed an :class:`httpx.AsyncClient` made by :func:`open_http_client` and
+performs one request per method: no retries, no background tasks. Failures are
+:class:`~whatsignal.errors.TransportError` (no answer) or :class:`~whatsignal.errors.ApiError`
+(an error answer, or a 2xx answer that is not what the API promises); the actors decide
+what to do with them through :mod:`whatsignal.reliability`.
+"""
+
+from __future__ import annotations
+
+from whatsignal.clients._http import mask_numbers as mask_numbers
+from whatsignal.clients._http import open_http_client as open_http_client
+from whatsignal.clients.signal_api import About as About
+from whatsignal.clients.signal_api import OutboundAttachment as OutboundAttachment
+from whatsignal.clients.signal_api import SignalClient as SignalClient
+from whatsignal.clients.waha import MediaKind as MediaKind
+from whatsignal.clients.waha import SessionInfo as SessionInfo
+from whatsignal.clients.waha import WahaClient as WahaClient
+from whatsignal.clients.waha import WebhookConfig as WebhookConfig
+
+__all__ = [
+    "About",
+    "MediaKind",
+    "OutboundAttachment",
+    "SessionInfo",
+    "SignalClient",
+    "WahaClient",
+    "WebhookConfig",
+    "mask_numbers",
+    "open_http_client",
+]

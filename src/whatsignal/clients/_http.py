@@ -1,0 +1,316 @@
+"""What both upstream clients share: the HTTP client factory, one request, one error mapping.
+
+Every client method performs exactly one request through :func:`request` (or
+:func:`fetch_capped` for downloads) and gets back a successful :class:`httpx.Response`;
+everything else becomes one of the two :class:`~whatsignal.errors.ClientError` kinds:
+
+- no HTTP answer at all (connect, read, write, pool timeout, protocol error)
+  -> :class:`~whatsignal.errors.TransportError`;
+- any answer outside 2xx (redirects included: they are never followed, so a media URL
+  cannot bounce the bridge to another host) -> :class:`~whatsignal.errors.ApiError`, whose
+  message names the operation and the upstream's own error text.
+
+Privacy: error messages end up in logs, in the journal's ``last_error`` and on the admin
+dead-letter page, so they never carry message text or full phone numbers. Upstream bodies
+are reduced before they are kept: WAHA's 500 body echoes the whole request (chat id and
+text), so the ``request`` member and stack traces are dropped, and every phone-number-like
+run of digits is masked down to its last four digits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from whatsignal.errors import ApiError, TransportError
+
+__all__ = [
+    "BODY_LIMIT",
+    "ERROR_BODY_READ_LIMIT",
+    "api_error",
+    "expect_dict",
+    "expect_list",
+    "fetch_capped",
+    "malformed",
+    "mask_numbers",
+    "open_http_client",
+    "parse_json",
+    "path_segment",
+    "request",
+    "sanitise_body",
+    "transport_error",
+    "upstream_error_text",
+]
+
+BODY_LIMIT = 2000
+"""How many characters of a (sanitised) error body an :class:`ApiError` keeps."""
+
+ERROR_BODY_READ_LIMIT = 64 * 1024
+"""How many bytes of an error response a streamed download reads before giving up on it."""
+
+_TEXT_LIMIT = 300
+"""How many characters of the upstream error text go into an error message."""
+
+# A phone number as it appears in error texts: an optional "+" and seven or more digits,
+# not glued to letters, digits, dashes or dots (so uuids, challenge tokens, version numbers
+# and decimal fractions are left alone) but found inside WAHA ids ("false_<number>@c.us_...").
+# Timestamps match too; losing them in an error text is harmless.
+_NUMBER = re.compile(r"(?<![A-Za-z0-9.-])(\+?)(\d{3,})(\d{4})(?![A-Za-z0-9-])")
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every phone-number-like run of 7+ digits in ``text``, keeping its last four.
+
+    ``"Unregistered user \\"+4915112345678\\""`` becomes ``"Unregistered user \\"+***5678\\""``.
+    """
+    return _NUMBER.sub(lambda m: f"{m.group(1)}***{m.group(3)}", text)
+
+
+def open_http_client(
+    base_url: str,
+    *,
+    timeout: float,
+    api_key: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """Create the :class:`httpx.AsyncClient` one upstream's client is built on.
+
+    Use it as ``async with open_http_client(...) as http:``; the caller owns its lifetime.
+
+    Args:
+        base_url: the upstream's root, e.g. ``http://waha:3000`` (a path prefix is kept:
+            request paths are appended to it).
+        timeout: seconds for each of connect, read, write and pool acquisition.
+        api_key: sent as ``X-Api-Key`` on every request when given (WAHA).
+        transport: replaces the network transport, e.g. :class:`httpx.MockTransport` in tests.
+
+    Redirects are not followed (a redirect is an :class:`ApiError`), and the connection pool
+    is bounded so a burst of sends queues instead of opening hundreds of sockets.
+    """
+    headers = {"Accept": "application/json", "User-Agent": "whatsignal"}
+    if api_key:
+        headers["X-Api-Key"] = api_key
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode ``value`` as one URL path segment (``@`` -> ``%40``, ``+`` -> ``%2B``)."""
+    return quote(value, safe="")
+
+
+async def request(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    operation: str,
+    json_body: Any = None,
+    params: Mapping[str, str] | None = None,
+    request_timeout: httpx.Timeout | None = None,
+) -> httpx.Response:
+    """Perform one request and return its response if the status is 2xx.
+
+    Args:
+        operation: a short name for messages, e.g. ``"WAHA sendText"``; never a URL (paths
+            carry phone numbers).
+        json_body: serialised as the JSON body when not None.
+        request_timeout: overrides the client's timeout for this request (long polls).
+
+    Raises:
+        TransportError: no HTTP answer.
+        ApiError: a non-2xx answer.
+    """
+    extra: dict[str, Any] = {}
+    if json_body is not None:
+        extra["json"] = json_body
+    if params is not None:
+        extra["params"] = dict(params)
+    if request_timeout is not None:
+        extra["timeout"] = request_timeout
+    try:
+        response = await http.request(method, url, **extra)
+    except httpx.RequestError as exc:
+        raise transport_error(operation, exc) from exc
+    if not response.is_success:
+        raise api_error(operation, response.status_code, response.text)
+    return response
+
+
+def transport_error(operation: str, exc: httpx.RequestError) -> TransportError:
+    """The :class:`TransportError` for an httpx request failure, naming its kind."""
+    detail = mask_numbers(str(exc))[:_TEXT_LIMIT]
+    kind = type(exc).__name__
+    return TransportError(f"{operation}: no answer ({kind}{': ' + detail if detail else ''})")
+
+
+def api_error(operation: str, status: int, text: str) -> ApiError:
+    """The :class:`ApiError` for an error answer: the upstream's own words, sanitised."""
+    body = sanitise_body(text)
+    reason = upstream_error_text(text)
+    message = f"{operation} failed: HTTP {status}"
+    if reason:
+        message += f": {mask_numbers(reason)[:_TEXT_LIMIT]}"
+    return ApiError(message, status=status, body=body)
+
+
+def malformed(operation: str, response: httpx.Response, problem: str) -> ApiError:
+    """The :class:`ApiError` for a 2xx answer whose body is not what the API promises."""
+    return ApiError(
+        f"{operation}: unexpected answer (HTTP {response.status_code}): {problem}",
+        status=response.status_code,
+        body=sanitise_body(response.text),
+    )
+
+
+def upstream_error_text(text: str) -> str:
+    """Pull the human-readable error out of an error body.
+
+    Understands signal-cli-rest-api's ``{"error": "..."}``, WAHA's Nest bodies
+    (``{"message": ...}``, ``{"error": {"message": ...}}``, ``{"exception": {"message": ...}}``)
+    and the 422 session-status body (``{"error": ..., "status": ...}``); falls back to the
+    text itself. Whitespace runs are collapsed to one space.
+    """
+    data = _try_json(text)
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key in ("error", "message", "exception"):
+            value = data.get(key)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            if isinstance(value, str) and value and value not in found:
+                found.append(value)
+        status = data.get("status")
+        if isinstance(status, str) and found:
+            found.append(f"(session status {status})")
+        if not found:
+            return ""
+        result = " ".join(found)
+    else:
+        result = text
+    return " ".join(result.split())
+
+
+def _try_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def sanitise_body(text: str) -> str:
+    """Drop request echoes and stack traces, mask numbers, truncate."""
+    data = _try_json(text)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "request"}
+        exception = data.get("exception")
+        if isinstance(exception, dict):
+            data["exception"] = {k: v for k, v in exception.items() if k != "stack"}
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return mask_numbers(text)[:BODY_LIMIT]
+
+
+def parse_json(operation: str, response: httpx.Response) -> Any:
+    """The response body as JSON, whatever its Content-Type says.
+
+    signal-cli-rest-api answers ``/v1/receive`` as ``text/plain``, so the header is ignored.
+
+    Raises:
+        ApiError: the body is not JSON (status kept).
+    """
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise malformed(operation, response, "the body is not JSON") from exc
+
+
+def expect_dict(operation: str, response: httpx.Response, data: Any) -> dict[str, Any]:
+    """``data`` if it is a JSON object, else an :class:`ApiError`."""
+    if not isinstance(data, dict):
+        raise malformed(operation, response, f"expected an object, got {_kind(data)}")
+    return data
+
+
+def expect_list(operation: str, response: httpx.Response, data: Any) -> list[Any]:
+    """``data`` if it is a JSON array, else an :class:`ApiError`."""
+    if not isinstance(data, list):
+        raise malformed(operation, response, f"expected an array, got {_kind(data)}")
+    return data
+
+
+def _kind(data: Any) -> str:
+    if data is None:
+        return "null"
+    if isinstance(data, dict):
+        return "an object"
+    if isinstance(data, list):
+        return "an array"
+    return type(data).__name__
+
+
+async def fetch_capped(
+    http: httpx.AsyncClient,
+    url: str | httpx.URL,
+    *,
+    operation: str,
+    max_bytes: int,
+) -> tuple[bytes, str | None]:
+    """GET ``url`` as a stream and return ``(body, content_type)``, refusing bodies over a cap.
+
+    The body is never held beyond ``max_bytes`` (+ one chunk): a ``Content-Length`` over the
+    cap is refused before reading, and a body that grows past it is cut off.
+
+    Raises:
+        TransportError: no HTTP answer, or the connection broke while reading.
+        ApiError: a non-2xx answer, or the body is larger than ``max_bytes`` (status kept,
+            so it classifies as permanent: a retry would fetch the same file).
+    """
+    if max_bytes < 0:
+        raise ValueError("max_bytes must not be negative")
+    try:
+        async with http.stream("GET", url) as response:
+            if not response.is_success:
+                text = await _read_some(response, ERROR_BODY_READ_LIMIT)
+                raise api_error(operation, response.status_code, text)
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(operation, response, max_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(operation, response, max_bytes)
+                chunks.append(chunk)
+            return b"".join(chunks), response.headers.get("content-type")
+    except httpx.RequestError as exc:
+        raise transport_error(operation, exc) from exc
+
+
+async def _read_some(response: httpx.Response, limit: int) -> str:
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit]).decode(response.encoding or "utf-8", errors="replace")
+
+
+def _too_large(operation: str, response: httpx.Response, max_bytes: int) -> ApiError:
+    return ApiError(
+        f"{operation}: the file is larger than the limit of {max_bytes} bytes",
+        status=response.status_code,
+    )

@@ -1,0 +1,418 @@
+"""SignalClient: the signal-cli-rest-api endpoints the bridge uses, one method per call.
+
+Like :class:`~whatsignal.clients.WahaClient` it is handed an :class:`httpx.AsyncClient`, does
+one request per method and never retries; failures are classified by
+:func:`whatsignal.reliability.classify_signal` (signal-cli answers 400 for transient
+failures too, and a 429 may come after the message was delivered, so the status alone
+decides nothing).
+
+Wire facts this module encodes (``shared/reference/api-contracts.md`` section 2):
+
+- ``/v2/send`` answers ``{"timestamp": "<ms as a string>"}`` up to release 0.100 and an
+  array of ``{"timestamp", "errors"?: {"recipients": [{..., "reason"}]}}`` after it; both
+  give the sent message's timestamp, which is its id for quotes, reactions and deletes;
+- ``/v1/receive/{number}`` is a long poll in normal/native mode whose JSON array comes as
+  ``text/plain``, and a websocket in json-rpc mode (:meth:`SignalClient.receive_websocket_url`);
+- numbers in paths are percent-encoded (``+`` -> ``%2B``), which the server unescapes;
+- attachments go out as ``data:<mime>;filename=<name>;base64,<data>`` strings, the only
+  form that carries a file name.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import attrs
+import httpx
+
+from whatsignal.clients._http import (
+    expect_dict,
+    expect_list,
+    fetch_capped,
+    malformed,
+    parse_json,
+    path_segment,
+    request,
+    sanitise_body,
+)
+from whatsignal.errors import ApiError, ClientError
+
+__all__ = ["About", "OutboundAttachment", "SignalClient"]
+
+log = logging.getLogger(__name__)
+
+# Characters that would let a file name break out of its part of the data URI, which
+# signal-cli-rest-api splits on ";" and on the last "base64,".
+_FILENAME_UNSAFE = str.maketrans(dict.fromkeys(';,/\\"\r\n\t\x00', "_"))
+
+
+@attrs.frozen
+class About:
+    """``GET /v1/about``: the server's mode (``normal``, ``native``, ``json-rpc``) and version."""
+
+    mode: str
+    version: str
+    build: int | None = None
+    capabilities: dict[str, Any] = attrs.field(factory=dict, hash=False)
+    versions: tuple[str, ...] = ()
+
+    @property
+    def json_rpc(self) -> bool:
+        """True when messages arrive over the websocket (``json-rpc``, also for native json-rpc)."""
+        return self.mode.startswith("json-rpc")
+
+
+@attrs.frozen
+class OutboundAttachment:
+    """A file to send with :meth:`SignalClient.send`."""
+
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    content_type: str
+    filename: str | None = None
+
+    def wire(self) -> str:
+        """The ``base64_attachments`` item: ``data:<mime>;filename=<name>;base64,<data>``.
+
+        Characters that would end the file name's part of the URI (``;``, ``,``, slashes,
+        quotes, control characters) are replaced by ``_``.
+        """
+        encoded = base64.b64encode(self.data).decode("ascii")
+        mime = self.content_type.split(";", 1)[0].strip() or "application/octet-stream"
+        name = f";filename={self.filename.translate(_FILENAME_UNSAFE)}" if self.filename else ""
+        return f"data:{mime}{name};base64,{encoded}"
+
+
+@attrs.define(eq=False)
+class SignalClient:
+    """Typed calls to one signal-cli-rest-api server.
+
+    Args:
+        http: a client whose ``base_url`` is the server root (no authentication exists).
+    """
+
+    _http: httpx.AsyncClient
+
+    async def about(self) -> About:
+        """``GET /v1/about``: mode, version and capabilities (the receive mode comes from here)."""
+        op = "signal-cli about"
+        response = await request(self._http, "GET", "/v1/about", operation=op)
+        data = expect_dict(op, response, parse_json(op, response))
+        mode, version = data.get("mode"), data.get("version")
+        if not isinstance(mode, str) or not isinstance(version, str):
+            raise malformed(op, response, "no string mode and version")
+        build = data.get("build")
+        capabilities = data.get("capabilities")
+        versions = data.get("versions")
+        return About(
+            mode=mode,
+            version=version,
+            build=build if isinstance(build, int) and not isinstance(build, bool) else None,
+            capabilities=dict(capabilities) if isinstance(capabilities, dict) else {},
+            versions=tuple(v for v in versions if isinstance(v, str))
+            if isinstance(versions, list)
+            else (),
+        )
+
+    async def health(self) -> bool:
+        """``GET /v1/health``: True on a 2xx answer, False on an error answer or none.
+
+        A readiness probe, so it reports rather than raises :class:`ClientError`.
+        """
+        try:
+            await request(self._http, "GET", "/v1/health", operation="signal-cli health")
+        except ClientError:
+            return False
+        return True
+
+    async def send(
+        self,
+        number: str,
+        recipients: Sequence[str],
+        message: str,
+        *,
+        quote_timestamp: int | None = None,
+        quote_author: str | None = None,
+        quote_message: str | None = None,
+        attachments: Sequence[OutboundAttachment] = (),
+        edit_timestamp: int | None = None,
+        text_mode: str | None = None,
+    ) -> int:
+        """``POST /v2/send`` and return the sent message's Signal timestamp (ms).
+
+        Args:
+            number: the bridge number that sends.
+            recipients: numbers, uuids, or one ``group.<id>``.
+            quote_timestamp, quote_author: the quoted message (signal-cli needs both).
+            edit_timestamp: replace an earlier message of ours instead of sending anew.
+            text_mode: ``"normal"`` or ``"styled"`` (``*italic*``, ``**bold**``, ...).
+
+        Returns:
+            The timestamp, from either answer shape. When the newer array shape reports
+            per-recipient errors but some direct recipient (or any group member) got the
+            message, the timestamp is returned: a resend would duplicate it for them.
+
+        Raises:
+            ApiError: an error answer; also a 201 whose errors cover every direct
+                recipient (the message reached nobody; the reasons, such as
+                ``NETWORK_FAILURE`` or ``UNREGISTERED_FAILURE``, are in the message), or
+                an answer without a usable timestamp.
+            TransportError: no answer.
+            ValueError: no recipients, or a quote timestamp without its author.
+        """
+        if not recipients:
+            raise ValueError("send needs at least one recipient")
+        if quote_timestamp is not None and not quote_author:
+            raise ValueError("a quote needs quote_author as well as quote_timestamp")
+        body: dict[str, Any] = {
+            "number": number,
+            "recipients": list(recipients),
+            "message": message,
+        }
+        if quote_timestamp is not None:
+            body["quote_timestamp"] = quote_timestamp
+            body["quote_author"] = quote_author
+            if quote_message is not None:
+                body["quote_message"] = quote_message
+        if attachments:
+            body["base64_attachments"] = [a.wire() for a in attachments]
+        if edit_timestamp is not None:
+            body["edit_timestamp"] = edit_timestamp
+        if text_mode is not None:
+            body["text_mode"] = text_mode
+        op = "signal-cli send"
+        response = await request(self._http, "POST", "/v2/send", operation=op, json_body=body)
+        return _send_timestamp(op, response, parse_json(op, response), recipients)
+
+    async def react(
+        self,
+        number: str,
+        recipient: str,
+        emoji: str,
+        *,
+        target_author: str,
+        target_timestamp: int,
+        remove: bool = False,
+    ) -> None:
+        """``POST`` (or with ``remove``, ``DELETE``) ``/v1/reactions/{number}``."""
+        body = {
+            "recipient": recipient,
+            "reaction": emoji,
+            "target_author": target_author,
+            "timestamp": target_timestamp,
+        }
+        await request(
+            self._http,
+            "DELETE" if remove else "POST",
+            f"/v1/reactions/{path_segment(number)}",
+            operation="signal-cli reaction",
+            json_body=body,
+        )
+
+    async def receipt(
+        self,
+        number: str,
+        recipient: str,
+        *,
+        timestamp: int,
+        receipt_type: Literal["read", "viewed"] = "read",
+    ) -> None:
+        """``POST /v1/receipts/{number}``: tell ``recipient`` we read their message."""
+        body = {"recipient": recipient, "receipt_type": receipt_type, "timestamp": timestamp}
+        await request(
+            self._http,
+            "POST",
+            f"/v1/receipts/{path_segment(number)}",
+            operation="signal-cli receipt",
+            json_body=body,
+        )
+
+    async def typing(self, number: str, recipient: str, *, on: bool) -> None:
+        """``PUT`` (start) or ``DELETE`` (stop) ``/v1/typing-indicator/{number}``."""
+        await request(
+            self._http,
+            "PUT" if on else "DELETE",
+            f"/v1/typing-indicator/{path_segment(number)}",
+            operation="signal-cli typing",
+            json_body={"recipient": recipient},
+        )
+
+    async def remote_delete(self, number: str, recipient: str, *, timestamp: int) -> None:
+        """``DELETE /v1/remote-delete/{number}``: delete one of our own sent messages."""
+        await request(
+            self._http,
+            "DELETE",
+            f"/v1/remote-delete/{path_segment(number)}",
+            operation="signal-cli remote delete",
+            json_body={"recipient": recipient, "timestamp": timestamp},
+        )
+
+    async def receive(
+        self,
+        number: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the server-side poll length, not a client deadline
+    ) -> list[dict[str, Any]]:
+        """One long poll of ``GET /v1/receive/{number}`` (normal and native modes).
+
+        The receive is destructive: what it returns is gone from signal-cli. So when the
+        array is broken by stray output (a Java stack trace, issue #680) every
+        ``{"envelope": ...}`` item that can still be read is returned rather than none.
+
+        Args:
+            timeout: seconds signal-cli waits for messages (rounded up to whole seconds);
+                the HTTP read timeout is extended by as much.
+
+        Returns:
+            The raw items, each ``{"envelope": {...}, "account": "+..."}``.
+
+        Raises:
+            ApiError: an error answer (400 in json-rpc mode, where receiving is a websocket),
+                or an answer with nothing readable in it.
+            TransportError: no answer.
+        """
+        if timeout < 0:
+            raise ValueError("timeout must not be negative")
+        seconds = math.ceil(timeout)
+        base = self._http.timeout
+        poll_timeout = httpx.Timeout(
+            connect=base.connect,
+            read=None if base.read is None else base.read + seconds,
+            write=base.write,
+            pool=base.pool,
+        )
+        op = "signal-cli receive"
+        response = await request(
+            self._http,
+            "GET",
+            f"/v1/receive/{path_segment(number)}",
+            operation=op,
+            params={"timeout": str(seconds)},
+            request_timeout=poll_timeout,
+        )
+        text = response.text
+        if not text.strip():
+            return []
+        try:
+            data = json.loads(text)
+        except ValueError:
+            salvaged = _salvage_envelopes(text)
+            if not salvaged:
+                raise malformed(op, response, "the body is not JSON") from None
+            log.warning(
+                "%s: the answer was not valid JSON; recovered %d envelope(s) from it",
+                op,
+                len(salvaged),
+            )
+            return salvaged
+        items = expect_list(op, response, data)
+        return [item for item in items if isinstance(item, dict)]
+
+    def receive_websocket_url(self, number: str) -> str:
+        """The ``ws://`` / ``wss://`` URL of ``/v1/receive/{number}`` for json-rpc mode."""
+        base = self._http.base_url
+        scheme = "wss" if base.scheme == "https" else "ws"
+        prefix = base.raw_path.decode("ascii").split("?", 1)[0].rstrip("/")
+        netloc = base.netloc.decode("ascii")
+        return f"{scheme}://{netloc}{prefix}/v1/receive/{path_segment(number)}"
+
+    async def attachment(self, attachment_id: str, *, max_bytes: int) -> bytes:
+        """``GET /v1/attachments/{id}``, streamed, at most ``max_bytes`` long.
+
+        The server's Content-Type is sniffed from the bytes, not the sender's; use the
+        envelope's ``contentType`` instead.
+
+        Raises:
+            ApiError: an error answer (404 ``No attachment with that name found``) or a file
+                over the cap.
+            TransportError: no answer.
+        """
+        data, _ = await fetch_capped(
+            self._http,
+            f"/v1/attachments/{path_segment(attachment_id)}",
+            operation="signal-cli attachment",
+            max_bytes=max_bytes,
+        )
+        return data
+
+    async def contacts(self, number: str) -> list[dict[str, Any]]:
+        """``GET /v1/contacts/{number}``: ``[{number, uuid, name, profile_name, ...}]``."""
+        op = "signal-cli contacts"
+        response = await request(
+            self._http, "GET", f"/v1/contacts/{path_segment(number)}", operation=op
+        )
+        items = expect_list(op, response, parse_json(op, response))
+        return [item for item in items if isinstance(item, dict)]
+
+    async def groups(self, number: str) -> list[dict[str, Any]]:
+        """``GET /v1/groups/{number}``: ``[{id: "group.<b64>", internal_id, name, ...}]``."""
+        op = "signal-cli groups"
+        response = await request(
+            self._http, "GET", f"/v1/groups/{path_segment(number)}", operation=op
+        )
+        items = expect_list(op, response, parse_json(op, response))
+        return [item for item in items if isinstance(item, dict)]
+
+
+# Parsing helpers ---------------------------------------------------------------------
+
+
+def _timestamp(value: Any) -> int | None:
+    """A positive ms timestamp from an int or a string of digits (0.100 sends a string)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+        return number if number > 0 else None
+    return None
+
+
+def _send_timestamp(op: str, response: httpx.Response, data: Any, recipients: Sequence[str]) -> int:
+    entries = data if isinstance(data, list) else [data]
+    timestamps: list[int] = []
+    reasons: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise malformed(op, response, "expected an object with a timestamp")
+        stamp = _timestamp(entry.get("timestamp"))
+        if stamp is None:
+            raise malformed(op, response, "no usable timestamp")
+        timestamps.append(stamp)
+        errors = entry.get("errors")
+        failed = errors.get("recipients") if isinstance(errors, dict) else None
+        for failure in failed if isinstance(failed, list) else ():
+            reason = failure.get("reason") if isinstance(failure, dict) else None
+            reasons.append(reason if isinstance(reason, str) and reason else "UNKNOWN")
+    if not timestamps:
+        raise malformed(op, response, "an empty array")
+    has_group = any(r.startswith("group.") for r in recipients)
+    if reasons and not has_group and len(reasons) >= len(recipients):
+        raise ApiError(
+            f"{op} failed for every recipient: {', '.join(sorted(set(reasons)))}",
+            status=response.status_code,
+            body=sanitise_body(response.text),
+        )
+    return timestamps[0]
+
+
+def _salvage_envelopes(text: str) -> list[dict[str, Any]]:
+    """Every top-level ``{... "envelope": ...}`` object that decodes in a broken array."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    position = text.find("{")
+    while position != -1:
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except ValueError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict) and isinstance(value.get("envelope"), dict):
+            found.append(value)
+        position = text.find("{", end)
+    return found

@@ -1,0 +1,493 @@
+"""WahaClient: the WAHA (WhatsApp HTTP API) endpoints the bridge uses, one method per call.
+
+The client is handed an :class:`httpx.AsyncClient` (see
+:func:`~whatsignal.clients.open_http_client`) and owns nothing else: no retries, no
+background tasks. Each method performs exactly one request; failures are raised as
+:class:`~whatsignal.errors.TransportError` / :class:`~whatsignal.errors.ApiError` and
+classified by :func:`whatsignal.reliability.classify_waha`.
+
+Wire facts this module encodes (``shared/reference/api-contracts.md`` section 1):
+
+- ``session`` travels in the body of the send endpoints, not in the path;
+- ``PUT /api/reaction`` (not POST), ``""`` removes a reaction;
+- path segments are percent-encoded (``@`` -> ``%40``) as WAHA's docs require;
+- send answers are engine-native, not the documented ``WAMessage``: the id is taken from
+  ``id`` (string), ``id._serialized`` (WEBJS), ``id.{fromMe,remote,id}``, ``_data.id``, or
+  ``key.id`` (NOWEB), and some WEBJS versions answer 201 with an empty body.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import attrs
+import httpx
+
+from whatsignal.clients._http import (
+    expect_dict,
+    expect_list,
+    fetch_capped,
+    malformed,
+    mask_numbers,
+    parse_json,
+    path_segment,
+    request,
+)
+from whatsignal.errors import ApiError, ClientError
+
+__all__ = ["MediaKind", "SessionInfo", "WahaClient", "WebhookConfig"]
+
+log = logging.getLogger(__name__)
+
+MediaKind = Literal["image", "video", "voice", "file"]
+
+_MEDIA_ENDPOINTS: dict[str, str] = {
+    "image": "/api/sendImage",
+    "video": "/api/sendVideo",
+    "voice": "/api/sendVoice",
+    "file": "/api/sendFile",
+}
+
+# Hosts that can only mean "the machine WAHA runs on" when WAHA writes them into a media URL
+# (its WAHA_BASE_URL defaults to http://localhost:3000). Such URLs are rewritten to the base
+# URL the bridge reaches WAHA at.
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+@attrs.frozen
+class WebhookConfig:
+    """One webhook of a session's config, as far as the bridge checks it at start-up."""
+
+    url: str
+    events: tuple[str, ...]
+    has_hmac: bool = False
+
+
+@attrs.frozen
+class SessionInfo:
+    """A WAHA session: its name, status (``WORKING``, ``STARTING``, ...) and own account."""
+
+    name: str
+    status: str
+    me_id: str | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+
+
+@attrs.define(eq=False)
+class WahaClient:
+    """Typed calls to one WAHA server.
+
+    Args:
+        http: a client whose ``base_url`` is the WAHA root and which sends ``X-Api-Key``.
+    """
+
+    _http: httpx.AsyncClient
+
+    # Server and sessions ---------------------------------------------------------------
+
+    async def server_version(self) -> dict[str, Any]:
+        """``GET /api/server/version``: ``{version, engine, tier, browser, ...}``."""
+        op = "WAHA server version"
+        response = await request(self._http, "GET", "/api/server/version", operation=op)
+        return expect_dict(op, response, parse_json(op, response))
+
+    async def list_sessions(self, *, all: bool = True) -> list[SessionInfo]:
+        """``GET /api/sessions``; with ``all`` (the default) stopped sessions are listed too.
+
+        Without ``all=true`` WAHA hides STOPPED sessions, which then look "not found" (a
+        trap the Go version fell into).
+        """
+        op = "WAHA list sessions"
+        response = await request(
+            self._http,
+            "GET",
+            "/api/sessions",
+            operation=op,
+            params={"all": "true" if all else "false"},
+        )
+        items = expect_list(op, response, parse_json(op, response))
+        return [_session(op, response, item) for item in items]
+
+    async def get_session(self, name: str) -> SessionInfo:
+        """``GET /api/sessions/{name}``; an unknown session is an :class:`ApiError` 404."""
+        op = "WAHA get session"
+        response = await request(
+            self._http, "GET", f"/api/sessions/{path_segment(name)}", operation=op
+        )
+        return _session(op, response, parse_json(op, response))
+
+    async def restart_session(self, name: str) -> None:
+        """``POST /api/sessions/{name}/restart`` (stop, then start)."""
+        await request(
+            self._http,
+            "POST",
+            f"/api/sessions/{path_segment(name)}/restart",
+            operation="WAHA restart session",
+        )
+
+    # Sending ---------------------------------------------------------------------------
+
+    async def send_text(
+        self,
+        session: str,
+        chat_id: str,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        link_preview: bool = False,
+    ) -> str:
+        """``POST /api/sendText`` and return the new message's serialised id.
+
+        Args:
+            reply_to: the serialised id of the message to quote.
+            link_preview: let WhatsApp render a preview of the first URL (WAHA's default
+                is on; the bridge asks for it explicitly).
+
+        Returns:
+            The id (``true_<chat>_<id>``) WhatsApp gave the message, or ``""`` when WAHA
+            accepted the message but its engine reported no id (WEBJS versions answer 201
+            with an empty body). The message was sent either way: never resend on ``""``.
+        """
+        body: dict[str, Any] = {
+            "session": session,
+            "chatId": chat_id,
+            "text": text,
+            "linkPreview": link_preview,
+        }
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        op = "WAHA sendText"
+        response = await request(self._http, "POST", "/api/sendText", operation=op, json_body=body)
+        return _sent_id(op, response, chat_id)
+
+    async def send_media(
+        self,
+        session: str,
+        chat_id: str,
+        kind: MediaKind,
+        *,
+        data: bytes,
+        mimetype: str,
+        filename: str | None,
+        caption: str | None = None,
+        reply_to: str | None = None,
+        convert: bool = False,
+    ) -> str:
+        """Send a file inline (base64) with ``sendImage``/``sendVideo``/``sendVoice``/``sendFile``.
+
+        Args:
+            kind: picks the endpoint. ``voice`` must be OGG/Opus and ``video`` MP4/H.264
+                unless ``convert`` asks WAHA to transcode (voice and video only).
+            filename: required by WAHA for voice and video; a default is used when None.
+            caption: not supported for ``voice`` (WhatsApp voice notes have none): send it
+                as a separate text.
+
+        Returns:
+            The new message's id, or ``""`` as for :meth:`send_text`.
+
+        Raises:
+            ValueError: a caption for a voice note, or an unknown kind.
+        """
+        endpoint = _MEDIA_ENDPOINTS.get(kind)
+        if endpoint is None:
+            raise ValueError(f"unknown media kind {kind!r}")
+        if kind == "voice" and caption:
+            raise ValueError("WhatsApp voice notes have no caption; send the text separately")
+        file: dict[str, Any] = {
+            "mimetype": mimetype,
+            "data": base64.b64encode(data).decode("ascii"),
+        }
+        if filename:
+            file["filename"] = filename
+        elif kind in ("voice", "video"):
+            file["filename"] = "voice.ogg" if kind == "voice" else "video.mp4"
+        body: dict[str, Any] = {"session": session, "chatId": chat_id, "file": file}
+        if kind in ("voice", "video"):
+            body["convert"] = convert
+        if kind == "video":
+            body["asNote"] = False
+        if caption and kind != "voice":
+            body["caption"] = caption
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        op = f"WAHA {endpoint.rsplit('/', 1)[-1]}"
+        response = await request(self._http, "POST", endpoint, operation=op, json_body=body)
+        return _sent_id(op, response, chat_id)
+
+    async def react(self, session: str, message_id: str, emoji: str) -> None:
+        """``PUT /api/reaction`` on a message; an empty ``emoji`` removes the reaction."""
+        body = {"session": session, "messageId": message_id, "reaction": emoji}
+        await request(self._http, "PUT", "/api/reaction", operation="WAHA reaction", json_body=body)
+
+    async def send_seen(
+        self, session: str, chat_id: str, *, message_ids: Sequence[str] = ()
+    ) -> None:
+        """``POST /api/sendSeen``: mark messages read; with no ids, the chat's unread ones."""
+        body: dict[str, Any] = {"session": session, "chatId": chat_id}
+        if message_ids:
+            body["messageIds"] = list(message_ids)
+        await request(
+            self._http, "POST", "/api/sendSeen", operation="WAHA sendSeen", json_body=body
+        )
+
+    async def start_typing(self, session: str, chat_id: str) -> None:
+        """``POST /api/startTyping`` in a chat."""
+        body = {"session": session, "chatId": chat_id}
+        await request(
+            self._http, "POST", "/api/startTyping", operation="WAHA startTyping", json_body=body
+        )
+
+    async def stop_typing(self, session: str, chat_id: str) -> None:
+        """``POST /api/stopTyping`` in a chat."""
+        body = {"session": session, "chatId": chat_id}
+        await request(
+            self._http, "POST", "/api/stopTyping", operation="WAHA stopTyping", json_body=body
+        )
+
+    async def edit_message(
+        self,
+        session: str,
+        chat_id: str,
+        message_id: str,
+        text: str,
+        *,
+        link_preview: bool = False,
+    ) -> None:
+        """``PUT /api/{session}/chats/{chatId}/messages/{messageId}``: replace a text."""
+        body = {"text": text, "linkPreview": link_preview}
+        await request(
+            self._http,
+            "PUT",
+            _message_path(session, chat_id, message_id),
+            operation="WAHA edit message",
+            json_body=body,
+        )
+
+    async def delete_message(self, session: str, chat_id: str, message_id: str) -> None:
+        """``DELETE /api/{session}/chats/{chatId}/messages/{messageId}``: revoke for everyone."""
+        await request(
+            self._http,
+            "DELETE",
+            _message_path(session, chat_id, message_id),
+            operation="WAHA delete message",
+        )
+
+    # Names -----------------------------------------------------------------------------
+
+    async def contact_name(self, session: str, contact_id: str) -> str | None:
+        """The best display name WAHA knows for a contact, or None (unknown: 404 or no name).
+
+        Prefers the saved contact name, then the contact's own push name, then the short name.
+        """
+        op = "WAHA get contact"
+        try:
+            response = await request(
+                self._http,
+                "GET",
+                "/api/contacts",
+                operation=op,
+                params={"contactId": contact_id, "session": session},
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = _json_or_none(response)
+        if not isinstance(data, dict):
+            return None
+        return _first_text(data, "name", "pushname", "pushName", "shortName", "verifiedName")
+
+    async def group_name(self, session: str, group_id: str) -> str | None:
+        """A group's subject, or None (unknown group: 404, or no subject in the answer)."""
+        op = "WAHA get group"
+        try:
+            response = await request(
+                self._http,
+                "GET",
+                f"/api/{path_segment(session)}/groups/{path_segment(group_id)}",
+                operation=op,
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = _json_or_none(response)
+        if not isinstance(data, dict):
+            return None
+        name = _first_text(data, "subject", "name")
+        if name is None and isinstance(data.get("groupMetadata"), dict):
+            name = _first_text(data["groupMetadata"], "subject", "name")
+        return name
+
+    # Media -----------------------------------------------------------------------------
+
+    def media_url(self, url: str) -> httpx.URL:
+        """The URL to fetch ``media.url`` from, which is always on the WAHA server.
+
+        A URL on the WAHA base URL's scheme, host and port is used as it is; a relative URL
+        is resolved against the base; a loopback URL (WAHA's default ``WAHA_BASE_URL`` is
+        ``http://localhost:3000``, which means "WAHA itself" seen from inside its container)
+        is moved to the base URL's scheme, host and port. Anything else is refused, so a
+        forged webhook cannot make the bridge fetch from, or send its API key to, another host.
+
+        Raises:
+            ClientError: the URL points anywhere else, or is not http(s).
+        """
+        base = self._http.base_url
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ClientError("WAHA media download: the media URL is not a valid URL") from exc
+        if not target.scheme and not target.host:
+            return base.join(target)
+        if target.scheme not in ("http", "https"):
+            raise ClientError(f"WAHA media download: scheme {target.scheme!r} refused")
+        if target.userinfo:
+            raise ClientError("WAHA media download: URLs with credentials are refused")
+        if _origin(target) == _origin(base):
+            return target
+        if _is_loopback(target.host):
+            return target.copy_with(scheme=base.scheme, host=base.host, port=base.port)
+        raise ClientError(
+            f"WAHA media download: host {mask_numbers(target.host)!r} is not the WAHA server"
+        )
+
+    async def download_media(self, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
+        """Download a received file from WAHA, streamed, at most ``max_bytes`` long.
+
+        Returns:
+            ``(data, content_type)``; the content type as WAHA sent it, or None.
+
+        Raises:
+            ClientError: the URL is not on the WAHA server (see :meth:`media_url`).
+            ApiError: an error answer (404 once the file expired: WAHA keeps files for
+                ``WHATSAPP_FILES_LIFETIME``, 180 s by default), or a file over the cap.
+            TransportError: no answer.
+        """
+        target = self.media_url(url)
+        return await fetch_capped(
+            self._http, target, operation="WAHA media download", max_bytes=max_bytes
+        )
+
+
+# Parsing helpers ---------------------------------------------------------------------
+
+
+def _message_path(session: str, chat_id: str, message_id: str) -> str:
+    return (
+        f"/api/{path_segment(session)}/chats/{path_segment(chat_id)}"
+        f"/messages/{path_segment(message_id)}"
+    )
+
+
+def _session(op: str, response: httpx.Response, data: Any) -> SessionInfo:
+    item = expect_dict(op, response, data)
+    name, status = item.get("name"), item.get("status")
+    if not isinstance(name, str) or not isinstance(status, str):
+        raise malformed(op, response, "a session without a string name and status")
+    me = item.get("me")
+    me_id = me.get("id") if isinstance(me, dict) else None
+    config = item.get("config")
+    hooks = config.get("webhooks") if isinstance(config, dict) else None
+    webhooks: list[WebhookConfig] = []
+    for hook in hooks if isinstance(hooks, list) else ():
+        if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
+            raise malformed(op, response, f"session {name!r} has a webhook without a url")
+        events = hook.get("events")
+        webhooks.append(
+            WebhookConfig(
+                url=hook["url"],
+                events=tuple(e for e in events if isinstance(e, str))
+                if isinstance(events, list)
+                else (),
+                has_hmac=isinstance(hook.get("hmac"), dict) and bool(hook["hmac"].get("key")),
+            )
+        )
+    return SessionInfo(
+        name=name,
+        status=status,
+        me_id=me_id if isinstance(me_id, str) else None,
+        webhooks=tuple(webhooks),
+    )
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content.strip():
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _sent_id(op: str, response: httpx.Response, chat_id: str) -> str:
+    """The serialised id of a message WAHA just sent (see the module docstring)."""
+    if not response.content.strip():
+        log.warning("%s: WAHA accepted the message but answered without an id", op)
+        return ""
+    data = parse_json(op, response)
+    found = _id_from(data, chat_id) if isinstance(data, dict) else None
+    if found is None:
+        log.warning("%s: WAHA accepted the message but its answer names no id", op)
+        return ""
+    return found
+
+
+def _id_from(data: dict[str, Any], chat_id: str) -> str | None:
+    ident = data.get("id")
+    if isinstance(ident, str) and ident:
+        return ident
+    if isinstance(ident, dict):
+        serialised = ident.get("_serialized")
+        if isinstance(serialised, str) and serialised:
+            return serialised
+        bare, remote = ident.get("id"), ident.get("remote")
+        if isinstance(bare, str) and bare:
+            chat = remote if isinstance(remote, str) and remote else chat_id
+            return f"{_flag(ident.get('fromMe', True))}_{chat}_{bare}"
+    raw = data.get("_data")
+    if isinstance(raw, dict):
+        found = _id_from(raw, chat_id)
+        if found is not None:
+            return found
+    key = data.get("key")
+    if isinstance(key, dict):
+        bare = key.get("id")
+        if isinstance(bare, str) and bare:
+            # NOWEB: remoteJid uses @s.whatsapp.net; the chat id the bridge addressed is the
+            # form WAHA's webhooks use for the same chat.
+            return f"{_flag(key.get('fromMe', True))}_{chat_id}_{bare}"
+    return None
+
+
+def _flag(value: Any) -> str:
+    return "false" if value is False else "true"
+
+
+def _first_text(data: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port if url.port is not None else default
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().strip("[]")
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified

@@ -1,0 +1,235 @@
+"""The declarative table of every configuration key: the single source of truth.
+
+Each `Key` row names the canonical spelling (the one the Go whatsignal's ``config.json`` uses,
+plus the keys this project adds), its kind, default, range, accepted aliases, the environment
+variable that overrides it and whether the bridge uses it yet. The loader validates against this
+table, the dumper walks it to print the effective configuration, and the reference table in
+``docs/configuration.md`` is generated from it, so the three cannot drift apart. The attrs
+classes in `_model` are written out by hand for the type checker; a test checks that they agree
+with this table.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+import attrs
+
+
+class Kind(enum.Enum):
+    """How a raw value is checked and normalised."""
+
+    BOOL = "bool"
+    INT = "int"
+    FLOAT = "float"
+    STR = "string"
+    URL = "URL"
+    PHONE = "phone number"
+    SESSION = "session name"
+    CHOICE = "choice"
+    EXT_LIST = "list of file extensions"
+    CIDR_LIST = "list of CIDRs"
+    TIMEOUT_MS = "int (milliseconds)"
+
+
+@attrs.frozen
+class Key:
+    """One configuration key.
+
+    ``path`` is dotted; ``channels[]`` marks the list of channel objects. ``zero_default`` keeps
+    the Go rule "0 means the default" for the keys where Go applied it, so that an existing
+    ``config.json`` with explicit zeros loads unchanged.
+    """
+
+    path: str
+    kind: Kind
+    default: object = None
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    env: str | None = None
+    used: bool = True
+    required: bool = False
+    secret: bool = False
+    zero_default: bool = False
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        """The last segment: the spelling matched inside its section."""
+        return self.path.rsplit(".", 1)[-1]
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The section segments leading to this key (``("media", "maxSizeMB")``)."""
+        return tuple(self.path.split(".")[:-1])
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake(name: str) -> str:
+    """The Python attribute name for a key segment (``maxSizeMB`` -> ``max_size_mb``)."""
+    return _CAMEL.sub("_", name.replace("[]", "")).lower()
+
+
+_B, _I, _F, _S = Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STR
+_UNUSED = "accepted for Go compatibility; not used yet"
+
+KEYS: tuple[Key, ...] = (
+    # whatsapp
+    Key("whatsapp.api_base_url", Kind.URL, required=True, env="WHATSAPP_API_URL",
+        note="WAHA base URL, e.g. http://waha:3000"),
+    Key("whatsapp.timeout_ms", Kind.TIMEOUT_MS, 30000, 1000, 3_600_000, zero_default=True,
+        note="HTTP timeout toward WAHA in milliseconds; >= 1e9 is read as Go nanoseconds "
+        "(warning)"),
+    Key("whatsapp.retry_count", _I, 3, 0, 100, used=False, zero_default=True, note=_UNUSED),
+    Key("whatsapp.webhook_secret", _S, env="WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", secret=True,
+        note="HMAC-SHA512 secret of WAHA webhooks; secure mode: required, >= 32 chars"),
+    Key("whatsapp.pollIntervalSec", _I, 30, 1, 3600, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("whatsapp.contactSyncOnStartup", _B, False, note="sync contacts at start"),
+    Key("whatsapp.contactCacheHours", _I, 24, 1, 168, zero_default=True),
+    Key("whatsapp.sessionHealthCheckSec", _I, 30, 1, 3600, zero_default=True),
+    Key("whatsapp.sessionAutoRestart", _B, False,
+        note="restart sessions stuck in STARTING or FAILED"),
+    Key("whatsapp.sessionStartupTimeoutSec", _I, 30, 1, 3600,
+        env="WHATSAPP_SESSION_STARTUP_TIMEOUT_SEC", zero_default=True),
+    Key("whatsapp.groups.syncOnStartup", _B, False),
+    Key("whatsapp.groups.cacheHours", _I, 24, 1, 168, zero_default=True),
+    Key("whatsapp.sessionApiEnabled", _B, True,
+        note="discover sessions via WAHA (with signal.enableDynamicPolling)"),
+    Key("whatsapp.sessionApiPath", _S, "/api/sessions/", note="must start with /"),
+    Key("whatsapp.linkPreview", _B, True, note="ask WAHA for link previews on URLs"),
+    # signal
+    Key("signal.rpc_url", Kind.URL, required=True, env="SIGNAL_RPC_URL",
+        note="signal-cli-rest-api base URL"),
+    Key("signal.intermediaryPhoneNumber", Kind.PHONE, required=True,
+        note="the bridge's own Signal number (E.164)"),
+    Key("signal.device_name", _S, used=False, note=_UNUSED),
+    Key("signal.pollingEnabled", _B, True, note="receive from Signal (Go default was false)"),
+    Key("signal.pollIntervalSec", _I, 1, 1, 3600),
+    Key("signal.pollTimeoutSec", _I, 10, 1, 3600, note="long-poll timeout"),
+    Key("signal.attachmentsDir", _S, used=False,
+        note=_UNUSED + " (attachments are fetched over HTTP)"),
+    Key("signal.httpTimeoutSec", _I, 60, 1, 3600, zero_default=True,
+        note="must be >= pollTimeoutSec + 10"),
+    Key("signal.strictInit", _B, False, used=False, note=_UNUSED),
+    Key("signal.pollWorkers", _I, 5, 1, 100, used=False, zero_default=True, note=_UNUSED),
+    Key("signal.forceNativePolling", _B, False, used=False,
+        note=_UNUSED + "; use signal.receiveMode: poll"),
+    Key("signal.sessionDiscoveryIntervalSec", _I, 30, 1, 3600),
+    Key("signal.maxConcurrentSessions", _I, 10, 1, 10000),
+    Key("signal.enableDynamicPolling", _B, True,
+        note="discover sessions at run time (with whatsapp.sessionApiEnabled)"),
+    Key("signal.receiveMode", Kind.CHOICE, "auto", choices=("auto", "websocket", "poll"),
+        note="checked against /v1/about at start"),
+    Key("signal.webhookToken", _S, env="WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN", secret=True,
+        note="token of POST /webhook/signal?token=..."),
+    # channels
+    Key("channels[].whatsappSessionName", Kind.SESSION, required=True,
+        note='[A-Za-z0-9_-]{1,64}, unique; "*" = default for discovered sessions'),
+    Key("channels[].signalDestinationPhoneNumber", Kind.PHONE, required=True,
+        note="your own Signal number; may serve several sessions"),
+    Key("channels[].signalPhoneNumber", Kind.PHONE,
+        note="this channel's own bridge number; default signal.intermediaryPhoneNumber"),
+    # database
+    Key("database.path", _S, required=True, env="DB_PATH", note="SQLite file"),
+    Key("database.maxOpenConnections", _I, 25, 1, 1000, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("database.maxIdleConnections", _I, 5, 0, 1000, used=False, zero_default=True,
+        note=_UNUSED + "; <= maxOpenConnections"),
+    Key("database.connMaxLifetimeSec", _I, 300, 1, 3600, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("database.connMaxIdleTimeSec", _I, 60, 1, 3600, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("database.synchronous", Kind.CHOICE, "FULL", choices=("FULL", "NORMAL", "OFF"),
+        note="SQLite synchronous pragma; FULL loses nothing on power loss"),
+    # media
+    Key("media.cache_dir", _S, required=True, env="MEDIA_DIR"),
+    Key("media.maxSizeMB.image", _I, 5, 1, 100, zero_default=True),
+    Key("media.maxSizeMB.video", _I, 100, 1, 500, zero_default=True),
+    Key("media.maxSizeMB.document", _I, 100, 1, 100, zero_default=True),
+    Key("media.maxSizeMB.voice", _I, 16, 1, 50, zero_default=True),
+    Key("media.allowedTypes.image", Kind.EXT_LIST, ("jpg", "jpeg", "png", "gif"),
+        note="leading dot optional, case-insensitive"),
+    Key("media.allowedTypes.video", Kind.EXT_LIST, ("mp4", "mov")),
+    Key("media.allowedTypes.document", Kind.EXT_LIST, ("pdf", "doc", "docx")),
+    Key("media.allowedTypes.voice", Kind.EXT_LIST, ("ogg",)),
+    Key("media.downloadTimeoutSec", _I, 30, 1, 3600, zero_default=True),
+    # retry
+    Key("retry.initialBackoffMs", _I, 1000, 10, 10000, aliases=("initial_backoff_ms",)),
+    Key("retry.maxBackoffMs", _I, 60000, 100, 600000, aliases=("max_backoff_ms",),
+        note=">= initialBackoffMs"),
+    Key("retry.maxAttempts", _I, 5, 1, 100, aliases=("max_attempts",),
+        note="then the message goes to the dead letters"),
+    Key("retry.maxAgeHours", _I, 24, 1, 8760, note="transient failures retried this long"),
+    # top level
+    Key("retentionDays", _I, 30, 1, 3650, zero_default=True,
+        note="0 means the default (as in Go), not forever"),
+    Key("log_level", Kind.CHOICE, "info", choices=("debug", "info", "warn", "error"),
+        note="debug is refused in secure mode"),
+    # server
+    Key("server.host", _S, "0.0.0.0"),
+    Key("server.port", _I, 8082, 0, 65535, env="PORT", note="0 = any free port"),
+    Key("server.shutdownGraceSec", _I, 30, 0, 3600,
+        note="time in-flight work gets after SIGTERM"),
+    Key("server.readTimeoutSec", _I, 15, 1, 3600, used=False, zero_default=True, note=_UNUSED),
+    Key("server.writeTimeoutSec", _I, 15, 1, 3600, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("server.idleTimeoutSec", _I, 60, 1, 3600, used=False, zero_default=True, note=_UNUSED),
+    Key("server.webhookMaxSkewSec", _I, None, 1, 3600, zero_default=True,
+        note="X-Webhook-Timestamp window; unset or 0 = no check"),
+    Key("server.webhookMaxBytes", _I, 5 * 1024 * 1024, 1024, 50 * 1024 * 1024,
+        zero_default=True),
+    Key("server.rateLimitPerMinute", _I, 100, 1, 10000, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("server.rateLimitCleanupMinutes", _I, 5, 1, 60, used=False, zero_default=True,
+        note=_UNUSED),
+    Key("server.cleanupIntervalHours", _I, 24, 1, 168, zero_default=True),
+    Key("server.trustedProxies", Kind.CIDR_LIST, (), env="WHATSIGNAL_TRUSTED_PROXIES",
+        note="env: comma-separated"),
+    # tracing (all accepted, none used yet)
+    Key("tracing.service_name", _S, "whatsignal", used=False, note=_UNUSED),
+    Key("tracing.service_version", _S, "dev", used=False, note=_UNUSED),
+    Key("tracing.environment", _S, "development", used=False, note=_UNUSED),
+    Key("tracing.enabled", _B, False, used=False, note=_UNUSED),
+    Key("tracing.otlp_endpoint", Kind.URL, "http://localhost:4318/v1/traces", used=False,
+        note=_UNUSED),
+    Key("tracing.sample_rate", _F, 0.1, 0, 1, used=False, zero_default=True, note=_UNUSED),
+    Key("tracing.use_stdout", _B, None, used=False, note=_UNUSED + "; unset = derived"),
+    Key("tracing.otlp_insecure", _B, False, used=False, note=_UNUSED),
+    Key("tracing.shutdown_timeout_sec", _I, 5, 1, 300, used=False, zero_default=True,
+        note=_UNUSED),
+)  # fmt: skip
+
+KEYS_BY_PATH: dict[str, Key] = {key.path: key for key in KEYS}
+
+
+@attrs.frozen
+class SecretEnv:
+    """A secret read only from the environment (never from the file)."""
+
+    attr: str
+    env: str
+    note: str
+
+
+SECRET_ENVS: tuple[SecretEnv, ...] = (
+    SecretEnv("api_key", "WHATSAPP_API_KEY", "sent to WAHA as X-Api-Key; secure mode: required"),
+    SecretEnv("admin_token", "WHATSIGNAL_ADMIN_TOKEN",
+              ">= 32 chars when set; secure mode: required"),
+    SecretEnv("encryption_secret", "WHATSIGNAL_ENCRYPTION_SECRET",
+              ">= 32 chars; required (development: warning when missing)"),
+    SecretEnv("encryption_salt", "WHATSIGNAL_ENCRYPTION_SALT",
+              ">= 16 chars; secure mode: required; development fallback whatsignal-salt-v1"),
+    SecretEnv("encryption_lookup_salt", "WHATSIGNAL_ENCRYPTION_LOOKUP_SALT",
+              ">= 16 chars; secure mode: required; development fallback "
+              "whatsignal-lookup-salt-v1"),
+)  # fmt: skip
+
+ENV_MODE = "WHATSIGNAL_ENV"
+ENV_CONFIG = "WHATSIGNAL_CONFIG"
+ENV_DEVELOPMENT = "development"

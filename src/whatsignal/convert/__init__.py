@@ -1,0 +1,1 @@
+"""Pure conversions between WhatsApp and Signal: text, names, ids. No I/O, no trio."""

@@ -1,0 +1,83 @@
+"""How bridged messages read, and how the bridge reads them back.
+
+WhatsApp -> Signal text is ``"{name}: {body}"`` in a direct chat and ``"{name} in {group}: {body}"``
+in a group, as the Go whatsignal wrote it, so a user's existing Signal history stays consistent.
+The reverse (:func:`quoted_sender`) recovers the name from a quoted bridged message when the
+mapping is gone.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "bare_message_id",
+    "chat_number",
+    "contains_url",
+    "format_incoming",
+    "message_id_candidates",
+    "quoted_sender",
+]
+
+_URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+# "Name: body" or "Name in Group: body"; the name may not contain a colon or a newline.
+_QUOTED_RE = re.compile(r"^(?P<name>[^:\n]{1,80}?)(?: in (?P<group>[^:\n]{1,100}))?: ")
+
+
+def format_incoming(name: str, body: str, group: str | None = None) -> str:
+    """The Signal text for a WhatsApp message from ``name`` (in ``group``, when a group chat)."""
+    if group:
+        return f"{name} in {group}: {body}"
+    return f"{name}: {body}"
+
+
+def quoted_sender(text: str | None) -> tuple[str, str | None] | None:
+    """``(name, group)`` from a quoted bridged text, or None when it does not look like one."""
+    if not text:
+        return None
+    match = _QUOTED_RE.match(text)
+    if match is None:
+        return None
+    name = match.group("name").strip()
+    if not name:
+        return None
+    return name, (match.group("group").strip() if match.group("group") else None)
+
+
+def contains_url(text: str) -> bool:
+    """Whether ``text`` has a link (WAHA's link preview is only asked for then)."""
+    return _URL_RE.search(text) is not None
+
+
+def chat_number(chat_id: str) -> str | None:
+    """The E.164 number of a direct chat id (``491701234567@c.us`` -> ``+491701234567``)."""
+    user, _, domain = chat_id.partition("@")
+    if domain in ("c.us", "s.whatsapp.net") and user.isdigit():
+        return "+" + user
+    return None
+
+
+def bare_message_id(message_id: str) -> str:
+    """The engine's own id inside a serialized WAHA id.
+
+    ``false_491701234567@c.us_3EB0ABC`` -> ``3EB0ABC``; a group id with a participant suffix
+    (``false_123@g.us_3EB0ABC_491701234567@c.us``) gives the same; a bare id is returned as is.
+    """
+    parts = message_id.split("_")
+    if len(parts) >= 3 and parts[0] in ("true", "false") and "@" in parts[1]:
+        return parts[2]
+    return message_id
+
+
+def message_id_candidates(reply_id: str, chat_id: str, participant: str | None) -> list[str]:
+    """Serialized ids a quoted (bare) WhatsApp id may have been stored under, most likely first."""
+    if "_" in reply_id and reply_id.split("_", 1)[0] in ("true", "false"):
+        return [reply_id]
+    found = [f"false_{chat_id}_{reply_id}", f"true_{chat_id}_{reply_id}"]
+    if participant:
+        found += [
+            f"false_{chat_id}_{reply_id}_{participant}",
+            f"true_{chat_id}_{reply_id}_{participant}",
+        ]
+    found.append(reply_id)
+    return found

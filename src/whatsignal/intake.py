@@ -1,0 +1,220 @@
+"""What the edges journal: natural keys, owning queues, and what is ignored (and why).
+
+Both webhook handlers and the Signal receiver go through :class:`Intake`, so an envelope that
+arrives over signal-cli's websocket and again over its push webhook has one key and becomes one
+journal row. The intake does no slow work: one journal call (group-committed by the store) and
+a doorbell per owning queue.
+
+Natural keys (DESIGN.md section 2, with the session added on the WhatsApp side because two
+bridged accounts in one group see the same message id):
+
+* ``wa:<session>:msg:<payload.id>``  ``message`` and ``message.any`` (one row for both)
+* ``wa:<session>:ack:<id>:<ack>:<participant>``  ``message.ack`` / ``message.ack.group``
+* ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
+  ``wa:<session>:revoked:<revokedMessageId>``
+* ``sig:<account>:<sourceUuid or source>:<timestamp>``  a Signal envelope
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from whatsignal import log as wlog
+from whatsignal.errors import PayloadError
+from whatsignal.metrics import Metrics
+from whatsignal.models.signal_api import SigReceived
+from whatsignal.models.waha import WaAck, WahaEvent, WaMessage, WaReaction, WaRevoked
+from whatsignal.serde import parse_signal_received, parse_waha_payload, waha_payload_type
+from whatsignal.storage import InboundEvent, Store
+
+__all__ = ["Intake", "Outcome", "signal_key", "signal_queue"]
+
+log = logging.getLogger("whatsignal.intake")
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+def signal_queue(number: str) -> str:
+    """The queue a bridge number's envelopes wait in until they are routed to a session."""
+    return f"signal:{number}"
+
+
+def signal_key(item: SigReceived) -> str:
+    env = item.envelope
+    who = env.source_uuid or env.source or env.source_number or "?"
+    return f"sig:{item.account}:{who}:{env.timestamp}"
+
+
+def _ignored_chat(chat_id: str) -> bool:
+    return chat_id == "status@broadcast" or chat_id.endswith(("@newsletter", "@broadcast"))
+
+
+@attrs.define(eq=False, kw_only=True)
+class Intake:
+    """Turns inbound events into journal rows and rings the owners' doorbells.
+
+    Args:
+        store: where events are journaled.
+        session_configured: whether a WAHA session has a channel (explicit or the "*" default).
+        bridge_numbers: the Signal numbers the bridge receives for.
+        ring: rings the doorbell of a queue (a session name or ``signal:<number>``); never blocks.
+    """
+
+    store: Store
+    session_configured: Callable[[str], bool]
+    bridge_numbers: frozenset[str]
+    ring: Callable[[str], None]
+    metrics: Metrics
+    clock: Callable[[], float] = time.time
+
+    def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
+        result = outcome.value if isinstance(outcome, Outcome) else outcome
+        self.metrics.webhooks.labels(source, event, result).inc()
+
+    # WhatsApp ---------------------------------------------------------------------------------
+
+    def whatsapp_event(self, event: WahaEvent, raw: bytes) -> InboundEvent | str:
+        """The journal row for a WAHA event, or the reason it is ignored.
+
+        Raises PayloadError when the payload of an event the bridge acts on is malformed.
+        """
+        if waha_payload_type(event.event) is None:
+            return f"event {event.event!r} is not bridged"
+        if not self.session_configured(event.session):
+            return "session has no channel"
+        if event.event == "session.status":
+            return "session status is watched by polling"
+        payload = parse_waha_payload(event)
+        s = event.session
+        chat: str | None
+        match payload:
+            case WaMessage() if event.event == "message.edited":
+                key, chat, kind = f"wa:{s}:edit:{payload.id}", payload.chat_id, "message.edited"
+                if payload.from_me:
+                    return "own edit"
+            case WaMessage():
+                if payload.from_me:
+                    return "own message"
+                if _ignored_chat(payload.chat_id):
+                    return "status or newsletter"
+                if not (payload.body or "").strip() and not payload.has_media:
+                    return "empty system message"
+                key, chat, kind = f"wa:{s}:msg:{payload.id}", payload.chat_id, "message"
+            case WaAck():
+                part = payload.participant or ""
+                key, chat, kind = (
+                    f"wa:{s}:ack:{payload.id}:{payload.ack}:{part}",
+                    None,
+                    "message.ack",
+                )
+            case WaReaction():
+                if payload.from_me:
+                    return "own reaction"
+                chat = payload.to if payload.from_me else payload.from_
+                key, kind = f"wa:{s}:reaction:{payload.id}", "message.reaction"
+            case WaRevoked():
+                if not payload.revoked_message_id:
+                    raise PayloadError("message.revoked payload: revokedMessageId is missing")
+                after = payload.after or {}
+                if after.get("fromMe") is True:
+                    return "own revoke"
+                chat_value = after.get("from")
+                chat = chat_value if isinstance(chat_value, str) else None
+                key, kind = f"wa:{s}:revoked:{payload.revoked_message_id}", "message.revoked"
+            case _:  # pragma: no cover - waha_payload_type() and this match list the same events
+                return f"event {event.event!r} is not bridged"
+        return InboundEvent(
+            source="whatsapp",
+            key=key,
+            queue=s,
+            chat=chat,
+            kind=kind,
+            payload=raw,
+            received_at=self.clock(),
+        )
+
+    async def whatsapp(self, event: WahaEvent, raw: bytes) -> Outcome:
+        """Journal one WAHA event (PayloadError for a malformed one; StorageError passes up)."""
+        row = self.whatsapp_event(event, raw)
+        if isinstance(row, str):
+            log.debug("ignored %s on %s: %s", event.event, event.session, row)
+            self._count("whatsapp", event.event, Outcome.IGNORED)
+            return Outcome.IGNORED
+        (row_id,) = await self.store.journal([row])
+        outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
+        self._count("whatsapp", event.event, outcome)
+        if row_id is not None:
+            self.ring(row.queue)
+        return outcome
+
+    # Signal -------------------------------------------------------------------------------------
+
+    def signal_event(self, item: SigReceived, raw: Any) -> InboundEvent | str:
+        env = item.envelope
+        if item.account not in self.bridge_numbers:
+            return "not a bridge number"
+        if env.typing_message is not None:
+            return "typing indicator"
+        if env.data_message is None and env.edit_message is None and env.receipt_message is None:
+            return "nothing to bridge"
+        if env.receipt_message is not None and not env.receipt_message.is_read:
+            return "delivery receipt"
+        body = json.dumps(raw, separators=(",", ":")).encode()
+        return InboundEvent(
+            source="signal",
+            key=signal_key(item),
+            queue=signal_queue(item.account),
+            chat=None,
+            kind="envelope",
+            payload=body,
+            received_at=self.clock(),
+        )
+
+    async def signal(self, raw_items: Sequence[Any], *, via: str) -> list[Outcome]:
+        """Journal a batch of received items (``{"envelope":..., "account":...}`` dicts).
+
+        Malformed items are logged and counted, never raised: one bad envelope must not cost
+        the batch (signal-cli has already handed all of them out).
+        """
+        rows: list[InboundEvent] = []
+        outcomes: list[Outcome] = []
+        slots: list[int] = []
+        for raw in raw_items:
+            try:
+                item = parse_signal_received(raw)
+            except PayloadError as error:
+                log.warning("unparseable signal envelope via %s: %s", via, error)
+                self._count("signal", via, "malformed")
+                outcomes.append(Outcome.IGNORED)
+                continue
+            row = self.signal_event(item, raw)
+            if isinstance(row, str):
+                log.debug("ignored envelope from %s: %s", wlog.phone(item.envelope.sender), row)
+                self._count("signal", via, Outcome.IGNORED)
+                outcomes.append(Outcome.IGNORED)
+                continue
+            slots.append(len(outcomes))
+            outcomes.append(Outcome.ACCEPTED)
+            rows.append(row)
+        if rows:
+            ids = await self.store.journal(rows)
+            rung: set[str] = set()
+            for slot, row, row_id in zip(slots, rows, ids, strict=True):
+                if row_id is None:
+                    outcomes[slot] = Outcome.DUPLICATE
+                elif row.queue not in rung:
+                    rung.add(row.queue)
+                    self.ring(row.queue)
+                self._count("signal", via, outcomes[slot])
+        return outcomes

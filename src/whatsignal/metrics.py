@@ -1,0 +1,82 @@
+"""Prometheus metrics of one bridge (a registry per Bridge, never the global one).
+
+Label values are bounded: event names come from a fixed list, sessions from the configuration,
+results and reasons from the code. Nothing user-controlled becomes a label.
+"""
+
+from __future__ import annotations
+
+import attrs
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+def _counter(registry: CollectorRegistry, name: str, doc: str, labels: tuple[str, ...]) -> Counter:
+    return Counter(name, doc, labels, registry=registry)
+
+
+@attrs.define(eq=False)
+class Metrics:
+    registry: CollectorRegistry = attrs.field(factory=lambda: CollectorRegistry(auto_describe=True))
+    webhooks: Counter = attrs.field(init=False)
+    forwarded: Counter = attrs.field(init=False)
+    failures: Counter = attrs.field(init=False)
+    dead: Counter = attrs.field(init=False)
+    strangers: Counter = attrs.field(init=False)
+    restarts: Counter = attrs.field(init=False)
+    rate_limited: Counter = attrs.field(init=False)
+    receiver_connects: Counter = attrs.field(init=False)
+    pending: Gauge = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        r = self.registry
+        self.webhooks = _counter(
+            r,
+            "whatsignal_webhook_events_total",
+            "Inbound webhook events by source, event and result",
+            ("source", "event", "result"),
+        )
+        self.forwarded = _counter(
+            r, "whatsignal_forwarded_total", "Events bridged successfully", ("direction", "kind")
+        )
+        self.failures = _counter(
+            r,
+            "whatsignal_delivery_failures_total",
+            "Failed delivery attempts",
+            ("direction", "failure"),
+        )
+        self.dead = _counter(
+            r, "whatsignal_dead_letters_total", "Events given up on (dead letters)", ("direction",)
+        )
+        self.strangers = _counter(
+            r,
+            "whatsignal_signal_strangers_total",
+            "Signal messages from senders that are no channel's destination (not forwarded)",
+            (),
+        )
+        self.restarts = _counter(
+            r,
+            "whatsignal_actor_restarts_total",
+            "Supervised actors restarted after a crash",
+            ("actor",),
+        )
+        self.rate_limited = _counter(
+            r,
+            "whatsignal_signal_rate_limited_total",
+            "signal-cli rate-limit answers (429)",
+            ("number",),
+        )
+        self.receiver_connects = _counter(
+            r,
+            "whatsignal_signal_receiver_connects_total",
+            "Signal receive connections by result",
+            ("mode", "result"),
+        )
+        self.pending = Gauge(
+            "whatsignal_journal_pending", "Pending journal rows per queue", ("queue",), registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,148 @@
+"""WAHA webhook types: the parts of WAHA's event payloads the bridge acts on.
+
+They mirror ``WAHAWebhook*`` / ``WAMessage`` / ``WAMessageAckBody`` ... of the WAHA OpenAPI spec,
+keeping only the fields the bridge reads. Everything the spec marks required but real engines
+send as ``null`` (``to``, ``participant``, ``body``) is optional here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "WaAck",
+    "WaMedia",
+    "WaMessage",
+    "WaReaction",
+    "WaReactionBody",
+    "WaReplyTo",
+    "WaRevoked",
+    "WaSessionStatus",
+    "WahaEvent",
+]
+
+
+@attrs.frozen
+class WahaEvent:
+    """The webhook envelope: ``{id, timestamp, event, session, me, payload, engine, ...}``."""
+
+    event: str
+    session: str
+    payload: dict[str, Any]
+    id: str | None = None
+    timestamp: float | None = None
+    engine: str | None = None
+
+
+@attrs.frozen
+class WaMedia:
+    url: str | None = None
+    mimetype: str | None = None
+    filename: str | None = None
+
+
+@attrs.frozen
+class WaReplyTo:
+    """The message a WhatsApp message quotes. ``id`` is the bare id, not the serialized one."""
+
+    id: str | None = None
+    participant: str | None = None
+    body: str | None = None
+
+
+@attrs.frozen
+class WaMessage:
+    """``message`` / ``message.any`` payload (WAMessage)."""
+
+    id: str
+    from_: str
+    from_me: bool = False
+    timestamp: float = 0.0
+    to: str | None = None
+    participant: str | None = None
+    body: str | None = None
+    has_media: bool = False
+    media: WaMedia | None = None
+    reply_to: WaReplyTo | None = None
+    source: str | None = None
+    data: dict[str, Any] | None = None
+    edited_message_id: str | None = None
+
+    @property
+    def chat_id(self) -> str:
+        """The chat this message belongs to: the other party of a direct chat, or the group."""
+        if self.from_me and self.to:
+            return self.to
+        return self.from_
+
+    @property
+    def is_group(self) -> bool:
+        return self.chat_id.endswith("@g.us")
+
+    @property
+    def sender_id(self) -> str:
+        """Who wrote it: the participant in a group, else the chat partner."""
+        if self.is_group and self.participant:
+            return self.participant
+        return self.from_
+
+    @property
+    def notify_name(self) -> str | None:
+        """The sender's display name from the engine data (WEBJS notifyName, NOWEB pushName)."""
+        if not self.data:
+            return None
+        for key in ("notifyName", "pushName", "pushname"):
+            value = self.data.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return None
+
+
+@attrs.frozen
+class WaAck:
+    """``message.ack`` / ``message.ack.group`` payload (WAMessageAckBody)."""
+
+    id: str
+    ack: int
+    from_: str | None = None
+    to: str | None = None
+    participant: str | None = None
+    from_me: bool | None = None
+    ack_name: str | None = None
+
+
+@attrs.frozen
+class WaReactionBody:
+    text: str
+    message_id: str
+
+
+@attrs.frozen
+class WaReaction:
+    """``message.reaction`` payload: ``reaction.text == ""`` removes the reaction."""
+
+    id: str
+    from_: str
+    reaction: WaReactionBody
+    from_me: bool = False
+    participant: str | None = None
+    to: str | None = None
+
+
+@attrs.frozen
+class WaRevoked:
+    """``message.revoked``: ``revoked_message_id`` is the bare id of the deleted message."""
+
+    revoked_message_id: str | None = None
+    after: dict[str, Any] | None = None
+    before: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class WaSessionStatus:
+    """``session.status`` payload."""
+
+    name: str
+    status: str

@@ -1,0 +1,52 @@
+"""Durable state of the bridge: the journal of inbound events (the work queue), message
+mappings, and the contact/group/identity caches.
+
+``Store`` is the interface; ``SqliteStore`` the embedded implementation (one actor, one
+dedicated database thread, group commit). Every database failure is a StorageError.
+"""
+
+from __future__ import annotations
+
+from whatsignal.storage._thread import StoreStats as StoreStats
+from whatsignal.storage.base import Store as Store
+from whatsignal.storage.migrations import LATEST_VERSION as LATEST_VERSION
+from whatsignal.storage.models import ACK_DEVICE as ACK_DEVICE
+from whatsignal.storage.models import ACK_ERROR as ACK_ERROR
+from whatsignal.storage.models import ACK_PENDING as ACK_PENDING
+from whatsignal.storage.models import ACK_PLAYED as ACK_PLAYED
+from whatsignal.storage.models import ACK_READ as ACK_READ
+from whatsignal.storage.models import ACK_SERVER as ACK_SERVER
+from whatsignal.storage.models import Contact as Contact
+from whatsignal.storage.models import Direction as Direction
+from whatsignal.storage.models import Group as Group
+from whatsignal.storage.models import InboundEvent as InboundEvent
+from whatsignal.storage.models import JournalRow as JournalRow
+from whatsignal.storage.models import JournalState as JournalState
+from whatsignal.storage.models import MessageMapping as MessageMapping
+from whatsignal.storage.models import Source as Source
+from whatsignal.storage.models import delivery_rank as delivery_rank
+from whatsignal.storage.sqlite import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
+from whatsignal.storage.sqlite import SqliteStore as SqliteStore
+
+__all__ = [
+    "ACK_DEVICE",
+    "ACK_ERROR",
+    "ACK_PENDING",
+    "ACK_PLAYED",
+    "ACK_READ",
+    "ACK_SERVER",
+    "LATEST_VERSION",
+    "SYNCHRONOUS_MODES",
+    "Contact",
+    "Direction",
+    "Group",
+    "InboundEvent",
+    "JournalRow",
+    "JournalState",
+    "MessageMapping",
+    "Source",
+    "SqliteStore",
+    "Store",
+    "StoreStats",
+    "delivery_rank",
+]

@@ -1,0 +1,154 @@
+"""The ``Store`` interface: everything the bridge needs from its database.
+
+:class:`~whatsignal.storage.sqlite.SqliteStore` is the embedded implementation; the
+interface exists so that a PostgreSQL backend (several bridge instances on one database)
+can follow without touching the actors. Every method is async, every write is durable when
+it returns, and every database failure surfaces as :class:`~whatsignal.errors.StorageError`.
+
+Semantics every backend must keep:
+
+- ``journal`` is insert-or-ignore on ``InboundEvent.key``: a redelivered event is a no-op
+  (its slot in the result is None) and the whole call is one atomic write.
+- The journal is the work queue. Rows of one ``(queue, chat)`` are handled in id order;
+  ``pending_heads`` returns only the oldest pending row of each chat (due or not), so a
+  chat never overtakes itself, and rows whose ``chat`` is None are independent.
+- ``complete`` marks a row done and records the mappings of what was sent in the same
+  transaction, so a crash can never leave a sent message without its mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from whatsignal.storage.models import Contact, Group, InboundEvent, JournalRow, MessageMapping
+
+
+class Store(Protocol):
+    """The durable state of the bridge: journal (work queue), mappings and caches."""
+
+    # ---- journal: the inbound work queue ------------------------------------------------
+
+    async def journal(self, events: Sequence[InboundEvent]) -> list[int | None]:
+        """Journal ``events`` atomically; per event, the new row id or None if known."""
+        ...
+
+    async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
+        """The oldest pending row of each chat of ``queue`` (plus every chat-less row)."""
+        ...
+
+    async def pending_count(self, queue: str | None = None) -> int:
+        """How many rows are pending, in ``queue`` or overall."""
+        ...
+
+    async def queues_with_pending(self) -> list[str]:
+        """The queues that have at least one pending row (sorted)."""
+        ...
+
+    async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
+        """Mark a row done and store the mappings of what was sent, in one transaction."""
+        ...
+
+    async def retry_later(
+        self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
+    ) -> int:
+        """Postpone a row; count the attempt if ``count_attempt``. Returns the attempts."""
+        ...
+
+    async def bury(self, row_id: int, *, error: str) -> None:
+        """Move a row to the dead letters."""
+        ...
+
+    async def requeue(self, row_id: int, *, queue: str, chat: str | None) -> None:
+        """Hand a row to another queue and chat (routing of Signal envelopes)."""
+        ...
+
+    async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
+        """The dead rows, oldest first."""
+        ...
+
+    async def resurrect(self, row_id: int) -> bool:
+        """Make a dead row pending again with a fresh retry budget; False if not dead."""
+        ...
+
+    async def state_counts(self) -> dict[tuple[str, str], int]:
+        """Row counts per ``(queue, state)``, for metrics and status pages."""
+        ...
+
+    # ---- message mappings ---------------------------------------------------------------
+
+    async def mapping_by_whatsapp_id(self, session: str, whatsapp_id: str) -> MessageMapping | None:
+        """The mapping of one WhatsApp message of ``session``."""
+        ...
+
+    async def mapping_by_signal_timestamp(
+        self, bridge_number: str, signal_timestamp: int
+    ) -> MessageMapping | None:
+        """The mapping of the Signal message with that exact timestamp on that number."""
+        ...
+
+    async def latest_mapping(
+        self, bridge_number: str, destination: str, *, sessions: Sequence[str] | None = None
+    ) -> MessageMapping | None:
+        """The most recent mapping between the bridge number and destination.
+
+        ``sessions`` restricts the search to those sessions (None: any session).
+        """
+        ...
+
+    async def latest_mapping_by_name(
+        self,
+        bridge_number: str,
+        destination: str,
+        sender_name: str,
+        *,
+        sessions: Sequence[str] | None = None,
+    ) -> MessageMapping | None:
+        """The most recent WhatsApp -> Signal mapping whose sender had that display name
+        (resolves a quote of a bridged message whose own mapping is gone)."""
+        ...
+
+    async def has_key(self, key: str) -> bool:
+        """Whether an event with this natural key was ever journaled (and not pruned)."""
+        ...
+
+    async def update_delivery(self, session: str, whatsapp_id: str, status: int) -> bool:
+        """Raise a mapping's WAHA ack level; never lowers it. Returns whether it changed."""
+        ...
+
+    # ---- caches -------------------------------------------------------------------------
+
+    async def put_contact(self, contact: Contact) -> None:
+        """Insert or replace a cached contact."""
+        ...
+
+    async def get_contact(self, session: str, contact_id: str) -> Contact | None:
+        """A cached contact, or None."""
+        ...
+
+    async def put_group(self, group: Group) -> None:
+        """Insert or replace a cached group."""
+        ...
+
+    async def get_group(self, session: str, group_id: str) -> Group | None:
+        """A cached group, or None."""
+        ...
+
+    async def put_signal_identity(self, number: str, uuid: str) -> None:
+        """Remember that a Signal ``number`` has ``uuid`` (replacing older pairings)."""
+        ...
+
+    async def number_for_uuid(self, uuid: str) -> str | None:
+        """The phone number known for a Signal uuid."""
+        ...
+
+    async def uuid_for_number(self, number: str) -> str | None:
+        """The uuid known for a Signal phone number."""
+        ...
+
+    # ---- retention ----------------------------------------------------------------------
+
+    async def prune(self, *, done_before: float, mappings_before: float) -> int:
+        """Delete done rows finished before ``done_before`` and mappings created before
+        ``mappings_before``; dead rows stay until an operator acts. Returns rows deleted."""
+        ...

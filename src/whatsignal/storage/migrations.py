@@ -1,0 +1,192 @@
+"""Numbered schema migrations for the SQLite store.
+
+The schema only moves forward: each :class:`Migration` has a version number, runs inside
+its own transaction together with the row that records it in ``schema_version``, and is
+never edited once released (a change is a new migration). A database written by a newer
+whatsignal is refused rather than guessed at.
+
+Content fields (``journal.payload``, ``message_mappings.sender_name``) are plain BLOB/TEXT
+columns that no SQL here inspects, so a later migration can store them encrypted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+import attrs
+
+from whatsignal.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Migration:
+    """One schema step: ``statements`` run in order, in one transaction."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "journal of inbound events and message mappings",
+        (
+            """
+            CREATE TABLE journal (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                source          TEXT    NOT NULL CHECK (source IN ('whatsapp', 'signal')),
+                key             TEXT    NOT NULL UNIQUE,
+                queue           TEXT    NOT NULL,
+                chat            TEXT,
+                kind            TEXT    NOT NULL,
+                payload         BLOB    NOT NULL,
+                received_at     REAL    NOT NULL,
+                state           TEXT    NOT NULL DEFAULT 'pending'
+                                        CHECK (state IN ('pending', 'done', 'dead')),
+                attempts        INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at REAL    NOT NULL DEFAULT 0,
+                last_error      TEXT,
+                updated_at      REAL    NOT NULL
+            )
+            """,
+            # The work queue: heads per chat of one queue's pending rows.
+            "CREATE INDEX journal_queue_state_chat ON journal (queue, state, chat, id)",
+            # Pending rows are few next to the done ones kept for retention: counting them
+            # and listing their queues must not scan the whole journal.
+            "CREATE INDEX journal_pending ON journal (queue) WHERE state = 'pending'",
+            # Dead letters are few; a partial index finds them without scanning done rows.
+            "CREATE INDEX journal_dead ON journal (id) WHERE state = 'dead'",
+            # Retention deletes old done rows.
+            "CREATE INDEX journal_done_updated ON journal (updated_at) WHERE state = 'done'",
+            """
+            CREATE TABLE message_mappings (
+                id               INTEGER PRIMARY KEY AUTOINCREMENT,
+                session          TEXT    NOT NULL,
+                whatsapp_id      TEXT    NOT NULL,
+                chat_id          TEXT    NOT NULL,
+                bridge_number    TEXT    NOT NULL,
+                destination      TEXT    NOT NULL,
+                signal_timestamp INTEGER NOT NULL,
+                direction        TEXT    NOT NULL
+                                         CHECK (direction IN ('wa_to_signal', 'signal_to_wa')),
+                created_at       REAL    NOT NULL,
+                sender_name      TEXT,
+                delivery_status  INTEGER,
+                UNIQUE (session, whatsapp_id)
+            )
+            """,
+            "CREATE INDEX mappings_signal ON message_mappings (bridge_number, signal_timestamp)",
+            """
+            CREATE INDEX mappings_latest
+                ON message_mappings (bridge_number, destination, created_at)
+            """,
+            "CREATE INDEX mappings_created ON message_mappings (created_at)",
+        ),
+    ),
+    Migration(
+        2,
+        "contact, group and Signal identity caches",
+        (
+            """
+            CREATE TABLE contacts (
+                session    TEXT NOT NULL,
+                contact_id TEXT NOT NULL,
+                name       TEXT,
+                number     TEXT,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (session, contact_id)
+            )
+            """,
+            """
+            CREATE TABLE groups (
+                session    TEXT NOT NULL,
+                group_id   TEXT NOT NULL,
+                name       TEXT,
+                updated_at REAL NOT NULL,
+                PRIMARY KEY (session, group_id)
+            )
+            """,
+            """
+            CREATE TABLE signal_identities (
+                number     TEXT NOT NULL PRIMARY KEY,
+                uuid       TEXT NOT NULL UNIQUE,
+                updated_at REAL NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
+LATEST_VERSION: int = MIGRATIONS[-1].version
+
+
+def check_numbering(migrations: tuple[Migration, ...] = MIGRATIONS) -> None:
+    """Raise ValueError unless the migrations are numbered 1, 2, 3, ... without gaps."""
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migrations must be numbered 1..n without gaps, got {versions}")
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the database behind ``conn`` (0 for an empty database)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    *,
+    target: int | None = None,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> int:
+    """Bring the schema up to ``target`` (default: the latest) and return the version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration opens its
+    own ``BEGIN IMMEDIATE`` transaction, so a crash leaves the database at the previous
+    version, never half-way.
+
+    Raises:
+        StorageError: the database is newer than this code, or a migration failed.
+    """
+    check_numbering(migrations)
+    latest = migrations[-1].version if migrations else 0
+    target = latest if target is None else target
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    version = current_version(conn)
+    if version > latest:
+        raise StorageError(
+            f"the database has schema version {version}, newer than this whatsignal"
+            f" understands ({latest}); upgrade whatsignal or restore a backup"
+        )
+    for step in migrations:
+        if step.version <= version or step.version > target:
+            continue
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in step.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.description, time.time()),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"schema migration {step.version} failed: {exc}") from exc
+        log.info("database schema migrated to version %d (%s)", step.version, step.description)
+        version = step.version
+    return version

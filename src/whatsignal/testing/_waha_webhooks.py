@@ -1,0 +1,207 @@
+"""Webhook delivery as WAHA's WebhookSender does it: signed, retried, unordered.
+
+Each (event, target) pair is delivered by its own task, so deliveries are independent and may
+arrive in any order, as upstream (WebhookConductor posts every event with ``setImmediate``).
+Every attempt is recorded as a :class:`Delivery` so tests can see retries happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from whatsignal.testing._waha_payloads import VERSION, new_ulid
+
+__all__ = ["Delivery", "WebhookTarget", "deliver", "encode", "retry_delay", "sign"]
+
+log = logging.getLogger("whatsignal.testing.waha")
+
+ALL_EVENTS_EXCEPT = frozenset({"engine.event"})
+"""What ``*`` does not subscribe to (docs how-to/events §Websockets parameters)."""
+
+
+@attrs.frozen
+class WebhookTarget:
+    """One webhook URL with its events, HMAC key and retry settings.
+
+    ``attempts`` is the number of *retries* after the first try, as axios-retry's ``retries``
+    that WAHA passes it to; ``policy`` is ``constant``, ``linear`` or ``exponential``.
+    """
+
+    url: str
+    events: tuple[str, ...]
+    hmac_key: str | None = None
+    attempts: int = 15
+    delay: float = 2.0
+    policy: str = "constant"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def wants(self, event: str) -> bool:
+        if event in self.events:
+            return True
+        return "*" in self.events and event not in ALL_EVENTS_EXCEPT
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_attempts: int, default_delay: float
+    ) -> WebhookTarget:
+        """From a session's ``config.webhooks[]`` item (already checked against the spec)."""
+        retries = config.get("retries") or {}
+        hmac_cfg = config.get("hmac") or {}
+        attempts = retries.get("attempts")
+        delay = retries.get("delaySeconds")
+        return cls(
+            url=str(config["url"]),
+            events=tuple(str(e) for e in config.get("events") or ()),
+            hmac_key=hmac_cfg.get("key") or None,
+            attempts=default_attempts if attempts is None else int(attempts),
+            delay=default_delay if delay is None else float(delay),
+            policy=str(retries.get("policy") or "constant"),
+            headers=tuple(
+                (str(h["name"]), str(h["value"])) for h in config.get("customHeaders") or ()
+            ),
+        )
+
+
+@attrs.frozen
+class Delivery:
+    """One delivery attempt: ``status`` is the HTTP status, or None with ``error`` set."""
+
+    event_id: str
+    event: str
+    session: str
+    url: str
+    request_id: str
+    attempt: int
+    status: int | None
+    error: str | None
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "event": self.event,
+            "session": self.session,
+            "url": self.url,
+            "requestId": self.request_id,
+            "attempt": self.attempt,
+            "status": self.status,
+            "error": self.error,
+            "at": self.at,
+        }
+
+
+def encode(body: Any) -> bytes:
+    """Serialize like ``JSON.stringify``: compact, UTF-8, key order kept."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign(raw: bytes, key: str) -> str:
+    """``X-Webhook-Hmac``: lower-case hex HMAC-SHA512 of the raw body."""
+    return hmac.new(key.encode(), raw, hashlib.sha512).hexdigest()
+
+
+def retry_delay(policy: str, delay: float, retry: int, retry_after: float | None) -> float:
+    """Seconds to wait before retry number ``retry`` (1-based), per WAHA's retry policies."""
+    if retry_after is not None:
+        return retry_after
+    if policy == "linear":
+        return delay * retry
+    if policy == "exponential":
+        base: float = 2**retry * delay
+        return base + base * random.uniform(0, 0.2)
+    return delay
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    target: WebhookTarget,
+    *,
+    event: str,
+    event_id: str,
+    session: str,
+    timestamp_ms: int,
+    raw: bytes,
+    record: Callable[[Delivery], None],
+) -> bool:
+    """POST ``raw`` to ``target`` until a 2xx or until the retries run out.
+
+    The body, the event id and ``X-Webhook-Request-Id`` stay the same across retries. Any
+    non-2xx status and any transport error is retried (WAHA's ``retryCondition: () => true``).
+
+    Returns:
+        Whether the event was delivered. After the last failed attempt the event is dropped,
+        as upstream (retries live in memory only).
+    """
+    request_id = new_ulid()
+    headers: list[tuple[str, str]] = [
+        ("Content-Type", "application/json"),
+        ("User-Agent", f"WAHA/{VERSION}"),
+        ("X-Webhook-Request-Id", request_id),
+        ("X-Webhook-Timestamp", str(timestamp_ms)),
+    ]
+    if target.hmac_key:
+        headers.append(("X-Webhook-Hmac", sign(raw, target.hmac_key)))
+        headers.append(("X-Webhook-Hmac-Algorithm", "sha512"))
+    headers.extend(target.headers)
+    for attempt in range(1, target.attempts + 2):
+        retry_after: float | None = None
+        try:
+            response = await client.post(target.url, content=raw, headers=headers)
+        except httpx.HTTPError as exc:
+            record(
+                Delivery(
+                    event_id,
+                    event,
+                    session,
+                    target.url,
+                    request_id,
+                    attempt,
+                    None,
+                    f"{type(exc).__name__}: {exc}",
+                    trio.current_time(),
+                )
+            )
+        else:
+            delivery = Delivery(
+                event_id,
+                event,
+                session,
+                target.url,
+                request_id,
+                attempt,
+                response.status_code,
+                None,
+                trio.current_time(),
+            )
+            record(delivery)
+            if delivery.ok:
+                return True
+            retry_after = _retry_after(response)
+        if attempt <= target.attempts:
+            await trio.sleep(retry_delay(target.policy, target.delay, attempt, retry_after))
+    log.warning("webhook %s for %s dropped after %d attempts", event, session, attempt)
+    return False

@@ -1,0 +1,257 @@
+"""The bridge's HTTP surface (quart-trio).
+
+Handlers do no slow work: they verify, parse at the edge, make one bounded call into the intake
+(which journals with group commit), and answer. The app never starts background tasks; the actor
+tree owns all of those.
+
+Status codes of ``POST /webhook/whatsapp`` (WAHA retries anything that is not 2xx):
+    200  journaled, a redelivery, or deliberately ignored (unknown event, session without channel)
+    400  malformed body (the reason is in the answer; the body is never logged)
+    401  HMAC signature missing or wrong (when a secret is set), or timestamp outside the window
+    413  body larger than ``server.webhookMaxBytes`` (refused before it is read whole)
+    503  the journal write failed: WAHA will retry, nothing is lost
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from quart import Response, jsonify, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from whatsignal.errors import PayloadError, StorageError
+from whatsignal.serde import parse_json, parse_waha_event
+
+if TYPE_CHECKING:
+    from whatsignal.intake import Intake
+
+__all__ = ["Readiness", "WebDeps", "create_app"]
+
+log = logging.getLogger("whatsignal.http")
+
+
+@attrs.frozen
+class Readiness:
+    """Whether the bridge can do its job, and per dependency why not."""
+
+    ready: bool
+    checks: dict[str, str]
+
+
+async def _always_ready() -> Readiness:
+    return Readiness(True, {})
+
+
+async def _no_status() -> dict[str, Any]:
+    return {}
+
+
+async def _no_dead_letters() -> list[dict[str, Any]]:
+    return []
+
+
+async def _no_retry(row_id: int) -> bool:
+    return False
+
+
+async def _not_journaled(event: Any, raw: bytes) -> bool:
+    return False
+
+
+@attrs.define(eq=False, kw_only=True)
+class WebDeps:
+    """What the HTTP handlers may call, and the edge settings they enforce."""
+
+    version: str = ""
+    readiness: Callable[[], Awaitable[Readiness]] = _always_ready
+    intake: Intake | None = None
+    webhook_secret: str | None = None
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_skew_sec: float | None = None
+    already_journaled: Callable[[Any, bytes], Awaitable[bool]] = _not_journaled
+    signal_webhook_token: str | None = None
+    admin_token: str | None = None
+    admin_open: bool = False
+    status: Callable[[], Awaitable[dict[str, Any]]] = _no_status
+    dead_letters: Callable[[], Awaitable[list[dict[str, Any]]]] = _no_dead_letters
+    retry_dead_letter: Callable[[int], Awaitable[bool]] = _no_retry
+    metrics: Callable[[], tuple[bytes, str]] | None = None
+    clock: Callable[[], float] = time.time
+
+
+def _error(status: int, reason: str, **extra: Any) -> Response:
+    response = jsonify({"error": reason, **extra})
+    response.status_code = status
+    return response
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """WAHA's ``X-Webhook-Hmac``: hex HMAC-SHA512 of the raw body, compared in constant time."""
+    if not header:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
+    return hmac.compare_digest(expected, header.strip().lower())
+
+
+def create_app(deps: WebDeps) -> QuartTrio:
+    """Build the quart-trio app serving the bridge's endpoints."""
+    app = QuartTrio("whatsignal")
+    app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        code = error.code or 500
+        reasons = {413: f"body larger than {deps.max_body_bytes} bytes (server.webhookMaxBytes)"}
+        return _error(code, reasons.get(code, error.name.lower()))
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        """Liveness: the process serves HTTP. Never depends on upstreams."""
+        return jsonify({"status": "alive", "version": deps.version})
+
+    async def health() -> Response:
+        """Readiness: 503 until WAHA and signal-cli answer."""
+        result = await deps.readiness()
+        body = jsonify({"status": "ok" if result.ready else "unavailable", "checks": result.checks})
+        body.status_code = 200 if result.ready else 503
+        return body
+
+    app.add_url_rule("/health", "health", health, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", health, methods=["GET"])
+
+    @app.post("/webhook/whatsapp")
+    async def webhook_whatsapp() -> Response:
+        if deps.intake is None:
+            return _error(503, "the bridge is starting")
+        raw = await request.get_data(cache=False, as_text=False)
+        assert isinstance(raw, bytes)
+        if deps.webhook_secret and not signature_ok(
+            deps.webhook_secret, raw, request.headers.get("X-Webhook-Hmac")
+        ):
+            log.warning("webhook rejected: HMAC signature missing or wrong")
+            return _error(401, "signature verification failed (X-Webhook-Hmac)")
+        try:
+            event = parse_waha_event(raw)
+            # A late retry of an event already journaled is a harmless duplicate: never refused.
+            if (
+                deps.max_skew_sec is not None
+                and not _fresh(request.headers, deps)
+                and not await deps.already_journaled(event, raw)
+            ):
+                log.warning("webhook rejected: X-Webhook-Timestamp outside the window")
+                return _error(401, "X-Webhook-Timestamp missing or outside the allowed skew")
+            outcome = await deps.intake.whatsapp(event, raw)
+        except PayloadError as error:
+            log.info("webhook rejected as malformed: %s", error)
+            return _error(400, str(error))
+        except StorageError as error:
+            log.error("journal write failed; answering 503 so WAHA retries: %s", error)
+            return _error(503, "journal unavailable; retry later")
+        return jsonify({"status": outcome.value})
+
+    @app.post("/webhook/signal")
+    async def webhook_signal() -> Response:
+        token = request.args.get("token", "")
+        if not deps.signal_webhook_token:
+            return _error(401, "the push path is disabled: set signal.webhookToken")
+        if not hmac.compare_digest(token.encode(), deps.signal_webhook_token.encode()):
+            return _error(401, "missing or wrong token")
+        if deps.intake is None:
+            return _error(503, "the bridge is starting")
+        raw = await request.get_data(cache=False, as_text=False)
+        assert isinstance(raw, bytes)
+        try:
+            message = parse_json(raw, "signal push body")
+            items = _jsonrpc_items(message)
+            outcomes = await deps.intake.signal(items, via="push")
+        except PayloadError as error:
+            return _error(400, str(error))
+        except StorageError as error:
+            log.error("journal write failed on the signal push path: %s", error)
+            return _error(503, "journal unavailable; retry later")
+        return jsonify({"status": [o.value for o in outcomes]})
+
+    def admin_denied() -> Response | None:
+        if deps.admin_open and not deps.admin_token:
+            return None
+        supplied = request.headers.get("Authorization", "")
+        scheme, _, token = supplied.partition(" ")
+        if (
+            deps.admin_token
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), deps.admin_token.encode())
+        ):
+            return None
+        response = _error(401, "admin token required (Authorization: Bearer ...)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="whatsignal"'
+        return response
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        if (denied := admin_denied()) is not None:
+            return denied
+        if deps.metrics is None:
+            return _error(404, "metrics are not enabled")
+        body, content_type = deps.metrics()
+        return Response(body, content_type=content_type)
+
+    @app.get("/session/status")
+    async def session_status() -> Response:
+        if (denied := admin_denied()) is not None:
+            return denied
+        return jsonify(await deps.status())
+
+    @app.get("/admin/dead-letters")
+    async def dead_letters() -> Response:
+        if (denied := admin_denied()) is not None:
+            return denied
+        return jsonify({"dead_letters": await deps.dead_letters()})
+
+    @app.post("/admin/dead-letters/<int:row_id>/retry")
+    async def retry_dead_letter(row_id: int) -> Response:
+        if (denied := admin_denied()) is not None:
+            return denied
+        if not await deps.retry_dead_letter(row_id):
+            return _error(404, f"no dead letter with id {row_id}")
+        return jsonify({"status": "requeued", "id": row_id})
+
+    return app
+
+
+def _fresh(headers: Any, deps: WebDeps) -> bool:
+    raw = headers.get("X-Webhook-Timestamp")
+    try:
+        stamp_ms = int(raw)
+    except (TypeError, ValueError):
+        return False
+    assert deps.max_skew_sec is not None
+    return abs(deps.clock() - stamp_ms / 1000.0) <= deps.max_skew_sec
+
+
+def _jsonrpc_items(message: Any) -> list[Any]:
+    """The ``params`` of signal-cli ``receive`` notifications (one object or a batch array)."""
+    batch = message if isinstance(message, list) else [message]
+    items: list[Any] = []
+    for entry in batch:
+        if not isinstance(entry, dict):
+            raise PayloadError("signal push body: expected a JSON-RPC object")
+        if entry.get("method", "receive") != "receive":
+            continue
+        params = entry.get("params", entry)
+        if not isinstance(params, dict) or "envelope" not in params:
+            raise PayloadError("signal push body: no params.envelope")
+        items.append(params)
+    return items

@@ -1,0 +1,70 @@
+"""A scripted upstream for client tests: records every request and answers from a queue.
+
+Requests are checked against the vendored upstream specs when the test names the spec
+operation, so a client that drifts from the real wire format fails here, not in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import httpx
+
+from whatsignal.testing.contract import signal_contract, waha_contract
+
+Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
+@attrs.define(eq=False)
+class Upstream:
+    """An httpx MockTransport handler with a queue of answers."""
+
+    answers: list[Answer] = attrs.Factory(list)
+    requests: list[httpx.Request] = attrs.Factory(list)
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers.extend(answers)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        if callable(answer):
+            return answer(request)
+        return answer
+
+    @property
+    def last(self) -> httpx.Request:
+        return self.requests[-1]
+
+    def body(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index].content)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+
+def check_waha(method: str, spec_path: str, body: Any) -> None:
+    waha_contract().check_request(method, spec_path, body)
+
+
+def check_signal(method: str, spec_path: str, body: Any) -> None:
+    signal_contract().check_request(method, spec_path, body)
+
+
+def check_waha_media(spec_path: str, body: Any) -> None:
+    """Check a send{Image,File,Voice,Video} body.
+
+    The spec types the voice and video files' ``mimetype`` and ``filename`` as objects (an
+    upstream spec error: WAHA reads strings), so the file is checked against ``BinaryFile``
+    and the rest of the body with those two members stood in for.
+    """
+    file = body["file"]
+    waha_contract().check_definition("BinaryFile", file)
+    if spec_path in ("/api/sendVoice", "/api/sendVideo"):
+        body = {**body, "file": {"mimetype": {}, "filename": {}, "data": file["data"]}}
+    waha_contract().check_request("POST", spec_path, body)

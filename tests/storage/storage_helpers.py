@@ -1,0 +1,56 @@
+"""Builders shared by the storage tests (a uniquely named module, imported by name)."""
+
+from __future__ import annotations
+
+from whatsignal.storage import InboundEvent, MessageMapping
+
+BRIDGE = "+15550001111"
+ME = "+15550002222"
+
+
+def event(
+    key: str,
+    *,
+    queue: str = "default",
+    chat: str | None = "111@c.us",
+    kind: str = "message",
+    source: str = "whatsapp",
+    payload: object = b'{"body": "hi"}',
+    received_at: float = 1000.0,
+) -> InboundEvent:
+    return InboundEvent(
+        source=source,  # type: ignore[arg-type]
+        key=key,
+        queue=queue,
+        chat=chat,
+        kind=kind,
+        payload=payload,  # type: ignore[arg-type]
+        received_at=received_at,
+    )
+
+
+def mapping(
+    whatsapp_id: str,
+    *,
+    session: str = "default",
+    chat_id: str = "111@c.us",
+    bridge_number: str = BRIDGE,
+    destination: str = ME,
+    signal_timestamp: int = 1_700_000_000_000,
+    direction: str = "wa_to_signal",
+    created_at: float = 1000.0,
+    sender_name: str | None = "Alice",
+    delivery_status: int | None = None,
+) -> MessageMapping:
+    return MessageMapping(
+        session=session,
+        whatsapp_id=whatsapp_id,
+        chat_id=chat_id,
+        bridge_number=bridge_number,
+        destination=destination,
+        signal_timestamp=signal_timestamp,
+        direction=direction,  # type: ignore[arg-type]
+        created_at=created_at,
+        sender_name=sender_name,
+        delivery_status=delivery_status,
+    )
