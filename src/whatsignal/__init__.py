@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Bridge", "Config", "__version__", "load_config"]
 
-_LAZY = {"Bridge": "whatsignal.service", "Config": "whatsignal.config", "load_config": "whatsignal.config"}
+_LAZY = {
+    "Bridge": "whatsignal.service",
+    "Config": "whatsignal.config",
+    "load_config": "whatsignal.config",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -170,7 +170,7 @@ class Bridge:
                 await self._stopping.wait()
                 # Workers start nothing new now; let the rows in hand finish (the scope's
                 # deadline bounds this), then cancel what has no draining to do.
-                while registry.in_flight():
+                while registry.in_flight():  # noqa: ASYNC110 - bounded by the grace deadline
                     await trio.sleep(0.05)
                 nursery.cancel_scope.cancel(reason="bridge stopped")
         log.info("whatsignal stopped")

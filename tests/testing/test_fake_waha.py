@@ -36,7 +36,8 @@ async def test_starts_in_a_nursery_and_reports_its_url(nursery: trio.Nursery) ->
     fake, client = await start(nursery)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", fake.url)
     version = (await client.get("/api/server/version")).json()
-    assert version["engine"] == "WEBJS" and re.fullmatch(r"\d{4}\.\d+\.\d+", version["version"])
+    assert version["engine"] == "WEBJS"
+    assert re.fullmatch(r"\d{4}\.\d+\.\d+", version["version"])
     assert (await client.get("/api/version")).json() == version
     assert (await client.get("/ping")).json() == {"message": "pong"}
     assert (await client.get("/health")).status_code == 200
@@ -89,7 +90,8 @@ async def test_wrong_types_and_bad_json_get_400(nursery: trio.Nursery) -> None:
     garbage = await client.post(
         "/api/sendText", content=b"{nope", headers={"Content-Type": "application/json"}
     )
-    assert garbage.status_code == 400 and garbage.json()["error"] == "Bad Request"
+    assert garbage.status_code == 400
+    assert garbage.json()["error"] == "Bad Request"
     array = await client.post("/api/sendText", json=[1])
     assert array.status_code == 400
 
@@ -105,12 +107,14 @@ async def test_send_text_returns_webjs_id_and_is_recorded(nursery: trio.Nursery)
     sent = response.json()
     serialized = sent["id"]["_serialized"]
     assert re.fullmatch(r"true_491711234567@c\.us_[0-9A-F]{32}", serialized)
-    assert sent["id"]["fromMe"] is True and sent["hasQuotedMsg"] is True
+    assert sent["id"]["fromMe"] is True
+    assert sent["hasQuotedMsg"] is True
     assert [(r.method, r.path, r.body) for r in fake.sent] == [("POST", "/api/sendText", body)]
     # WAHA announces API sends as message.any with source "api"
     echo = fake.events[-1]
     assert echo["event"] == "message.any"
-    assert echo["payload"]["id"] == serialized and echo["payload"]["source"] == "api"
+    assert echo["payload"]["id"] == serialized
+    assert echo["payload"]["source"] == "api"
     assert echo["payload"]["replyTo"]["id"] == "ABCDEF"
 
 
@@ -140,7 +144,8 @@ async def test_send_response_is_engine_native(
     _, client = await start(nursery, engine=engine)
     sent = (await client.post("/api/sendText", json=text("1@c.us"))).json()
     if engine == "NOWEB":
-        assert sent["key"]["remoteJid"] == "1@s.whatsapp.net" and sent["status"] == "PENDING"
+        assert sent["key"]["remoteJid"] == "1@s.whatsapp.net"
+        assert sent["status"] == "PENDING"
         assert re.fullmatch(pattern, sent["key"]["id"])
     else:
         assert re.fullmatch(pattern, sent["id"])
@@ -205,7 +210,8 @@ async def test_media_sends_reactions_seen_typing_edit_delete_are_recorded_in_ord
     # the image sent as base64 is downloadable like any WAHA file
     echo = next(e for e in fake.events if e["payload"].get("hasMedia"))
     image = await client.get(echo["payload"]["media"]["url"])
-    assert image.content == b"\xff\xd8jpeg" and image.headers["content-type"] == "image/jpeg"
+    assert image.content == b"\xff\xd8jpeg"
+    assert image.headers["content-type"] == "image/jpeg"
     bad = await client.post(
         "/api/sendImage", json={"chatId": chat, "file": {"mimetype": "image/jpeg", "data": "%%"}}
     )
@@ -219,7 +225,8 @@ async def test_edit_updates_a_known_message(nursery: trio.Nursery) -> None:
     response = await client.put(f"/api/default/chats/{chat}/messages/{sent}", json={"text": "v2"})
     assert response.status_code == 200
     message = fake.message(sent)
-    assert message is not None and message["body"] == "v2"
+    assert message is not None
+    assert message["body"] == "v2"
     missing = await client.put(f"/api/default/chats/{chat}/messages/{sent}", json={})
     assert missing.status_code == 400
 
@@ -256,7 +263,8 @@ async def test_send_gives_up_after_not_working_wait(nursery: trio.Nursery) -> No
     _, client = await start(nursery, status_step=5.0, not_working_wait=0.05)
     await client.post("/api/sessions/default/restart")
     response = await client.post("/api/sendText", json=text())
-    assert response.status_code == 422 and response.json()["status"] == "STARTING"
+    assert response.status_code == 422
+    assert response.json()["status"] == "STARTING"
 
 
 async def test_sessions_api(nursery: trio.Nursery) -> None:
@@ -273,21 +281,23 @@ async def test_sessions_api(nursery: trio.Nursery) -> None:
     }
 
     created = await client.post("/api/sessions", json={"name": "new", "start": True})
-    assert created.status_code == 201 and created.json()["status"] == "STARTING"
+    assert created.status_code == 201
+    assert created.json()["status"] == "STARTING"
     with trio.fail_after(2):
-        while fake.session("new").status != "SCAN_QR_CODE":  # a new session needs a QR scan
-            await trio.sleep(0.01)
+        await fake.wait_for_status("new", "SCAN_QR_CODE")
     again = await client.post("/api/sessions", json={"name": "new"})
     assert again.status_code == 422
     assert again.json()["message"] == "Session 'new' already exists. Use PUT to update it."
     unnamed = await client.post("/api/sessions", json={"start": False})
-    assert unnamed.json()["name"].startswith("session_") and unnamed.json()["status"] == "STOPPED"
+    assert unnamed.json()["name"].startswith("session_")
+    assert unnamed.json()["status"] == "STOPPED"
 
     me = await client.get("/api/sessions/default/me")
     assert me.json()["id"].endswith("@c.us")
     assert (await client.get("/api/sessions/new/me")).content == b""
     info = (await client.get("/api/sessions/default")).json()
-    assert info["status"] == "WORKING" and info["me"] == me.json()
+    assert info["status"] == "WORKING"
+    assert info["me"] == me.json()
     assert (await client.get("/api/sessions/ghost")).status_code == 404
     assert (await client.post("/api/sessions/ghost/start")).status_code == 404
     assert (await client.post("/api/sessions/default/explode")).status_code == 404
@@ -304,8 +314,7 @@ async def test_auto_pair_makes_new_sessions_work(nursery: trio.Nursery) -> None:
     fake, client = await start(nursery, auto_pair=True)
     await client.post("/api/sessions", json={"name": "paired"})
     with trio.fail_after(2):
-        while fake.session("paired").status != "WORKING":
-            await trio.sleep(0.01)
+        await fake.wait_for_status("paired", "WORKING")
     assert (await client.post("/api/sendText", json=text(session="paired"))).status_code == 201
 
 
@@ -326,11 +335,13 @@ async def test_received_media_is_served_with_the_key_and_expires(nursery: trio.N
         re.escape(fake.url) + r"/api/files/default/false_491711234567@c\.us_[0-9A-F]{32}\.jpeg",
         url,
     )
-    assert payload["hasMedia"] is True and payload["mediaUrl"] == url
+    assert payload["hasMedia"] is True
+    assert payload["mediaUrl"] == url
     assert payload["_data"]["type"] == "image"
     assert (await httpx.AsyncClient().get(url)).status_code == 401
     first = await client.get(url)
-    assert first.status_code == 200 and first.content == b"JPEGDATA"
+    assert first.status_code == 200
+    assert first.content == b"JPEGDATA"
     await trio.sleep(0.35)
     expired = await client.get(url)
     assert expired.status_code == 404
@@ -340,7 +351,8 @@ async def test_received_media_is_served_with_the_key_and_expires(nursery: trio.N
 async def test_file_expiry_zero_keeps_files(nursery: trio.Nursery) -> None:
     fake, client = await start(nursery, file_expiry=0)
     payload = fake.inject_message(from_="1", media=b"x", mimetype="audio/ogg; codecs=opus")
-    assert payload["media"]["url"].endswith(".oga") and payload["_data"]["type"] == "ptt"
+    assert payload["media"]["url"].endswith(".oga")
+    assert payload["_data"]["type"] == "ptt"
     await trio.sleep(0.05)
     assert (await client.get(payload["media"]["url"])).status_code == 200
 
@@ -362,7 +374,8 @@ async def test_media_convert_returns_json_or_binary(nursery: trio.Nursery) -> No
     binary = await client.post(
         "/api/default/media/convert/video", json={"url": stored["media"]["url"]}
     )
-    assert binary.headers["content-type"] == "video/mp4" and binary.content == b"movie"
+    assert binary.headers["content-type"] == "video/mp4"
+    assert binary.content == b"movie"
     assert (await client.post("/api/default/media/convert/voice", json={})).status_code == 400
     bad = await client.post("/api/default/media/convert/voice", json={"data": "%%"})
     assert bad.status_code == 400
@@ -392,7 +405,8 @@ async def test_contacts_and_groups_listing(nursery: trio.Nursery) -> None:
     one = await client.get("/api/contacts", params={"contactId": "491711234567@c.us"})
     assert one.json() == contacts[0]
     stranger = await client.get("/api/contacts", params={"contactId": "4930123"})
-    assert stranger.json()["isMyContact"] is False and stranger.json()["name"] is None
+    assert stranger.json()["isMyContact"] is False
+    assert stranger.json()["name"] is None
     picture = await client.get(
         "/api/contacts/profile-picture", params={"contactId": "491711234567"}
     )
@@ -435,7 +449,8 @@ async def test_a_response_breaking_the_spec_is_a_500_and_a_recorded_violation(
     response = await client.get("/api/sessions")
     assert response.status_code == 500
     assert "simulator contract violation" in response.json()["message"]
-    assert fake.violations and "status" in fake.violations[0]
+    assert fake.violations
+    assert "status" in fake.violations[0]
 
 
 async def test_checks_off_still_validates_required_fields_but_not_types(
@@ -473,7 +488,8 @@ async def test_session_config_validation_messages(nursery: trio.Nursery) -> None
     )
     assert no_url.json()["message"] == ["config.webhooks.0.url should not be empty"]
     empty = await client.put("/api/sessions/a", content=b"")
-    assert empty.status_code == 200 and empty.json()["config"] == {}
+    assert empty.status_code == 200
+    assert empty.json()["config"] == {}
 
 
 async def test_session_operations_are_idempotent(nursery: trio.Nursery) -> None:
@@ -488,9 +504,50 @@ async def test_session_operations_are_idempotent(nursery: trio.Nursery) -> None:
     assert fake.session("default").status == "STOPPED"
     await client.post("/api/sessions/default/start")
     with trio.fail_after(2):
-        while fake.session("default").status != "SCAN_QR_CODE":
-            await trio.sleep(0.01)
+        await fake.wait_for_status("default", "SCAN_QR_CODE")
     statuses = [e["payload"]["status"] for e in fake.events if e["event"] == "session.status"]
     assert statuses == ["STOPPED", "STARTING", "SCAN_QR_CODE"]
     fake.set_session_status("default", "SCAN_QR_CODE")
     assert fake.session("default").me is None
+
+
+async def test_revoking_an_unknown_message_has_before_null(nursery: trio.Nursery) -> None:
+    fake, _ = await start(nursery)
+    payload = fake.inject_revoke(message_id="false_4917111@c.us_0123ABCD")
+    assert payload["before"] is None
+    assert payload["revokedMessageId"] == "0123ABCD"
+    assert fake.events[-1]["event"] == "message.revoked"
+
+
+# Pure helpers -----------------------------------------------------------------------------
+
+
+def test_payload_helpers() -> None:
+    from whatsignal.testing._waha_payloads import (
+        bare_key,
+        error_for_status,
+        file_extension,
+        new_ulid,
+    )
+
+    assert bare_key("true_1@c.us_ABC_2@c.us") == "ABC"
+    assert bare_key("ABC") == "ABC"
+    assert file_extension("image/jpeg") == "jpeg"
+    assert file_extension("text/plain") == "txt"
+    assert file_extension("application/x-never-heard-of") == "bin"
+    assert error_for_status(429) == {"message": "Too Many Requests", "statusCode": 429}
+    assert error_for_status(502)["statusCode"] == 502
+    assert new_ulid(0).startswith("0000000000")  # the time part leads, so ids sort by time
+    assert new_ulid(1) < new_ulid(2)
+
+
+def test_checker_messages_and_operations_without_bodies() -> None:
+    from jsonschema import Draft202012Validator
+
+    from whatsignal.testing._waha_contract import WahaChecker, _nest_messages
+
+    checker = WahaChecker()
+    assert checker.request_problems("POST", "/api/sessions/{session}/start", {}) == []
+    assert checker.check_response("DELETE", "/api/sessions/{session}", 200, None) == set()
+    errors = list(Draft202012Validator({"minimum": 1}).iter_errors(0))
+    assert _nest_messages(errors) == ["body: 0 is less than the minimum of 1"]

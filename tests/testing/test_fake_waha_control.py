@@ -40,7 +40,8 @@ async def test_status_fault_n_times_then_ok(nursery: trio.Nursery) -> None:
     assert first.json()["statusCode"] == 500  # WAHA's 500 body when none is given
     assert len(fake.sent) == 1  # faulted calls never reached the API
     listed = (await client.get("/_sim/faults")).json()
-    assert listed[0]["hits"] == 2 and listed[0]["count"] == 0
+    assert listed[0]["hits"] == 2
+    assert listed[0]["count"] == 0
 
 
 async def test_latency_fault_delays_the_answer(nursery: trio.Nursery) -> None:
@@ -65,9 +66,11 @@ async def test_bad_faults_are_400_with_a_reason_and_faults_can_be_cleared(
 ) -> None:
     fake, client = await start(nursery)
     bad = await client.post("/_sim/faults", json={"path": "/api/sendText"})
-    assert bad.status_code == 400 and "at least one of" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert "at least one of" in bad.json()["error"]
     unknown = await client.post("/_sim/faults", json={"path": "/x", "status": 500, "oops": 1})
-    assert unknown.status_code == 400 and "oops" in unknown.json()["error"]
+    assert unknown.status_code == 400
+    assert "oops" in unknown.json()["error"]
     not_json = await client.post("/_sim/faults", content=b"{")
     assert not_json.status_code == 400
     fake.fault("/api/*", status=503, count=None, body={"custom": True})
@@ -105,7 +108,8 @@ async def test_inbound_short_forms(nursery: trio.Nursery) -> None:
     )
     assert message.status_code == 200
     payload = message.json()["payload"]
-    assert payload["participant"] == "4917111@c.us" and payload["from"] == "1203630001@g.us"
+    assert payload["participant"] == "4917111@c.us"
+    assert payload["from"] == "1203630001@g.us"
     msg_id = payload["id"]
     media = base64.b64encode(b"PDF").decode()
     steps: list[dict[str, Any]] = [
@@ -141,7 +145,8 @@ async def test_inbound_short_forms(nursery: trio.Nursery) -> None:
     assert revoked["before"]["body"] == "hi!"  # the edit was applied to the known message
     assert revoked["after"]["id"] != msg_id
     edited = fake.events[-2]["payload"]
-    assert edited["editedMessageId"] == msg_id.split("_")[2] and edited["body"] == "hi!"
+    assert edited["editedMessageId"] == msg_id.split("_")[2]
+    assert edited["body"] == "hi!"
 
 
 async def test_inbound_full_event_form(nursery: trio.Nursery) -> None:
@@ -188,8 +193,10 @@ async def test_bad_inbound_input_is_400_with_a_reason(
 async def test_from_me_messages_arrive_as_message_any(nursery: trio.Nursery) -> None:
     fake, _ = await start(nursery)
     payload = fake.inject_message(from_="4917111", body="mine", from_me=True, event="message.any")
-    assert payload["fromMe"] is True and payload["id"].startswith("true_4917111@c.us_")
-    assert payload["from"] == fake.me("default")["id"] and payload["to"] == "4917111@c.us"
+    assert payload["fromMe"] is True
+    assert payload["id"].startswith("true_4917111@c.us_")
+    assert payload["from"] == fake.me("default")["id"]
+    assert payload["to"] == "4917111@c.us"
 
 
 async def test_sent_deliveries_events_and_reset(nursery: trio.Nursery) -> None:
@@ -203,17 +210,19 @@ async def test_sent_deliveries_events_and_reset(nursery: trio.Nursery) -> None:
     ]
     fake.inject_message(from_="4917111", body="x")
     with trio.fail_after(5):
-        while not fake.deliveries:
-            await trio.sleep(0.01)
+        await fake.wait_for_deliveries(1)
     deliveries = (await client.get("/_sim/deliveries")).json()
-    assert deliveries[0]["status"] is None and deliveries[0]["error"]
+    assert deliveries[0]["status"] is None
+    assert deliveries[0]["error"]
     assert deliveries[0]["eventId"].startswith("evt_")
     events = (await client.get("/_sim/events")).json()
     assert [e["event"] for e in events] == ["message.any", "message"]
     await client.post("/api/sessions/default/stop")
     fake.fault("/api/*", status=500, count=None)
     assert (await client.post("/_sim/reset")).json() == {"reset": True}
-    assert fake.sent == [] and fake.events == [] and fake.deliveries == []
+    assert fake.sent == []
+    assert fake.events == []
+    assert fake.deliveries == []
     assert fake.session("default").status == "WORKING"
     assert (await client.post("/api/sendText", json=SEND)).status_code == 201
 
@@ -228,9 +237,11 @@ async def test_sim_sessions_create_and_change_status(nursery: trio.Nursery) -> N
     changed = await client.post(
         "/_sim/sessions", json={"name": "biz", "status": "FAILED", "config": {}}
     )
-    assert changed.json()["status"] == "FAILED" and changed.json()["config"] == {}
+    assert changed.json()["status"] == "FAILED"
+    assert changed.json()["config"] == {}
     send = await client.post("/api/sendText", json={**SEND, "session": "biz"})
-    assert send.status_code == 422 and send.json()["status"] == "FAILED"
+    assert send.status_code == 422
+    assert send.json()["status"] == "FAILED"
     for bad in [{}, {"name": "x", "status": "ASLEEP"}, {"name": "x", "config": []}]:
         response = await client.post("/_sim/sessions", json=bad)
         assert response.status_code == 400, bad
@@ -239,7 +250,8 @@ async def test_sim_sessions_create_and_change_status(nursery: trio.Nursery) -> N
 async def test_sim_contacts_and_groups(nursery: trio.Nursery) -> None:
     fake, client = await start(nursery)
     contact = await client.post("/_sim/contacts", json={"number": "+4917111", "name": "Ann"})
-    assert contact.status_code == 201 and contact.json()["id"] == "4917111@c.us"
+    assert contact.status_code == 201
+    assert contact.json()["id"] == "4917111@c.us"
     group = await client.post(
         "/_sim/groups", json={"subject": "G", "participants": ["4917111"], "id": "120363777"}
     )
@@ -285,7 +297,8 @@ def test_cli_defaults_come_from_waha_environment(monkeypatch: pytest.MonkeyPatch
     assert fake.webhook_hmac_key == "hmac"
     assert fake.webhook_retry_delay == 2.0  # unparsable env falls back to WAHA's default
     assert fake.file_expiry == 60.0
-    assert fake.sessions == ("a", "b") and fake.port == 0
+    assert fake.sessions == ("a", "b")
+    assert fake.port == 0
     assert fake.check_contracts is False  # off unless asked for
 
 
@@ -302,8 +315,12 @@ def test_cli_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     help_text = parser.format_help()
-    assert "--webhook-hmac-key" in help_text and "WHATSAPP_HOOK_URL" in help_text
+    assert "--webhook-hmac-key" in help_text
+    assert "WHATSAPP_HOOK_URL" in help_text
     fake = from_args(parser.parse_args(["--engine", "NOWEB", "--check-contracts"]))
-    assert fake.api_key is None and fake.webhook_url is None
-    assert fake.sessions == ("default",) and fake.engine == "NOWEB"
-    assert fake.webhook_events == DEFAULT_EVENTS and fake.check_contracts is True
+    assert fake.api_key is None
+    assert fake.webhook_url is None
+    assert fake.sessions == ("default",)
+    assert fake.engine == "NOWEB"
+    assert fake.webhook_events == DEFAULT_EVENTS
+    assert fake.check_contracts is True

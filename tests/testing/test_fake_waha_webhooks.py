@@ -40,8 +40,8 @@ class Receiver:
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(raw) for _, raw in self.requests]
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
-        with trio.fail_after(timeout):
+    async def wait_for(self, count: int) -> None:
+        with trio.fail_after(5):
             while len(self.requests) < count:
                 await self.arrived.wait()
 
@@ -70,7 +70,7 @@ async def receiver(nursery: trio.Nursery) -> AsyncIterator[Receiver]:
         lambda task_status: serve_app(app, host="127.0.0.1", port=0, task_status=task_status)
     )
     rec.url = base_url(binds) + "/hook"
-    yield rec
+    return rec
 
 
 async def start(nursery: trio.Nursery, **kwargs: Any) -> tuple[FakeWaha, httpx.AsyncClient]:
@@ -100,8 +100,10 @@ async def test_message_webhook_has_waha_envelope_headers_and_valid_hmac(
     assert body["me"]["id"].endswith("@c.us")
     assert body["payload"] == payload
     # ms in the envelope, seconds inside the payload
-    assert body["timestamp"] > 10**12 and payload["timestamp"] < 10**11
-    assert payload["from"] == "491711234567@c.us" and payload["fromMe"] is False
+    assert body["timestamp"] > 10**12
+    assert payload["timestamp"] < 10**11
+    assert payload["from"] == "491711234567@c.us"
+    assert payload["fromMe"] is False
     assert re.fullmatch(r"false_491711234567@c\.us_[0-9A-F]{32}", payload["id"])
     assert payload["_data"]["notifyName"] == "Alice"
     assert headers["x-webhook-timestamp"] == str(body["timestamp"])
@@ -177,8 +179,7 @@ async def test_webhook_answered_500_is_retried_with_same_event_id(
     request_ids = {h["x-webhook-request-id"] for h, _ in receiver.requests}
     assert len(request_ids) == 1
     with trio.fail_after(2):
-        while len(fake.deliveries) < 3:
-            await trio.sleep(0.01)
+        await fake.wait_for_deliveries(3)
     assert [(d.attempt, d.status) for d in fake.deliveries] == [(1, 500), (2, 503), (3, 200)]
     assert len({d.event_id for d in fake.deliveries}) == 1
 
@@ -204,8 +205,7 @@ async def test_connection_errors_are_recorded_and_retried(nursery: trio.Nursery)
     )
     fake.inject_message(from_="491711234567", body="x")
     with trio.fail_after(5):
-        while len(fake.deliveries) < 2:
-            await trio.sleep(0.01)
+        await fake.wait_for_deliveries(2)
     assert all(d.status is None and d.error for d in fake.deliveries)
     assert [d.attempt for d in fake.deliveries] == [1, 2]
 
@@ -240,7 +240,8 @@ async def test_session_webhooks_from_config_with_their_own_hmac_and_retries(
     fake.inject_message("work", from_="491711234567", body="hello")
     await receiver.wait_for(4)
     events = [b["event"] for b in receiver.bodies()]
-    assert "message" in events and "session.status" in events
+    assert "message" in events
+    assert "session.status" in events
     for headers, raw in receiver.requests:
         assert headers["x-tenant"] == "t1"
         assert headers["x-webhook-hmac"] == sign(raw, "per-session")
@@ -253,12 +254,13 @@ async def test_session_webhooks_from_config_with_their_own_hmac_and_retries(
 async def test_session_transitions_emit_session_status(
     nursery: trio.Nursery, receiver: Receiver
 ) -> None:
-    fake, client = await start(
+    _fake, client = await start(
         nursery, webhook_url=receiver.url, webhook_events=("session.status",)
     )
     assert (await client.post("/api/sessions/default/stop")).json()["status"] == "STOPPED"
     started = await client.post("/api/sessions/default/start")
-    assert started.status_code == 201 and started.json()["status"] == "STARTING"
+    assert started.status_code == 201
+    assert started.json()["status"] == "STARTING"
     await receiver.wait_for(3)
     statuses = [b["payload"]["status"] for b in receiver.bodies()]
     assert statuses == ["STOPPED", "STARTING", "WORKING"]
@@ -297,7 +299,8 @@ async def test_contract_check_rejects_an_invalid_webhook_and_delivers_nothing(
     bad = {"id": "x", "timestamp": "yesterday", "from": 1}
     with pytest.raises(ContractViolation, match="webhook message"):
         fake.inject_event("message", "default", bad)
-    assert fake.violations and not fake.events
+    assert fake.violations
+    assert not fake.events
     response = await client.post(
         "/_sim/inbound", json={"event": "message.ack", "session": "default", "payload": {"ack": 9}}
     )
@@ -374,7 +377,7 @@ async def test_retry_after_header_overrides_the_delay(
     receiver.headers = {"Retry-After": "0"}
     fake, _ = await start(nursery, webhook_url=receiver.url, webhook_retry_delay=30.0)
     fake.inject_message(from_="491711234567", body="x")
-    await receiver.wait_for(2, timeout=3.0)  # far sooner than the configured 30 s
+    await receiver.wait_for(2)  # far sooner than the configured 30 s
 
 
 def test_retry_after_parsing() -> None:

@@ -85,6 +85,7 @@ def build_app(fake: FakeWaha) -> QuartTrio:
     app = QuartTrio("whatsignal.testing.waha")
     # WAHA accepts JSON bodies up to 50 MB (base64 media); quart's default is 16 MB.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep WAHA's field order
     control_routes: list[dict[str, str]] = []
 
     def control(path: str, method: str, description: str) -> Callable[[Handler], Handler]:

@@ -121,6 +121,7 @@ class FakeWaha(SimulatorBase):
     _messages: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
     _contacts: dict[str, dict[str, dict[str, Any]]] = attrs.field(init=False, factory=dict)
     _groups: dict[str, dict[str, dict[str, Any]]] = attrs.field(init=False, factory=dict)
+    _delivered: trio.Event = attrs.field(init=False, factory=trio.Event)
     _client: httpx.AsyncClient | None = attrs.field(init=False, default=None)
     _checker: WahaChecker | None = attrs.field(init=False, default=None)
 
@@ -327,6 +328,13 @@ class FakeWaha(SimulatorBase):
         self._change(target, status)
         return target
 
+    async def wait_for_status(self, name: str, status: str) -> Session:
+        """Wait until session ``name`` has ``status`` (wrap in ``trio.fail_after``)."""
+        session = self.session(name)
+        while session.status != status:
+            await session.changed.wait()
+        return session
+
     async def wait_working(self, name: str) -> Session:
         """Wait up to ``not_working_wait`` for a STARTING session to reach WORKING."""
         session = self.session(name)
@@ -411,8 +419,19 @@ class FakeWaha(SimulatorBase):
             session=body["session"],
             timestamp_ms=body["timestamp"],
             raw=raw,
-            record=self.deliveries.append,
+            record=self._record_delivery,
         )
+
+    def _record_delivery(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        self._delivered.set()
+        self._delivered = trio.Event()
+
+    async def wait_for_deliveries(self, count: int) -> list[Delivery]:
+        """Wait until ``count`` delivery attempts are recorded (wrap in ``trio.fail_after``)."""
+        while len(self.deliveries) < count:
+            await self._delivered.wait()
+        return self.deliveries
 
     def inject_event(self, event: str, session: str, payload: Any) -> dict[str, Any]:
         """Deliver a raw event (the payload as given) in the full envelope; returns it."""
