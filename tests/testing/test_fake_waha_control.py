@@ -256,7 +256,7 @@ async def test_sim_contacts_and_groups(nursery: trio.Nursery) -> None:
         "/_sim/groups", json={"subject": "G", "participants": ["4917111"], "id": "120363777"}
     )
     assert group.json() == {"id": "120363777@g.us"}
-    assert fake.group_ids("default") == ["120363777@g.us"]
+    assert fake.directory.group_ids("default") == ["120363777@g.us"]
     bad = await client.post("/_sim/groups", json={"subject": "G", "participants": "4917111"})
     assert bad.status_code == 400
     assert (await client.post("/_sim/contacts", json={"number": "abc"})).status_code == 400

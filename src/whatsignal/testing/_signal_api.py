@@ -408,6 +408,9 @@ async def _receive(fake: FakeSignal, number: str) -> Response:
     queue = fake._queues.get(number, [])
     take = len(queue) if max_messages <= 0 else min(max_messages, len(queue))
     items, queue[:take] = queue[:take], []
+    if items:
+        stamps = [int(i["envelope"].get("timestamp") or 0) for i in items]
+        fake.handed_out.append((trio.current_time(), stamps))
     # Upstream joins signal-cli's JSON lines into an array and sends it with c.String:
     # the content type is text/plain even though the body is JSON.
     text = "[" + ",".join(dumps(i) for i in items) + "]"

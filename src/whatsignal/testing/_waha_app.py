@@ -427,7 +427,7 @@ def build_app(fake: FakeWaha) -> QuartTrio:
     async def contacts_all() -> Response:
         name = query_session()
         await working(name)
-        return _json(fake.contacts(name), 200)
+        return _json(fake.directory.contacts(name), 200)
 
     @app.route("/api/contacts", methods=["GET"])
     async def contact() -> Response:
@@ -436,7 +436,7 @@ def build_app(fake: FakeWaha) -> QuartTrio:
         if not contact_id:
             raise _Reject(400, bad_request(["contactId should not be empty"]))
         await working(name)
-        return _json(fake.contact(name, contact_id), 200)
+        return _json(fake.directory.contact(name, contact_id), 200)
 
     @app.route("/api/contacts/profile-picture", methods=["GET"])
     async def profile_picture() -> Response:
@@ -445,17 +445,17 @@ def build_app(fake: FakeWaha) -> QuartTrio:
         if not contact_id:
             raise _Reject(400, bad_request(["contactId should not be empty"]))
         await working(name)
-        return _json({"profilePictureURL": fake.profile_picture(name, contact_id)}, 200)
+        return _json({"profilePictureURL": fake.directory.profile_picture(name, contact_id)}, 200)
 
     @app.route("/api/<name>/groups", methods=["GET"])
     async def groups(name: str) -> Response:
         await working(name)
-        return _json(fake.groups_listing(name), 200)  # deviation engine-native-groups
+        return _json(fake.directory.groups_listing(name), 200)  # deviation engine-native-groups
 
     @app.route("/api/<name>/groups/<group_id>", methods=["GET"])
     async def group(name: str, group_id: str) -> Response:
         await working(name)
-        found = fake.group(name, group_id)
+        found = fake.directory.group(name, group_id)
         if found is None:
             raise _Reject(404, not_found("Group not found"))
         return _json(found, 200)

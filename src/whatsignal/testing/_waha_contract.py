@@ -55,7 +55,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "null-media-fields",
         "`media.url`, `media.filename` and `media.error` are `null` (photos have no filename, "
         "`error` is null on success, `url` is null when the download failed).",
-        "docs how-to/receive-messages §Media Files; https://github.com/devlikeapro/waha/issues/1948",
+        "docs how-to/receive-messages §Media Files, how-to/config §Files; https://github.com/devlikeapro/waha/issues/1948",
     ),
     Deviation(
         "missing-media-url",
@@ -71,7 +71,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         "null-last-seen",
         "`presence.update` carries `lastSeen: null` for contacts that hide it.",
-        "docs how-to/presence §presence.update",
+        "docs how-to/presence/-events-presence.update.md",
     ),
     Deviation(
         "webhook-events-typed-object",
@@ -93,7 +93,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         "session-default",
         "Send requests list `session` as required, but WAHA fills in `default` when it is missing.",
-        "docs how-to/send-messages §Fields; WAHA src/structures/base.dto.ts (SessionBaseRequest)",
+        "docs how-to/send-messages §Fields (`session` defaults to `default`)",
     ),
     Deviation(
         "message-waiting-no-schema",
@@ -124,7 +124,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "doc-example-placeholder",
         "A few documentation examples hold placeholders instead of values "
         '(`"timestamp": "some-timestamp-here"`, `{"": null}`).',
-        "docs how-to/events §message.revoked, §engine.event",
+        "docs how-to/receive-messages §message.revoked, how-to/sessions §engine.event",
     ),
 )
 

@@ -21,7 +21,25 @@ import trio
 
 from whatsignal.testing._waha_payloads import VERSION, new_ulid
 
-__all__ = ["Delivery", "WebhookTarget", "deliver", "encode", "retry_delay", "sign"]
+__all__ = [
+    "DEFAULT_EVENTS",
+    "Delivery",
+    "WebhookTarget",
+    "deliver",
+    "encode",
+    "retry_delay",
+    "sign",
+]
+
+DEFAULT_EVENTS: tuple[str, ...] = (
+    "message",
+    "session.status",
+    "message.reaction",
+    "message.ack",
+    "message.edited",
+    "message.revoked",
+)
+"""The events a bridge needs (api-contracts.md §1.8); ``message.any`` is left out on purpose."""
 
 log = logging.getLogger("whatsignal.testing.waha")
 

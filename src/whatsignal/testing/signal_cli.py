@@ -118,6 +118,10 @@ class FakeSignal(SimulatorBase):
     messages: list[SentMessage] = attrs.field(init=False, factory=list)
     violations: list[str] = attrs.field(init=False, factory=list)
     webhook_results: list[int | str] = attrs.field(init=False, factory=list)
+    handed_out: list[tuple[float, list[int]]] = attrs.field(init=False, factory=list)
+    """Every non-empty ``GET /v1/receive`` answer: (trio time, envelope timestamps), in order.
+    Receiving is destructive, so this is what a crash test needs to tell which envelopes a
+    killed client may never have seen."""
     dropped: int = attrs.field(init=False, default=0)
     attachments: dict[str, StoredAttachment] = attrs.field(init=False, factory=dict)
     groups: dict[str, Group] = attrs.field(init=False, factory=dict)
@@ -200,6 +204,7 @@ class FakeSignal(SimulatorBase):
         self.messages.clear()
         self.violations.clear()
         self.webhook_results.clear()
+        self.handed_out.clear()
         self.dropped = 0
         self.attachments.clear()
         self.groups.clear()

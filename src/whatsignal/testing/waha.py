@@ -16,10 +16,7 @@ Typical use::
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from typing import Any, Literal, cast
 
@@ -28,36 +25,39 @@ import httpx
 import trio
 
 from whatsignal.testing._common import ASGIApp, Fault, Recorded, SimulatorBase
+from whatsignal.testing._waha_cli import add_arguments, from_args
 from whatsignal.testing._waha_contract import WahaChecker
+from whatsignal.testing._waha_directory import Directory
+from whatsignal.testing._waha_events import (
+    ack_payload,
+    edited_payload,
+    message_chat,
+    reaction_payload,
+    reply_summary,
+    revoked_payload,
+)
 from whatsignal.testing._waha_payloads import (
-    ACK_NAMES,
     ENGINES,
-    bare_key,
-    chat_id_of,
     environment,
     error_for_status,
     file_extension,
     incoming_message,
     new_message_key,
     new_ulid,
-    normalize_chat_id,
     now_ms,
+    serialize_id,
 )
 from whatsignal.testing._waha_state import STATUSES, Session, StoredFile, me_for
-from whatsignal.testing._waha_webhooks import Delivery, WebhookTarget, deliver, encode
+from whatsignal.testing._waha_webhooks import (
+    DEFAULT_EVENTS,
+    Delivery,
+    WebhookTarget,
+    deliver,
+    encode,
+)
 from whatsignal.testing.contract import ContractViolation
 
 __all__ = ["DEFAULT_EVENTS", "FakeWaha", "add_arguments", "from_args"]
-
-DEFAULT_EVENTS: tuple[str, ...] = (
-    "message",
-    "session.status",
-    "message.reaction",
-    "message.ack",
-    "message.edited",
-    "message.revoked",
-)
-"""The events a bridge needs (api-contracts.md §1.8); ``message.any`` is left out on purpose."""
 
 InboundEvent = Literal["message", "message.any", "both"]
 
@@ -119,13 +119,14 @@ class FakeWaha(SimulatorBase):
     _sessions: dict[str, Session] = attrs.field(init=False, factory=dict)
     _files: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
     _messages: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
-    _contacts: dict[str, dict[str, dict[str, Any]]] = attrs.field(init=False, factory=dict)
-    _groups: dict[str, dict[str, dict[str, Any]]] = attrs.field(init=False, factory=dict)
+    directory: Directory = attrs.field(init=False)
+    """Contacts and groups of every session (see also :meth:`add_contact`, :meth:`add_group`)."""
     _delivered: trio.Event = attrs.field(init=False, factory=trio.Event)
     _client: httpx.AsyncClient | None = attrs.field(init=False, default=None)
     _checker: WahaChecker | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        self.directory = Directory(self.engine)
         self._reset_sessions()
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -163,8 +164,7 @@ class FakeWaha(SimulatorBase):
         self.violations.clear()
         self._files.clear()
         self._messages.clear()
-        self._contacts.clear()
-        self._groups.clear()
+        self.directory = Directory(self.engine)
         if hasattr(self, "injector"):
             self.injector.clear()
         self._reset_sessions()
@@ -457,24 +457,6 @@ class FakeWaha(SimulatorBase):
 
     # Inbound (the "phone" side) --------------------------------------------------------------
 
-    def _message_chat(self, from_: str, chat_id: str | None) -> tuple[str, str | None]:
-        sender = normalize_chat_id(from_)
-        if chat_id is None:
-            return sender, None
-        chat = normalize_chat_id(chat_id)
-        return chat, (sender if chat.endswith("@g.us") else None)
-
-    def _reply_to(self, reply_to: str) -> dict[str, Any]:
-        quoted = self._messages.get(reply_to, {})
-        out: dict[str, Any] = {
-            "id": bare_key(reply_to),
-            "participant": quoted.get("participant") or quoted.get("from"),
-            "body": quoted.get("body"),
-            "hasMedia": bool(quoted.get("hasMedia", False)),
-            "_data": {},
-        }
-        return {k: v for k, v in out.items() if v is not None}
-
     def inject_message(
         self,
         session: str = "default",
@@ -509,14 +491,12 @@ class FakeWaha(SimulatorBase):
         if from_me and event == "message":
             raise ValueError("own messages (from_me) are only delivered as message.any")
         self.session(session)
-        chat, participant = self._message_chat(from_, chat_id)
+        chat, participant = message_chat(from_, chat_id)
         key = new_message_key(self.engine)
         media_obj: dict[str, Any] | None = None
         if media is not None:
             mimetype = mimetype or "application/octet-stream"
-            serialized = f"{'true' if from_me else 'false'}_{chat}_{key}" + (
-                f"_{participant}" if participant else ""
-            )
+            serialized = serialize_id(from_me, chat, key, participant)
             media_obj = {
                 "url": self.store_file(session, serialized, media, mimetype),
                 "mimetype": mimetype,
@@ -533,10 +513,10 @@ class FakeWaha(SimulatorBase):
             participant=participant,
             notify_name=notify_name,
             media=media_obj,
-            reply_to=self._reply_to(reply_to) if reply_to else None,
+            reply_to=reply_summary(reply_to, self.message(reply_to)) if reply_to else None,
             source="app",
         )
-        self._messages[payload["id"]] = payload
+        self.remember(payload)
         for name in ("message", "message.any") if event == "both" else (event,):
             self.emit(name, session, payload)
         return payload
@@ -552,19 +532,14 @@ class FakeWaha(SimulatorBase):
     ) -> dict[str, Any]:
         """``from_`` reacts to ``message_id`` with an emoji (``""`` removes the reaction)."""
         self.session(session)
-        chat, participant = self._message_chat(from_, chat_id or chat_id_of(message_id))
-        sender = normalize_chat_id(from_)
-        key = new_message_key(self.engine)
-        payload = {
-            "id": f"false_{chat}_{key}" + (f"_{participant}" if participant else ""),
-            "timestamp": now_ms() // 1000,
-            "from": chat,
-            "fromMe": False,
-            "source": "app",
-            "to": me_for(session)["id"],
-            "participant": participant or sender,
-            "reaction": {"text": reaction, "messageId": message_id},
-        }
+        payload = reaction_payload(
+            key=new_message_key(self.engine),
+            me_id=me_for(session)["id"],
+            from_=from_,
+            message_id=message_id,
+            reaction=reaction,
+            chat_id=chat_id,
+        )
         self.emit("message.reaction", session, payload)
         return payload
 
@@ -576,26 +551,12 @@ class FakeWaha(SimulatorBase):
         session: str = "default",
         participant: str | None = None,
     ) -> dict[str, Any]:
-        """A delivery/read receipt for ``message_id``: ``message.ack``, or ``message.ack.group``
+        """A receipt for ``message_id`` (ack -1..4): ``message.ack``, or ``message.ack.group``
         when ``participant`` names the group member who read it."""
-        if ack not in ACK_NAMES:
-            raise ValueError(f"ack must be one of {sorted(ACK_NAMES)}")
         self.session(session)
-        chat = chat_id_of(message_id)
-        if chat is None:
-            raise ValueError(f"not a serialized message id: {message_id!r}")
-        member = normalize_chat_id(participant) if participant else None
-        payload = {
-            "id": message_id,
-            "from": chat,
-            "to": me_for(session)["id"],
-            "participant": member,
-            "fromMe": message_id.startswith("true_"),
-            "ack": ack,
-            "ackName": ACK_NAMES[ack],
-            "_data": {},
-        }
-        event = "message.ack.group" if member and chat.endswith("@g.us") else "message.ack"
+        event, payload = ack_payload(
+            me_id=me_for(session)["id"], message_id=message_id, ack=ack, participant=participant
+        )
         self.emit(event, session, payload)
         return payload
 
@@ -604,73 +565,34 @@ class FakeWaha(SimulatorBase):
     ) -> dict[str, Any]:
         """The author of ``message_id`` edits it to ``body`` (``message.edited``)."""
         self.session(session)
-        original = self._messages.get(message_id, {})
-        chat = chat_id_of(message_id)
-        if chat is None:
-            raise ValueError(f"not a serialized message id: {message_id!r}")
-        from_me = message_id.startswith("true_")
-        key = new_message_key(self.engine)
-        participant = original.get("participant")
-        me_id = me_for(session)["id"]
-        payload = {
-            "id": f"{'true' if from_me else 'false'}_{chat}_{key}"
-            + (f"_{participant}" if participant else ""),
-            "timestamp": now_ms() // 1000,
-            "from": me_id if from_me else chat,
-            "fromMe": from_me,
-            "source": "app",
-            "to": chat if from_me else me_id,
-            "participant": participant,
-            "body": body,
-            "hasMedia": False,
-            "ack": 1,
-            "ackName": ACK_NAMES[1],
-            "editedMessageId": bare_key(message_id),
-            "_data": {"type": "protocol", "subtype": "message_edit"},
-        }
-        if message_id in self._messages:
-            self._messages[message_id] = {**original, "body": body}
+        original = self.message(message_id)
+        payload = edited_payload(
+            key=new_message_key(self.engine),
+            me_id=me_for(session)["id"],
+            message_id=message_id,
+            body=body,
+            original=original,
+        )
+        if original is not None:
+            self.remember({**original, "body": body})
         self.emit("message.edited", session, payload)
         return payload
 
     def inject_revoke(self, session: str = "default", *, message_id: str) -> dict[str, Any]:
-        """The author deletes ``message_id`` for everyone (``message.revoked``).
-
-        ``after`` is the revoke action (its id is not the revoked message's, waha#898),
-        ``before`` the original when the fake saw it, else null.
-        """
+        """The author deletes ``message_id`` for everyone (``message.revoked``); ``before``
+        holds the original when the fake saw it, else null."""
         self.session(session)
-        chat = chat_id_of(message_id)
-        if chat is None:
-            raise ValueError(f"not a serialized message id: {message_id!r}")
-        before = self._messages.pop(message_id, None)
-        from_me = message_id.startswith("true_")
-        me_id = me_for(session)["id"]
-        participant = before.get("participant") if before else None
-        after = {
-            "id": f"{'true' if from_me else 'false'}_{chat}_{new_message_key(self.engine)}",
-            "timestamp": now_ms() // 1000,
-            "from": me_id if from_me else chat,
-            "fromMe": from_me,
-            "source": "app",
-            "to": chat if from_me else me_id,
-            "participant": participant,
-            "body": "",
-            "hasMedia": False,
-            "ack": 1,
-            "ackName": ACK_NAMES[1],
-            "_data": {"type": "revoked"},
-        }
-        payload = {
-            "revokedMessageId": bare_key(message_id),
-            "after": after,
-            "before": before,
-            "_data": {},
-        }
+        payload = revoked_payload(
+            key=new_message_key(self.engine),
+            me_id=me_for(session)["id"],
+            message_id=message_id,
+            before=self.message(message_id),
+        )
+        self.forget(message_id)
         self.emit("message.revoked", session, payload)
         return payload
 
-    # Contacts and groups ---------------------------------------------------------------------
+    # Contacts and groups (see Directory) -----------------------------------------------------
 
     def add_contact(
         self,
@@ -682,48 +604,9 @@ class FakeWaha(SimulatorBase):
         picture_url: str | None = None,
     ) -> dict[str, Any]:
         """Put a contact in the session's address book (``/api/contacts/all`` lists it)."""
-        contact_id = normalize_chat_id(number)
-        contact = {
-            "id": contact_id,
-            "number": contact_id.split("@")[0],
-            "name": name,
-            "pushname": pushname,
-            "shortName": name.split()[0] if name else None,
-            "isMe": False,
-            "isGroup": False,
-            "isWAContact": True,
-            "isMyContact": name is not None,
-            "isBlocked": False,
-            "profilePictureURL": picture_url,
-        }
-        self._contacts.setdefault(session, {})[contact_id] = contact
-        return contact
-
-    def contacts(self, session: str) -> list[dict[str, Any]]:
-        return [self.contact(session, cid) for cid in self._contacts.get(session, {})]
-
-    def contact(self, session: str, contact_id: str) -> dict[str, Any]:
-        """The contact as WAHA shows it; unknown numbers look like a bare WhatsApp user."""
-        contact_id = normalize_chat_id(contact_id)
-        found = self._contacts.get(session, {}).get(contact_id)
-        if found is None:
-            found = {
-                "id": contact_id,
-                "number": contact_id.split("@")[0],
-                "name": None,
-                "pushname": None,
-                "shortName": None,
-                "isMe": contact_id == me_for(session)["id"],
-                "isGroup": contact_id.endswith("@g.us"),
-                "isWAContact": True,
-                "isMyContact": False,
-                "isBlocked": False,
-            }
-        return {k: v for k, v in found.items() if k != "profilePictureURL"}
-
-    def profile_picture(self, session: str, contact_id: str) -> str | None:
-        found = self._contacts.get(session, {}).get(normalize_chat_id(contact_id))
-        return found.get("profilePictureURL") if found else None
+        return self.directory.add_contact(
+            number, session=session, name=name, pushname=pushname, picture_url=picture_url
+        )
 
     def add_group(
         self,
@@ -735,72 +618,15 @@ class FakeWaha(SimulatorBase):
         group_id: str | None = None,
     ) -> str:
         """Create a group the session's account is in; returns its ``<id>@g.us``."""
-        if group_id is None:
-            group_id = "120363" + "".join(secrets.choice("0123456789") for _ in range(12))
-        gid = group_id if group_id.endswith("@g.us") else f"{group_id}@g.us"
-        me_id = me_for(session)["id"]
-        members = [me_id, *(normalize_chat_id(p) for p in participants)]
-        admin_ids = {me_id, *(normalize_chat_id(a) for a in admins)}
-        self._groups.setdefault(session, {})[gid] = {
-            "id": gid,
-            "subject": subject,
-            "owner": me_id,
-            "creation": now_ms() // 1000,
-            "participants": [(m, m in admin_ids, m == me_id) for m in members],
-        }
-        return gid
+        return self.directory.add_group(
+            subject,
+            session=session,
+            participants=participants,
+            admins=admins,
+            group_id=group_id,
+        )
 
-    def group_ids(self, session: str) -> list[str]:
-        return list(self._groups.get(session, {}))
-
-    def group(self, session: str, group_id: str) -> dict[str, Any] | None:
-        """The group in the engine's own shape (see deviation ``engine-native-groups``)."""
-        found = self._groups.get(session, {}).get(group_id)
-        if found is None:
-            return None
-        if self.engine in ("NOWEB", "GOWS"):
-            return {
-                "id": found["id"],
-                "subject": found["subject"],
-                "owner": found["owner"].replace("@c.us", "@s.whatsapp.net"),
-                "creation": found["creation"],
-                "participants": [
-                    {
-                        "id": m.replace("@c.us", "@s.whatsapp.net"),
-                        "admin": ("superadmin" if owner else "admin") if admin else None,
-                    }
-                    for m, admin, owner in found["participants"]
-                ],
-            }
-        user = found["id"].split("@")[0]
-        serialized = {"server": "g.us", "user": user, "_serialized": found["id"]}
-        return {
-            "id": serialized,
-            "name": found["subject"],
-            "isGroup": True,
-            "timestamp": found["creation"],
-            "groupMetadata": {
-                "id": serialized,
-                "subject": found["subject"],
-                "owner": {"_serialized": found["owner"]},
-                "creation": found["creation"],
-                "participants": [
-                    {
-                        "id": {"server": "c.us", "user": m.split("@")[0], "_serialized": m},
-                        "isAdmin": admin,
-                        "isSuperAdmin": owner,
-                    }
-                    for m, admin, owner in found["participants"]
-                ],
-            },
-        }
-
-    def groups_listing(self, session: str) -> Any:
-        """``GET /api/{session}/groups``: WEBJS/WPP an array, NOWEB/GOWS an object by id."""
-        groups = [self.group(session, gid) for gid in self.group_ids(session)]
-        if self.engine in ("NOWEB", "GOWS"):
-            return {g["id"]: g for g in groups if g is not None}
-        return groups
+    # Messages the fake has seen ---------------------------------------------------------------
 
     def remember(self, payload: dict[str, Any]) -> None:
         """Keep a message so later quotes, edits and revokes can refer to it."""
@@ -812,118 +638,3 @@ class FakeWaha(SimulatorBase):
 
     def forget(self, message_id: str) -> None:
         self._messages.pop(message_id, None)
-
-
-# Command line ------------------------------------------------------------------------------
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    try:
-        return float(value) if value else default
-    except ValueError:
-        return default
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python -m whatsignal.testing waha``; defaults follow WAHA's environment."""
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=3000, help="port (0: any free port)")
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("WHATSAPP_API_KEY") or os.environ.get("WAHA_API_KEY"),
-        help="X-Api-Key required on /api/* (default: $WHATSAPP_API_KEY or $WAHA_API_KEY; "
-        "none: no auth)",
-    )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default=os.environ.get("WHATSAPP_DEFAULT_ENGINE", "WEBJS"),
-        help="engine whose ids and response shapes to imitate (default: WEBJS)",
-    )
-    parser.add_argument(
-        "--session",
-        dest="sessions",
-        action="append",
-        metavar="NAME",
-        help="a session that exists at start, WORKING (repeatable; default: 'default')",
-    )
-    parser.add_argument(
-        "--webhook-url",
-        default=os.environ.get("WHATSAPP_HOOK_URL"),
-        help="global webhook URL (default: $WHATSAPP_HOOK_URL)",
-    )
-    parser.add_argument(
-        "--webhook-events",
-        default=os.environ.get("WHATSAPP_HOOK_EVENTS", ",".join(DEFAULT_EVENTS)),
-        help="comma-separated events for the global webhook, or '*' "
-        "(default: $WHATSAPP_HOOK_EVENTS or the events a bridge needs)",
-    )
-    parser.add_argument(
-        "--webhook-hmac-key",
-        default=os.environ.get("WHATSAPP_HOOK_HMAC_KEY"),
-        help="sign webhooks with HMAC-SHA512 using this key (default: $WHATSAPP_HOOK_HMAC_KEY)",
-    )
-    parser.add_argument(
-        "--webhook-retry-attempts",
-        type=int,
-        default=int(_env_float("WHATSAPP_HOOK_RETRIES_ATTEMPTS", 15)),
-        help="retries after a failed delivery (default: $WHATSAPP_HOOK_RETRIES_ATTEMPTS or 15)",
-    )
-    parser.add_argument(
-        "--webhook-retry-delay",
-        type=float,
-        default=_env_float("WHATSAPP_HOOK_RETRIES_DELAY_SECONDS", 2.0),
-        help="seconds between retries (default: $WHATSAPP_HOOK_RETRIES_DELAY_SECONDS or 2)",
-    )
-    parser.add_argument(
-        "--file-expiry",
-        type=float,
-        default=_env_float("WHATSAPP_FILES_LIFETIME", 180.0),
-        help="seconds received media stays downloadable, 0 = forever "
-        "(default: $WHATSAPP_FILES_LIFETIME or 180)",
-    )
-    parser.add_argument(
-        "--status-step",
-        type=float,
-        default=1.0,
-        help="seconds each automatic session transition takes (default: 1)",
-    )
-    parser.add_argument(
-        "--not-working-wait",
-        type=float,
-        default=5.0,
-        help="seconds a send waits for a STARTING session before answering 422 (default: 5)",
-    )
-    parser.add_argument(
-        "--auto-pair",
-        action="store_true",
-        help="sessions created over the API reach WORKING without a QR scan",
-    )
-    parser.add_argument(
-        "--check-contracts",
-        action="store_true",
-        help="validate requests, responses and webhooks against the vendored WAHA spec",
-    )
-
-
-def from_args(args: argparse.Namespace) -> FakeWaha:
-    """Build a :class:`FakeWaha` from options parsed with :func:`add_arguments`."""
-    events = [e.strip() for e in (args.webhook_events or "").split(",") if e.strip()]
-    return FakeWaha(
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key or None,
-        engine=args.engine,
-        sessions=tuple(args.sessions or ("default",)),
-        webhook_url=args.webhook_url or None,
-        webhook_events=tuple(events),
-        webhook_hmac_key=args.webhook_hmac_key or None,
-        webhook_retry_attempts=args.webhook_retry_attempts,
-        webhook_retry_delay=args.webhook_retry_delay,
-        file_expiry=args.file_expiry,
-        status_step=args.status_step,
-        not_working_wait=args.not_working_wait,
-        auto_pair=args.auto_pair,
-        check_contracts=args.check_contracts,
-    )

@@ -1,0 +1,201 @@
+"""``python -m whatsignal demo``: the bridge between two simulators, with a live transcript.
+
+Needs no configuration, no environment and no network: it starts the WAHA and signal-cli
+simulators and a real :class:`~whatsignal.service.Bridge` in one process (development mode,
+random secrets, a temporary database), plays a short conversation through them, and prints on
+stdout what each side sees as it happens. Logs (warnings only, unless ``--log-level``) go to
+stderr.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+import trio
+
+from whatsignal.config import config_from_mapping
+from whatsignal.log import configure_logging
+from whatsignal.service import Bridge
+from whatsignal.testing import FakeSignal, FakeWaha
+
+__all__ = ["run_demo"]
+
+BRIDGE_NUMBER = "+15550100000"
+YOU = "+15550100001"  # the person reading WhatsApp in Signal
+CAROL = "+4917012345678"
+DAVE = "+4917087654321"
+STRANGER = "+15550199999"
+SESSION = "default"
+
+
+@attrs.define(eq=False)
+class Transcript:
+    """Prints both sides' traffic as it happens, from what the simulators recorded."""
+
+    waha: FakeWaha
+    signal: FakeSignal
+    out: TextIO
+    started: float = attrs.field(factory=time.monotonic)
+    _seen_signal: int = 0
+    _seen_waha: int = 0
+    lines: int = 0
+
+    def say(self, side: str, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        print(f"{elapsed:6.2f}s  {side:<9} {text}", file=self.out, flush=True)
+        self.lines += 1
+
+    def poll(self) -> None:
+        for message in self.signal.messages[self._seen_signal :]:
+            quote = " (as a reply)" if message.quote_timestamp else ""
+            edit = " (edit)" if message.edit_timestamp else ""
+            self.say("Signal", f"bridge -> you{quote}{edit}: {message.message!r}")
+        self._seen_signal = len(self.signal.messages)
+        for call in self.waha.sent[self._seen_waha :]:
+            body = call.body if isinstance(call.body, dict) else {}
+            if call.path == "/api/sendText":
+                reply = " replying to a message" if body.get("reply_to") else ""
+                self.say("WhatsApp", f"bridge -> {body.get('chatId')}{reply}: {body.get('text')!r}")
+            elif call.path == "/api/reaction":
+                self.say("WhatsApp", f"bridge reacts {body.get('reaction')} on a message")
+            elif call.path == "/api/sendSeen":
+                self.say("WhatsApp", f"bridge marks {body.get('chatId')} as read")
+        self._seen_waha = len(self.waha.sent)
+
+
+async def _wait(check: Callable[[], bool], transcript: Transcript, timeout: float = 10.0) -> None:
+    with trio.fail_after(timeout):
+        while not check():
+            transcript.poll()
+            await trio.sleep(0.02)
+    transcript.poll()
+
+
+async def _play(out: TextIO, workdir: Path) -> int:
+    webhook_secret = secrets.token_hex(24)
+    api_key = secrets.token_hex(16)
+    waha = FakeWaha(
+        api_key=api_key,
+        sessions=(SESSION,),
+        webhook_hmac_key=webhook_secret,
+        webhook_retry_delay=0.2,
+        check_contracts=False,
+    )
+    signal = FakeSignal(mode="json-rpc", numbers=(BRIDGE_NUMBER,), check_contracts=False)
+    async with trio.open_nursery() as nursery:
+        waha_url: str = await nursery.start(waha.run)
+        signal_url: str = await nursery.start(signal.run)
+        config = config_from_mapping(
+            {
+                "whatsapp": {"api_base_url": waha_url, "timeout_ms": 5000},
+                "signal": {"rpc_url": signal_url, "intermediaryPhoneNumber": BRIDGE_NUMBER},
+                "channels": [{"whatsappSessionName": SESSION, "signalDestinationPhoneNumber": YOU}],
+                "database": {"path": str(workdir / "demo.db")},
+                "media": {"cache_dir": str(workdir / "media")},
+                "retry": {"initialBackoffMs": 50, "maxBackoffMs": 1000},
+                "server": {"host": "127.0.0.1", "port": 0, "shutdownGraceSec": 2},
+            },
+            env={
+                "WHATSIGNAL_ENV": "development",
+                "WHATSAPP_API_KEY": api_key,
+                "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET": webhook_secret,
+            },
+            source="<demo>",
+        )
+        bridge = Bridge(config)
+        await nursery.start(bridge.run)
+        waha.webhook_url = f"{bridge.url}/webhook/whatsapp"
+        t = Transcript(waha, signal, out)
+        print(
+            "whatsignal demo: WhatsApp (WAHA simulator) <-> whatsignal <-> Signal "
+            "(signal-cli simulator)\n"
+            f"  bridge {bridge.url}  WAHA {waha_url}  signal-cli {signal_url}\n"
+            f"  You read WhatsApp session {SESSION!r} in Signal, as {YOU}, through the bridge "
+            f"number {BRIDGE_NUMBER}.\n",
+            file=out,
+            flush=True,
+        )
+        registry = bridge.registry
+        assert registry is not None
+        await _wait(
+            lambda: all(r["connected"] for r in registry.snapshot()["receivers"].values()), t
+        )
+        group = waha.add_group("Book club", session=SESSION, participants=[DAVE, CAROL])
+
+        t.say("WhatsApp", "Carol -> you: 'Hi! Are we still on for lunch?'")
+        carol_msg = waha.inject_message(
+            SESSION, from_=CAROL, body="Hi! Are we still on for lunch?", notify_name="Carol"
+        )
+        await _wait(lambda: len(signal.messages) >= 1, t)
+        carol_in_signal = signal.messages[0]
+
+        t.say("WhatsApp", "Dave in 'Book club': 'Chapter 3 tonight?'")
+        waha.inject_message(
+            SESSION, from_=DAVE, chat_id=group, body="Chapter 3 tonight?", notify_name="Dave"
+        )
+        await _wait(lambda: len(signal.messages) >= 2, t)
+
+        t.say(
+            "Signal", "you reply to Carol's message (quoting it): 'Yes! 12:30 at the usual place'"
+        )
+        signal.inject_envelope(
+            YOU,
+            message="Yes! 12:30 at the usual place",
+            quote_timestamp=carol_in_signal.timestamp,
+            quote_author=BRIDGE_NUMBER,
+        )
+        await _wait(lambda: len(waha.sent) >= 1, t)
+
+        t.say("Signal", "you write without quoting: 'Count me in' (goes to the latest chat)")
+        signal.inject_envelope(YOU, message="Count me in")
+        await _wait(lambda: len([c for c in waha.sent if c.path == "/api/sendText"]) >= 2, t)
+
+        t.say("Signal", "you react 👍 to Carol's message")
+        signal.inject_envelope(
+            YOU,
+            reaction="👍",
+            reaction_target=carol_in_signal.timestamp,
+            reaction_author=BRIDGE_NUMBER,
+        )
+        await _wait(lambda: any(c.path == "/api/reaction" for c in waha.sent), t)
+
+        t.say("Signal", f"a stranger ({STRANGER}) writes to the bridge number: 'let me in'")
+        signal.inject_envelope(STRANGER, message="let me in")
+        await _wait(lambda: bridge.metrics.strangers._value.get() >= 1, t)
+        t.say("bridge", "the stranger's message was not forwarded to any WhatsApp chat")
+
+        texts = [c.body for c in waha.sent if c.path == "/api/sendText"]
+        ok = (
+            texts[0].get("chatId") == carol_msg["from"]
+            and texts[0].get("reply_to") == carol_msg["id"]
+            and texts[1].get("chatId") == group
+        )
+        elapsed = time.monotonic() - t.started
+        print(
+            f"\n{len(signal.messages)} messages reached Signal and {len(texts)} reached WhatsApp "
+            f"in {elapsed:.2f}s; replies went to the right chats: {'yes' if ok else 'NO'}.",
+            file=out,
+            flush=True,
+        )
+        bridge.stop(grace=2)
+        with trio.move_on_after(5):
+            while bridge.url and not bridge.stopping:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel(reason="demo finished")
+    return 0 if ok else 1
+
+
+def run_demo(
+    *, log_level: str | None = None, log_format: Any = None, out: TextIO | None = None
+) -> int:
+    """Run the demo; returns the exit code (0 when every message went where it should)."""
+    configure_logging(log_level or "warn", log_format or "auto")
+    with tempfile.TemporaryDirectory(prefix="whatsignal-demo-") as workdir:
+        return trio.run(_play, out or sys.stdout, Path(workdir))

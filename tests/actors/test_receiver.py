@@ -1,0 +1,160 @@
+"""The Signal receiver reconnects at once after a drop and backs off only when failures repeat."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import trio
+import trio.testing
+import trio_websocket
+
+from whatsignal.actors.context import BridgeContext, ChannelMap
+from whatsignal.actors.receiver import MessageSource, SignalReceiver
+from whatsignal.clients import SignalClient, WahaClient
+from whatsignal.intake import Intake
+from whatsignal.metrics import Metrics
+from whatsignal.reliability import Backoff
+from whatsignal.storage import SqliteStore
+
+NUMBER = "+15550000001"
+
+
+class ScriptedSocket:
+    """A websocket that yields some frames, then drops (or stays open forever)."""
+
+    def __init__(self, frames: list[str], *, drop_after: float | None) -> None:
+        self.frames = frames
+        self.drop_after = drop_after
+        self.pings = 0
+
+    async def get_message(self) -> str:
+        if self.frames:
+            return self.frames.pop(0)
+        if self.drop_after is None:
+            await trio.sleep_forever()
+        await trio.sleep(self.drop_after)
+        raise trio_websocket.ConnectionClosed(trio_websocket.CloseReason(1006, "gone"))
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        self.pings += 1
+
+
+def _receiver(connect: Any, metrics: Metrics) -> SignalReceiver:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no HTTP expected: {request.url}")
+
+    http = httpx.AsyncClient(
+        base_url="http://signal:8080", transport=httpx.MockTransport(unreachable)
+    )
+    store = SqliteStore(":memory:")
+    ctx = BridgeContext(
+        store=store,
+        waha=WahaClient(http),
+        signal=SignalClient(http),
+        channels=ChannelMap({}),
+        metrics=metrics,
+        retry_backoff=Backoff(initial=1, maximum=10),
+        max_attempts=3,
+        max_age=3600,
+    )
+    intake = Intake(
+        store=store,
+        session_configured=lambda s: False,
+        bridge_numbers=frozenset({NUMBER}),
+        ring=lambda q: None,
+        metrics=metrics,
+    )
+    _, bell = trio.open_memory_channel[None](1)
+    return SignalReceiver(
+        number=NUMBER,
+        ctx=ctx,
+        intake=intake,
+        mode="websocket",
+        doorbell=bell,
+        connect=connect,
+        reconnect=Backoff(initial=1, maximum=8, jitter=0),
+        ping_interval=20,
+    )
+
+
+async def test_first_reconnect_after_a_drop_is_immediate(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+    urls: list[str] = []
+
+    @asynccontextmanager
+    async def connect(url: str) -> AsyncIterator[MessageSource]:
+        attempts.append(trio.current_time())
+        urls.append(url)
+        n = len(attempts)
+        if n == 1:
+            yield ScriptedSocket(['{"envelope": {}, "account": "+1"}'], drop_after=5)
+        elif n in (2, 3, 4):
+            raise OSError("connection refused")
+        else:
+            yield ScriptedSocket([], drop_after=None)
+
+    metrics = Metrics()
+    receiver = _receiver(connect, metrics)
+    sink, source = trio.open_memory_channel[Any](10)
+    with trio.move_on_after(100):
+        await receiver._read_websocket(sink)
+    # t=0 connect, drop at t=5 -> immediate retry at 5; it fails -> 1 s, fails -> 2 s,
+    # fails -> 4 s, then the fifth attempt connects and stays up.
+    assert attempts == [0, 5, 6, 8, 12]
+    assert urls[0] == "ws://signal:8080/v1/receive/%2B15550000001"
+    assert source.receive_nowait() == '{"envelope": {}, "account": "+1"}'
+    dropped = metrics.receiver_connects.labels("websocket", "dropped")._value.get()
+    assert dropped == 4
+
+
+async def test_backoff_is_capped_and_resets_after_a_good_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    @asynccontextmanager
+    async def connect(url: str) -> AsyncIterator[MessageSource]:
+        attempts.append(trio.current_time())
+        if len(attempts) == 7:
+            yield ScriptedSocket(["{}"], drop_after=1)
+        else:
+            raise OSError("refused")
+        yield ScriptedSocket([], drop_after=None)  # pragma: no cover - unreachable
+
+    receiver = _receiver(connect, Metrics())
+    sink, _source = trio.open_memory_channel[Any](10)
+    with trio.move_on_after(60):
+        await receiver._read_websocket(sink)
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    # 0 (first), then 1, 2, 4, 8, 8 (capped), connect #7 succeeds and drops 1 s later,
+    # then the next attempt is immediate again.
+    assert gaps[:6] == [0, 1, 2, 4, 8, 8]
+    assert gaps[6] == 1
+    assert gaps[7] == 1  # after the immediate retry failed, backoff starts from the bottom
+
+
+async def test_a_silent_connection_is_noticed_by_ping_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    class Unanswered(ScriptedSocket):
+        async def ping(self, payload: bytes | None = None) -> None:
+            await trio.sleep_forever()  # no pong ever comes
+
+    @asynccontextmanager
+    async def connect(url: str) -> AsyncIterator[MessageSource]:
+        attempts.append(trio.current_time())
+        yield Unanswered([], drop_after=None)
+
+    receiver = _receiver(connect, Metrics())
+    sink, _source = trio.open_memory_channel[Any](10)
+    with trio.move_on_after(35):
+        await receiver._read_websocket(sink)
+    # ping at 20 s, no pong within 10 s -> reconnect at 30 s.
+    assert attempts == [0, 30]

@@ -1,0 +1,147 @@
+"""Helpers shared by the end-to-end scenario tests (on top of :mod:`bridge_harness`).
+
+WhatsApp people, ways to reach the bridge's context, signed webhook posts, a probabilistic
+fault and a bridge factory with an admin token. Kept apart from ``bridge_harness`` so the
+harness stays small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import httpx
+
+from bridge_harness import SECRET, World
+from whatsignal.actors.context import BridgeContext
+from whatsignal.config import Config
+from whatsignal.service import Bridge
+from whatsignal.testing import Fault
+from whatsignal.testing.signal_cli import SentMessage
+
+# WhatsApp contacts writing to the bridged accounts (not Signal users).
+WA_ALICE = "+4917000000001"
+WA_BOB = "+4917000000002"
+WA_CAROL = "+4917000000003"
+WA_DAN = "+4917000000004"
+
+
+def chat_of(number: str) -> str:
+    """The WhatsApp direct chat id of an E.164 number."""
+    return number.lstrip("+") + "@c.us"
+
+
+def context(w: World) -> BridgeContext:
+    """The running bridge's shared context (policies tests may shorten)."""
+    registry = w.bridge.registry
+    assert registry is not None
+    return registry.ctx
+
+
+def signal_texts(w: World, recipient: str | None = None) -> list[str]:
+    """Texts the bridge sent through ``/v2/send`` (to ``recipient`` only, when given)."""
+    return [
+        m.message for m in w.signal.messages if recipient is None or recipient in m.recipients
+    ]
+
+
+def sent_to_signal(w: World, text: str) -> SentMessage:
+    """The one Signal message with exactly this text."""
+    found = [m for m in w.signal.messages if m.message == text]
+    assert len(found) == 1, f"{text!r} sent {len(found)} times"
+    return found[0]
+
+
+def send_texts(w: World) -> list[dict[str, Any]]:
+    """Accepted ``POST /api/sendText`` bodies, in order."""
+    return w.whatsapp_calls("/api/sendText")
+
+
+async def forward(
+    w: World,
+    session: str,
+    *,
+    from_: str,
+    body: str,
+    name: str,
+    chat_id: str | None = None,
+    group: str | None = None,
+) -> tuple[dict[str, Any], SentMessage]:
+    """Inject a WhatsApp message and wait until the bridge has forwarded it to Signal.
+
+    Returns the WAHA payload and the Signal message it became.
+    """
+    payload = w.waha.inject_message(
+        session, from_=from_, body=body, notify_name=name, chat_id=chat_id
+    )
+    text = f"{name} in {group}: {body}" if group else f"{name}: {body}"
+    await w.until(lambda: text in signal_texts(w))
+    return payload, sent_to_signal(w, text)
+
+
+def sign(raw: bytes, secret: str = SECRET) -> str:
+    return hmac.new(secret.encode(), raw, hashlib.sha512).hexdigest()
+
+
+async def post_webhook(
+    w: World,
+    body: bytes | dict[str, Any],
+    *,
+    signature: str | None = "auto",
+    path: str = "/webhook/whatsapp",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST a WAHA-style webhook to the bridge, signed with the test secret by default."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if signature == "auto":
+        all_headers["X-Webhook-Hmac"] = sign(raw)
+    elif signature is not None:
+        all_headers["X-Webhook-Hmac"] = signature
+    async with httpx.AsyncClient(base_url=w.bridge.url, timeout=10) as client:
+        return await client.post(path, content=raw, headers=all_headers)
+
+
+async def get(w: World, path: str, *, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=w.bridge.url, timeout=10) as client:
+        return await client.get(path, headers=headers)
+
+
+async def post(w: World, path: str, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=w.bridge.url, timeout=10) as client:
+        return await client.post(path, headers=headers, **kwargs)
+
+
+def with_admin_token(token: str) -> Callable[[Config], Bridge]:
+    """A bridge factory whose configuration carries ``WHATSIGNAL_ADMIN_TOKEN``."""
+
+    def factory(config: Config) -> Bridge:
+        secrets = attrs.evolve(config.secrets, admin_token=token)
+        return Bridge(attrs.evolve(config, secrets=secrets))
+
+    return factory
+
+
+@attrs.define
+class Flaky(Fault):
+    """A fault that hits a random share (``rate``) of the matching calls, seeded for repeatability.
+
+    ``count`` stays None (the fault never runs out); ``hits`` counts the failures answered.
+    """
+
+    rate: float = 0.3
+    seed: int = 0
+    _rng: random.Random = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def matches(self, method: str, path: str) -> bool:
+        return super().matches(method, path) and self._rng.random() < self.rate
