@@ -43,6 +43,7 @@ class Transcript:
     signal: FakeSignal
     out: TextIO
     started: float = attrs.field(factory=time.monotonic)
+    names: dict[str, str] = attrs.field(factory=dict)
     _seen_signal: int = 0
     _seen_waha: int = 0
     lines: int = 0
@@ -62,11 +63,14 @@ class Transcript:
             body = call.body if isinstance(call.body, dict) else {}
             if call.path == "/api/sendText":
                 reply = " replying to a message" if body.get("reply_to") else ""
-                self.say("WhatsApp", f"bridge -> {body.get('chatId')}{reply}: {body.get('text')!r}")
+                chat = str(body.get("chatId"))
+                where = self.names.get(chat, chat)
+                self.say("WhatsApp", f"bridge -> {where}{reply}: {body.get('text')!r}")
             elif call.path == "/api/reaction":
                 self.say("WhatsApp", f"bridge reacts {body.get('reaction')} on a message")
             elif call.path == "/api/sendSeen":
-                self.say("WhatsApp", f"bridge marks {body.get('chatId')} as read")
+                chat = str(body.get("chatId"))
+                self.say("WhatsApp", f"bridge marks {self.names.get(chat, chat)} as read")
         self._seen_waha = len(self.waha.sent)
 
 
@@ -128,6 +132,7 @@ async def _play(out: TextIO, workdir: Path) -> int:
             lambda: all(r["connected"] for r in registry.snapshot()["receivers"].values()), t
         )
         group = waha.add_group("Book club", session=SESSION, participants=[DAVE, CAROL])
+        t.names.update({f"{CAROL[1:]}@c.us": "Carol's chat", group: "the 'Book club' group"})
 
         t.say("WhatsApp", "Carol -> you: 'Hi! Are we still on for lunch?'")
         carol_msg = waha.inject_message(
@@ -135,12 +140,6 @@ async def _play(out: TextIO, workdir: Path) -> int:
         )
         await _wait(lambda: len(signal.messages) >= 1, t)
         carol_in_signal = signal.messages[0]
-
-        t.say("WhatsApp", "Dave in 'Book club': 'Chapter 3 tonight?'")
-        waha.inject_message(
-            SESSION, from_=DAVE, chat_id=group, body="Chapter 3 tonight?", notify_name="Dave"
-        )
-        await _wait(lambda: len(signal.messages) >= 2, t)
 
         t.say(
             "Signal", "you reply to Carol's message (quoting it): 'Yes! 12:30 at the usual place'"
@@ -153,7 +152,13 @@ async def _play(out: TextIO, workdir: Path) -> int:
         )
         await _wait(lambda: len(waha.sent) >= 1, t)
 
-        t.say("Signal", "you write without quoting: 'Count me in' (goes to the latest chat)")
+        t.say("WhatsApp", "Dave in 'Book club': 'Chapter 3 tonight?'")
+        waha.inject_message(
+            SESSION, from_=DAVE, chat_id=group, body="Chapter 3 tonight?", notify_name="Dave"
+        )
+        await _wait(lambda: len(signal.messages) >= 2, t)
+
+        t.say("Signal", "you write without quoting: 'Count me in' (it goes to the latest chat)")
         signal.inject_envelope(YOU, message="Count me in")
         await _wait(lambda: len([c for c in waha.sent if c.path == "/api/sendText"]) >= 2, t)
 

@@ -145,3 +145,9 @@ class Flaky(Fault):
 
     def matches(self, method: str, path: str) -> bool:
         return super().matches(method, path) and self._rng.random() < self.rate
+
+
+def webhook_acknowledged(w: World, payload: dict[str, Any]) -> bool:
+    """Whether the bridge answered 2xx to a webhook carrying this WAHA payload."""
+    event_ids = {e["id"] for e in w.waha.events if e.get("payload", {}).get("id") == payload["id"]}
+    return any(d.ok and d.event_id in event_ids for d in w.waha.deliveries)

@@ -259,6 +259,12 @@ async def test_sigkill_mid_stream_loses_nothing_committed(tmp_path: Path) -> Non
     )
     assert set(wa_counts) == set(wa_chat), "a committed WhatsApp message was lost"
     wa_dupes = collections.Counter(wa_chat[t] for t, n in wa_counts.items() for _ in range(n - 1))
+    if os.environ.get("DBG"):
+        for m in fake_signal.messages:
+            for tok in _WA_TOKEN.findall(m.message):
+                if wa_counts[tok] > 1:
+                    print("DUP", tok, wa_chat[tok], m.timestamp)
+        print("killed_at", killed_at, "handed", fake_signal.handed_out[-5:])
     assert all(n <= 1 for n in wa_dupes.values()), f"WhatsApp->Signal duplicates: {wa_dupes}"
 
     # Signal -> WhatsApp: all but the allowed loss arrive, in the right chat; <= 1 dupe per chat.
