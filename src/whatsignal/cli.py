@@ -118,8 +118,7 @@ def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for warning in config.warnings:
         print(f"whatsignal: warning: {warning}", file=sys.stderr)
-    mode = "development" if config.development else "secure"
-    print(f"# whatsignal {__version__}: configuration from {config.source} is valid ({mode} mode)")
+    print(f"# whatsignal {__version__}: the configuration is valid")
     print(dump_config(config), end="")
     return EXIT_OK
 

@@ -73,12 +73,16 @@ class SessionWorker:
             while True:
                 if self.stopping.is_set():
                     await trio.sleep_forever()  # the bridge cancels us once in-flight work is done
+                # A lane busy while the store is read may finish meanwhile: its row then
+                # still looks pending in this (stale) answer and must not start a second
+                # time. Its finish rings the doorbell, so the next scan picks the lane up.
+                busy_during_read = set(self.busy)
                 heads = await self.ctx.store.pending_heads(self.session)
                 now = self.ctx.wall()
                 wake = math.inf
                 for row in heads:
                     lane = row.chat or f"#{row.id}"
-                    if lane in self.busy:
+                    if lane in busy_during_read:
                         continue
                     if row.next_attempt_at > now:
                         wake = min(wake, row.next_attempt_at)

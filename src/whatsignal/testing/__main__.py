@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,8 @@ from whatsignal.log import configure_logging
 from whatsignal.testing import signal_cli, waha
 from whatsignal.testing._common import SimulatorBase
 
+log = logging.getLogger("whatsignal.testing")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -20,16 +23,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a contract-faithful simulator of WAHA or signal-cli-rest-api. "
         "Its control API is listed at GET /_sim/.",
     )
-    sub = parser.add_subparsers(dest="which", metavar="SIMULATOR", required=True)
+    sub = parser.add_subparsers(dest="which", metavar="{waha,signal}", required=True)
     waha.add_arguments(sub.add_parser("waha", help="WAHA (WhatsApp HTTP API)"))
     signal_cli.add_arguments(sub.add_parser("signal", help="signal-cli-rest-api"))
     return parser
 
 
 async def _main(fake: SimulatorBase, name: str) -> None:
-    async with trio.open_nursery() as nursery:
-        url: str = await nursery.start(fake.run)
-        print(f"{name} simulator listening on {url} (control API: {url}/_sim/)", flush=True)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            url: str = await nursery.start(fake.run)
+            print(f"{name} simulator listening on {url} (control API: {url}/_sim/)", flush=True)
+            async for signum in signals:
+                log.info("%s received: stopping", signal.Signals(signum).name)
+                break
+            nursery.cancel_scope.cancel(reason="stopped by signal")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,10 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fake: SimulatorBase = (
         waha.from_args(args) if args.which == "waha" else signal_cli.from_args(args)
     )
-    try:
-        trio.run(_main, fake, "WAHA" if args.which == "waha" else "signal-cli-rest-api")
-    except KeyboardInterrupt:
-        logging.getLogger("whatsignal.testing").info("stopped")
+    trio.run(_main, fake, "WAHA" if args.which == "waha" else "signal-cli-rest-api")
     return 0
 
 
