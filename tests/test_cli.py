@@ -183,3 +183,24 @@ def test_secure_mode_without_secrets_exits_2_listing_them_all(tmp_path: Path) ->
     assert "WHATSIGNAL_ADMIN_TOKEN" in result.stderr
     assert "WHATSIGNAL_ENCRYPTION_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_debug_logging_is_refused_in_secure_mode(tmp_path: Path) -> None:
+    path = _config(tmp_path, 8082)
+    secure = _env(
+        WHATSAPP_API_KEY="k",
+        WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET="s" * 40,
+        WHATSIGNAL_ADMIN_TOKEN="a" * 40,
+        WHATSIGNAL_ENCRYPTION_SECRET="e" * 40,
+        WHATSIGNAL_ENCRYPTION_SALT="t" * 20,
+        WHATSIGNAL_ENCRYPTION_LOOKUP_SALT="u" * 20,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "whatsignal", "run", "--config", str(path), "--log-level", "debug"],
+        env=secure,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == EXIT_CONFIG
+    assert "refused in secure mode" in result.stderr

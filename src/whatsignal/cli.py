@@ -129,6 +129,11 @@ def _run(args: argparse.Namespace) -> int:
     from whatsignal.service import serve
 
     config = load_config(args.config)
+    if args.log_level == "debug" and not config.development:
+        raise ConfigError(
+            "--log-level debug: refused in secure mode (debug logs show phone numbers and "
+            "message text); use it only with WHATSIGNAL_ENV=development"
+        )
     configure_logging(args.log_level or config.log_level, args.log_format or "auto")
     for warning in config.warnings:
         log.warning("config: %s", warning)

@@ -41,6 +41,7 @@ __all__ = ["Bridge", "serve"]
 log = logging.getLogger("whatsignal.bridge")
 
 ReceiveMode = Literal["websocket", "poll"]
+ReceiveSetting = Literal["websocket", "poll", "auto"]
 
 
 def channel_map(config: Config) -> ChannelMap:
@@ -177,7 +178,7 @@ class Bridge:
 
     async def _receive_modes(
         self, client: SignalClient, numbers: frozenset[str]
-    ) -> dict[str, ReceiveMode]:
+    ) -> dict[str, ReceiveSetting]:
         """One receive mode for all bridge numbers (one signal-cli-rest-api), from ``/v1/about``
         unless ``signal.receiveMode`` says; a configured mode that contradicts the server is a
         startup error."""
@@ -197,8 +198,10 @@ class Bridge:
                     "start it first or turn off signal.strictInit"
                 ) from None
             log.warning("signal-cli-rest-api did not answer /v1/about: %s", error)
+        mode: ReceiveSetting
         if wanted == "auto":
-            mode: ReceiveMode = detected or "poll"
+            # Not known yet when signal-cli did not answer: each receiver asks again itself.
+            mode = detected or "auto"
         else:
             mode = "websocket" if wanted == "websocket" else "poll"
             if detected is not None and detected != mode:

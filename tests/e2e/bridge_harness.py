@@ -7,7 +7,7 @@ phones are simulated. ``World`` holds the three and offers the waits the tests n
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import trio
 
 from whatsignal.config import Config, config_from_mapping
 from whatsignal.service import Bridge
-from whatsignal.testing import FakeSignal, FakeWaha
+from whatsignal.testing import FakeSignal, FakeWaha, Fault
 
 BRIDGE = "+15550000001"
 ALICE_PHONE = "+15551110001"  # the person reading WhatsApp in Signal (personal session)
@@ -105,6 +105,7 @@ async def world(
     waha_options: dict[str, Any] | None = None,
     signal_options: dict[str, Any] | None = None,
     bridge_factory: Callable[[Config], Bridge] = Bridge,
+    signal_faults: Sequence[Fault] = (),
 ) -> AsyncIterator[World]:
     waha = FakeWaha(
         api_key=API_KEY,
@@ -121,6 +122,8 @@ async def world(
         receive_time_scale=0.05,
         **(signal_options or {}),
     )
+    for fault in signal_faults:
+        signal.add_fault(fault)
     async with trio.open_nursery() as nursery:
         waha_url: str = await nursery.start(waha.run)
         signal_url: str = await nursery.start(signal.run)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge_harness import ALICE_PHONE, BOB_PHONE, BRIDGE, world
+from bridge_harness import ALICE_PHONE, BRIDGE, world
+
+from whatsignal.testing import Fault
 
 
 async def test_whatsapp_message_arrives_in_signal_and_quoted_reply_returns(tmp_path: Path) -> None:
@@ -27,3 +29,16 @@ async def test_whatsapp_message_arrives_in_signal_and_quoted_reply_returns(tmp_p
         assert reply["chatId"] == "4917000000001@c.us"
         assert reply["text"] == "Hi Carol!"
         assert reply["reply_to"] == msg["id"]
+
+
+async def test_signal_cli_down_at_start_is_detected_later(tmp_path: Path) -> None:
+    """signal-cli not answering /v1/about at start: the receiver asks again and then uses the
+    websocket of json-rpc mode (polling a json-rpc server would fail forever)."""
+    faults = [Fault(path="/v1/about", count=2, status=503)]
+    async with world(tmp_path, signal_mode="json-rpc", signal_faults=faults) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000002", body="ping")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.signal.inject_envelope(ALICE_PHONE, message="pong")
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        assert w.whatsapp_calls("/api/sendText")[0]["chatId"] == msg["from"]
+        assert w.signal.dropped == 0

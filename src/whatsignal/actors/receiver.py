@@ -75,7 +75,7 @@ class SignalReceiver:
     number: str
     ctx: BridgeContext
     intake: Intake
-    mode: Literal["websocket", "poll"]
+    mode: Literal["websocket", "poll", "auto"]
     doorbell: trio.MemoryReceiveChannel[None]
     connect: Connect = open_websocket
     poll_timeout: float = 10.0
@@ -95,12 +95,29 @@ class SignalReceiver:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._journal, receive)
             nursery.start_soon(self._route_loop)
+            task_status.started()
+            if self.mode == "auto":
+                self.mode = await self._detect_mode()
             if self.mode == "websocket":
                 nursery.start_soon(self._read_websocket, send)
             else:
                 nursery.start_soon(self._poll, send)
-            task_status.started()
             await trio.sleep_forever()
+
+    async def _detect_mode(self) -> Literal["websocket", "poll"]:
+        """Ask ``/v1/about`` until signal-cli answers (it was down when the bridge started)."""
+        failures = 0
+        while True:
+            try:
+                about = await self.ctx.signal.about()
+            except ClientError as error:
+                failures += 1
+                delay = self.reconnect.delay(failures)
+                log.warning("signal-cli not answering /v1/about (retry in %.1fs): %s", delay, error)
+                await trio.sleep(delay)
+                continue
+            log.info("signal-cli-rest-api answered: %s mode", about.mode)
+            return "websocket" if about.json_rpc else "poll"
 
     # Reading ----------------------------------------------------------------------------------
 

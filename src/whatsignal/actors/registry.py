@@ -49,7 +49,7 @@ class PollerRegistry:
     ctx: BridgeContext
     intake: Intake
     sessions: tuple[str, ...]
-    modes: dict[str, Literal["websocket", "poll"]]
+    modes: dict[str, Literal["websocket", "poll", "auto"]]
     receivers: ReceiverSettings = ReceiverSettings()
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
     stopping: trio.Event = attrs.field(factory=trio.Event)
@@ -117,7 +117,9 @@ class PollerRegistry:
         if scope is not None:
             scope.cancel(reason=f"session {session} stopped")
 
-    async def _start_receiver(self, number: str, mode: Literal["websocket", "poll"]) -> None:
+    async def _start_receiver(
+        self, number: str, mode: Literal["websocket", "poll", "auto"]
+    ) -> None:
         assert self._nursery is not None
         s = self.receivers
         receiver = SignalReceiver(
