@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 import httpx
-
 from bridge_harness import SECRET, World
+
 from whatsignal.actors.context import BridgeContext
 from whatsignal.config import Config
 from whatsignal.service import Bridge
@@ -45,9 +45,7 @@ def context(w: World) -> BridgeContext:
 
 def signal_texts(w: World, recipient: str | None = None) -> list[str]:
     """Texts the bridge sent through ``/v2/send`` (to ``recipient`` only, when given)."""
-    return [
-        m.message for m in w.signal.messages if recipient is None or recipient in m.recipients
-    ]
+    return [m.message for m in w.signal.messages if recipient is None or recipient in m.recipients]
 
 
 def sent_to_signal(w: World, text: str) -> SentMessage:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
-
 from bridge_harness import ALICE_PHONE, BOB_PHONE, BRIDGE, world
 from e2e_tools import (
     WA_ALICE,
@@ -21,6 +20,7 @@ from e2e_tools import (
     send_texts,
     signal_texts,
 )
+
 from whatsignal.actors.router import NOTICE_UNKNOWN_QUOTE
 
 
@@ -179,3 +179,69 @@ async def test_stranger_reaches_no_whatsapp_chat(tmp_path: Path) -> None:
         assert send_texts(w) == []
         assert len(w.signal.messages) == before  # strangers get no notice either
         assert b"whatsignal_signal_strangers_total 2.0" in w.bridge.metrics.render()
+
+
+async def test_unquoted_follow_up_goes_where_the_previous_reply_went(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        _, alice_fwd = await forward(w, "personal", from_=WA_ALICE, body="wine?", name="Alice")
+        await forward(w, "personal", from_=WA_BOB, body="meeting", name="Bob")
+        # The user answers Alice (quoted) and adds a follow-up at once, unquoted: the
+        # follow-up belongs to Alice's chat although the first reply is not delivered yet.
+        w.waha.fault("/api/sendText", count=1, latency=0.3)
+        w.signal.inject_envelope(ALICE_PHONE, message="yes", quote_timestamp=alice_fwd.timestamp)
+        w.signal.inject_envelope(ALICE_PHONE, message="and cheese")
+        await w.until(lambda: len(send_texts(w)) == 2)
+        assert [(c["chatId"], c["text"]) for c in send_texts(w)] == [
+            (chat_of(WA_ALICE), "yes"),
+            (chat_of(WA_ALICE), "and cheese"),
+        ]
+
+
+async def test_name_fallback_never_turns_a_direct_reply_into_a_group_post(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        group = w.waha.add_group("Family", session="personal", participants=[WA_CAROL])
+        await forward(w, "personal", from_=WA_CAROL, body="private thing", name="Carol")
+        await forward(
+            w, "personal", from_=WA_CAROL, body="hi all", name="Carol", chat_id=group,
+            group="Family",
+        )  # fmt: skip
+        # The quoted direct message is unknown; Carol's latest message is in the group.
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="about your private thing",
+            quote={"timestamp": 42, "author": BRIDGE, "text": "Carol: private thing"},
+        )
+        await trio.sleep(0.3)
+        assert [c["chatId"] for c in send_texts(w)] in ([], [chat_of(WA_CAROL)])
+        if not send_texts(w):
+            assert NOTICE_UNKNOWN_QUOTE in signal_texts(w, ALICE_PHONE)
+
+
+async def test_name_fallback_keeps_to_the_named_group(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        family = w.waha.add_group("Family", session="personal", participants=[WA_DAN])
+        work = w.waha.add_group("Work", session="personal", participants=[WA_DAN])
+        await forward(
+            w, "personal", from_=WA_DAN, body="lunch?", name="Dan", chat_id=family,
+            group="Family",
+        )  # fmt: skip
+        await forward(
+            w, "personal", from_=WA_DAN, body="report", name="Dan", chat_id=work, group="Work"
+        )
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="yes, lunch",
+            quote={"timestamp": 42, "author": BRIDGE, "text": "Dan in Family: lunch?"},
+        )
+        await trio.sleep(0.3)
+        assert [c["chatId"] for c in send_texts(w)] in ([], [family])
+        if not send_texts(w):
+            assert NOTICE_UNKNOWN_QUOTE in signal_texts(w, ALICE_PHONE)
+
+        # Quoting the latest group by name does route there.
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="done",
+            quote={"timestamp": 43, "author": BRIDGE, "text": "Dan in Work: report"},
+        )
+        await w.until(lambda: any(c["chatId"] == work for c in send_texts(w)))

@@ -20,7 +20,7 @@ from whatsignal.metrics import Metrics
 from whatsignal.reliability import Backoff, CircuitBreaker
 from whatsignal.storage import Store
 
-__all__ = ["BridgeContext", "ChannelMap", "Deferred", "Route", "SignalGate"]
+__all__ = ["BridgeContext", "ChannelMap", "Deferred", "Route", "RoutedTo", "SignalGate"]
 
 log = logging.getLogger("whatsignal.bridge")
 
@@ -43,6 +43,20 @@ class Route:
     session: str
     destination: str
     bridge_number: str
+
+
+@attrs.frozen
+class RoutedTo:
+    """Where the router last sent a destination's message (``at``: wall-clock time).
+
+    A reply is routed when it is received but gets its mapping only once it is delivered, so
+    an unquoted follow-up sent right after a quoted reply would otherwise go to whichever chat
+    had the last *delivered* message rather than where the user was just writing.
+    """
+
+    session: str
+    chat: str
+    at: float
 
 
 @attrs.frozen
@@ -155,6 +169,8 @@ class BridgeContext:
     wall: Callable[[], float] = time.time
     breaker_threshold: int = 5
     breaker_reset: float = 15.0
+    last_routed: dict[tuple[str, str], RoutedTo] = attrs.field(factory=dict)
+    """Per ``(bridge number, destination)``: where its latest message was routed."""
     _waha_breakers: dict[str, CircuitBreaker] = attrs.field(factory=dict)
     _gates: dict[str, SignalGate] = attrs.field(factory=dict)
 

@@ -90,6 +90,10 @@ async def signal_call(
             gate.breaker.record_failure(ctx.now())
         raise UpstreamError("signal", number, failure, error) from error
     gate.breaker.record_success(ctx.now())
+    if gate.challenge_tokens:
+        # Signal accepts sends again: the rate limit is over, the challenge no longer matters.
+        log.info("signal-cli rate limit on %s lifted", wlog.phone(number))
+        gate.challenge_tokens = ()
     return result
 
 

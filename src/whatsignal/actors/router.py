@@ -8,7 +8,9 @@ Rules (DESIGN.md section 3.2):
 3. A quote resolves through the mapping (exact Signal timestamp). If the quoted message is
    unknown, the quoted text ``"Name: ..."`` names the chat; if that fails too, the message is NOT
    sent anywhere (a guess could put it in the wrong chat): the sender gets a notice instead.
-4. No quote: the destination's most recent chat, across its sessions.
+4. No quote: the destination's most recent chat, across its sessions: the chat of the latest
+   bridged message, or where the destination's previous message was routed if that is more
+   recent (a reply is only mapped once delivered; a follow-up must not overtake it).
 5. Nothing to go on: a notice in Signal saying how to fix it (quote a message).
 """
 
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 import attrs
 
 from whatsignal import log as wlog
-from whatsignal.actors.context import BridgeContext
+from whatsignal.actors.context import BridgeContext, RoutedTo
 from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.models.signal_api import SigReceived
@@ -128,21 +130,60 @@ async def decide(ctx: BridgeContext, item: SigReceived) -> Decision:
         return _to(await by_timestamp(data.remote_delete.timestamp), "delete of unknown message")
     if not (data.message or "").strip() and not data.attachments:
         return Decision(ignore="empty message")
+    routed_key = (account, sender)
     if data.quote is not None:
         target = await by_timestamp(data.quote.id)
         if target is None:
-            named = quoted_sender(data.quote.text)
-            if named is not None:
-                target = await store.latest_mapping_by_name(
-                    account, sender, named[0], sessions=sessions
-                )
+            target = await _by_quoted_name(ctx, account, sender, data.quote.text, sessions)
         if target is None:
             return Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
-        return Decision(session=target.session, chat=target.chat_id)
+        return _routed(ctx, routed_key, target.session, target.chat_id)
     latest = await store.latest_mapping(account, sender, sessions=sessions)
+    recent = ctx.last_routed.get(routed_key)
+    if (
+        recent is not None
+        and recent.session in sessions
+        and (latest is None or recent.at >= latest.created_at)
+    ):
+        return _routed(ctx, routed_key, recent.session, recent.chat)
     if latest is None:
         return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
-    return Decision(session=latest.session, chat=latest.chat_id)
+    return _routed(ctx, routed_key, latest.session, latest.chat_id)
+
+
+async def _by_quoted_name(
+    ctx: BridgeContext, account: str, sender: str, text: str | None, sessions: Sequence[str]
+) -> MessageMapping | None:
+    """The chat a quoted bridged text ``"Name: ..."`` / ``"Name in Group: ..."`` came from.
+
+    Only the sender's latest message is known by name, so it must be in the same kind of chat
+    as the quote says (a direct chat, or the named group): otherwise a reply to a private
+    message could land in a group, or in another group of the same sender. When it does not
+    fit, the reply is not sent (the caller sends a notice instead).
+    """
+    named = quoted_sender(text)
+    if named is None:
+        return None
+    name, group = named
+    found = await ctx.store.latest_mapping_by_name(account, sender, name, sessions=sessions)
+    if found is None:
+        return None
+    in_group = found.chat_id.endswith("@g.us")
+    if group is None and not in_group:
+        return found
+    if group is not None and in_group:
+        cached = await ctx.store.get_group(found.session, found.chat_id)
+        # The forwarded text named the group by its cached subject, or by its id without one.
+        if group in (cached.name if cached else None, found.chat_id.partition("@")[0]):
+            return found
+    log.info("quoted text names a sender whose latest chat is not the quoted one; not routed")
+    return None
+
+
+def _routed(ctx: BridgeContext, key: tuple[str, str], session: str, chat: str) -> Decision:
+    """Route a message there, remembering it for an unquoted follow-up."""
+    ctx.last_routed[key] = RoutedTo(session, chat, ctx.wall())
+    return Decision(session=session, chat=chat)
 
 
 def _to(target: MessageMapping | None, reason: str) -> Decision:

@@ -26,7 +26,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext, Deferred
 from whatsignal.actors.handlers import UpstreamError, handle_row
-from whatsignal.errors import ClientError, PayloadError
+from whatsignal.errors import ClientError, StorageError
 from whatsignal.reliability import Failure, rate_limit_retry_after, rate_limit_tokens
 from whatsignal.storage import JournalRow
 
@@ -107,11 +107,16 @@ class SessionWorker:
             await self._later(row, str(deferred), deferred.retry_after, count=False)
         except UpstreamError as error:
             await self._failed(row, error)
-        except (PayloadError, ClientError, ValueError, KeyError, TypeError) as error:
-            # A row that cannot be handled as it is (poison): it uses up attempts and never
-            # crashes the worker. Storage errors are not caught: the supervisor restarts us.
-            log.warning("row %d cannot be handled: %s", row.id, wlog.mask_text(str(error)))
-            await self._permanent(row, f"unhandleable: {error}")
+        except StorageError:
+            raise  # the store is unwell, not the row: the supervisor restarts the worker
+        except Exception as error:  # noqa: BLE001 - a poison row: counted, then dead
+            # A row that cannot be handled as it is (poison: a malformed payload, or a bug a
+            # payload triggers) uses up attempts and ends dead. It must never crash the
+            # worker: a restart would cancel the other chats' sends in flight and then meet
+            # the same row again, forever.
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("row %d cannot be handled: %s", row.id, wlog.mask_text(reason))
+            await self._permanent(row, f"unhandleable: {reason}")
         else:
             await ctx.store.complete(row.id, mappings=mappings)
             self._transient.pop(row.id, None)
@@ -153,6 +158,10 @@ class SessionWorker:
     async def _permanent(self, row: JournalRow, error: str) -> None:
         attempts = row.attempts + 1
         if attempts >= self.ctx.max_attempts:
+            # Count the last attempt too, so the dead letter shows every attempt made.
+            await self.ctx.store.retry_later(
+                row.id, next_attempt_at=self.ctx.wall(), error=error, count_attempt=True
+            )
             await self._dead(row, error)
             return
         await self._later(row, error, self.ctx.retry_backoff.delay(attempts), count=True)

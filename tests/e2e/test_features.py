@@ -1,0 +1,253 @@
+"""Everything besides text, end to end: acks, read receipts, reactions, deletes and edits.
+
+Each of these targets an earlier bridged message, so each test first bridges one and then
+checks that the follow-up reaches the other side pointing at the right message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+from bridge_harness import ALICE_PHONE, BRIDGE, World, world
+from e2e_tools import WA_ALICE, WA_BOB, WA_DAN, chat_of, forward, send_texts, signal_texts
+
+from whatsignal.storage import MessageMapping
+
+
+def signal_calls(w: World, prefix: str, method: str | None = None) -> list[Any]:
+    return [
+        r.body
+        for r in w.signal.sent
+        if r.path.startswith(prefix) and (method is None or r.method == method)
+    ]
+
+
+def waha_calls(w: World, method: str, prefix: str) -> list[Any]:
+    return [r for r in w.waha.sent if r.method == method and r.path.startswith(prefix)]
+
+
+async def _reply(w: World, text: str) -> tuple[int, MessageMapping]:
+    """Send ``text`` from Signal (to the latest chat); returns its timestamp and mapping."""
+    item = w.signal.inject_envelope(ALICE_PHONE, message=text)
+    stamp: int = item["envelope"]["timestamp"]
+    store = w.bridge.store
+    assert store is not None
+    found: list[MessageMapping] = []
+
+    async def mapped() -> None:
+        while not found:
+            mapping = await store.mapping_by_signal_timestamp(BRIDGE, stamp)
+            if mapping is not None:
+                found.append(mapping)
+            await trio.sleep(0.01)
+
+    with trio.fail_after(5):
+        await mapped()
+    return stamp, found[0]
+
+
+async def _settled(w: World) -> None:
+    """Wait until every webhook was answered and the journal has nothing pending."""
+    store = w.bridge.store
+    assert store is not None
+    with trio.fail_after(5):
+        while True:
+            wanted = set(w.waha.webhook_events)
+            events = {e["id"] for e in w.waha.events if e["event"] in wanted}
+            answered = {d.event_id for d in w.waha.deliveries if d.ok}
+            if events <= answered and await store.pending_count() == 0:
+                return
+            await trio.sleep(0.01)
+
+
+async def _status(w: World, whatsapp_id: str) -> int | None:
+    store = w.bridge.store
+    assert store is not None
+    mapping = await store.mapping_by_whatsapp_id("personal", whatsapp_id)
+    assert mapping is not None
+    return mapping.delivery_status
+
+
+async def test_acks_raise_delivery_status_and_error_never_overwrites_read(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        _, mapping = await _reply(w, "hello back")
+        wid = mapping.whatsapp_id
+        assert wid.startswith("true_")
+
+        w.waha.inject_ack(wid, 1, session="personal")  # SERVER
+        await _settled(w)
+        assert await _status(w, wid) == 1
+        w.waha.inject_ack(wid, 3, session="personal")  # READ
+        await _settled(w)
+        assert await _status(w, wid) == 3
+        w.waha.inject_ack(wid, -1, session="personal")  # a late ERROR
+        w.waha.inject_ack(wid, 2, session="personal")  # a late DEVICE
+        await _settled(w)
+        assert await _status(w, wid) == 3
+
+        _, other = await _reply(w, "second")
+        w.waha.inject_ack(other.whatsapp_id, 1, session="personal")
+        await _settled(w)
+        w.waha.inject_ack(other.whatsapp_id, -1, session="personal")  # failure after SERVER
+        await _settled(w)
+        assert await _status(w, other.whatsapp_id) == -1
+
+
+async def test_signal_read_receipt_marks_the_whatsapp_chat_seen(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        alice_msg, alice_fwd = await forward(w, "personal", from_=WA_ALICE, body="a", name="A")
+        bob_msg, bob_fwd = await forward(w, "personal", from_=WA_BOB, body="b", name="B")
+
+        w.signal.inject_envelope(ALICE_PHONE, receipt="delivery", receipt_timestamps=[1, 2])
+        w.signal.inject_envelope(
+            ALICE_PHONE, receipt="read", receipt_timestamps=[alice_fwd.timestamp, bob_fwd.timestamp]
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendSeen")) == 2)
+        await trio.sleep(0.1)
+        seen = sorted(w.whatsapp_calls("/api/sendSeen"), key=lambda b: b["chatId"])
+        assert seen == [
+            {"session": "personal", "chatId": chat_of(WA_ALICE), "messageIds": [alice_msg["id"]]},
+            {"session": "personal", "chatId": chat_of(WA_BOB), "messageIds": [bob_msg["id"]]},
+        ]
+        assert send_texts(w) == []
+
+
+async def test_whatsapp_reaction_becomes_a_signal_reaction(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg, fwd = await forward(w, "personal", from_=WA_ALICE, body="news", name="Alice")
+        w.waha.inject_reaction("personal", from_=WA_ALICE, message_id=msg["id"], reaction="❤️")
+        await w.until(lambda: len(signal_calls(w, "/v1/reactions/", "POST")) == 1)
+        assert signal_calls(w, "/v1/reactions/", "POST")[0] == {
+            "recipient": ALICE_PHONE,
+            "reaction": "❤️",
+            "target_author": BRIDGE,
+            "timestamp": fwd.timestamp,
+        }
+        w.waha.inject_reaction("personal", from_=WA_ALICE, message_id=msg["id"], reaction="")
+        await w.until(lambda: len(signal_calls(w, "/v1/reactions/", "DELETE")) == 1)
+        assert signal_calls(w, "/v1/reactions/", "DELETE")[0]["timestamp"] == fwd.timestamp
+        assert signal_texts(w) == ["Alice: news"]  # no reaction arrives as text
+
+
+async def test_group_reaction_targets_the_group_message(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        group = w.waha.add_group("Club", session="personal", participants=[WA_DAN])
+        msg, fwd = await forward(
+            w, "personal", from_=WA_DAN, body="goal!", name="Dan", chat_id=group, group="Club"
+        )
+        w.waha.inject_reaction(
+            "personal", from_=WA_DAN, message_id=msg["id"], reaction="⚽", chat_id=group
+        )
+        await w.until(lambda: len(signal_calls(w, "/v1/reactions/")) == 1)
+        assert signal_calls(w, "/v1/reactions/")[0]["timestamp"] == fwd.timestamp
+
+
+async def test_signal_reaction_becomes_a_whatsapp_reaction(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        alice_msg, alice_fwd = await forward(w, "personal", from_=WA_ALICE, body="a", name="A")
+        await forward(w, "personal", from_=WA_BOB, body="b", name="B")
+        w.signal.inject_envelope(
+            ALICE_PHONE, reaction="👍", reaction_target=alice_fwd.timestamp, reaction_author=BRIDGE
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/reaction")) == 1)
+        assert w.whatsapp_calls("/api/reaction") == [
+            {"session": "personal", "messageId": alice_msg["id"], "reaction": "👍"}
+        ]
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            reaction="👍",
+            reaction_target=alice_fwd.timestamp,
+            reaction_author=BRIDGE,
+            reaction_remove=True,
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/reaction")) == 2)
+        assert w.whatsapp_calls("/api/reaction")[1]["reaction"] == ""
+        assert send_texts(w) == []
+
+
+async def test_whatsapp_revoke_deletes_the_signal_message(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg, fwd = await forward(w, "personal", from_=WA_ALICE, body="oops", name="Alice")
+        w.waha.inject_revoke("personal", message_id=msg["id"])
+        await w.until(lambda: len(signal_calls(w, "/v1/remote-delete/")) == 1)
+        assert signal_calls(w, "/v1/remote-delete/")[0] == {
+            "recipient": ALICE_PHONE,
+            "timestamp": fwd.timestamp,
+        }
+
+
+async def test_signal_remote_delete_deletes_the_whatsapp_message(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        stamp, mapping = await _reply(w, "wrong chat!")
+        w.signal.inject_envelope(ALICE_PHONE, remote_delete=stamp)
+        await w.until(lambda: len(waha_calls(w, "DELETE", "/api/personal/chats/")) == 1)
+        deleted = waha_calls(w, "DELETE", "/api/personal/chats/")[0]
+        assert deleted.path == (
+            f"/api/personal/chats/{chat_of(WA_ALICE)}/messages/{mapping.whatsapp_id}"
+        )
+        assert [c["text"] for c in send_texts(w)] == ["wrong chat!"]
+
+
+async def test_whatsapp_edit_becomes_a_signal_edit(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg, fwd = await forward(w, "personal", from_=WA_ALICE, body="at 7", name="Alice")
+        w.waha.inject_edit("personal", message_id=msg["id"], body="at 8")
+        await w.until(lambda: len(w.signal.messages) == 2)
+        edit = w.signal.messages[1]
+        assert (edit.message, edit.edit_timestamp) == ("Alice: at 8", fwd.timestamp)
+        assert list(edit.recipients) == [ALICE_PHONE]
+
+
+async def test_signal_edit_edits_the_whatsapp_message(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        stamp, mapping = await _reply(w, "see you at 7")
+        w.signal.inject_envelope(ALICE_PHONE, message="see you at 8", edit=stamp)
+        await w.until(lambda: len(waha_calls(w, "PUT", "/api/personal/chats/")) == 1)
+        edit = waha_calls(w, "PUT", "/api/personal/chats/")[0]
+        assert edit.path.endswith(f"/messages/{mapping.whatsapp_id}")
+        assert edit.body["text"] == "see you at 8"
+        assert len(send_texts(w)) == 1  # the edit is not a new message
+
+
+async def test_whatsapp_reply_to_a_bridged_message_becomes_a_signal_quote(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        first, first_fwd = await forward(w, "personal", from_=WA_ALICE, body="q?", name="Alice")
+        _, mine = await _reply(w, "my answer")
+        # Alice quotes the bridge user's answer (sent from Signal) ...
+        w.waha.inject_message(
+            "personal", from_=WA_ALICE, body="thanks", notify_name="Alice",
+            reply_to=mine.whatsapp_id,
+        )  # fmt: skip
+        await w.until(lambda: "Alice: thanks" in signal_texts(w))
+        thanks = w.signal.messages[-1]
+        assert (thanks.quote_timestamp, thanks.quote_author) == (mine.signal_timestamp, ALICE_PHONE)
+        # ... and her own earlier, forwarded message.
+        w.waha.inject_message(
+            "personal", from_=WA_ALICE, body="see above", notify_name="Alice",
+            reply_to=first["id"],
+        )  # fmt: skip
+        await w.until(lambda: "Alice: see above" in signal_texts(w))
+        above = w.signal.messages[-1]
+        assert (above.quote_timestamp, above.quote_author) == (first_fwd.timestamp, BRIDGE)
+
+
+async def test_sender_with_hidden_number_is_recognised_by_uuid(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        _, fwd = await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        # signal-cli's contact list pairs the uuid with the number.
+        w.signal.inject_envelope(
+            ALICE_PHONE, message="uuid only", number_hidden=True, quote_timestamp=fwd.timestamp
+        )
+        await w.until(lambda: len(send_texts(w)) == 1)
+        assert send_texts(w)[0]["chatId"] == chat_of(WA_ALICE)
+        # A stranger hiding their number is still a stranger.
+        w.signal.inject_envelope("+15559990000", message="hidden stranger", number_hidden=True)
+        await w.until(lambda: w.bridge.metrics.strangers._value.get() == 1)
+        assert len(send_texts(w)) == 1
