@@ -42,3 +42,35 @@ async def test_signal_cli_down_at_start_is_detected_later(tmp_path: Path) -> Non
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
         assert w.whatsapp_calls("/api/sendText")[0]["chatId"] == msg["from"]
         assert w.signal.dropped == 0
+
+
+async def test_default_channel_serves_sessions_without_their_own(tmp_path: Path) -> None:
+    """A ``"*"`` channel: a session with no channel of its own gets a worker on its first
+    message, and the destination's replies route back to it."""
+    channels = [
+        {"whatsappSessionName": "personal", "signalDestinationPhoneNumber": ALICE_PHONE},
+        {"whatsappSessionName": "*", "signalDestinationPhoneNumber": ALICE_PHONE},
+    ]
+    async with world(tmp_path, channels=channels, sessions=("personal", "sales")) as w:
+        msg = w.waha.inject_message(
+            "sales", from_="+4917000000021", body="a lead", notify_name="Eve"
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        assert w.to_signal()[0].message == "Eve: a lead"
+        registry = w.bridge.registry
+        assert registry is not None
+        assert "sales" in registry.running_sessions()
+        w.signal.inject_envelope(ALICE_PHONE, message="on it")
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        reply = w.whatsapp_calls("/api/sendText")[0]
+        assert (reply["session"], reply["chatId"]) == ("sales", msg["from"])
+
+
+async def test_poll_mode_survives_receive_failures(tmp_path: Path) -> None:
+    faults = [Fault(path="/v1/receive/*", count=3, status=500)]
+    async with world(tmp_path, signal_mode="normal", signal_faults=faults) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000022", body="still there?")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.signal.inject_envelope(ALICE_PHONE, message="yes")
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1, timeout=20)
+        assert w.whatsapp_calls("/api/sendText")[0]["chatId"] == msg["from"]

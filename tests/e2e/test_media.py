@@ -1,0 +1,97 @@
+"""Media crosses the bridge: every attachment, with its type and name, both ways."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from bridge_harness import ALICE_PHONE, BRIDGE, world
+
+from whatsignal.testing import Fault
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+OGG = b"OggS" + b"\x00" * 60
+PDF = b"%PDF-1.4\n" + b"x" * 80
+
+
+async def test_whatsapp_image_arrives_in_signal_as_an_attachment(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.inject_message(
+            "personal",
+            from_="+4917000000011",
+            body="look at this",
+            media=PNG,
+            mimetype="image/png",
+            filename="cat.png",
+            notify_name="Carol",
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        sent = w.to_signal()[0]
+        assert sent.message == "Carol: look at this"
+        assert len(sent.attachments) == 1
+        attachment = sent.attachments[0]
+        assert attachment.data == PNG
+        assert attachment.content_type == "image/png"
+        assert attachment.filename == "cat.png"
+
+
+async def test_expired_whatsapp_media_still_delivers_the_text_with_a_note(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.add_fault(Fault(path="/api/files/*", count=None, status=404))
+        w.waha.inject_message(
+            "personal",
+            from_="+4917000000012",
+            body="",
+            media=PNG,
+            mimetype="image/png",
+            notify_name="Dan",
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        sent = w.to_signal()[0]
+        assert sent.message == "Dan: [media expired before it could be fetched]"
+        assert sent.attachments == ()
+
+
+async def test_signal_attachments_go_to_whatsapp_by_type_with_the_caption(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000013", body="send me files")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        quoted = w.to_signal()[0]
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="here you go",
+            quote_timestamp=quoted.timestamp,
+            quote_author=BRIDGE,
+            attachments=[
+                (PNG, "image/png", "photo.png"),
+                (OGG, "audio/ogg", "note.ogg"),
+                (PDF, "application/pdf", "doc.pdf"),
+            ],
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendFile")) == 1)
+        image = w.whatsapp_calls("/api/sendImage")[0]
+        voice = w.whatsapp_calls("/api/sendVoice")[0]
+        document = w.whatsapp_calls("/api/sendFile")[0]
+        assert image["chatId"] == voice["chatId"] == document["chatId"] == msg["from"]
+        assert base64.b64decode(image["file"]["data"]) == PNG
+        assert image["file"]["mimetype"] == "image/png"
+        assert image["caption"] == "here you go"  # the text rides on the first captionable file
+        assert image["reply_to"] == msg["id"]
+        assert base64.b64decode(voice["file"]["data"]) == OGG
+        assert voice["convert"] is True
+        assert base64.b64decode(document["file"]["data"]) == PDF
+        assert document["file"]["filename"] == "doc.pdf"
+        assert "caption" not in document or not document["caption"]
+        assert w.whatsapp_calls("/api/sendText") == []  # no extra text message
+
+
+async def test_voice_note_with_text_sends_the_text_separately(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.inject_message("personal", from_="+4917000000014", body="call me?")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.signal.inject_envelope(
+            ALICE_PHONE, message="listen", attachments=[(OGG, "audio/ogg", None)]
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        assert len(w.whatsapp_calls("/api/sendVoice")) == 1
+        assert w.whatsapp_calls("/api/sendText")[0]["text"] == "listen"
