@@ -74,8 +74,8 @@ class Transcript:
         self._seen_waha = len(self.waha.sent)
 
 
-async def _wait(check: Callable[[], bool], transcript: Transcript, timeout: float = 10.0) -> None:
-    with trio.fail_after(timeout):
+async def _wait(check: Callable[[], bool], transcript: Transcript, within: float = 10.0) -> None:
+    with trio.fail_after(within):
         while not check():
             transcript.poll()
             await trio.sleep(0.02)
@@ -190,9 +190,6 @@ async def _play(out: TextIO, workdir: Path) -> int:
             flush=True,
         )
         bridge.stop(grace=2)
-        with trio.move_on_after(5):
-            while bridge.url and not bridge.stopping:
-                await trio.sleep(0.01)
         nursery.cancel_scope.cancel(reason="demo finished")
     return 0 if ok else 1
 

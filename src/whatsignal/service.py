@@ -40,6 +40,7 @@ __all__ = ["Bridge", "serve"]
 
 log = logging.getLogger("whatsignal.bridge")
 
+ROUTE_SETTLE_SEC = 0.25
 ReceiveMode = Literal["websocket", "poll"]
 ReceiveSetting = Literal["websocket", "poll", "auto"]
 
@@ -145,6 +146,9 @@ class Bridge:
                         enabled=sig.polling_enabled,
                         poll_timeout=float(sig.poll_timeout_sec),
                         poll_interval=float(sig.poll_interval_sec),
+                        # With the push path on, an envelope may be journaled before an older
+                        # one that comes over the websocket a moment later: let rows settle.
+                        settle=ROUTE_SETTLE_SEC if sig.webhook_token else 0.0,
                         connect=self.websocket_connect,
                     ),
                     stopping=self._stopping,

@@ -177,18 +177,18 @@ class BridgeProcess:
                 await process.wait()
 
 
-async def _wait(check: Callable[[], bool], *, timeout: float) -> bool:
-    """Poll ``check`` until it holds (True) or ``timeout`` passes (False)."""
-    with trio.move_on_after(timeout):
+async def _wait(check: Callable[[], bool], *, within: float) -> bool:
+    """Poll ``check`` until it holds (True) or ``within`` seconds pass (False)."""
+    with trio.move_on_after(within):
         while not check():
             await trio.sleep(0.02)
         return True
     return False
 
 
-async def _drained(client: httpx.AsyncClient, url: str, *, timeout: float) -> bool:
+async def _drained(client: httpx.AsyncClient, url: str, *, within: float) -> bool:
     """Whether the bridge's journal has no pending rows, so no late duplicate can follow."""
-    with trio.move_on_after(timeout):
+    with trio.move_on_after(within):
         while True:
             response = await client.get(f"{url}/session/status", timeout=2.0)
             response.raise_for_status()
@@ -225,7 +225,7 @@ class Stream:
             self.waha.inject_message(
                 SESSION, from_=_chat_number(chat), body=f"seed-{chat}", notify_name=f"C{chat}"
             )
-        assert await _wait(lambda: len(self.signal.messages) >= CHATS, timeout=10), "no seeds"
+        assert await _wait(lambda: len(self.signal.messages) >= CHATS, within=10), "no seeds"
         for sent in self.signal.messages:
             self.seeds[int(sent.message.rsplit("seed-", 1)[1])] = sent.timestamp
         assert sorted(self.seeds) == list(range(CHATS))
@@ -297,7 +297,7 @@ async def test_sigkill_mid_stream_loses_nothing_committed_and_duplicates_at_most
             async with trio.open_nursery() as streams:
                 streams.start_soon(stream.whatsapp)
                 streams.start_soon(stream.signal_replies)
-                half = await _wait(lambda: stream.arrived() >= MESSAGES, timeout=20)
+                half = await _wait(lambda: stream.arrived() >= MESSAGES, within=20)
                 assert half, f"half the stream never arrived:\n{bridge.log_tail()}"
                 killed_at = trio.current_time()
                 await bridge.kill()
@@ -310,8 +310,8 @@ async def test_sigkill_mid_stream_loses_nothing_committed_and_duplicates_at_most
                 restarted_at = trio.current_time()
                 await bridge.start(client)
             may_lose = stream.at_risk(killed_at, restarted_at)
-            settled = await _wait(lambda: stream.settled(may_lose), timeout=25)
-            drained = await _drained(client, url, timeout=10)
+            settled = await _wait(lambda: stream.settled(may_lose), within=25)
+            drained = await _drained(client, url, within=10)
         finally:
             await bridge.stop()
             nursery.cancel_scope.cancel()

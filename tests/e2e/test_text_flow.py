@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, world
 
 from whatsignal.testing import Fault
@@ -74,3 +75,38 @@ async def test_poll_mode_survives_receive_failures(tmp_path: Path) -> None:
         w.signal.inject_envelope(ALICE_PHONE, message="yes")
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1, timeout=20)
         assert w.whatsapp_calls("/api/sendText")[0]["chatId"] == msg["from"]
+
+
+async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
+    tmp_path: Path,
+) -> None:
+    """With signal-cli's push path on, an envelope can be journaled before an older one that
+    arrives a moment later (over the websocket). The bridge lets rows settle and routes them in
+    envelope timestamp order, so the chat sees them in the order they were written."""
+    import httpx
+
+    token = "push-token-0123456789"
+    async with world(tmp_path, extra={"signal": {"webhookToken": token}}) as w:
+        w.waha.inject_message("personal", from_="+4917000000031", body="hello")
+        await w.until(lambda: len(w.to_signal()) == 1)
+
+        def push(text: str, stamp: int) -> dict[str, object]:
+            envelope = {
+                "source": ALICE_PHONE,
+                "sourceNumber": ALICE_PHONE,
+                "sourceUuid": "9d2a0c8e-0000-4000-8000-000000000001",
+                "sourceDevice": 1,
+                "timestamp": stamp,
+                "dataMessage": {"timestamp": stamp, "message": text},
+            }
+            params = {"envelope": envelope, "account": BRIDGE}
+            return {"jsonrpc": "2.0", "method": "receive", "params": params}
+
+        url = f"{w.bridge.url}/webhook/signal?token={token}"
+        async with httpx.AsyncClient() as client:
+            later = await client.post(url, json=push("second", 1_900_000_000_200))
+            await trio.sleep(0.1)
+            earlier = await client.post(url, json=push("first", 1_900_000_000_100))
+        assert (later.status_code, earlier.status_code) == (200, 200)
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 2)
+        assert [c["text"] for c in w.whatsapp_calls("/api/sendText")] == ["first", "second"]

@@ -224,6 +224,30 @@ async def test_requeue_moves_a_routed_signal_row_and_keeps_its_place(
     assert await store.pending_count("default") == 2
 
 
+async def test_requeue_to_end_orders_by_routing_not_by_arrival(store: SqliteStore) -> None:
+    # Two envelopes of one chat arrive in the wrong order (B over the push path before A over
+    # the websocket); routing them in timestamp order with to_end fixes their order.
+    sig_queue = f"signal:{BRIDGE}"
+    b, a = await store.journal(
+        [
+            event("sig:B", source="signal", queue=sig_queue, chat=None, kind="envelope"),
+            event("sig:A", source="signal", queue=sig_queue, chat=None, kind="envelope"),
+        ]
+    )
+    assert a is not None
+    assert b is not None
+    new_a = await store.requeue(a, queue="default", chat="c@c.us", to_end=True)
+    new_b = await store.requeue(b, queue="default", chat="c@c.us", to_end=True)
+    assert new_b > new_a > a > b
+    [head] = await store.pending_heads("default")
+    assert head.key == "sig:A"
+    assert head.payload == b'{"body": "hi"}'  # the row moved whole
+    assert await store.has_key("sig:B")
+    assert not await store.has_key("sig:nothing")
+    with pytest.raises(StorageError):
+        await store.requeue(a, queue="default", chat="c@c.us", to_end=True)  # old id is gone
+
+
 async def test_counts_per_queue_and_state(store: SqliteStore) -> None:
     a, _b, c = await store.journal([event("a"), event("b", queue="s2"), event("c", chat="z")])
     assert a is not None

@@ -33,6 +33,7 @@ from whatsignal.actors.router import decide
 from whatsignal.actors.worker import wait_for_ring
 from whatsignal.errors import ClientError, PayloadError, StorageError
 from whatsignal.intake import Intake, signal_queue
+from whatsignal.models.signal_api import SigReceived
 from whatsignal.reliability import Backoff
 from whatsignal.serde import parse_signal_received
 from whatsignal.storage import JournalRow
@@ -83,6 +84,7 @@ class SignalReceiver:
     ping_interval: float = 20.0
     ping_timeout: float = 10.0
     reconnect: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=30.0))
+    settle: float = 0.0
     buffer_size: int = 4096
     batch_max: int = 256
     connected: bool = attrs.field(default=False, init=False)
@@ -228,36 +230,50 @@ class SignalReceiver:
     # Routing ------------------------------------------------------------------------------------
 
     async def _route_loop(self) -> NoReturn:
+        """Route journaled envelopes in the order their senders sent them.
+
+        With signal-cli's push path on as well as the websocket, an envelope can be journaled
+        (by whichever path was faster) before an older one. So rows are routed in envelope
+        timestamp order, each only once it has been journaled for ``settle`` seconds, and
+        nothing overtakes a row that is still settling; routing renumbers each row after
+        everything journaled so far, so its session handles them in this order.
+        """
         queue = signal_queue(self.number)
+        store = self.ctx.store
         while True:
-            heads = await self.ctx.store.pending_heads(queue, limit=self.batch_max)
+            heads = await store.pending_heads(queue, limit=self.batch_max)
+            ready: list[tuple[int, int, JournalRow, SigReceived]] = []
             for row in heads:
-                await self._route(row)
-            if len(heads) < self.batch_max:
+                try:
+                    item = parse_signal_received(json.loads(row.payload))
+                except (PayloadError, ValueError) as error:
+                    await store.bury(row.id, error=f"unparseable envelope: {error}")
+                    continue
+                ready.append((item.envelope.timestamp, row.id, row, item))
+            ready.sort(key=lambda entry: entry[:2])
+            wait = math.inf
+            now = self.ctx.wall()
+            for _stamp, _id, row, item in ready:
+                settled_at = row.received_at + self.settle
+                if settled_at > now:
+                    wait = settled_at - now
+                    break
+                await self._route(row, item)
+            if wait < math.inf or len(heads) >= self.batch_max:
+                await wait_for_ring(self.doorbell, 0.0 if wait == math.inf else wait)
+            else:
                 await wait_for_ring(self.doorbell, math.inf)
 
-    async def _route(self, row: JournalRow) -> None:
+    async def _route(self, row: JournalRow, item: SigReceived) -> None:
         ctx = self.ctx
-        try:
-            item = parse_signal_received(json.loads(row.payload))
-        except (PayloadError, ValueError) as error:
-            await ctx.store.bury(row.id, error=f"unparseable envelope: {error}")
-            return
-        try:
-            decision = await decide(ctx, item)
-        except ClientError as error:  # pragma: no cover - decide() only calls clients guardedly
-            log.warning("routing failed, retrying later: %s", error)
-            await ctx.store.retry_later(
-                row.id, next_attempt_at=ctx.wall() + 1.0, error=str(error), count_attempt=False
-            )
-            return
+        decision = await decide(ctx, item)
         if decision.session is None:
             log.info("signal envelope %d not routed: %s", row.id, decision.ignore)
             if decision.notice:
                 await self._notice(item.envelope.sender, decision.notice)
             await ctx.store.complete(row.id)
             return
-        await ctx.store.requeue(row.id, queue=decision.session, chat=decision.chat)
+        await ctx.store.requeue(row.id, queue=decision.session, chat=decision.chat, to_end=True)
         ctx.ring(decision.session)
 
     async def _notice(self, recipient: str | None, text: str) -> None:

@@ -41,6 +41,7 @@ class ReceiverSettings:
     poll_interval: float = 1.0
     ping_interval: float = 20.0
     ping_timeout: float = 10.0
+    settle: float = 0.0
     connect: Connect = open_websocket
 
 
@@ -133,6 +134,7 @@ class PollerRegistry:
             poll_interval=s.poll_interval,
             ping_interval=s.ping_interval,
             ping_timeout=s.ping_timeout,
+            settle=s.settle,
         )
         self._receivers[number] = receiver
         scope = trio.CancelScope()

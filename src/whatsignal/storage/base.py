@@ -59,8 +59,15 @@ class Store(Protocol):
         """Move a row to the dead letters."""
         ...
 
-    async def requeue(self, row_id: int, *, queue: str, chat: str | None) -> None:
-        """Hand a row to another queue and chat (routing of Signal envelopes)."""
+    async def requeue(
+        self, row_id: int, *, queue: str, chat: str | None, to_end: bool = False
+    ) -> int:
+        """Hand a row to another queue and chat (routing of Signal envelopes).
+
+        The row keeps its place in the order, unless ``to_end``: then it is renumbered after
+        every row journaled so far, so that the order in which rows are routed is the order in
+        which they are handled. Returns the row's id (a new one when renumbered).
+        """
         ...
 
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:

@@ -340,18 +340,39 @@ class SqliteStore:
 
         await self._call(work, write=True)
 
-    async def requeue(self, row_id: int, *, queue: str, chat: str | None) -> None:
-        """See :meth:`Store.requeue`. The row keeps its id, hence its place in the order."""
+    async def requeue(
+        self, row_id: int, *, queue: str, chat: str | None, to_end: bool = False
+    ) -> int:
+        """See :meth:`Store.requeue`."""
         now = time.time()
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: sqlite3.Connection) -> int:
+            if not to_end:
+                cursor = conn.execute(
+                    "UPDATE journal SET queue = ?, chat = ?, updated_at = ? WHERE id = ?",
+                    (queue, chat, now, row_id),
+                )
+                _must_exist(cursor, row_id)
+                return row_id
+            moved = conn.execute(
+                "SELECT source, key, kind, payload, received_at, state, attempts,"
+                " next_attempt_at, last_error FROM journal WHERE id = ?",
+                (row_id,),
+            ).fetchone()
+            if moved is None:
+                raise StorageError(f"journal row {row_id} does not exist")
+            # Delete first: the natural key is unique. Both happen in one transaction.
+            conn.execute("DELETE FROM journal WHERE id = ?", (row_id,))
             cursor = conn.execute(
-                "UPDATE journal SET queue = ?, chat = ?, updated_at = ? WHERE id = ?",
-                (queue, chat, now, row_id),
+                "INSERT INTO journal (source, key, queue, chat, kind, payload, received_at,"
+                " state, attempts, next_attempt_at, last_error, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (moved[0], moved[1], queue, chat, *moved[2:], now),
             )
-            _must_exist(cursor, row_id)
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
 
-        await self._call(work, write=True)
+        return await self._call(work, write=True)
 
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
         """See :meth:`Store.dead_letters`."""
