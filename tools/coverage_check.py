@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
         pct = 100.0 * covered / measurable if measurable else 100.0
         mark = "" if pct >= bar else f"   < {bar:.0f}%"
         failed |= pct < bar
-        print(f"{str(package.relative_to(root.parent)):<40} {pct:>11.1f}%{mark}")
+        print(f"{package.relative_to(root.parent)!s:<40} {pct:>11.1f}%{mark}")
     pct = 100.0 * overall_cov / overall_all if overall_all else 0.0
     failed |= pct < bar
     print(f"{'overall':<40} {pct:>11.1f}%{'' if pct >= bar else f'   < {bar:.0f}%'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -130,7 +131,7 @@ async def test_backoff_is_capped_and_resets_after_a_good_connection(
     sink, _source = trio.open_memory_channel[Any](10)
     with trio.move_on_after(60):
         await receiver._read_websocket(sink)
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     # 0 (first), then 1, 2, 4, 8, 8 (capped), connect #7 succeeds and drops 1 s later,
     # then the next attempt is immediate again.
     assert gaps[:6] == [0, 1, 2, 4, 8, 8]
