@@ -45,44 +45,24 @@ class Readiness:
     checks: dict[str, str]
 
 
-async def _always_ready() -> Readiness:
-    return Readiness(True, {})
-
-
-async def _no_status() -> dict[str, Any]:
-    return {}
-
-
-async def _no_dead_letters() -> list[dict[str, Any]]:
-    return []
-
-
-async def _no_retry(row_id: int) -> bool:
-    return False
-
-
-async def _not_journaled(event: Any, raw: bytes) -> bool:
-    return False
-
-
 @attrs.define(eq=False, kw_only=True)
 class WebDeps:
     """What the HTTP handlers may call, and the edge settings they enforce."""
 
-    version: str = ""
-    readiness: Callable[[], Awaitable[Readiness]] = _always_ready
-    intake: Intake | None = None
+    version: str
+    readiness: Callable[[], Awaitable[Readiness]]
+    intake: Intake
+    already_journaled: Callable[[Any, bytes], Awaitable[bool]]
+    status: Callable[[], Awaitable[dict[str, Any]]]
+    dead_letters: Callable[[], Awaitable[list[dict[str, Any]]]]
+    retry_dead_letter: Callable[[int], Awaitable[bool]]
+    metrics: Callable[[], tuple[bytes, str]]
     webhook_secret: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     max_skew_sec: float | None = None
-    already_journaled: Callable[[Any, bytes], Awaitable[bool]] = _not_journaled
     signal_webhook_token: str | None = None
     admin_token: str | None = None
     admin_open: bool = False
-    status: Callable[[], Awaitable[dict[str, Any]]] = _no_status
-    dead_letters: Callable[[], Awaitable[list[dict[str, Any]]]] = _no_dead_letters
-    retry_dead_letter: Callable[[int], Awaitable[bool]] = _no_retry
-    metrics: Callable[[], tuple[bytes, str]] | None = None
     clock: Callable[[], float] = time.time
 
 
@@ -134,8 +114,6 @@ def create_app(deps: WebDeps) -> QuartTrio:
 
     @app.post("/webhook/whatsapp")
     async def webhook_whatsapp() -> Response:
-        if deps.intake is None:
-            return _error(503, "the bridge is starting")
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
         if deps.webhook_secret and not signature_ok(
@@ -169,8 +147,6 @@ def create_app(deps: WebDeps) -> QuartTrio:
             return _error(401, "the push path is disabled: set signal.webhookToken")
         if not hmac.compare_digest(token.encode(), deps.signal_webhook_token.encode()):
             return _error(401, "missing or wrong token")
-        if deps.intake is None:
-            return _error(503, "the bridge is starting")
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
         try:
@@ -203,8 +179,6 @@ def create_app(deps: WebDeps) -> QuartTrio:
     async def metrics() -> Response:
         if (denied := admin_denied()) is not None:
             return denied
-        if deps.metrics is None:
-            return _error(404, "metrics are not enabled")
         body, content_type = deps.metrics()
         return Response(body, content_type=content_type)
 

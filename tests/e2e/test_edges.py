@@ -1,0 +1,122 @@
+"""Edges of the two directions: failing lookups, odd payloads, unknown targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge_harness import ALICE_PHONE, BRIDGE, world
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
+
+
+async def test_names_fall_back_when_waha_lookups_fail(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.fault("/api/contacts*", count=None, status=500)
+        w.waha.fault("/api/personal/groups*", count=None, status=500)
+        group = w.waha.add_group("Hikers", session="personal", participants=["+4917000000041"])
+        w.waha.inject_message("personal", from_="+4917000000041", body="direct", notify_name="Fay")
+        w.waha.inject_message("personal", from_="+4917000000042", chat_id=group, body="in group")
+        await w.until(lambda: len(w.to_signal()) == 2)
+        texts = sorted(m.message for m in w.to_signal())
+        group_number = group.partition("@")[0]
+        # No contact API: the push name, else the number; no group API: the group's id.
+        assert texts == sorted(["Fay: direct", f"+4917000000042 in {group_number}: in group"])
+
+
+async def test_names_come_from_waha_and_are_cached(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.add_contact("+4917000000043", session="personal", name="Gil (work)")
+        group = w.waha.add_group("Climbers", session="personal", participants=["+4917000000043"])
+        for n in range(2):
+            w.waha.inject_message("personal", from_="+4917000000043", chat_id=group, body=f"m{n}")
+            await w.until(lambda n=n: len(w.to_signal()) == n + 1)
+        assert [m.message for m in w.to_signal()] == [
+            "Gil (work) in Climbers: m0",
+            "Gil (work) in Climbers: m1",
+        ]
+        lookups = [r.path for r in w.waha.sent if "groups" in r.path or "contacts" in r.path]
+        assert lookups == []  # lookups are reads, not recorded sends
+
+
+async def test_media_without_url_and_a_failing_download(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000044", body="", media=PNG)
+        await w.until(lambda: len(w.to_signal()) == 1)
+        assert w.to_signal()[0].attachments[0].data == PNG
+        # hasMedia without a media object: WAHA did not download it (WHATSAPP_DOWNLOAD_MEDIA).
+        payload = {**msg, "id": msg["id"].replace(msg["id"][-6:], "ZZZZZZ"), "body": "photo"}
+        del payload["media"]
+        w.waha.inject_event("message", "personal", payload)
+        await w.until(lambda: len(w.to_signal()) == 2)
+        assert w.to_signal()[1].message.endswith("photo\n[media not downloaded by WAHA]")
+        # A download that fails with 5xx is retried, not given up on.
+        w.waha.fault("/api/files/*", count=2, status=503)
+        w.waha.inject_message("personal", from_="+4917000000044", body="again", media=PNG)
+        await w.until(lambda: len(w.to_signal()) == 3)
+        assert w.to_signal()[2].attachments[0].data == PNG
+
+
+async def test_edits_both_ways(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        original = w.waha.inject_message(
+            "personal", from_="+4917000000045", body="see you at 5", notify_name="Hal"
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        forwarded = w.to_signal()[0]
+        w.waha.inject_edit("personal", message_id=original["id"], body="see you at 6")
+        await w.until(lambda: len(w.to_signal()) == 2)
+        edit = w.to_signal()[1]
+        assert (edit.message, edit.edit_timestamp) == ("Hal: see you at 6", forwarded.timestamp)
+
+        reply = w.signal.inject_envelope(
+            ALICE_PHONE, message="ok!", quote_timestamp=forwarded.timestamp, quote_author=BRIDGE
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        stamp = int(reply["envelope"]["timestamp"])
+        w.signal.inject_envelope(ALICE_PHONE, message="ok!!", edit=stamp)
+        await w.until(lambda: any(r.method == "PUT" for r in w.waha.sent))
+        edit_call = next(r for r in w.waha.sent if r.method == "PUT" and "/messages/" in r.path)
+        assert edit_call.body["text"] == "ok!!"
+
+
+async def test_unknown_targets_are_ignored_quietly(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000046", body="hi")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.waha.inject_reaction(
+            "personal", from_="+4917000000046", message_id="false_1@c.us_UNKNOWN", reaction="❤️"
+        )
+        w.waha.inject_revoke("personal", message_id="false_1@c.us_UNKNOWN2")
+        w.waha.inject_ack("false_1@c.us_UNKNOWN3_4917000000046@c.us", 3, session="personal")
+        w.waha.inject_message("personal", from_="+4917000000046", body="after")
+        await w.until(lambda: len(w.to_signal()) == 2)
+        assert [m.message for m in w.to_signal()][-1].endswith("after")
+        touched = [
+            r.path for r in w.signal.sent if "reactions" in r.path or "remote-delete" in r.path
+        ]
+        assert touched == []  # nothing to react to or delete on Signal
+        assert msg["id"]
+
+
+async def test_whatsapp_cannot_find_the_quoted_message_so_reply_goes_unquoted(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000047", body="question?")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.waha.fault(
+            "/api/sendText",
+            count=1,
+            status=500,
+            body={"statusCode": 500, "exception": {"message": "Could not get the quoted message."}},
+        )
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="answer",
+            quote_timestamp=w.to_signal()[0].timestamp,
+            quote_author=BRIDGE,
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        sent = w.whatsapp_calls("/api/sendText")[0]
+        assert sent["chatId"] == msg["from"]
+        assert "reply_to" not in sent
