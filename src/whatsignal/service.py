@@ -24,6 +24,7 @@ from whatsignal.actors.context import BridgeContext, ChannelMap, Route
 from whatsignal.actors.handlers import describe
 from whatsignal.actors.receiver import Connect, open_websocket
 from whatsignal.actors.registry import PollerRegistry, ReceiverSettings
+from whatsignal.actors.scheduler import Scheduler
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.errors import ClientError, ConfigError
 from whatsignal.intake import Intake
@@ -158,6 +159,13 @@ class Bridge:
                 intake.ring = registry.ring
                 await nursery.start(registry.run)
                 self.registry = registry
+                await nursery.start(
+                    Scheduler(
+                        store=store,
+                        retention=config.retention_days * 86400.0,
+                        interval=config.server.cleanup_interval_hours * 3600.0,
+                    ).run
+                )
                 app = create_app(self._web_deps(ctx, intake, registry))
                 binds: list[str] = await nursery.start(
                     lambda task_status: serve_app(
