@@ -24,6 +24,9 @@ __all__ = ["BridgeContext", "ChannelMap", "Deferred", "Route", "RoutedTo", "Sign
 
 log = logging.getLogger("whatsignal.bridge")
 
+NAME_CACHE_MAX = 50_000
+NAME_MISS_TTL = 300.0
+
 
 class Deferred(Exception):
     """A call was not made because its upstream is paused (breaker open, rate limited).
@@ -171,8 +174,23 @@ class BridgeContext:
     breaker_reset: float = 15.0
     last_routed: dict[tuple[str, str], RoutedTo] = attrs.field(factory=dict)
     """Per ``(bridge number, destination)``: where its latest message was routed."""
+    _names: dict[tuple[str, str, str], tuple[str | None, float]] = attrs.field(factory=dict)
     _waha_breakers: dict[str, CircuitBreaker] = attrs.field(factory=dict)
     _gates: dict[str, SignalGate] = attrs.field(factory=dict)
+
+    def cached_name(self, kind: str, session: str, key: str) -> tuple[bool, str | None]:
+        """An in-memory name lookup (contacts, groups): ``(found, name)``. ``name`` may be
+        None for a remembered miss, so a failing lookup is not repeated for every message."""
+        entry = self._names.get((kind, session, key))
+        if entry is None or entry[1] < self.wall():
+            return False, None
+        return True, entry[0]
+
+    def remember_name(self, kind: str, session: str, key: str, name: str | None) -> None:
+        if len(self._names) >= NAME_CACHE_MAX:
+            self._names.clear()  # crude but bounded; the store still has every name
+        ttl = self.contact_ttl if name else NAME_MISS_TTL
+        self._names[(kind, session, key)] = (name, self.wall() + ttl)
 
     def waha_breaker(self, session: str) -> CircuitBreaker:
         found = self._waha_breakers.get(session)

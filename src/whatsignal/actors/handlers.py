@@ -127,9 +127,18 @@ async def handle_row(ctx: BridgeContext, row: JournalRow) -> Sequence[MessageMap
 
 
 async def sender_name(ctx: BridgeContext, session: str, msg: WaMessage) -> str:
-    """Display name of a message's sender: contact cache, then WAHA, then the push name, then
-    the number. Names are cosmetic: a failing lookup never fails the message."""
+    """Display name of a message's sender: memory, then the contact cache in the store, then
+    WAHA, then the push name, then the number. Names are cosmetic: a failing lookup never
+    fails the message, and a miss is remembered for a while instead of asked every time."""
     sender = msg.sender_id
+    found, name = ctx.cached_name("contact", session, sender)
+    if not found:
+        name = await _lookup_contact(ctx, session, sender)
+        ctx.remember_name("contact", session, sender, name)
+    return name or msg.notify_name or chat_number(sender) or sender.partition("@")[0]
+
+
+async def _lookup_contact(ctx: BridgeContext, session: str, sender: str) -> str | None:
     cached = await ctx.store.get_contact(session, sender)
     if cached is not None and cached.name and ctx.wall() - cached.updated_at < ctx.contact_ttl:
         return cached.name
@@ -138,15 +147,21 @@ async def sender_name(ctx: BridgeContext, session: str, msg: WaMessage) -> str:
         name = await ctx.waha.contact_name(session, sender)
     except ClientError as error:
         log.debug("contact lookup failed for %s: %s", wlog.chat(sender), error)
-    name = name or msg.notify_name or (cached.name if cached else None)
     if name:
-        number = chat_number(sender)
-        await ctx.store.put_contact(Contact(session, sender, name, number, ctx.wall()))
+        await ctx.store.put_contact(Contact(session, sender, name, chat_number(sender), ctx.wall()))
         return name
-    return chat_number(sender) or sender.partition("@")[0]
+    return cached.name if cached else None
 
 
 async def group_name(ctx: BridgeContext, session: str, group_id: str) -> str:
+    found, name = ctx.cached_name("group", session, group_id)
+    if not found:
+        name = await _lookup_group(ctx, session, group_id)
+        ctx.remember_name("group", session, group_id, name)
+    return name or group_id.partition("@")[0]
+
+
+async def _lookup_group(ctx: BridgeContext, session: str, group_id: str) -> str | None:
     cached = await ctx.store.get_group(session, group_id)
     if cached is not None and cached.name and ctx.wall() - cached.updated_at < ctx.contact_ttl:
         return cached.name
@@ -158,7 +173,7 @@ async def group_name(ctx: BridgeContext, session: str, group_id: str) -> str:
     if name:
         await ctx.store.put_group(Group(session, group_id, name, ctx.wall()))
         return name
-    return cached.name if cached and cached.name else group_id.partition("@")[0]
+    return cached.name if cached else None
 
 
 async def _mapping_for_wa_id(
