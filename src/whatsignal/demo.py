@@ -3,7 +3,7 @@
 Needs no configuration, no environment and no network: it starts the WAHA and signal-cli
 simulators and a real :class:`~whatsignal.service.Bridge` in one process (development mode,
 random secrets, a temporary database), plays a short conversation through them, and prints on
-stdout what each side sees as it happens. Logs (warnings only, unless ``--log-level``) go to
+stdout what each side sees as it happens. Logs (errors only, unless ``--log-level``) go to
 stderr.
 """
 
@@ -198,6 +198,6 @@ def run_demo(
     *, log_level: str | None = None, log_format: Any = None, out: TextIO | None = None
 ) -> int:
     """Run the demo; returns the exit code (0 when every message went where it should)."""
-    configure_logging(log_level or "warn", log_format or "auto")
+    configure_logging(log_level or "error", log_format or "auto")
     with tempfile.TemporaryDirectory(prefix="whatsignal-demo-") as workdir:
         return trio.run(_play, out or sys.stdout, Path(workdir))
