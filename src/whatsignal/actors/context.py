@@ -174,6 +174,7 @@ class BridgeContext:
     breaker_reset: float = 15.0
     last_routed: dict[tuple[str, str], RoutedTo] = attrs.field(factory=dict)
     """Per ``(bridge number, destination)``: where its latest message was routed."""
+    known_identities: dict[str, str] = attrs.field(factory=dict)  # Signal uuid -> number
     _names: dict[tuple[str, str, str], tuple[str | None, float]] = attrs.field(factory=dict)
     _waha_breakers: dict[str, CircuitBreaker] = attrs.field(factory=dict)
     _gates: dict[str, SignalGate] = attrs.field(factory=dict)

@@ -58,8 +58,10 @@ async def resolve_sender(ctx: BridgeContext, item: SigReceived) -> str | None:
     uuid -> number from envelopes that carry both, else ask signal-cli's contact list."""
     env = item.envelope
     if env.source_number:
-        if env.source_uuid:
+        # Learn uuid -> number once, not with a database write per envelope.
+        if env.source_uuid and ctx.known_identities.get(env.source_uuid) != env.source_number:
             await ctx.store.put_signal_identity(env.source_number, env.source_uuid)
+            ctx.known_identities[env.source_uuid] = env.source_number
         return env.source_number
     uuid = env.source_uuid or env.source
     if not uuid:
