@@ -248,6 +248,27 @@ async def test_requeue_to_end_orders_by_routing_not_by_arrival(store: SqliteStor
         await store.requeue(a, queue="default", chat="c@c.us", to_end=True)  # old id is gone
 
 
+async def test_requeue_many_moves_rows_in_the_given_order_atomically(
+    store: SqliteStore,
+) -> None:
+    sig_queue = f"signal:{BRIDGE}"
+    ids = await store.journal(
+        [
+            event(f"sig:{n}", source="signal", queue=sig_queue, chat=None, kind="envelope")
+            for n in range(3)
+        ]
+    )
+    first, second, third = (i for i in ids if i is not None)
+    new = await store.requeue_many([(third, "s", "x@c.us"), (first, "s", "y@c.us")])
+    assert new[1] > new[0] > third
+    heads = {row.chat: row.key for row in await store.pending_heads("s")}
+    assert heads == {"x@c.us": "sig:2", "y@c.us": "sig:0"}
+    with pytest.raises(StorageError):
+        await store.requeue_many([(second, "s", "z@c.us"), (987654, "s", "z@c.us")])
+    # The failed batch moved nothing: the second row still waits in the signal queue.
+    assert [row.key for row in await store.pending_heads(sig_queue)] == ["sig:1"]
+
+
 async def test_counts_per_queue_and_state(store: SqliteStore) -> None:
     a, _b, c = await store.journal([event("a"), event("b", queue="s2"), event("c", chat="z")])
     assert a is not None

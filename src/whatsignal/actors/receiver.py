@@ -29,7 +29,7 @@ import trio_websocket
 
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext
-from whatsignal.actors.router import decide
+from whatsignal.actors.router import Decision, decide
 from whatsignal.actors.worker import wait_for_ring
 from whatsignal.errors import ClientError, PayloadError, StorageError
 from whatsignal.intake import Intake, signal_queue
@@ -253,28 +253,33 @@ class SignalReceiver:
             ready.sort(key=lambda entry: entry[:2])
             wait = math.inf
             now = self.ctx.wall()
+            moves: list[tuple[int, str, str | None]] = []
             for _stamp, _id, row, item in ready:
                 settled_at = row.received_at + self.settle
                 if settled_at > now:
                     wait = settled_at - now
                     break
-                await self._route(row, item)
+                decision = await decide(self.ctx, item)
+                if decision.session is None:
+                    await self._unrouted(row, item, decision)
+                else:
+                    moves.append((row.id, decision.session, decision.chat))
+            if moves:
+                # One transaction for the batch, in routing order (group commit would merge
+                # separate calls too, but not promise their order).
+                await store.requeue_many(moves)
+                for session in dict.fromkeys(queue for _, queue, _ in moves):
+                    self.ctx.ring(session)
             if wait < math.inf or len(heads) >= self.batch_max:
                 await wait_for_ring(self.doorbell, 0.0 if wait == math.inf else wait)
             else:
                 await wait_for_ring(self.doorbell, math.inf)
 
-    async def _route(self, row: JournalRow, item: SigReceived) -> None:
-        ctx = self.ctx
-        decision = await decide(ctx, item)
-        if decision.session is None:
-            log.info("signal envelope %d not routed: %s", row.id, decision.ignore)
-            if decision.notice:
-                await self._notice(item.envelope.sender, decision.notice)
-            await ctx.store.complete(row.id)
-            return
-        await ctx.store.requeue(row.id, queue=decision.session, chat=decision.chat, to_end=True)
-        ctx.ring(decision.session)
+    async def _unrouted(self, row: JournalRow, item: SigReceived, decision: Decision) -> None:
+        log.info("signal envelope %d not routed: %s", row.id, decision.ignore)
+        if decision.notice:
+            await self._notice(item.envelope.sender, decision.notice)
+        await self.ctx.store.complete(row.id)
 
     async def _notice(self, recipient: str | None, text: str) -> None:
         if not recipient:

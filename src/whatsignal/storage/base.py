@@ -70,6 +70,11 @@ class Store(Protocol):
         """
         ...
 
+    async def requeue_many(self, moves: Sequence[tuple[int, str, str | None]]) -> list[int]:
+        """``requeue(row_id, queue=, chat=, to_end=True)`` for each ``(row_id, queue, chat)``,
+        in that order and in one transaction; returns the new ids. A failure moves none."""
+        ...
+
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
         """The dead rows, oldest first."""
         ...

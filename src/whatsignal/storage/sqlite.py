@@ -100,6 +100,29 @@ def _touch_private(path: str) -> None:
         os.close(fd)
 
 
+def _move_to_end(
+    conn: sqlite3.Connection, row_id: int, queue: str, chat: str | None, now: float
+) -> int:
+    """Renumber a row after every row journaled so far, in another queue and chat."""
+    moved = conn.execute(
+        "SELECT source, key, kind, payload, received_at, state, attempts,"
+        " next_attempt_at, last_error FROM journal WHERE id = ?",
+        (row_id,),
+    ).fetchone()
+    if moved is None:
+        raise StorageError(f"journal row {row_id} does not exist")
+    # Delete first: the natural key is unique. Both happen in the caller's transaction.
+    conn.execute("DELETE FROM journal WHERE id = ?", (row_id,))
+    cursor = conn.execute(
+        "INSERT INTO journal (source, key, queue, chat, kind, payload, received_at,"
+        " state, attempts, next_attempt_at, last_error, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (moved[0], moved[1], queue, chat, *moved[2:], now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 def _must_exist(cursor: sqlite3.Cursor, row_id: int) -> None:
     if cursor.rowcount == 0:
         raise StorageError(f"journal row {row_id} does not exist")
@@ -347,30 +370,24 @@ class SqliteStore:
         now = time.time()
 
         def work(conn: sqlite3.Connection) -> int:
-            if not to_end:
-                cursor = conn.execute(
-                    "UPDATE journal SET queue = ?, chat = ?, updated_at = ? WHERE id = ?",
-                    (queue, chat, now, row_id),
-                )
-                _must_exist(cursor, row_id)
-                return row_id
-            moved = conn.execute(
-                "SELECT source, key, kind, payload, received_at, state, attempts,"
-                " next_attempt_at, last_error FROM journal WHERE id = ?",
-                (row_id,),
-            ).fetchone()
-            if moved is None:
-                raise StorageError(f"journal row {row_id} does not exist")
-            # Delete first: the natural key is unique. Both happen in one transaction.
-            conn.execute("DELETE FROM journal WHERE id = ?", (row_id,))
+            if to_end:
+                return _move_to_end(conn, row_id, queue, chat, now)
             cursor = conn.execute(
-                "INSERT INTO journal (source, key, queue, chat, kind, payload, received_at,"
-                " state, attempts, next_attempt_at, last_error, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (moved[0], moved[1], queue, chat, *moved[2:], now),
+                "UPDATE journal SET queue = ?, chat = ?, updated_at = ? WHERE id = ?",
+                (queue, chat, now, row_id),
             )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            _must_exist(cursor, row_id)
+            return row_id
+
+        return await self._call(work, write=True)
+
+    async def requeue_many(self, moves: Sequence[tuple[int, str, str | None]]) -> list[int]:
+        """See :meth:`Store.requeue_many`."""
+        now = time.time()
+        batch = list(moves)
+
+        def work(conn: sqlite3.Connection) -> list[int]:
+            return [_move_to_end(conn, row_id, queue, chat, now) for row_id, queue, chat in batch]
 
         return await self._call(work, write=True)
 
