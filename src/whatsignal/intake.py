@@ -94,7 +94,7 @@ class Intake:
         if not self.session_configured(event.session):
             return "session has no channel"
         if event.event == "session.status":
-            return "session status is watched by polling"
+            return "session status changes are not acted on yet"
         payload = parse_waha_payload(event)
         s = event.session
         chat: str | None
