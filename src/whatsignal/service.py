@@ -284,7 +284,16 @@ class Bridge:
             row = intake.whatsapp_event(event, raw)
             return not isinstance(row, str) and await store.has_key(row.key)
 
-        def metrics() -> tuple[bytes, str]:
+        async def metrics() -> tuple[bytes, str]:
+            pending: dict[str, int] = {}
+            for (queue, state), n in (await store.state_counts()).items():
+                if state == "pending":
+                    # Label by session (bounded by configuration), numbers masked.
+                    name = queue if not queue.startswith("signal:") else "signal:" + queue[-4:]
+                    pending[name] = pending.get(name, 0) + n
+            self.metrics.pending.clear()
+            for name, n in pending.items():
+                self.metrics.pending.labels(name).set(n)
             return self.metrics.render(), CONTENT_TYPE_LATEST
 
         secure = not config.development

@@ -110,3 +110,26 @@ async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
         assert (later.status_code, earlier.status_code) == (200, 200)
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 2)
         assert [c["text"] for c in w.whatsapp_calls("/api/sendText")] == ["first", "second"]
+
+
+async def test_metrics_show_traffic_and_the_backlog(tmp_path: Path) -> None:
+    import httpx
+
+    async with world(tmp_path) as w:
+        w.waha.inject_message("personal", from_="+4917000000061", body="one")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.signal.add_fault(Fault(path="/v2/send", count=None, status=503))
+        w.waha.inject_message("personal", from_="+4917000000062", body="two")
+        async with httpx.AsyncClient(base_url=w.bridge.url) as client:
+            text = ""
+
+            async def scrape() -> str:
+                return (await client.get("/metrics")).text
+
+            with trio.fail_after(10):
+                while 'whatsignal_journal_pending{queue="personal"} 1.0' not in text:
+                    text = await scrape()
+                    await trio.sleep(0.02)
+            assert 'whatsignal_forwarded_total{direction="wa_to_signal",kind="message"} 1.0' in text
+            assert "whatsignal_delivery_failures_total" in text
+            assert "+4917000000062" not in text and "4917000000062" not in text

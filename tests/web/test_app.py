@@ -63,6 +63,9 @@ def _deps(intake: StubIntake, journaled: set[str] | None = None, **overrides: An
     async def retry(row_id: int) -> bool:
         return row_id == 7
 
+    async def metrics() -> tuple[bytes, str]:
+        return b"# metrics\n", "text/plain; version=0.0.4"
+
     options: dict[str, Any] = {
         "version": "9.9",
         "readiness": readiness,
@@ -71,7 +74,7 @@ def _deps(intake: StubIntake, journaled: set[str] | None = None, **overrides: An
         "status": status,
         "dead_letters": dead,
         "retry_dead_letter": retry,
-        "metrics": lambda: (b"# metrics\n", "text/plain; version=0.0.4"),
+        "metrics": metrics,
         "webhook_secret": SECRET,
         "max_body_bytes": 2048,
         "signal_webhook_token": TOKEN,

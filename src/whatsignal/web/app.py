@@ -56,7 +56,7 @@ class WebDeps:
     status: Callable[[], Awaitable[dict[str, Any]]]
     dead_letters: Callable[[], Awaitable[list[dict[str, Any]]]]
     retry_dead_letter: Callable[[int], Awaitable[bool]]
-    metrics: Callable[[], tuple[bytes, str]]
+    metrics: Callable[[], Awaitable[tuple[bytes, str]]]
     webhook_secret: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     max_skew_sec: float | None = None
@@ -179,7 +179,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
     async def metrics() -> Response:
         if (denied := admin_denied()) is not None:
             return denied
-        body, content_type = deps.metrics()
+        body, content_type = await deps.metrics()
         return Response(body, content_type=content_type)
 
     @app.get("/session/status")
