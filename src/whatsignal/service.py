@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -22,6 +23,7 @@ import trio
 from whatsignal._version import __version__
 from whatsignal.actors.context import BridgeContext, ChannelMap, Route
 from whatsignal.actors.handlers import describe
+from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, open_websocket
 from whatsignal.actors.registry import PollerRegistry, ReceiverSettings
 from whatsignal.actors.scheduler import Scheduler
@@ -179,6 +181,14 @@ class Bridge:
                 )
                 self.url = base_url(binds)
                 log.info("whatsignal %s listening on %s", __version__, ", ".join(binds))
+                nursery.start_soon(
+                    partial(
+                        check_sessions,
+                        waha,
+                        sorted(channels.routes),
+                        signed=bool(config.secrets.webhook_secret),
+                    )
+                )
                 task_status.started(self)
                 await self._stopping.wait()
                 # Workers start nothing new now; let the rows in hand finish (the scope's
