@@ -30,7 +30,14 @@ from whatsignal import log as wlog
 from whatsignal.errors import PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
-from whatsignal.models.waha import WaAck, WahaEvent, WaMessage, WaReaction, WaRevoked
+from whatsignal.models.waha import (
+    WaAck,
+    WahaEvent,
+    WaMessage,
+    WaReaction,
+    WaRevoked,
+    WaSessionStatus,
+)
 from whatsignal.serde import parse_signal_received, parse_waha_payload, waha_payload_type
 from whatsignal.storage import InboundEvent, Store
 
@@ -76,6 +83,7 @@ class Intake:
     bridge_numbers: frozenset[str]
     ring: Callable[[str], None]
     metrics: Metrics
+    on_session_status: Callable[[str, str], None] | None = None
     clock: Callable[[], float] = time.time
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
@@ -94,7 +102,7 @@ class Intake:
         if not self.session_configured(event.session):
             return "session has no channel"
         if event.event == "session.status":
-            return "session status changes are not acted on yet"
+            return "session status changes go to the session monitor, not the journal"
         payload = parse_waha_payload(event)
         s = event.session
         chat: str | None
@@ -145,7 +153,21 @@ class Intake:
         )
 
     async def whatsapp(self, event: WahaEvent, raw: bytes) -> Outcome:
-        """Journal one WAHA event (PayloadError for a malformed one; StorageError passes up)."""
+        """Journal one WAHA event (PayloadError for a malformed one; StorageError passes up).
+
+        ``session.status`` is not journaled: it is state, not a message, and the session
+        monitor's next listing would repair a lost one. It goes to ``on_session_status``.
+        """
+        if (
+            event.event == "session.status"
+            and self.on_session_status is not None
+            and self.session_configured(event.session)
+        ):
+            status = parse_waha_payload(event)
+            assert isinstance(status, WaSessionStatus)
+            self.on_session_status(event.session, status.status)
+            self._count("whatsapp", event.event, Outcome.ACCEPTED)
+            return Outcome.ACCEPTED
         row = self.whatsapp_event(event, raw)
         if isinstance(row, str):
             log.debug("ignored %s on %s: %s", event.event, event.session, row)

@@ -27,6 +27,7 @@ from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, open_websocket
 from whatsignal.actors.registry import PollerRegistry, ReceiverSettings
 from whatsignal.actors.scheduler import Scheduler
+from whatsignal.actors.session_monitor import SessionMonitor
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.errors import ClientError, ConfigError
 from whatsignal.intake import Intake
@@ -161,6 +162,28 @@ class Bridge:
                 intake.ring = registry.ring
                 await nursery.start(registry.run)
                 self.registry = registry
+                wa = config.whatsapp
+                discover = wa.session_api_enabled and sig.enable_dynamic_polling
+                if discover or wa.session_auto_restart:
+                    monitor = SessionMonitor(
+                        waha=waha,
+                        channels=channels,
+                        ensure_worker=registry.ensure_worker,
+                        stop_worker=registry.stop_worker,
+                        running=registry.running_sessions,
+                        static=frozenset(channels.routes),
+                        interval=float(
+                            sig.session_discovery_interval_sec
+                            if discover
+                            else wa.session_health_check_sec
+                        ),
+                        discover=discover,
+                        auto_restart=wa.session_auto_restart,
+                        startup_timeout=float(wa.session_startup_timeout_sec),
+                        max_discovered=sig.max_concurrent_sessions,
+                    )
+                    intake.on_session_status = monitor.notify
+                    await nursery.start(monitor.run)
                 await nursery.start(
                     Scheduler(
                         store=store,

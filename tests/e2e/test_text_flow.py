@@ -133,3 +133,34 @@ async def test_metrics_show_traffic_and_the_backlog(tmp_path: Path) -> None:
             assert 'whatsignal_forwarded_total{direction="wa_to_signal",kind="message"} 1.0' in text
             assert "whatsignal_delivery_failures_total" in text
             assert "+4917000000062" not in text and "4917000000062" not in text
+
+
+async def test_sessions_are_discovered_and_followed_through_status_webhooks(
+    tmp_path: Path,
+) -> None:
+    channels = [
+        {"whatsappSessionName": "personal", "signalDestinationPhoneNumber": ALICE_PHONE},
+        {"whatsappSessionName": "*", "signalDestinationPhoneNumber": ALICE_PHONE},
+    ]
+    extra = {
+        "signal": {"sessionDiscoveryIntervalSec": 3600},  # only the first listing, then webhooks
+        "whatsapp": {"sessionAutoRestart": True},
+    }
+    async with world(
+        tmp_path,
+        channels=channels,
+        sessions=("personal", "sales"),
+        extra=extra,
+        waha_options={"auto_pair": True},
+    ) as w:
+        registry = w.bridge.registry
+        assert registry is not None
+        await w.until(lambda: registry.running_sessions() == ["personal", "sales"])
+        w.waha.create_session("late")  # STARTING, then WORKING: session.status webhooks
+        await w.until(lambda: "late" in registry.running_sessions())
+        w.waha.set_session_status("late", "FAILED")  # auto restart: back to WORKING
+        await w.until(lambda: w.waha.session("late").status == "WORKING")
+        await w.until(lambda: "late" in registry.running_sessions())
+        w.waha.stop_session("sales")
+        await w.until(lambda: "sales" not in registry.running_sessions())
+        assert "personal" in registry.running_sessions()
