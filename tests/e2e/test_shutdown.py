@@ -51,21 +51,28 @@ async def _bridge(
     return bridge
 
 
+async def _reply_in_flight(
+    waha: FakeWaha, signal: FakeSignal, bridge: Bridge, *, latency: float, text: str
+) -> None:
+    """A chat exists, and a Signal reply is being sent to WhatsApp, slowly (``latency``)."""
+    waha.webhook_url = f"{bridge.url}/webhook/whatsapp"
+    waha.inject_message("personal", from_="+4917000000051", body="hello")
+    with trio.fail_after(10):
+        while not signal.messages:
+            await trio.sleep(0.01)
+    waha.add_fault(Fault(path="/api/sendText", count=1, latency=latency))
+    signal.inject_envelope(ALICE_PHONE, message=text)
+    with trio.fail_after(10):
+        while not any(f.hits for f in waha.injector.faults):
+            await trio.sleep(0.005)
+
+
 async def test_stop_lets_a_send_in_flight_finish(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         waha, signal, waha_url, signal_url = await _start(nursery, tmp_path)
         done = trio.Event()
         bridge = await _bridge(nursery, tmp_path, waha_url, signal_url, done)
-        waha.webhook_url = f"{bridge.url}/webhook/whatsapp"
-        waha.inject_message("personal", from_="+4917000000051", body="hello")
-        with trio.fail_after(10):
-            while not signal.messages:
-                await trio.sleep(0.01)
-        waha.add_fault(Fault(path="/api/sendText", count=1, latency=0.5))
-        signal.inject_envelope(ALICE_PHONE, message="slow reply")
-        with trio.fail_after(10):
-            while not any(f.hits for f in waha.injector.faults):
-                await trio.sleep(0.005)
+        await _reply_in_flight(waha, signal, bridge, latency=0.5, text="slow reply")
         began = trio.current_time()
         bridge.stop(grace=5)
         with trio.fail_after(5):
@@ -91,16 +98,7 @@ async def test_stop_cancels_work_that_outlasts_the_grace_and_keeps_it_pending(
         waha, signal, waha_url, signal_url = await _start(nursery, tmp_path)
         done = trio.Event()
         bridge = await _bridge(nursery, tmp_path, waha_url, signal_url, done)
-        waha.webhook_url = f"{bridge.url}/webhook/whatsapp"
-        waha.inject_message("personal", from_="+4917000000052", body="hello")
-        with trio.fail_after(10):
-            while not signal.messages:
-                await trio.sleep(0.01)
-        waha.add_fault(Fault(path="/api/sendText", count=1, latency=30))
-        signal.inject_envelope(ALICE_PHONE, message="stuck reply")
-        with trio.fail_after(10):
-            while not any(f.hits for f in waha.injector.faults):
-                await trio.sleep(0.005)
+        await _reply_in_flight(waha, signal, bridge, latency=30, text="stuck reply")
         began = trio.current_time()
         bridge.stop(grace=0.3)
         with trio.fail_after(5):
