@@ -65,6 +65,12 @@ def channel_map(config: Config) -> ChannelMap:
     return ChannelMap(routes, default)
 
 
+def _queue_label(queue: str) -> str:
+    """A queue as status pages and metrics show it: sessions by name (bounded by the
+    configuration), Signal queues with the bridge number masked to its last four digits."""
+    return queue if not queue.startswith("signal:") else "signal:" + queue[-4:]
+
+
 def _mode_from_about(about_mode: str) -> ReceiveMode:
     return "websocket" if about_mode.startswith("json-rpc") else "poll"
 
@@ -90,6 +96,7 @@ class Bridge:
     metrics: Metrics = attrs.field(init=False, factory=Metrics)
     store: Store | None = attrs.field(init=False, default=None)
     registry: PollerRegistry | None = attrs.field(init=False, default=None)
+    monitor: SessionMonitor | None = attrs.field(init=False, default=None)
     _stopping: trio.Event = attrs.field(init=False, factory=trio.Event)
     _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
 
@@ -184,6 +191,7 @@ class Bridge:
                     )
                     intake.on_session_status = monitor.notify
                     await nursery.start(monitor.run)
+                    self.monitor = monitor
                 await nursery.start(
                     Scheduler(
                         store=store,
@@ -284,8 +292,7 @@ class Bridge:
             counts = await store.state_counts()
             queues: dict[str, dict[str, int]] = {}
             for (queue, state), n in counts.items():
-                name = queue if not queue.startswith("signal:") else "signal:" + queue[-4:]
-                queues.setdefault(name, {})[state] = n
+                queues.setdefault(_queue_label(queue), {})[state] = n
             gates = {
                 g.number[-4:]: {
                     "breaker": g.breaker.state.value,
@@ -296,6 +303,7 @@ class Bridge:
             }
             return {
                 "version": __version__,
+                "sessions": dict(self.monitor.statuses) if self.monitor else {},
                 **registry.snapshot(),
                 "queues": queues,
                 "signal": gates,
@@ -321,8 +329,7 @@ class Bridge:
             pending: dict[str, int] = {}
             for (queue, state), n in (await store.state_counts()).items():
                 if state == "pending":
-                    # Label by session (bounded by configuration), numbers masked.
-                    name = queue if not queue.startswith("signal:") else "signal:" + queue[-4:]
+                    name = _queue_label(queue)
                     pending[name] = pending.get(name, 0) + n
             self.metrics.pending.clear()
             for name, n in pending.items():

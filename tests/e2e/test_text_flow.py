@@ -164,3 +164,10 @@ async def test_sessions_are_discovered_and_followed_through_status_webhooks(
         w.waha.stop_session("sales")
         await w.until(lambda: "sales" not in registry.running_sessions())
         assert "personal" in registry.running_sessions()
+        import httpx
+
+        async with httpx.AsyncClient(base_url=w.bridge.url) as client:
+            status = (await client.get("/session/status")).json()
+        assert status["sessions"]["late"] == "WORKING"
+        assert status["sessions"]["sales"] == "STOPPED"
+        assert set(status["workers"]) == {"personal", "late"}
