@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import trio
 
+from whatsignal import log as wlog
 from whatsignal._version import __version__
 from whatsignal.actors.context import BridgeContext, ChannelMap, Route
 from whatsignal.actors.handlers import describe
@@ -309,6 +310,29 @@ class Bridge:
                 "signal": gates,
             }
 
+        async def solve_rate_limit(captcha: str, number: str | None) -> dict[str, Any]:
+            solved: list[str] = []
+            failed: dict[str, str] = {}
+            for gate in ctx.gates():
+                if not gate.challenge_tokens or number not in (None, gate.number):
+                    continue
+                label = wlog.phone(gate.number)
+                try:
+                    await ctx.signal.rate_limit_challenge(
+                        gate.number, challenge_token=gate.challenge_tokens[0], captcha=captcha
+                    )
+                except ClientError as error:
+                    failed[label] = str(error)
+                    continue
+                gate.lift()
+                solved.append(label)
+            if solved:
+                # What waited for the pause may go now.
+                await store.retry_now()
+                for session in registry.running_sessions():
+                    registry.ring(session)
+            return {"solved": solved, "failed": failed}
+
         async def dead_letters() -> list[dict[str, Any]]:
             return [describe(row) for row in await store.dead_letters()]
 
@@ -352,6 +376,7 @@ class Bridge:
             dead_letters=dead_letters,
             retry_dead_letter=retry_dead,
             metrics=metrics,
+            solve_rate_limit=solve_rate_limit,
         )
 
     @property

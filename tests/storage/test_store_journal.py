@@ -269,6 +269,20 @@ async def test_requeue_many_moves_rows_in_the_given_order_atomically(
     assert [row.key for row in await store.pending_heads(sig_queue)] == ["sig:1"]
 
 
+async def test_retry_now_makes_waiting_rows_due(store: SqliteStore) -> None:
+    waiting, due, done = await store.journal(
+        [event("w", chat="1"), event("d", chat="2"), event("x")]
+    )
+    assert waiting is not None
+    assert done is not None
+    await store.retry_later(waiting, next_attempt_at=9e9, error="rate limited", count_attempt=False)
+    await store.complete(done)
+    assert await store.retry_now() == 1
+    heads = await store.pending_heads("default")
+    assert sorted((r.key, r.next_attempt_at) for r in heads) == [("d", 0.0), ("w", 0.0)]
+    assert due is not None
+
+
 async def test_counts_per_queue_and_state(store: SqliteStore) -> None:
     a, _b, c = await store.journal([event("a"), event("b", queue="s2"), event("c", chat="z")])
     assert a is not None

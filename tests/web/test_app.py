@@ -63,6 +63,13 @@ def _deps(intake: StubIntake, journaled: set[str] | None = None, **overrides: An
     async def retry(row_id: int) -> bool:
         return row_id == 7
 
+    async def solve(captcha: str, number: str | None) -> dict[str, Any]:
+        if number == "+nobody":
+            return {"solved": [], "failed": {}}
+        if captcha.endswith("bad"):
+            return {"solved": [], "failed": {"****0001": "invalid captcha"}}
+        return {"solved": ["****0001"], "failed": {}}
+
     async def metrics() -> tuple[bytes, str]:
         return b"# metrics\n", "text/plain; version=0.0.4"
 
@@ -75,6 +82,7 @@ def _deps(intake: StubIntake, journaled: set[str] | None = None, **overrides: An
         "dead_letters": dead,
         "retry_dead_letter": retry,
         "metrics": metrics,
+        "solve_rate_limit": solve,
         "webhook_secret": SECRET,
         "max_body_bytes": 2048,
         "signal_webhook_token": TOKEN,
@@ -250,3 +258,28 @@ async def test_unknown_paths_and_methods_answer_json() -> None:
     assert (await missing.get_json()) == {"error": "not found"}
     wrong_method = await client.get("/webhook/whatsapp")
     assert wrong_method.status_code == 405
+
+
+async def test_rate_limit_challenge_endpoint() -> None:
+    client = create_app(_deps(StubIntake())).test_client()
+    bearer = {"Authorization": f"Bearer {ADMIN}"}
+    url = "/admin/signal/rate-limit-challenge"
+    assert (await client.post(url, json={"captcha": "signalcaptcha://x"})).status_code == 401
+    ok = await client.post(url, json={"captcha": "signalcaptcha://x"}, headers=bearer)
+    assert ok.status_code == 200
+    assert (await ok.get_json())["solved"] == ["****0001"]
+    bad = await client.post(url, json={"captcha": "signalcaptcha://bad"}, headers=bearer)
+    assert bad.status_code == 502
+    none = await client.post(
+        url, json={"captcha": "signalcaptcha://x", "number": "+nobody"}, headers=bearer
+    )
+    assert none.status_code == 404
+    for body in (
+        {"captcha": "not-a-captcha"},
+        ["x"],
+        {"captcha": "signalcaptcha://x", "number": 5},
+    ):
+        answer = await client.post(url, json=body, headers=bearer)
+        assert answer.status_code == 400
+    garbage = await client.post(url, data=b"{", headers=bearer)
+    assert garbage.status_code == 400

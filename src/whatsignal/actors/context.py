@@ -132,6 +132,14 @@ class SignalGate:
         if not self.breaker.allow(now):
             raise Deferred("signal circuit breaker open", self.breaker.retry_after(now))
 
+    def lift(self) -> None:
+        """The challenge was solved: sends may go at once."""
+        self.paused_until = 0.0
+        self.challenge_tokens = ()
+        log.info(
+            "signal-cli rate limit on %s lifted by a solved challenge", wlog.phone(self.number)
+        )
+
     def pause(self, now: float, seconds: float, tokens: Sequence[str]) -> None:
         self.paused_until = max(self.paused_until, now + seconds)
         self.challenge_tokens = tuple(tokens)

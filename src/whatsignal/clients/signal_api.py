@@ -241,6 +241,19 @@ class SignalClient:
             json_body={"recipient": recipient},
         )
 
+    async def rate_limit_challenge(
+        self, number: str, *, challenge_token: str, captcha: str
+    ) -> None:
+        """``POST /v1/accounts/{number}/rate-limit-challenge``: lift a rate limit with a solved
+        captcha (``signalcaptcha://...``) for the token of a failed send."""
+        await request(
+            self._http,
+            "POST",
+            f"/v1/accounts/{path_segment(number)}/rate-limit-challenge",
+            operation="signal-cli rate-limit challenge",
+            json_body={"challenge_token": challenge_token, "captcha": captcha},
+        )
+
     async def remote_delete(self, number: str, recipient: str, *, timestamp: int) -> None:
         """``DELETE /v1/remote-delete/{number}``: delete one of our own sent messages."""
         await request(

@@ -75,6 +75,11 @@ class Store(Protocol):
         in that order and in one transaction; returns the new ids. A failure moves none."""
         ...
 
+    async def retry_now(self) -> int:
+        """Make every pending row due at once (an operator lifted what they waited for);
+        returns how many rows were waiting."""
+        ...
+
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
         """The dead rows, oldest first."""
         ...

@@ -391,6 +391,17 @@ class SqliteStore:
 
         return await self._call(work, write=True)
 
+    async def retry_now(self) -> int:
+        """See :meth:`Store.retry_now`."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE journal SET next_attempt_at = 0"
+                " WHERE state = 'pending' AND next_attempt_at > 0"
+            ).rowcount
+
+        return await self._call(work, write=True)
+
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
         """See :meth:`Store.dead_letters`."""
 

@@ -183,6 +183,20 @@ def add_api_routes(fake: FakeSignal, app: QuartTrio) -> None:
     async def typing_stop(number: str) -> Response:
         return await _typing(fake, number)
 
+    @app.post("/v1/accounts/<number>/rate-limit-challenge")
+    async def rate_limit_challenge(number: str) -> Response:
+        body = await _body(fake, "api.RateLimitChallengeRequest")
+        _require_account(fake, number)
+        token, captcha = body.get("challenge_token"), body.get("captcha")
+        if not token or not captcha:
+            raise RequestError("Couldn't process request - challenge token or captcha missing")
+        _check_request(fake, "api.RateLimitChallengeRequest", body)
+        solved = str(captcha).removeprefix("signalcaptcha://")
+        if solved == str(captcha) or not solved or not fake.solve_challenge(token):
+            raise RequestError("Failed to submit rate limit challenge: invalid captcha")
+        _record(fake, body, 204, None)
+        return _no_content()
+
     @app.delete("/v1/remote-delete/<number>")
     async def remote_delete(number: str) -> Response:
         body = await _body(fake, "api.RemoteDeleteRequest")

@@ -122,6 +122,8 @@ class FakeSignal(SimulatorBase):
     """Every non-empty ``GET /v1/receive`` answer: (trio time, envelope timestamps), in order.
     Receiving is destructive, so this is what a crash test needs to tell which envelopes a
     killed client may never have seen."""
+    solved_challenges: list[str] = attrs.field(init=False, factory=list)
+    """Challenge tokens lifted with ``POST /v1/accounts/{number}/rate-limit-challenge``."""
     dropped: int = attrs.field(init=False, default=0)
     attachments: dict[str, StoredAttachment] = attrs.field(init=False, factory=dict)
     groups: dict[str, Group] = attrs.field(init=False, factory=dict)
@@ -197,6 +199,15 @@ class FakeSignal(SimulatorBase):
         tokens = tuple(challenge_tokens) or (secrets.token_hex(16),)
         self._rate_limits.append(_RateLimit(count, delivered_anyway, tokens))
 
+    def solve_challenge(self, token: str) -> bool:
+        """A correct captcha for ``token`` lifts the rate limits that issued it."""
+        matching = [r for r in self._rate_limits if token in r.challenge_tokens]
+        for limit in matching:
+            self._rate_limits.remove(limit)
+        if matching:
+            self.solved_challenges.append(token)
+        return bool(matching)
+
     def reset(self) -> None:
         """Forget everything sent, queued, stored and injected; keep numbers and mode."""
         self.sent.clear()
@@ -205,6 +216,7 @@ class FakeSignal(SimulatorBase):
         self.violations.clear()
         self.webhook_results.clear()
         self.handed_out.clear()
+        self.solved_challenges.clear()
         self.dropped = 0
         self.attachments.clear()
         self.groups.clear()

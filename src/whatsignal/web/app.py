@@ -57,6 +57,7 @@ class WebDeps:
     dead_letters: Callable[[], Awaitable[list[dict[str, Any]]]]
     retry_dead_letter: Callable[[int], Awaitable[bool]]
     metrics: Callable[[], Awaitable[tuple[bytes, str]]]
+    solve_rate_limit: Callable[[str, str | None], Awaitable[dict[str, Any]]]
     webhook_secret: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     max_skew_sec: float | None = None
@@ -201,6 +202,31 @@ def create_app(deps: WebDeps) -> QuartTrio:
         if not await deps.retry_dead_letter(row_id):
             return _error(404, f"no dead letter with id {row_id}")
         return jsonify({"status": "requeued", "id": row_id})
+
+    @app.post("/admin/signal/rate-limit-challenge")
+    async def rate_limit_challenge() -> Response:
+        """Lift a signal-cli rate limit with a solved captcha: ``{"captcha":
+        "signalcaptcha://...", "number": "+49..." (optional: every paused number)}``."""
+        if (denied := admin_denied()) is not None:
+            return denied
+        body = await request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            return _error(400, "expected a JSON object with 'captcha'")
+        captcha, number = body.get("captcha"), body.get("number")
+        if not isinstance(captcha, str) or not captcha.startswith("signalcaptcha://"):
+            return _error(
+                400,
+                "'captcha' must be the solved captcha, starting with signalcaptcha:// "
+                "(get one at https://signalcaptchas.org/challenge/generate.html)",
+            )
+        if number is not None and not isinstance(number, str):
+            return _error(400, "'number' must be a string")
+        result = await deps.solve_rate_limit(captcha, number)
+        if not result["solved"] and not result["failed"]:
+            return _error(404, "no rate-limit challenge is pending")
+        response = jsonify(result)
+        response.status_code = 200 if result["solved"] else 502
+        return response
 
     return app
 
