@@ -115,7 +115,6 @@ def bridge_config(tmp: Path, waha_url: str, signal_url: str, sessions: list[str]
             for name in sessions
         ],
         "database": {"path": str(tmp / "idle.db")},
-        "media": {"cache_dir": str(tmp / "media")},
         "server": {"host": "127.0.0.1", "port": 0, "shutdownGraceSec": 1},
         "log_level": "warn",
     }

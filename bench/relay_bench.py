@@ -275,7 +275,6 @@ def bridge_config(tmp: Path, waha_url: str, signal_url: str, synchronous: str) -
         },
         "channels": [{"whatsappSessionName": SESSION, "signalDestinationPhoneNumber": DESTINATION}],
         "database": {"path": str(tmp / "bench.db"), "synchronous": synchronous},
-        "media": {"cache_dir": str(tmp / "media")},
         "server": {"host": "127.0.0.1", "port": 0, "shutdownGraceSec": 1},
         "log_level": "warn",
     }

@@ -35,7 +35,6 @@ async def main(workdir: str) -> None:
                     {"whatsappSessionName": "default", "signalDestinationPhoneNumber": ME}
                 ],
                 "database": {"path": f"{workdir}/bridge.db"},
-                "media": {"cache_dir": f"{workdir}/media"},
                 "server": {"host": "127.0.0.1", "port": 0},
             },
             env={"WHATSIGNAL_ENV": "development"},

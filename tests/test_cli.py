@@ -43,7 +43,6 @@ def _config(tmp_path: Path, port: int, **overrides: object) -> Path:
             {"whatsappSessionName": "default", "signalDestinationPhoneNumber": "+15550000002"}
         ],
         "database": {"path": str(tmp_path / "db.sqlite")},
-        "media": {"cache_dir": str(tmp_path / "media")},
         "server": {"host": "127.0.0.1", "port": port},
     }
     data.update(overrides)

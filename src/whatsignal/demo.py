@@ -102,7 +102,6 @@ async def _play(out: TextIO, workdir: Path) -> int:
                 "signal": {"rpc_url": signal_url, "intermediaryPhoneNumber": BRIDGE_NUMBER},
                 "channels": [{"whatsappSessionName": SESSION, "signalDestinationPhoneNumber": YOU}],
                 "database": {"path": str(workdir / "demo.db")},
-                "media": {"cache_dir": str(workdir / "media")},
                 "retry": {"initialBackoffMs": 50, "maxBackoffMs": 1000},
                 "server": {"host": "127.0.0.1", "port": 0, "shutdownGraceSec": 2},
             },

@@ -24,12 +24,13 @@ from whatsignal import log as wlog
 from whatsignal._version import __version__
 from whatsignal.actors.context import BridgeContext, ChannelMap, Route
 from whatsignal.actors.handlers import describe
-from whatsignal.actors.preflight import check_sessions
+from whatsignal.actors.preflight import check_sessions, sync_names
 from whatsignal.actors.receiver import Connect, open_websocket
 from whatsignal.actors.registry import PollerRegistry, ReceiverSettings
 from whatsignal.actors.scheduler import Scheduler
 from whatsignal.actors.session_monitor import SessionMonitor
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
+from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
 from whatsignal.errors import ClientError, ConfigError
 from whatsignal.intake import Intake
 from whatsignal.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -64,6 +65,16 @@ def channel_map(config: Config) -> ChannelMap:
         else:
             routes[route.session] = route
     return ChannelMap(routes, default)
+
+
+def media_policy(config: Config) -> MediaPolicy:
+    """``media.maxSizeMB`` / ``media.allowedTypes`` / ``media.downloadTimeoutSec``."""
+    media = config.media
+    return MediaPolicy(
+        max_bytes={name: getattr(media.max_size_mb, name) * 1024 * 1024 for name in MEDIA_CLASSES},
+        extensions={name: tuple(getattr(media.allowed_types, name)) for name in MEDIA_CLASSES},
+        download_timeout=float(media.download_timeout_sec),
+    )
 
 
 def _queue_label(queue: str) -> str:
@@ -123,7 +134,8 @@ class Bridge:
                         config.signal.rpc_url, timeout=float(config.signal.http_timeout_sec)
                     )
                 )
-                waha, signal_client = WahaClient(waha_http), SignalClient(signal_http)
+                waha = WahaClient(waha_http, sessions_path=config.whatsapp.session_api_path)
+                signal_client = SignalClient(signal_http)
                 channels = channel_map(config)
                 modes = await self._receive_modes(signal_client, channels.bridge_numbers)
                 retry = config.retry
@@ -140,6 +152,8 @@ class Bridge:
                     max_age=retry.max_age_hours * 3600.0,
                     link_preview=config.whatsapp.link_preview,
                     contact_ttl=config.whatsapp.contact_cache_hours * 3600.0,
+                    group_ttl=config.whatsapp.groups.cache_hours * 3600.0,
+                    media=media_policy(config),
                 )
                 intake = Intake(
                     store=store,
@@ -213,6 +227,16 @@ class Bridge:
                 )
                 self.url = base_url(binds)
                 log.info("whatsignal %s listening on %s", __version__, ", ".join(binds))
+                if wa.contact_sync_on_startup or wa.groups.sync_on_startup:
+                    nursery.start_soon(
+                        partial(
+                            sync_names,
+                            ctx,
+                            sorted(channels.routes),
+                            contacts=wa.contact_sync_on_startup,
+                            groups=wa.groups.sync_on_startup,
+                        )
+                    )
                 nursery.start_soon(
                     partial(
                         check_sessions,

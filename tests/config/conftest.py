@@ -28,7 +28,6 @@ _MINIMAL: dict[str, Any] = {
         {"whatsappSessionName": "default", "signalDestinationPhoneNumber": "+491701234567"}
     ],
     "database": {"path": "whatsignal.db"},
-    "media": {"cache_dir": "media-cache"},
 }
 
 

@@ -58,7 +58,6 @@ def test_env_satisfies_required_keys(minimal: dict[str, Any], dev_env: dict[str,
     del minimal["whatsapp"]["api_base_url"]
     del minimal["signal"]["rpc_url"]
     del minimal["database"]
-    del minimal["media"]
     env = {
         **dev_env,
         "WHATSAPP_API_URL": "http://w:3000",

@@ -382,7 +382,7 @@ def test_invalid_value_is_not_also_reported_missing(
 
 def test_values_are_normalised(minimal: dict[str, Any], dev_env: dict[str, str]) -> None:
     minimal["whatsapp"]["api_base_url"] = "http://localhost:3000/"
-    minimal["media"]["allowedTypes"] = {"image": [".JPG", "png", "jpg"], "voice": []}
+    minimal["media"] = {"allowedTypes": {"image": [".JPG", "png", "jpg"], "voice": []}}
     minimal["server"] = {"trustedProxies": ["10.1.2.3/8", "192.168.1.5", "::1"]}
     minimal["database"]["synchronous"] = "normal"
     config = config_from_mapping(minimal, env=dev_env)

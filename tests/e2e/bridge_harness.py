@@ -49,7 +49,6 @@ def make_config(
             {"whatsappSessionName": "business", "signalDestinationPhoneNumber": BOB_PHONE},
         ],
         "database": {"path": str(tmp_path / "bridge.db")},
-        "media": {"cache_dir": str(tmp_path / "media")},
         "retry": {"initialBackoffMs": 10, "maxBackoffMs": 200, "maxAttempts": 3},
         "server": {"host": "127.0.0.1", "port": 0, "shutdownGraceSec": 5},
     }
@@ -106,6 +105,7 @@ async def world(
     signal_options: dict[str, Any] | None = None,
     bridge_factory: Callable[[Config], Bridge] = Bridge,
     signal_faults: Sequence[Fault] = (),
+    before_bridge: Callable[[FakeWaha, FakeSignal], None] | None = None,
 ) -> AsyncIterator[World]:
     waha = FakeWaha(
         api_key=API_KEY,
@@ -127,6 +127,8 @@ async def world(
     async with trio.open_nursery() as nursery:
         waha_url: str = await nursery.start(waha.run)
         signal_url: str = await nursery.start(signal.run)
+        if before_bridge is not None:
+            before_bridge(waha, signal)
         config = make_config(tmp_path, waha_url, signal_url, channels=channels, extra=extra)
         bridge = bridge_factory(config)
         await nursery.start(bridge.run)

@@ -95,7 +95,6 @@ def _write_config(tmp_path: Path, waha_url: str, signal_url: str, port: int) -> 
             {"whatsappSessionName": SESSION, "signalDestinationPhoneNumber": ALICE_PHONE},
         ],
         "database": {"path": str(tmp_path / "bridge.db")},
-        "media": {"cache_dir": str(tmp_path / "media")},
         "retry": {"initialBackoffMs": 10, "maxBackoffMs": 200, "maxAttempts": 3},
         "server": {"host": "127.0.0.1", "port": port, "shutdownGraceSec": 2},
         "log_level": "info",

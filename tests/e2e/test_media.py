@@ -95,3 +95,56 @@ async def test_voice_note_with_text_sends_the_text_separately(tmp_path: Path) ->
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
         assert len(w.whatsapp_calls("/api/sendVoice")) == 1
         assert w.whatsapp_calls("/api/sendText")[0]["text"] == "listen"
+
+
+async def test_files_over_their_class_limit_are_replaced_by_a_note(tmp_path: Path) -> None:
+    big_png = b"\x89PNG\r\n\x1a\n" + b"\x00" * (1024 * 1024 + 10)
+    extra = {"media": {"maxSizeMB": {"image": 1}}}
+    async with world(tmp_path, extra=extra) as w:
+        w.waha.inject_message(
+            "personal",
+            from_="+4917000000015",
+            body="huge",
+            media=big_png,
+            mimetype="image/png",
+            filename="big.png",
+            notify_name="Ivy",
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        sent = w.to_signal()[0]
+        assert sent.attachments == ()
+        assert sent.message == (
+            "Ivy: huge\n[image too large to forward (limit 1 MB: media.maxSizeMB.image)]"
+        )
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="have mine",
+            attachments=[(big_png, "image/png", "mine.png"), (PDF, "application/pdf", "a.pdf")],
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendFile")) == 1)
+        document = w.whatsapp_calls("/api/sendFile")[0]
+        assert document["caption"].startswith("have mine\n[image too large to forward")
+        assert w.whatsapp_calls("/api/sendImage") == []
+
+
+async def test_names_synced_at_start_need_no_lookup(tmp_path: Path) -> None:
+    def address_book(waha: object, signal: object) -> None:
+        from whatsignal.testing import FakeWaha
+
+        assert isinstance(waha, FakeWaha)
+        waha.add_contact("+4917000000016", session="personal", name="Jo (saved)")
+        waha.add_group("Choir", session="personal", group_id="120363000000000016")
+
+    extra = {"whatsapp": {"contactSyncOnStartup": True, "groups": {"syncOnStartup": True}}}
+    async with world(tmp_path, extra=extra, before_bridge=address_book) as w:
+        context = w.bridge.registry.ctx  # type: ignore[union-attr]
+        await w.until(
+            lambda: context.cached_name("group", "personal", "120363000000000016@g.us")[0]
+        )
+        w.waha.fault("/api/contacts*", count=None, status=500)  # lookups would fail now
+        w.waha.fault("/api/personal/groups*", count=None, status=500)
+        w.waha.inject_message(
+            "personal", from_="+4917000000016", chat_id="120363000000000016@g.us", body="la"
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        assert w.to_signal()[0].message == "Jo (saved) in Choir: la"

@@ -16,6 +16,7 @@ import trio
 
 from whatsignal import log as wlog
 from whatsignal.clients import SignalClient, WahaClient
+from whatsignal.convert.media import MediaPolicy
 from whatsignal.metrics import Metrics
 from whatsignal.reliability import Backoff, CircuitBreaker
 from whatsignal.storage import Store
@@ -173,8 +174,9 @@ class BridgeContext:
     max_age: float
     link_preview: bool = True
     rate_limit_pause: float = 60.0
-    media_max_bytes: int = 50 * 1024 * 1024
+    media: MediaPolicy = attrs.field(factory=MediaPolicy)
     contact_ttl: float = 24 * 3600.0
+    group_ttl: float = 24 * 3600.0
     ring: Callable[[str], None] = lambda queue: None
     running_sessions: Callable[[], Sequence[str]] = lambda: ()
     wall: Callable[[], float] = time.time
@@ -198,7 +200,7 @@ class BridgeContext:
     def remember_name(self, kind: str, session: str, key: str, name: str | None) -> None:
         if len(self._names) >= NAME_CACHE_MAX:
             self._names.clear()  # crude but bounded; the store still has every name
-        ttl = self.contact_ttl if name else NAME_MISS_TTL
+        ttl = (self.group_ttl if kind == "group" else self.contact_ttl) if name else NAME_MISS_TTL
         self._names[(kind, session, key)] = (name, self.wall() + ttl)
 
     def waha_breaker(self, session: str) -> CircuitBreaker:

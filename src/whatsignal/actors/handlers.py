@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+import trio
+
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext, Deferred, Route
 from whatsignal.clients import OutboundAttachment
@@ -23,7 +25,7 @@ from whatsignal.convert.text import (
     message_id_candidates,
 )
 from whatsignal.errors import ApiError, ClientError, PayloadError
-from whatsignal.models.signal_api import SigDataMessage, SigReceived
+from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
 from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
 from whatsignal.reliability import Failure, classify_signal, classify_waha, waha_quote_failed
 from whatsignal.serde import parse_signal_received, parse_waha_event, parse_waha_payload
@@ -163,7 +165,7 @@ async def group_name(ctx: BridgeContext, session: str, group_id: str) -> str:
 
 async def _lookup_group(ctx: BridgeContext, session: str, group_id: str) -> str | None:
     cached = await ctx.store.get_group(session, group_id)
-    if cached is not None and cached.name and ctx.wall() - cached.updated_at < ctx.contact_ttl:
+    if cached is not None and cached.name and ctx.wall() - cached.updated_at < ctx.group_ttl:
         return cached.name
     name: str | None = None
     try:
@@ -186,6 +188,11 @@ async def _mapping_for_wa_id(
     return None
 
 
+def _too_large(error: ClientError) -> bool:
+    """The download stopped at the size limit (the clients say so with a 2xx ApiError)."""
+    return isinstance(error, ApiError) and 200 <= error.status < 300 and "larger than" in str(error)
+
+
 def _quote_author(route: Route, mapping: MessageMapping) -> str:
     """Who wrote the quoted Signal message: the bridge number, or the destination itself."""
     return route.bridge_number if mapping.direction == "wa_to_signal" else route.destination
@@ -198,17 +205,23 @@ async def _wa_media(
     media = msg.media
     if media is None or not media.url:
         return [], "[media not downloaded by WAHA]"
+    policy = ctx.media
     try:
-        data, content_type = await waha_call(
-            ctx,
-            route.session,
-            ctx.waha.download_media,
-            media.url or "",
-            max_bytes=ctx.media_max_bytes,
-        )
+        with trio.fail_after(policy.download_timeout):
+            data, content_type = await waha_call(
+                ctx,
+                route.session,
+                ctx.waha.download_media,
+                media.url or "",
+                max_bytes=policy.limit(media.mimetype, media.filename),
+            )
+    except trio.TooSlowError:
+        raise Deferred("media download took longer than media.downloadTimeoutSec", 1.0) from None
     except UpstreamError as error:
         if isinstance(error.error, ApiError) and error.error.status == 404:
             return [], "[media expired before it could be fetched]"
+        if _too_large(error.error):
+            return [], policy.too_large_note(media.mimetype, media.filename)
         raise
     mime = media.mimetype or content_type or "application/octet-stream"
     return [OutboundAttachment(data, mime, media.filename)], ""
@@ -383,15 +396,31 @@ async def _signal_message(
         if quoted is not None and quoted.session == session and quoted.chat_id == chat:
             reply_to = quoted.whatsapp_id
     text = data.message or ""
-    first_id = ""
-    caption_pending = bool(text)
+    notes: list[str] = []
+    files: list[tuple[SigAttachment, bytes]] = []
+    policy = ctx.media
     for attachment in data.attachments:
         if not attachment.id:
             continue
-        aid = attachment.id
-        blob = await signal_call(
-            ctx, item.account, ctx.signal.attachment, aid, max_bytes=ctx.media_max_bytes
-        )
+        limit = policy.limit(attachment.content_type, attachment.filename)
+        if attachment.size is not None and attachment.size > limit:
+            notes.append(policy.too_large_note(attachment.content_type, attachment.filename))
+            continue
+        try:
+            blob = await signal_call(
+                ctx, item.account, ctx.signal.attachment, attachment.id, max_bytes=limit
+            )
+        except UpstreamError as error:
+            if not _too_large(error.error):
+                raise
+            notes.append(policy.too_large_note(attachment.content_type, attachment.filename))
+            continue
+        files.append((attachment, blob))
+    if notes:
+        text = "\n".join([text, *notes]) if text else "\n".join(notes)
+    first_id = ""
+    caption_pending = bool(text)
+    for attachment, blob in files:
         content_type = attachment.content_type or "application/octet-stream"
         kind = _media_kind(content_type)
         caption = text if caption_pending and kind != "voice" else None

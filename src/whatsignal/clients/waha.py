@@ -87,6 +87,8 @@ class WahaClient:
     """
 
     _http: httpx.AsyncClient
+    sessions_path: str = "/api/sessions"
+    """Where WAHA lists its sessions (``whatsapp.sessionApiPath``)."""
 
     # Server and sessions ---------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class WahaClient:
         response = await request(
             self._http,
             "GET",
-            "/api/sessions",
+            self.sessions_path,
             operation=op,
             params={"all": "true" if all else "false"},
         )
@@ -323,6 +325,46 @@ class WahaClient:
         if name is None and isinstance(data.get("groupMetadata"), dict):
             name = _first_text(data["groupMetadata"], "subject", "name")
         return name
+
+    async def contact_names(self, session: str) -> dict[str, str]:
+        """Every contact of the session that has a name: ``{contact_id: name}``
+        (``GET /api/contacts/all``)."""
+        op = "WAHA list contacts"
+        response = await request(
+            self._http, "GET", "/api/contacts/all", operation=op, params={"session": session}
+        )
+        names: dict[str, str] = {}
+        for item in expect_list(op, response, parse_json(op, response)):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                continue
+            name = _first_text(item, "name", "pushname", "pushName", "shortName")
+            if name:
+                names[item["id"]] = name
+        return names
+
+    async def group_names(self, session: str) -> dict[str, str]:
+        """Every group of the session with its subject: ``{group_id: subject}``
+        (``GET /api/{session}/groups``; an array in WEBJS/WPP, an object by id in NOWEB/GOWS)."""
+        op = "WAHA list groups"
+        response = await request(
+            self._http, "GET", f"/api/{path_segment(session)}/groups", operation=op
+        )
+        data = parse_json(op, response)
+        items = list(data.values()) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise malformed(op, response, "expected an array or an object of groups")
+        names: dict[str, str] = {}
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            raw_id = item.get("id")
+            group_id = raw_id.get("_serialized") if isinstance(raw_id, dict) else raw_id
+            meta_raw = item.get("groupMetadata")
+            meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
+            name = _first_text(item, "subject", "name") or _first_text(meta, "subject", "name")
+            if isinstance(group_id, str) and name:
+                names[group_id] = name
+        return names
 
     # Media -----------------------------------------------------------------------------
 

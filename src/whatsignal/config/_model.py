@@ -128,9 +128,9 @@ class MediaTypes:
 
 @attrs.frozen
 class MediaConfig:
-    """``media``: the attachment cache and its limits."""
+    """``media``: limits of the files that cross the bridge (``cache_dir`` is Go's, unused)."""
 
-    cache_dir: str
+    cache_dir: str | None = None
     max_size_mb: MediaSizes = MediaSizes()
     allowed_types: MediaTypes = MediaTypes()
     download_timeout_sec: int = 30
