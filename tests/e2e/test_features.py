@@ -251,3 +251,33 @@ async def test_sender_with_hidden_number_is_recognised_by_uuid(tmp_path: Path) -
         w.signal.inject_envelope("+15559990000", message="hidden stranger", number_hidden=True)
         await w.until(lambda: w.bridge.metrics.strangers._value.get() == 1)
         assert len(send_texts(w)) == 1
+
+
+async def test_signal_formatting_arrives_as_whatsapp_markup(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000081", body="hi")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        stamp = w.signal.next_timestamp()
+        w.signal.inject_envelope(
+            ALICE_PHONE,
+            raw={
+                "source": ALICE_PHONE,
+                "sourceNumber": ALICE_PHONE,
+                "sourceUuid": "5b8c2f0e-0000-4000-8000-00000000aa81",
+                "sourceName": "Alice",
+                "sourceDevice": 1,
+                "timestamp": stamp,
+                "serverReceivedTimestamp": stamp + 5,
+                "serverDeliveredTimestamp": stamp + 9,
+                "dataMessage": {
+                    "timestamp": stamp,
+                    "message": "see you at noon",
+                    "expiresInSeconds": 0,
+                    "viewOnce": False,
+                    "textStyles": [{"start": 4, "length": 3, "style": "BOLD"}],
+                },
+            },
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        sent = w.whatsapp_calls("/api/sendText")[0]
+        assert (sent["chatId"], sent["text"]) == (msg["from"], "see *you* at noon")

@@ -18,6 +18,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext, Deferred, Route
 from whatsignal.clients import OutboundAttachment
+from whatsignal.convert.formatting import signal_styles_to_whatsapp
 from whatsignal.convert.text import (
     chat_number,
     contains_url,
@@ -395,7 +396,9 @@ async def _signal_message(
         quoted = await ctx.store.mapping_by_signal_timestamp(item.account, data.quote.id)
         if quoted is not None and quoted.session == session and quoted.chat_id == chat:
             reply_to = quoted.whatsapp_id
-    text = data.message or ""
+    text = signal_styles_to_whatsapp(
+        data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]
+    )
     notes: list[str] = []
     files: list[tuple[SigAttachment, bytes]] = []
     policy = ctx.media

@@ -19,6 +19,7 @@ __all__ = [
     "SigReceipt",
     "SigReceived",
     "SigRemoteDelete",
+    "SigTextStyle",
     "SigTyping",
 ]
 
@@ -65,9 +66,19 @@ class SigRemoteDelete:
 
 
 @attrs.frozen
+class SigTextStyle:
+    """A formatted range of a message: UTF-16 offsets, style BOLD/ITALIC/... ."""
+
+    start: int
+    length: int
+    style: str = ""
+
+
+@attrs.frozen
 class SigDataMessage:
     timestamp: int
     message: str | None = None
+    text_styles: tuple[SigTextStyle, ...] = ()
     quote: SigQuote | None = None
     reaction: SigReaction | None = None
     attachments: tuple[SigAttachment, ...] = ()
