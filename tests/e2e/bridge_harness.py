@@ -118,9 +118,7 @@ async def world(
     )
     signal = FakeSignal(
         mode=signal_mode,  # type: ignore[arg-type]
-        numbers=(BRIDGE,),
-        receive_time_scale=0.05,
-        **(signal_options or {}),
+        **{"numbers": (BRIDGE,), "receive_time_scale": 0.05, **(signal_options or {})},
     )
     for fault in signal_faults:
         signal.add_fault(fault)

@@ -171,3 +171,36 @@ async def test_sessions_are_discovered_and_followed_through_status_webhooks(
         assert status["sessions"]["late"] == "WORKING"
         assert status["sessions"]["sales"] == "STOPPED"
         assert set(status["workers"]) == {"personal", "late"}
+
+
+async def test_channels_with_their_own_bridge_numbers(tmp_path: Path) -> None:
+    """``channels[].signalPhoneNumber``: each channel talks through its own Signal number,
+    with its own receiver; a reply to one number never reaches the other channel."""
+    second = "+15550000009"
+    channels = [
+        {"whatsappSessionName": "personal", "signalDestinationPhoneNumber": ALICE_PHONE},
+        {
+            "whatsappSessionName": "business",
+            "signalDestinationPhoneNumber": ALICE_PHONE,
+            "signalPhoneNumber": second,
+        },
+    ]
+    async with world(
+        tmp_path, channels=channels, signal_options={"numbers": (BRIDGE, second)}
+    ) as w:
+        registry = w.bridge.registry
+        assert registry is not None
+        assert len(registry.snapshot()["receivers"]) == 2
+        home = w.waha.inject_message("personal", from_="+4917000000091", body="dinner?")
+        work = w.waha.inject_message("business", from_="+4917000000092", body="report?")
+        await w.until(lambda: len(w.to_signal()) == 2)
+        by_number = {m.number: m.message for m in w.to_signal()}
+        assert by_number == {BRIDGE: "+4917000000091: dinner?", second: "+4917000000092: report?"}
+        w.signal.inject_envelope(ALICE_PHONE, account=second, message="on my desk")
+        w.signal.inject_envelope(ALICE_PHONE, account=BRIDGE, message="at 8")
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 2)
+        sent = {c["session"]: (c["chatId"], c["text"]) for c in w.whatsapp_calls("/api/sendText")}
+        assert sent == {
+            "business": (work["from"], "on my desk"),
+            "personal": (home["from"], "at 8"),
+        }
