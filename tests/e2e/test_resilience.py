@@ -172,6 +172,9 @@ async def test_unregistered_signal_user_is_a_dead_letter(tmp_path: Path) -> None
         assert letters[0]["chat"] != chat_of(WA_ALICE)  # masked
         await w.until(lambda: any("could not be delivered" in t for t in signal_texts(w)))
         assert "Alice: hi" not in signal_texts(w)
+        # The notice goes to the user's own phone: it names the chat plainly, not masked.
+        notice = next(t for t in signal_texts(w) if "could not be delivered" in t)
+        assert f"a WhatsApp message from {WA_ALICE} could not be delivered" in notice
 
         await post(w, f"/admin/dead-letters/{letters[0]['id']}/retry")
         await w.until(lambda: "Alice: hi" in signal_texts(w))

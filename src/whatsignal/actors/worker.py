@@ -26,6 +26,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext, Deferred
 from whatsignal.actors.handlers import UpstreamError, handle_row
+from whatsignal.convert.text import chat_number
 from whatsignal.errors import ClientError, StorageError
 from whatsignal.reliability import Failure, rate_limit_retry_after, rate_limit_tokens
 from whatsignal.storage import JournalRow
@@ -182,6 +183,15 @@ class SessionWorker:
         if row.kind in ("message", "envelope"):
             await self._tell_destination(row, direction)
 
+    def _chat_label(self, chat: str | None) -> str:
+        """How the destination knows the chat: its cached name, else its number. (This goes
+        to the user's own phone, not to a log: no masking.)"""
+        if chat is None:
+            return f"session {self.session}"
+        kind = "group" if chat.endswith("@g.us") else "contact"
+        _found, name = self.ctx.cached_name(kind, self.session, chat)
+        return name or chat_number(chat) or chat
+
     async def _tell_destination(self, row: JournalRow, direction: str) -> None:
         """Say in Signal what could not be delivered. Best effort: one try, bounded."""
         route = self.ctx.channels.route(self.session)
@@ -189,9 +199,9 @@ class SessionWorker:
             return
         if direction == "wa_to_signal":
             text = (
-                f"⚠️ whatsignal: a WhatsApp message (session {self.session}, chat "
-                f"{wlog.chat(row.chat)}) could not be delivered here. It is kept as dead letter "
-                f"#{row.id}; an admin can retry it with POST /admin/dead-letters/{row.id}/retry."
+                f"⚠️ whatsignal: a WhatsApp message from {self._chat_label(row.chat)} could not "
+                f"be delivered here. It is kept as dead letter #{row.id}; an admin can retry it "
+                f"with POST /admin/dead-letters/{row.id}/retry."
             )
         else:
             text = (
