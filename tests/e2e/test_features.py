@@ -62,6 +62,10 @@ async def _settled(w: World) -> None:
             await trio.sleep(0.01)
 
 
+def _receipts(w: World) -> list[Any]:
+    return [r.body for r in w.signal.sent if r.path.startswith("/v1/receipts/")]
+
+
 async def _status(w: World, whatsapp_id: str) -> int | None:
     store = w.bridge.store
     assert store is not None
@@ -82,13 +86,20 @@ async def test_acks_raise_delivery_status_and_error_never_overwrites_read(
         w.waha.inject_ack(wid, 1, session="personal")  # SERVER
         await _settled(w)
         assert await _status(w, wid) == 1
+        assert _receipts(w) == []  # not read yet
         w.waha.inject_ack(wid, 3, session="personal")  # READ
         await _settled(w)
         assert await _status(w, wid) == 3
+        # The user's Signal shows their message read: one receipt for its Signal timestamp.
+        await w.until(lambda: len(_receipts(w)) == 1)
+        assert _receipts(w)[0]["recipient"] == ALICE_PHONE
+        assert _receipts(w)[0]["timestamp"] == mapping.signal_timestamp
         w.waha.inject_ack(wid, -1, session="personal")  # a late ERROR
         w.waha.inject_ack(wid, 2, session="personal")  # a late DEVICE
+        w.waha.inject_ack(wid, 4, session="personal")  # PLAYED: read already reported
         await _settled(w)
-        assert await _status(w, wid) == 3
+        assert await _status(w, wid) == 4
+        assert len(_receipts(w)) == 1
 
         _, other = await _reply(w, "second")
         w.waha.inject_ack(other.whatsapp_id, 1, session="personal")

@@ -30,7 +30,7 @@ from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigRecei
 from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
 from whatsignal.reliability import Failure, classify_signal, classify_waha, waha_quote_failed
 from whatsignal.serde import parse_signal_received, parse_waha_event, parse_waha_payload
-from whatsignal.storage import Contact, Group, JournalRow, MessageMapping
+from whatsignal.storage import ACK_PENDING, ACK_READ, Contact, Group, JournalRow, MessageMapping
 
 __all__ = ["UpstreamError", "handle_row"]
 
@@ -309,8 +309,30 @@ async def _wa_ack(ctx: BridgeContext, route: Route, ack: WaAck) -> None:
     if len(parts) > 3:
         ids.append("_".join(parts[:3]))
     for whatsapp_id in ids:
-        if await ctx.store.update_delivery(route.session, whatsapp_id, ack.ack):
+        mapping = await ctx.store.mapping_by_whatsapp_id(route.session, whatsapp_id)
+        if mapping is None:
+            continue
+        before = mapping.delivery_status if mapping.delivery_status is not None else ACK_PENDING
+        if not await ctx.store.update_delivery(route.session, whatsapp_id, ack.ack):
             return
+        # The WhatsApp contact read a message the user wrote in Signal: show it read there
+        # too (a read receipt from the bridge number). Direct chats only: in a group, one
+        # member's read is not "read".
+        if (
+            ack.ack >= ACK_READ > before
+            and mapping.direction == "signal_to_wa"
+            and not mapping.chat_id.endswith("@g.us")
+        ):
+            await signal_call(
+                ctx,
+                mapping.bridge_number,
+                ctx.signal.receipt,
+                mapping.bridge_number,
+                mapping.destination,
+                timestamp=mapping.signal_timestamp,
+            )
+            ctx.metrics.forwarded.labels("wa_to_signal", "read_receipt").inc()
+        return
 
 
 async def _wa_reaction(ctx: BridgeContext, route: Route, reaction: WaReaction) -> None:
