@@ -148,11 +148,13 @@ class DbThread:
             target=self._main, args=(token,), name=self._name, daemon=True
         )
         self._thread.start()
+        opened = False
         try:
             await self._ready.done.wait()
-        except BaseException:
-            self.stop_nowait()  # cancelled while opening: the thread exits once it is open
-            raise
+            opened = True
+        finally:
+            if not opened:
+                self.stop_nowait()  # cancelled while opening: the thread exits once it is open
         if self._ready.error is not None:
             raise self._ready.error
 

@@ -191,6 +191,7 @@ class SqliteStore:
             except OSError as exc:
                 raise StorageError(f"cannot create the database file: {exc}") from exc
         conn = sqlite3.connect(self.path, isolation_level=None)
+        ready = False
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -199,9 +200,10 @@ class SqliteStore:
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
+            ready = True
+        finally:
+            if not ready:
+                conn.close()  # whatever went wrong, the half-opened connection goes
         return conn
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
