@@ -353,20 +353,16 @@ class Bridge:
             if solved:
                 # What waited for the pause may go now.
                 await store.retry_now()
-                for session in registry.running_sessions():
-                    registry.ring(session)
+                registry.ring_all()
             return {"solved": solved, "failed": failed}
 
         async def dead_letters() -> list[dict[str, Any]]:
             return [describe(row) for row in await store.dead_letters()]
 
         async def retry_dead(row_id: int) -> bool:
-            rows = {row.id: row for row in await store.dead_letters(limit=100_000)}
             if not await store.resurrect(row_id):
                 return False
-            row = rows.get(row_id)
-            if row is not None:
-                registry.ring(row.queue)
+            registry.ring_all()  # whichever queue the row is in looks again
             return True
 
         async def already_journaled(event: Any, raw: bytes) -> bool:

@@ -99,6 +99,11 @@ class PollerRegistry:
         with contextlib.suppress(trio.WouldBlock):  # already rung: one scan answers all rings
             bell.send_nowait(None)
 
+    def ring_all(self) -> None:
+        """Ring every queue's doorbell (after an operator made old rows due again)."""
+        for queue in list(self._doorbells):
+            self.ring(queue)
+
     def ensure_worker(self, session: str) -> None:
         """Start the session's worker unless it runs already."""
         if session in self._workers or self._nursery is None:
