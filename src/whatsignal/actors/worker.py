@@ -131,7 +131,7 @@ class SessionWorker:
             gate = ctx.gate(error.target)
             pause = rate_limit_retry_after(error.error) or ctx.rate_limit_pause
             gate.pause(ctx.now(), pause, rate_limit_tokens(error.error))
-            ctx.metrics.rate_limited.labels(wlog.phone(gate.number)).inc()
+            ctx.metrics.rate_limited.labels("*" + gate.number[-4:]).inc()  # bounded, masked
             await self._later(row, text, pause, count=False)
         elif error.failure is Failure.TRANSIENT:
             if ctx.wall() - row.received_at > ctx.max_age:
