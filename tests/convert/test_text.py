@@ -11,6 +11,7 @@ from whatsignal.convert.text import (
     format_incoming,
     message_id_candidates,
     quoted_sender,
+    reply_context,
 )
 
 
@@ -79,3 +80,10 @@ def test_message_id_candidates() -> None:
     assert group[:2] == ["false_9@g.us_X", "true_9@g.us_X"]
     assert "false_9@g.us_X_2@c.us" in group
     assert group[-1] == "X"
+
+
+def test_reply_context_is_one_short_line() -> None:
+    assert reply_context("see you\n at  5") == '↪ in reply to "see you at 5"'
+    long = reply_context("x" * 200)
+    assert long.endswith('…"')
+    assert len(long) < 90

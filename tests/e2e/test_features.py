@@ -292,3 +292,28 @@ async def test_signal_formatting_arrives_as_whatsapp_markup(tmp_path: Path) -> N
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
         sent = w.whatsapp_calls("/api/sendText")[0]
         assert (sent["chatId"], sent["text"]) == (msg["from"], "see *you* at noon")
+
+
+async def test_reply_to_a_message_that_never_crossed_says_what_it_answers(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        # Written on the phone itself: the bridge does not forward the account's own messages.
+        own = w.waha.inject_message(
+            "personal",
+            from_=WA_BOB,
+            body="Shall we meet on Friday?",
+            from_me=True,
+            event="message.any",
+        )
+        w.waha.inject_message(
+            "personal",
+            from_=WA_BOB,
+            body="Yes, Friday works",
+            reply_to=own["id"],
+            notify_name="Bob",
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        sent = w.to_signal()[0]
+        assert sent.message == 'Bob: Yes, Friday works\n↪ in reply to "Shall we meet on Friday?"'
+        assert sent.quote_timestamp is None

@@ -24,6 +24,7 @@ from whatsignal.convert.text import (
     contains_url,
     format_incoming,
     message_id_candidates,
+    reply_context,
 )
 from whatsignal.errors import ApiError, ClientError, PayloadError
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
@@ -238,12 +239,16 @@ async def _wa_message(ctx: BridgeContext, route: Route, msg: WaMessage) -> list[
         attachments, note = await _wa_media(ctx, route, msg)
         if note:
             body = f"{body}\n{note}" if body else note
-    text = format_incoming(name, body, group)
     quote: MessageMapping | None = None
     if msg.reply_to is not None and msg.reply_to.id:
         quote = await _mapping_for_wa_id(
             ctx, session, msg.reply_to.id, chat, msg.reply_to.participant
         )
+        if quote is None and msg.reply_to.body:
+            # The quoted message never crossed the bridge (older, or sent from the phone):
+            # no Signal quote is possible, so say in words what is being answered.
+            body = f"{body}\n{reply_context(msg.reply_to.body)}"
+    text = format_incoming(name, body, group)
     timestamp = await signal_call(
         ctx,
         route.bridge_number,

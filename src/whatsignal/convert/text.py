@@ -17,7 +17,10 @@ __all__ = [
     "format_incoming",
     "message_id_candidates",
     "quoted_sender",
+    "reply_context",
 ]
+
+REPLY_SNIPPET = 60
 
 _URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 # "Name: body" or "Name in Group: body"; the name may not contain a colon or a newline.
@@ -29,6 +32,14 @@ def format_incoming(name: str, body: str, group: str | None = None) -> str:
     if group:
         return f"{name} in {group}: {body}"
     return f"{name}: {body}"
+
+
+def reply_context(quoted: str) -> str:
+    """A line saying what a message answers, when Signal cannot quote it natively."""
+    one_line = " ".join(quoted.split())
+    if len(one_line) > REPLY_SNIPPET:
+        one_line = one_line[: REPLY_SNIPPET - 1].rstrip() + "…"
+    return f'↪ in reply to "{one_line}"'
 
 
 def quoted_sender(text: str | None) -> tuple[str, str | None] | None:
