@@ -317,3 +317,21 @@ async def test_reply_to_a_message_that_never_crossed_says_what_it_answers(
         sent = w.to_signal()[0]
         assert sent.message == 'Bob: Yes, Friday works\n↪ in reply to "Shall we meet on Friday?"'
         assert sent.quote_timestamp is None
+
+
+async def test_mentions_show_names(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.add_contact(WA_DAN, session="personal", name="Dan")
+        group = w.waha.add_group("Team", session="personal", participants=[WA_BOB, WA_DAN])
+        dan, stranger = WA_DAN.lstrip("+"), "4915999999999"
+        w.waha.inject_message(
+            "personal",
+            from_=WA_BOB,
+            chat_id=group,
+            notify_name="Bob",
+            body=f"@{dan} and @{stranger}, see mail@{dan}.example",
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        assert w.to_signal()[0].message == (
+            f"Bob in Team: @Dan and @{stranger}, see mail@{dan}.example"
+        )

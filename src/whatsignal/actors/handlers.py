@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -135,11 +136,30 @@ async def sender_name(ctx: BridgeContext, session: str, msg: WaMessage) -> str:
     WAHA, then the push name, then the number. Names are cosmetic: a failing lookup never
     fails the message, and a miss is remembered for a while instead of asked every time."""
     sender = msg.sender_id
-    found, name = ctx.cached_name("contact", session, sender)
-    if not found:
-        name = await _lookup_contact(ctx, session, sender)
-        ctx.remember_name("contact", session, sender, name)
+    name = await contact_name(ctx, session, sender)
     return name or msg.notify_name or chat_number(sender) or sender.partition("@")[0]
+
+
+async def contact_name(ctx: BridgeContext, session: str, contact_id: str) -> str | None:
+    """A contact's saved name (memory, store, WAHA), or None when nobody knows one."""
+    found, name = ctx.cached_name("contact", session, contact_id)
+    if not found:
+        name = await _lookup_contact(ctx, session, contact_id)
+        ctx.remember_name("contact", session, contact_id, name)
+    return name
+
+
+_MENTION = re.compile(r"(?<![\w@])@(\d{6,15})\b")
+
+
+async def with_mention_names(ctx: BridgeContext, session: str, body: str) -> str:
+    """``@491701234567`` in a WhatsApp text becomes ``@Name`` when the contact has a name
+    (WhatsApp shows names there; the raw text only has the numbers)."""
+    numbers = dict.fromkeys(_MENTION.findall(body))
+    if not numbers:
+        return body
+    names = {n: await contact_name(ctx, session, f"{n}@c.us") for n in numbers}
+    return _MENTION.sub(lambda m: "@" + (names.get(m.group(1)) or m.group(1)), body)
 
 
 async def _lookup_contact(ctx: BridgeContext, session: str, sender: str) -> str | None:
@@ -234,7 +254,7 @@ async def _wa_message(ctx: BridgeContext, route: Route, msg: WaMessage) -> list[
     name = await sender_name(ctx, session, msg)
     group = await group_name(ctx, session, chat) if msg.is_group else None
     attachments: list[OutboundAttachment] = []
-    body = msg.body or ""
+    body = await with_mention_names(ctx, session, msg.body or "")
     if msg.has_media:
         attachments, note = await _wa_media(ctx, route, msg)
         if note:
