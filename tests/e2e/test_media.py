@@ -148,3 +148,23 @@ async def test_names_synced_at_start_need_no_lookup(tmp_path: Path) -> None:
         )
         await w.until(lambda: len(w.to_signal()) == 1)
         assert w.to_signal()[0].message == "Jo (saved) in Choir: la"
+
+
+async def test_a_video_waha_cannot_send_goes_as_a_document(tmp_path: Path) -> None:
+    mp4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+    refusal = {
+        "statusCode": 422,
+        "message": 'Use "devlikeapro/waha-plus:chrome" docker image to send video in WEBJS',
+    }
+    async with world(tmp_path) as w:
+        msg = w.waha.inject_message("personal", from_="+4917000000017", body="clip?")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        w.waha.fault("/api/sendVideo", count=None, status=422, body=refusal)
+        w.signal.inject_envelope(
+            ALICE_PHONE, message="here", attachments=[(mp4, "video/mp4", "c.mp4")]
+        )
+        await w.until(lambda: len(w.whatsapp_calls("/api/sendFile")) == 1)
+        document = w.whatsapp_calls("/api/sendFile")[0]
+        assert document["chatId"] == msg["from"]
+        assert base64.b64decode(document["file"]["data"]) == mp4
+        assert document["caption"] == "here"

@@ -434,6 +434,56 @@ async def _send_text(
         )
 
 
+async def _send_media(
+    ctx: BridgeContext,
+    session: str,
+    chat: str,
+    kind: str,
+    blob: bytes,
+    content_type: str,
+    filename: str | None,
+    caption: str | None,
+    reply_to: str | None,
+) -> str:
+    """Send one file by kind. A video WAHA's engine cannot send (WEBJS without Chrome answers
+    422, WAHA #1924) goes as a document instead of failing."""
+    try:
+        return await waha_call(
+            ctx,
+            session,
+            ctx.waha.send_media,
+            session,
+            chat,
+            kind,  # type: ignore[arg-type]
+            data=blob,
+            mimetype=content_type,
+            filename=filename,
+            caption=caption,
+            reply_to=reply_to,
+            convert=kind in ("voice", "video"),
+        )
+    except UpstreamError as error:
+        refused = isinstance(error.error, ApiError) and error.error.status == 422
+        if kind != "video" or not refused or error.failure is not Failure.PERMANENT:
+            raise
+        log.info(
+            "WAHA cannot send videos here; sending it as a document", extra={"session": session}
+        )
+        return await waha_call(
+            ctx,
+            session,
+            ctx.waha.send_media,
+            session,
+            chat,
+            "file",
+            data=blob,
+            mimetype=content_type,
+            filename=filename,
+            caption=caption,
+            reply_to=reply_to,
+        )
+
+
 async def _signal_message(
     ctx: BridgeContext, route: Route, chat: str, item: SigReceived, data: SigDataMessage
 ) -> list[MessageMapping]:
@@ -474,19 +524,8 @@ async def _signal_message(
         content_type = attachment.content_type or "application/octet-stream"
         kind = _media_kind(content_type)
         caption = text if caption_pending and kind != "voice" else None
-        sent = await waha_call(
-            ctx,
-            session,
-            ctx.waha.send_media,
-            session,
-            chat,
-            kind,  # type: ignore[arg-type]
-            data=blob,
-            mimetype=content_type,
-            filename=attachment.filename,
-            caption=caption,
-            reply_to=reply_to,
-            convert=kind in ("voice", "video"),
+        sent = await _send_media(
+            ctx, session, chat, kind, blob, content_type, attachment.filename, caption, reply_to
         )
         if caption is not None:
             caption_pending = False
