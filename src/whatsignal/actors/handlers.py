@@ -19,6 +19,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext, Deferred, Route
 from whatsignal.clients import OutboundAttachment
+from whatsignal.convert import commands
 from whatsignal.convert.formatting import signal_styles_to_whatsapp
 from whatsignal.convert.text import (
     chat_number,
@@ -434,6 +435,22 @@ async def _send_text(
         )
 
 
+def _outgoing_text(data: SigDataMessage) -> str:
+    """The text to send to WhatsApp: commands' prefixes removed (``/to +49... text``,
+    ``//text``), Signal's styles as WhatsApp markup."""
+    raw = data.message or ""
+    styles = [(t.start, t.length, t.style) for t in data.text_styles]
+    command = commands.parse(raw)
+    if command is not None and command.name in ("to", "escaped") and raw.endswith(command.text):
+        prefix = raw[: len(raw) - len(command.text)]
+        shift = len(prefix.encode("utf-16-le")) // 2  # style offsets count UTF-16 units
+        styles = [
+            (start - shift, length, style) for start, length, style in styles if start >= shift
+        ]
+        raw = command.text
+    return signal_styles_to_whatsapp(raw, styles)
+
+
 async def _send_media(
     ctx: BridgeContext,
     session: str,
@@ -493,9 +510,7 @@ async def _signal_message(
         quoted = await ctx.store.mapping_by_signal_timestamp(item.account, data.quote.id)
         if quoted is not None and quoted.session == session and quoted.chat_id == chat:
             reply_to = quoted.whatsapp_id
-    text = signal_styles_to_whatsapp(
-        data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]
-    )
+    text = _outgoing_text(data)
     notes: list[str] = []
     files: list[tuple[SigAttachment, bytes]] = []
     policy = ctx.media

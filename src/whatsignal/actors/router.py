@@ -23,6 +23,7 @@ import attrs
 
 from whatsignal import log as wlog
 from whatsignal.actors.context import BridgeContext, RoutedTo
+from whatsignal.convert import commands
 from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.models.signal_api import SigReceived
@@ -133,6 +134,9 @@ async def decide(ctx: BridgeContext, item: SigReceived) -> Decision:
     if not (data.message or "").strip() and not data.attachments:
         return Decision(ignore="empty message")
     routed_key = (account, sender)
+    command = commands.parse(data.message)
+    if command is not None and command.name != "escaped":
+        return await _command(ctx, command, routed_key, sessions)
     if data.quote is not None:
         target = await by_timestamp(data.quote.id)
         if target is None:
@@ -180,6 +184,34 @@ async def _by_quoted_name(
             return found
     log.info("quoted text names a sender whose latest chat is not the quoted one; not routed")
     return None
+
+
+async def _command(
+    ctx: BridgeContext, command: commands.Command, key: tuple[str, str], sessions: Sequence[str]
+) -> Decision:
+    """Answer ``/help`` and bad commands in Signal; route ``/to`` to the chat it names."""
+    if command.name == "help":
+        return Decision(ignore="command", notice=commands.HELP)
+    if command.name == "invalid":
+        return Decision(ignore="invalid command", notice=f"⚠️ whatsignal: {command.text}")
+    assert command.number is not None
+    session = command.session
+    if session is None:
+        latest = await ctx.store.latest_mapping(key[0], key[1], sessions=sessions)
+        if latest is not None:
+            session = latest.session
+        elif len(sessions) == 1:
+            session = sessions[0]
+        else:
+            choices = ", ".join(sorted(sessions))
+            notice = (
+                f"⚠️ whatsignal: say which WhatsApp session, e.g. /to {sessions[0]}:... ({choices})"
+            )
+            return Decision(ignore="session not given", notice=notice)
+    if session not in sessions:
+        notice = f"⚠️ whatsignal: no WhatsApp session {session!r} serves you here"
+        return Decision(ignore="unknown session", notice=notice)
+    return _routed(ctx, key, session, command.number.lstrip("+") + "@c.us")
 
 
 def _routed(ctx: BridgeContext, key: tuple[str, str], session: str, chat: str) -> Decision:

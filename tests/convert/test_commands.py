@@ -1,0 +1,36 @@
+"""Parsing what the destination writes to the bridge number as commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from whatsignal.convert.commands import Command, parse
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, None),
+        ("hello", None),
+        ("", None),
+        ("/help", Command("help")),
+        ("/HELP me", Command("help")),
+        ("//etc/hosts is a file", Command("escaped", text="/etc/hosts is a file")),
+        ("/to +4917012345678 hi there", Command("to", "hi there", "+4917012345678")),
+        ("/to 4917012345678 hi", Command("to", "hi", "+4917012345678")),
+        (
+            "/to work:+4917012345678 report\nline 2",
+            Command("to", "report\nline 2", "+4917012345678", "work"),
+        ),
+        ("/to +49(170)1234-5678 hi", Command("to", "hi", "+4917012345678")),
+        ("/to +4917012345678", Command("invalid", "usage: /to +491701234567 your text")),
+        ("/to 12345 hi", Command("invalid", "usage: /to +491701234567 your text")),
+        (
+            "/to +1234567890123456789 hi",
+            Command("invalid", "+1234567890123456789 is not a phone number"),
+        ),
+        ("/frobnicate", Command("invalid", "unknown command /frobnicate; /help lists them")),
+    ],
+)
+def test_parse(text: str | None, expected: Command | None) -> None:
+    assert parse(text) == expected
