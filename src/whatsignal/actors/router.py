@@ -35,7 +35,7 @@ log = logging.getLogger("whatsignal.router")
 
 NOTICE_NO_CHAT = (
     "⚠️ whatsignal: there is no WhatsApp chat to send this to yet. Reply to (quote) a forwarded "
-    "message to choose the chat."
+    "message to choose the chat, or write /to +491701234567 your text to start one."
 )
 NOTICE_UNKNOWN_QUOTE = (
     "⚠️ whatsignal: the message you replied to is unknown (too old, or not from WhatsApp), so "
