@@ -22,6 +22,7 @@ def test_demo_shows_both_directions_and_succeeds() -> None:
     assert "bridge -> you: 'Carol: Hi! Are we still on for lunch?'" in text
     assert "bridge -> Carol's chat replying to a message: 'Yes! 12:30 at the usual place'" in text
     assert "bridge -> the 'Book club' group: 'Count me in'" in text
+    assert "bridge -> a new chat with Erin: 'Hi Erin, are you coming too?'" in text
     assert "replies went to the right chats: yes" in text
     assert "let me in" in text
     forwarded = [line for line in text.splitlines() if "WhatsApp" in line and "let me in" in line]

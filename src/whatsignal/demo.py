@@ -31,6 +31,7 @@ BRIDGE_NUMBER = "+15550100000"
 YOU = "+15550100001"  # the person reading WhatsApp in Signal
 CAROL = "+4917012345678"
 DAVE = "+4917087654321"
+ERIN = "+4917055500000"
 STRANGER = "+15550199999"
 SESSION = "default"
 
@@ -131,7 +132,13 @@ async def _play(out: TextIO, workdir: Path) -> int:
             lambda: all(r["connected"] for r in registry.snapshot()["receivers"].values()), t
         )
         group = waha.add_group("Book club", session=SESSION, participants=[DAVE, CAROL])
-        t.names.update({f"{CAROL[1:]}@c.us": "Carol's chat", group: "the 'Book club' group"})
+        t.names.update(
+            {
+                f"{CAROL[1:]}@c.us": "Carol's chat",
+                group: "the 'Book club' group",
+                f"{ERIN[1:]}@c.us": "a new chat with Erin",
+            }
+        )
 
         t.say("WhatsApp", "Carol -> you: 'Hi! Are we still on for lunch?'")
         carol_msg = waha.inject_message(
@@ -170,6 +177,10 @@ async def _play(out: TextIO, workdir: Path) -> int:
         )
         await _wait(lambda: any(c.path == "/api/reaction" for c in waha.sent), t)
 
+        t.say("Signal", f"you start a new chat: '/to {ERIN} Hi Erin, are you coming too?'")
+        signal.inject_envelope(YOU, message=f"/to {ERIN} Hi Erin, are you coming too?")
+        await _wait(lambda: len([c for c in waha.sent if c.path == "/api/sendText"]) >= 3, t)
+
         t.say("Signal", f"a stranger ({STRANGER}) writes to the bridge number: 'let me in'")
         signal.inject_envelope(STRANGER, message="let me in")
         await _wait(lambda: bridge.metrics.strangers._value.get() >= 1, t)
@@ -180,6 +191,7 @@ async def _play(out: TextIO, workdir: Path) -> int:
             texts[0].get("chatId") == carol_msg["from"]
             and texts[0].get("reply_to") == carol_msg["id"]
             and texts[1].get("chatId") == group
+            and texts[2].get("chatId") == f"{ERIN[1:]}@c.us"
         )
         elapsed = time.monotonic() - t.started
         print(
