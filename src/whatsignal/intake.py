@@ -63,6 +63,13 @@ def signal_key(item: SigReceived) -> str:
     return f"sig:{item.account}:{who}:{env.timestamp}"
 
 
+def has_content(message: WaMessage) -> bool:
+    """Whether a WhatsApp message carries anything to bridge (text, media, location, contact)."""
+    return bool(
+        (message.body or "").strip() or message.has_media or message.location or message.v_cards
+    )
+
+
 def _ignored_chat(chat_id: str) -> bool:
     return chat_id == "status@broadcast" or chat_id.endswith(("@newsletter", "@broadcast"))
 
@@ -116,13 +123,15 @@ class Intake:
                     return "own message"
                 if _ignored_chat(payload.chat_id):
                     return "status or newsletter"
-                if not (payload.body or "").strip() and not payload.has_media:
+                if not has_content(payload):
                     return "empty system message"
                 key, chat, kind = f"wa:{s}:msg:{payload.id}", payload.chat_id, "message"
             case WaAck():
+                if payload.level is None:
+                    raise PayloadError(f"{event.event} payload: neither ack nor a known ackName")
                 part = payload.participant or ""
                 key, chat, kind = (
-                    f"wa:{s}:ack:{payload.id}:{payload.ack}:{part}",
+                    f"wa:{s}:ack:{payload.id}:{payload.level}:{part}",
                     None,
                     "message.ack",
                 )

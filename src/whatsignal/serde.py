@@ -38,7 +38,7 @@ __all__ = [
 T = TypeVar("T")
 
 # Fields whose JSON name is not the camelCase of the Python name.
-_RENAMES = {"from_": "from", "data": "_data"}
+_RENAMES = {"from_": "from", "data": "_data", "v_cards": "vCards"}
 
 
 def _camel(name: str) -> str:

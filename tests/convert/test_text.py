@@ -9,9 +9,11 @@ from whatsignal.convert.text import (
     chat_number,
     contains_url,
     format_incoming,
+    location_text,
     message_id_candidates,
     quoted_sender,
     reply_context,
+    vcard_text,
 )
 
 
@@ -87,3 +89,20 @@ def test_reply_context_is_one_short_line() -> None:
     long = reply_context("x" * 200)
     assert long.endswith('…"')
     assert len(long) < 90
+
+
+def test_location_text() -> None:
+    assert location_text("52.52", "13.405", label="Brandenburg Gate") == (
+        "📍 Location: Brandenburg Gate\nhttps://maps.google.com/?q=52.520000,13.405000"
+    )
+    assert location_text(1.5, -2.25, live=True).startswith("📍 Live location\n")
+    assert location_text("x", "y", url="https://maps.example/p") == (
+        "📍 Location\nhttps://maps.example/p"
+    )
+    assert location_text(None, None) == "📍 Location"
+
+
+def test_vcard_text() -> None:
+    card = "BEGIN:VCARD\nVERSION:3.0\nFN:Kim Lee\nTEL;type=CELL;waid=4917:+49 170 1234\nEND:VCARD"
+    assert vcard_text(card) == "👤 Kim Lee: +49 170 1234"
+    assert vcard_text("BEGIN:VCARD\nEND:VCARD") == "👤 contact"

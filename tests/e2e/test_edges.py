@@ -120,3 +120,54 @@ async def test_whatsapp_cannot_find_the_quoted_message_so_reply_goes_unquoted(
         sent = w.whatsapp_calls("/api/sendText")[0]
         assert sent["chatId"] == msg["from"]
         assert "reply_to" not in sent
+
+
+async def test_locations_and_contact_cards_cross(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        base = w.waha.inject_message("personal", from_="+4917000000048", body="first")
+        await w.until(lambda: len(w.to_signal()) == 1)
+
+        def variant(suffix: str, **fields: object) -> dict[str, object]:
+            payload = {**base, "id": base["id"][:-6] + suffix, **fields}
+            payload.pop("media", None)
+            return payload
+
+        w.waha.inject_event(
+            "message",
+            "personal",
+            variant(
+                "LOC001",
+                body="/9j/4AAQSkZJRgABAQAAAQABAAD...",  # a thumbnail, not text
+                location={
+                    "latitude": "52.52",
+                    "longitude": "13.405",
+                    "live": False,
+                    "description": "Brandenburg Gate",
+                },
+            ),
+        )
+        card = "BEGIN:VCARD\nVERSION:3.0\nFN:Kim Lee\nTEL;type=CELL:+49 170 1234\nEND:VCARD"
+        w.waha.inject_event("message", "personal", variant("VCF001", body=card, vCards=[card]))
+        await w.until(lambda: len(w.to_signal()) == 3)
+        # WAHA posts webhooks concurrently, so the two may arrive in either order.
+        texts = sorted(m.message.split(": ", 1)[1] for m in w.to_signal()[1:])
+        assert texts == [
+            "👤 Kim Lee: +49 170 1234",
+            "📍 Location: Brandenburg Gate\nhttps://maps.google.com/?q=52.520000,13.405000",
+        ]
+
+
+async def test_fields_the_bridge_does_not_need_are_not_held_against_a_message(
+    tmp_path: Path,
+) -> None:
+    """Engines send what the spec does not promise (a string timestamp, null flags). The
+    simulator's spec check is off here: that is the point."""
+    async with world(tmp_path, waha_options={"check_contracts": False}) as w:
+        base = w.waha.inject_message("personal", from_="+4917000000049", body="first")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        odd = {**base, "id": base["id"][:-6] + "ODD001", "body": "odd"}
+        odd.update({"timestamp": "1700000000", "hasMedia": None, "fromMe": None})
+        odd.pop("media", None)
+        w.waha.inject_event("message", "personal", odd)
+        await w.until(lambda: len(w.to_signal()) == 2)
+        assert w.to_signal()[1].message.endswith(": odd")

@@ -25,8 +25,10 @@ from whatsignal.convert.text import (
     chat_number,
     contains_url,
     format_incoming,
+    location_text,
     message_id_candidates,
     reply_context,
+    vcard_text,
 )
 from whatsignal.errors import ApiError, ClientError, PayloadError
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
@@ -255,7 +257,17 @@ async def _wa_message(ctx: BridgeContext, route: Route, msg: WaMessage) -> list[
     name = await sender_name(ctx, session, msg)
     group = await group_name(ctx, session, chat) if msg.is_group else None
     attachments: list[OutboundAttachment] = []
-    body = await with_mention_names(ctx, session, msg.body or "")
+    if msg.location is not None:
+        # The body of a location message is engine data (a thumbnail), not text.
+        place = msg.location
+        label = place.name or place.description or place.address
+        body = location_text(
+            place.latitude, place.longitude, label=label, url=place.url, live=bool(place.live)
+        )
+    elif msg.v_cards:
+        body = "\n".join(vcard_text(card) for card in msg.v_cards)
+    else:
+        body = await with_mention_names(ctx, session, msg.body or "")
     if msg.has_media:
         attachments, note = await _wa_media(ctx, route, msg)
         if note:
@@ -339,13 +351,14 @@ async def _wa_ack(ctx: BridgeContext, route: Route, ack: WaAck) -> None:
         if mapping is None:
             continue
         before = mapping.delivery_status if mapping.delivery_status is not None else ACK_PENDING
-        if not await ctx.store.update_delivery(route.session, whatsapp_id, ack.ack):
+        level = ack.level
+        if level is None or not await ctx.store.update_delivery(route.session, whatsapp_id, level):
             return
         # The WhatsApp contact read a message the user wrote in Signal: show it read there
         # too (a read receipt from the bridge number). Direct chats only: in a group, one
         # member's read is not "read".
         if (
-            ack.ack >= ACK_READ > before
+            level >= ACK_READ > before
             and mapping.direction == "signal_to_wa"
             and not mapping.chat_id.endswith("@g.us")
         ):

@@ -15,9 +15,11 @@ __all__ = [
     "chat_number",
     "contains_url",
     "format_incoming",
+    "location_text",
     "message_id_candidates",
     "quoted_sender",
     "reply_context",
+    "vcard_text",
 ]
 
 REPLY_SNIPPET = 60
@@ -92,3 +94,38 @@ def message_id_candidates(reply_id: str, chat_id: str, participant: str | None) 
         ]
     found.append(reply_id)
     return found
+
+
+def location_text(
+    latitude: object,
+    longitude: object,
+    *,
+    label: str | None = None,
+    url: str | None = None,
+    live: bool = False,
+) -> str:
+    """A shared location as text Signal shows with a tappable map link."""
+    head = "📍 Live location" if live else "📍 Location"
+    if label:
+        head += f": {label}"
+    try:
+        lat, lng = float(str(latitude)), float(str(longitude))
+    except ValueError:
+        return f"{head}\n{url}" if url else head
+    link = f"https://maps.google.com/?q={lat:.6f},{lng:.6f}"
+    return f"{head}\n{link}" + (f"\n{url}" if url and url != link else "")
+
+
+def vcard_text(vcard: str) -> str:
+    """A shared contact card as one line: ``👤 Name: +49..., +1...``."""
+    name = ""
+    phones: list[str] = []
+    for raw in vcard.splitlines():
+        key, _, value = raw.partition(":")
+        field = key.split(";", 1)[0].strip().upper()
+        if field == "FN" and value.strip():
+            name = value.strip()
+        elif field == "TEL" and value.strip():
+            phones.append(value.strip())
+    label = name or "contact"
+    return f"👤 {label}: {', '.join(phones)}" if phones else f"👤 {label}"

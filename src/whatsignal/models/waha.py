@@ -12,7 +12,9 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "ACK_LEVELS",
     "WaAck",
+    "WaLocation",
     "WaMedia",
     "WaMessage",
     "WaReaction",
@@ -44,6 +46,19 @@ class WaMedia:
 
 
 @attrs.frozen
+class WaLocation:
+    """A shared location. Coordinates are strings in the spec and numbers in some engines."""
+
+    latitude: Any = None
+    longitude: Any = None
+    name: str | None = None
+    address: str | None = None
+    description: str | None = None
+    url: str | None = None
+    live: bool | None = False
+
+
+@attrs.frozen
 class WaReplyTo:
     """The message a WhatsApp message quotes. ``id`` is the bare id, not the serialized one."""
 
@@ -58,17 +73,20 @@ class WaMessage:
 
     id: str
     from_: str
-    from_me: bool = False
-    timestamp: float = 0.0
+    from_me: bool | None = False
+    # Not used; engines disagree on its type (int, float, string), so it is not checked.
+    timestamp: Any = None
     to: str | None = None
     participant: str | None = None
     body: str | None = None
-    has_media: bool = False
+    has_media: bool | None = False
     media: WaMedia | None = None
     reply_to: WaReplyTo | None = None
     source: str | None = None
     data: dict[str, Any] | None = None
     edited_message_id: str | None = None
+    location: WaLocation | None = None
+    v_cards: tuple[str, ...] | None = None
 
     @property
     def chat_id(self) -> str:
@@ -100,17 +118,27 @@ class WaMessage:
         return None
 
 
+ACK_LEVELS = {"ERROR": -1, "PENDING": 0, "SERVER": 1, "DEVICE": 2, "READ": 3, "PLAYED": 4}
+
+
 @attrs.frozen
 class WaAck:
     """``message.ack`` / ``message.ack.group`` payload (WAMessageAckBody)."""
 
     id: str
-    ack: int
+    ack: int | None = None
     from_: str | None = None
     to: str | None = None
     participant: str | None = None
     from_me: bool | None = None
     ack_name: str | None = None
+
+    @property
+    def level(self) -> int | None:
+        """The ack level: ``ack``, else from ``ackName`` (as the Go version read it)."""
+        if self.ack is not None:
+            return self.ack
+        return ACK_LEVELS.get((self.ack_name or "").upper())
 
 
 @attrs.frozen
@@ -126,7 +154,7 @@ class WaReaction:
     id: str
     from_: str
     reaction: WaReactionBody
-    from_me: bool = False
+    from_me: bool | None = False
     participant: str | None = None
     to: str | None = None
 
