@@ -143,8 +143,8 @@ class WaAck:
 
 @attrs.frozen
 class WaReactionBody:
-    text: str
     message_id: str
+    text: str | None = ""  # "" (or null) removes the reaction
 
 
 @attrs.frozen
