@@ -22,6 +22,7 @@ import trio
 
 from whatsignal import log as wlog
 from whatsignal._version import __version__
+from whatsignal.actors.backfill import backfill
 from whatsignal.actors.context import BridgeContext, ChannelMap, Route
 from whatsignal.actors.handlers import describe
 from whatsignal.actors.preflight import check_sessions, sync_names
@@ -227,6 +228,7 @@ class Bridge:
                 )
                 self.url = base_url(binds)
                 log.info("whatsignal %s listening on %s", __version__, ", ".join(binds))
+                nursery.start_soon(partial(backfill, ctx, intake, sorted(channels.routes)))
                 if wa.contact_sync_on_startup or wa.groups.sync_on_startup:
                     nursery.start_soon(
                         partial(

@@ -114,3 +114,47 @@ async def test_stop_cancels_work_that_outlasts_the_grace_and_keeps_it_pending(
         texts = [c.body["text"] for c in waha.sent if c.path == "/api/sendText"]
         assert texts == ["stuck reply"]
         nursery.cancel_scope.cancel()
+
+
+async def test_messages_missed_while_stopped_are_caught_up_at_start(tmp_path: Path) -> None:
+    """A bridge down for longer than WAHA's webhook retries still gets what arrived meanwhile:
+    at start it reads the recent chats' history, and nothing is forwarded twice."""
+    async with trio.open_nursery() as nursery:
+        waha = FakeWaha(
+            api_key=API_KEY,
+            sessions=("personal",),
+            webhook_hmac_key=SECRET,
+            webhook_retry_attempts=1,
+            webhook_retry_delay=0.01,
+            status_step=0.01,
+        )
+        signal = FakeSignal(mode="json-rpc", numbers=(BRIDGE,))
+        waha_url: str = await nursery.start(waha.run)
+        signal_url: str = await nursery.start(signal.run)
+        done = trio.Event()
+        bridge = await _bridge(nursery, tmp_path, waha_url, signal_url, done)
+        waha.webhook_url = f"{bridge.url}/webhook/whatsapp"
+        waha.inject_message("personal", from_="+4917000000053", body="before", notify_name="Kai")
+        with trio.fail_after(10):
+            while not signal.messages:
+                await trio.sleep(0.01)
+        bridge.stop(grace=1)
+        with trio.fail_after(5):
+            await done.wait()
+
+        missed = waha.inject_message(
+            "personal", from_="+4917000000053", body="while you were away", notify_name="Kai"
+        )
+        assert missed["id"]
+        with trio.fail_after(5):  # WAHA tries twice, nobody answers, and it gives up
+            while len([d for d in waha.deliveries if d.event == "message" and d.error]) < 2:
+                await trio.sleep(0.01)
+
+        again = trio.Event()
+        await _bridge(nursery, tmp_path, waha_url, signal_url, again)
+        with trio.fail_after(10):
+            while len(signal.messages) < 2:
+                await trio.sleep(0.01)
+        await trio.sleep(0.3)
+        assert [m.message for m in signal.messages] == ["Kai: before", "Kai: while you were away"]
+        nursery.cancel_scope.cancel()

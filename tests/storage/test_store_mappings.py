@@ -196,3 +196,22 @@ async def test_has_key_tells_journaled_events_apart(store: SqliteStore) -> None:
     assert not await store.has_key("wa:s:msg:1")
     await store.journal([event("wa:s:msg:1")])
     assert await store.has_key("wa:s:msg:1")
+
+
+async def test_last_received_and_recent_chats(store: SqliteStore) -> None:
+    assert await store.last_received("default", "whatsapp") is None
+    await store.journal([event("a", received_at=10.0), event("b", received_at=30.0)])
+    await store.journal([event("s", source="signal", received_at=99.0)])
+    assert await store.last_received("default", "whatsapp") == 30.0
+    assert await store.last_received("default", "signal") == 99.0
+    await store.complete(
+        1,
+        mappings=[
+            mapping("w1", chat_id="old@c.us", created_at=1.0),
+            mapping("w2", chat_id="new@c.us", created_at=5.0),
+            mapping("w3", chat_id="old@c.us", created_at=2.0),
+            mapping("w4", chat_id="other@c.us", session="s2", created_at=9.0),
+        ],
+    )
+    assert await store.recent_chats("default") == ["new@c.us", "old@c.us"]
+    assert await store.recent_chats("default", limit=1) == ["new@c.us"]

@@ -551,3 +551,42 @@ def test_checker_messages_and_operations_without_bodies() -> None:
     assert checker.check_response("DELETE", "/api/sessions/{session}", 200, None) == set()
     errors = list(Draft202012Validator({"minimum": 1}).iter_errors(0))
     assert _nest_messages(errors) == ["body: 0 is less than the minimum of 1"]
+
+
+async def test_chat_history_lists_a_sessions_messages_newest_first() -> None:
+    import httpx as _httpx
+
+    fake = FakeWaha(sessions=("default", "other"))
+    async with trio.open_nursery() as nursery:
+        url: str = await nursery.start(fake.run)
+        first = fake.inject_message("default", from_="+4917000000001", body="one")
+        fake.inject_message("default", from_="+4917000000002", body="elsewhere")
+        fake.inject_message("other", from_="+4917000000001", body="other session")
+        second = fake.inject_message("default", from_="+4917000000001", body="two")
+        chat = first["from"]
+        async with _httpx.AsyncClient(base_url=url) as client:
+            listed = await client.get(f"/api/default/chats/{chat}/messages", params={"limit": 10})
+            assert listed.status_code == 200
+            assert [m["body"] for m in listed.json()] == ["two", "one"]
+            since = await client.get(
+                f"/api/default/chats/{chat}/messages",
+                params={"limit": 10, "filter.timestamp.gte": second["timestamp"] + 1},
+            )
+            assert since.json() == []
+            paged = await client.get(
+                f"/api/default/chats/{chat}/messages",
+                params={
+                    "limit": 1,
+                    "offset": 1,
+                    "filter.fromMe": "false",
+                    "filter.timestamp.lte": "",
+                },
+            )
+            assert [m["body"] for m in paged.json()] == ["one"]
+            mine = await client.get(
+                f"/api/default/chats/{chat}/messages", params={"limit": 5, "filter.fromMe": "true"}
+            )
+            assert mine.json() == []
+            missing = await client.get(f"/api/default/chats/{chat}/messages")
+            assert missing.status_code == 400
+        nursery.cancel_scope.cancel()

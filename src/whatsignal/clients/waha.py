@@ -326,6 +326,27 @@ class WahaClient:
             name = _first_text(data["groupMetadata"], "subject", "name")
         return name
 
+    async def chat_messages(
+        self, session: str, chat_id: str, *, since: float, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Messages of one chat from ``since`` (unix seconds) on, newest first
+        (``GET /api/{session}/chats/{chatId}/messages``; NOWEB needs its store enabled)."""
+        op = "WAHA chat messages"
+        response = await request(
+            self._http,
+            "GET",
+            f"/api/{path_segment(session)}/chats/{path_segment(chat_id)}/messages",
+            operation=op,
+            params={
+                "limit": str(limit),
+                "filter.timestamp.gte": str(int(since)),
+                "downloadMedia": "true",
+            },
+        )
+        return [
+            m for m in expect_list(op, response, parse_json(op, response)) if isinstance(m, dict)
+        ]
+
     async def contact_names(self, session: str) -> dict[str, str]:
         """Every contact of the session that has a name: ``{contact_id: name}``
         (``GET /api/contacts/all``)."""

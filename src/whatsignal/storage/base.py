@@ -125,6 +125,14 @@ class Store(Protocol):
         (resolves a quote of a bridged message whose own mapping is gone)."""
         ...
 
+    async def last_received(self, queue: str, source: str) -> float | None:
+        """When the newest event of ``source`` in ``queue`` arrived (any state), or None."""
+        ...
+
+    async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
+        """The session's chats that have bridged messages, most recently active first."""
+        ...
+
     async def has_key(self, key: str) -> bool:
         """Whether an event with this natural key was ever journaled (and not pruned)."""
         ...

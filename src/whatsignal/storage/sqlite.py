@@ -474,6 +474,31 @@ class SqliteStore:
 
         return await self._call(work, write=False)
 
+    async def last_received(self, queue: str, source: str) -> float | None:
+        """See :meth:`Store.last_received`."""
+
+        def work(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "SELECT MAX(received_at) FROM journal WHERE queue = ? AND source = ?",
+                (queue, source),
+            ).fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+
+        return await self._call(work, write=False)
+
+    async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
+        """See :meth:`Store.recent_chats`."""
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT chat_id FROM message_mappings WHERE session = ?"
+                " GROUP BY chat_id ORDER BY MAX(created_at) DESC LIMIT ?",
+                (session, limit),
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await self._call(work, write=False)
+
     async def has_key(self, key: str) -> bool:
         """See :meth:`Store.has_key`."""
 

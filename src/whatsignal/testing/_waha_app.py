@@ -190,7 +190,7 @@ def build_app(fake: FakeWaha) -> QuartTrio:
             reply_to={"id": bare_key(reply_to), "hasMedia": False} if reply_to else None,
             source="api",
         )
-        fake.remember(payload)
+        fake.remember(payload, session)
         fake.emit("message.any", session, payload)
 
     def query_session() -> str:
@@ -274,6 +274,32 @@ def build_app(fake: FakeWaha) -> QuartTrio:
         known(name)
         me = fake.session(name).me
         return respond("GET", "/api/sessions/{session}/me", 200, me) if me else _empty(200)
+
+    @app.route("/api/<name>/chats/<chat_id>/messages", methods=["GET"])
+    async def chat_messages(name: str, chat_id: str) -> Response:
+        known(name)
+        args = request.args
+        limit = args.get("limit")
+        if limit is None:
+            raise _Reject(
+                400, bad_request(["limit must be a number conforming to the specified constraints"])
+            )
+
+        def number(key: str) -> float | None:
+            value = args.get(key)
+            return float(value) if value not in (None, "") else None
+
+        from_me = args.get("filter.fromMe")
+        messages = fake.history(
+            name,
+            chat_id,
+            since=number("filter.timestamp.gte"),
+            until=number("filter.timestamp.lte"),
+            from_me=None if from_me is None else from_me.lower() == "true",
+        )
+        offset = int(args.get("offset") or 0)
+        page = messages[offset : offset + int(float(limit))]
+        return _json(page, 200)
 
     @app.route("/api/<name>/new-message-id", methods=["GET"])
     async def new_message_id(name: str) -> Response:

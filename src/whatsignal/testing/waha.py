@@ -119,6 +119,7 @@ class FakeWaha(SimulatorBase):
     _sessions: dict[str, Session] = attrs.field(init=False, factory=dict)
     _files: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
     _messages: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
+    _history: dict[str, list[str]] = attrs.field(init=False, factory=dict)
     directory: Directory = attrs.field(init=False)
     """Contacts and groups of every session (see also :meth:`add_contact`, :meth:`add_group`)."""
     _delivered: trio.Event = attrs.field(init=False, factory=trio.Event)
@@ -164,6 +165,7 @@ class FakeWaha(SimulatorBase):
         self.violations.clear()
         self._files.clear()
         self._messages.clear()
+        self._history.clear()
         self.directory = Directory(self.engine)
         if hasattr(self, "injector"):
             self.injector.clear()
@@ -516,7 +518,7 @@ class FakeWaha(SimulatorBase):
             reply_to=reply_summary(reply_to, self.message(reply_to)) if reply_to else None,
             source="app",
         )
-        self.remember(payload)
+        self.remember(payload, session)
         for name in ("message", "message.any") if event == "both" else (event,):
             self.emit(name, session, payload)
         return payload
@@ -628,9 +630,41 @@ class FakeWaha(SimulatorBase):
 
     # Messages the fake has seen ---------------------------------------------------------------
 
-    def remember(self, payload: dict[str, Any]) -> None:
-        """Keep a message so later quotes, edits and revokes can refer to it."""
+    def remember(self, payload: dict[str, Any], session: str | None = None) -> None:
+        """Keep a message so later quotes, edits and revokes can refer to it, and so the chat
+        history (``GET /api/{session}/chats/{chatId}/messages``) lists it."""
         self._messages[payload["id"]] = payload
+        if session is not None:
+            self._history.setdefault(session, []).append(payload["id"])
+
+    def history(
+        self,
+        session: str,
+        chat_id: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        from_me: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """The session's messages of one chat, newest first (WAHA's default order)."""
+        found: list[tuple[float, int, dict[str, Any]]] = []
+        for order, message_id in enumerate(self._history.get(session, [])):
+            message = self._messages.get(message_id)
+            if message is None:
+                continue
+            chat = message.get("to") if message.get("fromMe") else message.get("from")
+            if chat != chat_id:
+                continue
+            stamp = message.get("timestamp") or 0
+            if since is not None and stamp < since:
+                continue
+            if until is not None and stamp > until:
+                continue
+            if from_me is not None and bool(message.get("fromMe")) != from_me:
+                continue
+            found.append((stamp, order, message))
+        # Newest first; messages of the same second in the order they were written, reversed.
+        return [message for _, _, message in sorted(found, key=lambda f: f[:2], reverse=True)]
 
     def message(self, message_id: str) -> dict[str, Any] | None:
         """A message the fake has seen (injected or sent), by serialized id."""
