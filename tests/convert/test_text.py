@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from whatsignal.convert.text import (
-    bare_message_id,
     chat_number,
     contains_url,
     format_incoming,
@@ -60,19 +59,6 @@ def test_chat_number_only_for_direct_chats() -> None:
     assert chat_number("120363000000000000@g.us") is None
     assert chat_number("12345@lid") is None
     assert chat_number("abc@c.us") is None
-
-
-@pytest.mark.parametrize(
-    ("serialized", "bare"),
-    [
-        ("false_491701234567@c.us_3EB0ABC", "3EB0ABC"),
-        ("true_123@g.us_3EB0ABC_491701234567@c.us", "3EB0ABC"),
-        ("3EB0ABC", "3EB0ABC"),
-        ("maybe_not_an_id", "maybe_not_an_id"),
-    ],
-)
-def test_bare_message_id(serialized: str, bare: str) -> None:
-    assert bare_message_id(serialized) == bare
 
 
 def test_message_id_candidates() -> None:

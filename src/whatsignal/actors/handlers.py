@@ -33,7 +33,13 @@ from whatsignal.convert.text import (
 from whatsignal.errors import ApiError, ClientError, PayloadError
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
 from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
-from whatsignal.reliability import Failure, classify_signal, classify_waha, waha_quote_failed
+from whatsignal.reliability import (
+    CircuitBreaker,
+    Failure,
+    classify_signal,
+    classify_waha,
+    waha_quote_failed,
+)
 from whatsignal.serde import parse_signal_received, parse_waha_event, parse_waha_payload
 from whatsignal.storage import ACK_PENDING, ACK_READ, Contact, Group, JournalRow, MessageMapping
 
@@ -56,6 +62,29 @@ class UpstreamError(Exception):
         self.error = error
 
 
+async def _through(
+    ctx: BridgeContext,
+    breaker: CircuitBreaker,
+    classify: Callable[[ClientError], Failure],
+    upstream: str,
+    target: str,
+    fn: Callable[P, Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Make one upstream call: transient failures count against ``breaker``, every failure
+    is classified and raised as an UpstreamError naming the upstream and its target."""
+    try:
+        result = await fn(*args, **kwargs)
+    except ClientError as error:
+        failure = classify(error)
+        if failure is Failure.TRANSIENT:
+            breaker.record_failure(ctx.now())
+        raise UpstreamError(upstream, target, failure, error) from error
+    breaker.record_success(ctx.now())
+    return result
+
+
 async def waha_call(
     ctx: BridgeContext,
     session: str,
@@ -69,15 +98,7 @@ async def waha_call(
         raise Deferred(
             f"WAHA circuit breaker of session {session} open", breaker.retry_after(ctx.now())
         )
-    try:
-        result = await fn(*args, **kwargs)
-    except ClientError as error:
-        failure = classify_waha(error)
-        if failure is Failure.TRANSIENT:
-            breaker.record_failure(ctx.now())
-        raise UpstreamError("waha", session, failure, error) from error
-    breaker.record_success(ctx.now())
-    return result
+    return await _through(ctx, breaker, classify_waha, "waha", session, fn, *args, **kwargs)
 
 
 async def signal_call(
@@ -90,14 +111,9 @@ async def signal_call(
     """Make one signal-cli call through the number's gate (breaker and rate-limit pause)."""
     gate = ctx.gate(number)
     gate.check(ctx.now())
-    try:
-        result = await fn(*args, **kwargs)
-    except ClientError as error:
-        failure = classify_signal(error)
-        if failure is Failure.TRANSIENT:
-            gate.breaker.record_failure(ctx.now())
-        raise UpstreamError("signal", number, failure, error) from error
-    gate.breaker.record_success(ctx.now())
+    result = await _through(
+        ctx, gate.breaker, classify_signal, "signal", number, fn, *args, **kwargs
+    )
     if gate.challenge_tokens:
         # Signal accepts sends again: the rate limit is over, the challenge no longer matters.
         log.info("signal-cli rate limit on %s lifted", wlog.phone(number))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "bare_message_id",
     "chat_number",
     "contains_url",
     "format_incoming",
@@ -68,18 +67,6 @@ def chat_number(chat_id: str) -> str | None:
     if domain in ("c.us", "s.whatsapp.net") and user.isdigit():
         return "+" + user
     return None
-
-
-def bare_message_id(message_id: str) -> str:
-    """The engine's own id inside a serialized WAHA id.
-
-    ``false_491701234567@c.us_3EB0ABC`` -> ``3EB0ABC``; a group id with a participant suffix
-    (``false_123@g.us_3EB0ABC_491701234567@c.us``) gives the same; a bare id is returned as is.
-    """
-    parts = message_id.split("_")
-    if len(parts) >= 3 and parts[0] in ("true", "false") and "@" in parts[1]:
-        return parts[2]
-    return message_id
 
 
 def message_id_candidates(reply_id: str, chat_id: str, participant: str | None) -> list[str]:
