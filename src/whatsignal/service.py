@@ -372,11 +372,11 @@ class Bridge:
             return not isinstance(row, str) and await store.has_key(row.key)
 
         async def metrics() -> tuple[bytes, str]:
+            # Scraped often: read only the pending rows, never the retained done ones.
             pending: dict[str, int] = {}
-            for (queue, state), n in (await store.state_counts()).items():
-                if state == "pending":
-                    name = _queue_label(queue)
-                    pending[name] = pending.get(name, 0) + n
+            for queue, n in (await store.pending_by_queue()).items():
+                name = _queue_label(queue)
+                pending[name] = pending.get(name, 0) + n
             self.metrics.pending.clear()
             for name, n in pending.items():
                 self.metrics.pending.labels(name).set(n)

@@ -21,7 +21,7 @@ from whatsignal.storage import SqliteStore, Store
 def test_sqlite_store_implements_the_store_protocol() -> None:
     store: Store = SqliteStore(":memory:")  # mypy checks the structural match statically
     members = [n for n, f in vars(Store).items() if inspect.isfunction(f) and n[0] != "_"]
-    assert len(members) == 29
+    assert len(members) == 30
     for name in members:
         declared = inspect.signature(getattr(Store, name))
         without_self = declared.replace(parameters=list(declared.parameters.values())[1:])

@@ -297,6 +297,7 @@ async def test_counts_per_queue_and_state(store: SqliteStore) -> None:
     assert await store.pending_count() == 1
     assert await store.pending_count("default") == 0
     assert await store.queues_with_pending() == ["s2"]
+    assert await store.pending_by_queue() == {"s2": 1}
 
 
 async def test_prune_deletes_old_done_rows_and_old_mappings_only(store: SqliteStore) -> None:

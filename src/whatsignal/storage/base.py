@@ -88,6 +88,10 @@ class Store(Protocol):
         """Make a dead row pending again with a fresh retry budget; False if not dead."""
         ...
 
+    async def pending_by_queue(self) -> dict[str, int]:
+        """Pending rows per queue (cheap: only the pending rows are read)."""
+        ...
+
     async def state_counts(self) -> dict[tuple[str, str], int]:
         """Row counts per ``(queue, state)``, for metrics and status pages."""
         ...

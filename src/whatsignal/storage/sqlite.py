@@ -430,6 +430,17 @@ class SqliteStore:
 
         return await self._call(work, write=True)
 
+    async def pending_by_queue(self) -> dict[str, int]:
+        """See :meth:`Store.pending_by_queue` (served by the partial index on pending rows)."""
+
+        def work(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT queue, COUNT(*) FROM journal WHERE state = 'pending' GROUP BY queue"
+            ).fetchall()
+            return {str(row[0]): int(row[1]) for row in rows}
+
+        return await self._call(work, write=False)
+
     async def state_counts(self) -> dict[tuple[str, str], int]:
         """See :meth:`Store.state_counts`."""
 
