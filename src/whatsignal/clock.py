@@ -3,8 +3,8 @@
 Unix time is what the journal stores (when an event arrived, when a row is next due, when a
 mapping was made), so every part that needs it (store, intake, pollers, router, scheduler)
 takes a :data:`Clock` as a collaborator. The root of the actor tree hands its clock down (by
-default :func:`wall_clock`); tests hand down one they can move. :func:`wall_clock` is the only place the bridge reads
-the system's time of day.
+default :func:`wall_clock`); tests hand down one they can move. :func:`wall_clock` is the only
+place the bridge reads the system's time of day.
 
 Monotonic time (timeouts, backoff, circuit breakers) is trio's clock, ``trio.current_time()``,
 which tests move with ``autojump_clock``.
