@@ -288,11 +288,8 @@ def bridge_config(tmp: Path, waha_url: str, signal_url: str, synchronous: str) -
 
 async def wait_connected(bridge: Bridge) -> None:
     """In json-rpc mode, wait until the receiver's websocket is up (else envelopes drop)."""
-    registry = bridge.registry
-    assert registry is not None
     with trio.fail_after(10):
-        while not all(r["connected"] for r in registry.snapshot()["receivers"].values()):
-            await trio.sleep(0.01)
+        await bridge.receiving()
 
 
 async def bridge_phases(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from whatsignal.channels import ChannelMap, Route
 from whatsignal.errors import PayloadError
 from whatsignal.intake import Intake
 from whatsignal.metrics import Metrics
@@ -14,13 +15,18 @@ from whatsignal.serde import parse_waha_event
 from whatsignal.storage import InboundEvent
 
 
+class _NoBells:
+    def ring(self, queue: str) -> None:
+        raise AssertionError("whatsapp_event() rings nobody")
+
+
 def _intake() -> Intake:
     return Intake(
         store=None,  # type: ignore[arg-type]  # whatsapp_event() does not touch the store
-        session_configured=lambda s: s == "default",
-        bridge_numbers=frozenset({"+15550000001"}),
-        ring=lambda q: None,
+        channels=ChannelMap({"default": Route("default", "+15550000002", "+15550000001")}),
+        doorbells=_NoBells(),
         metrics=Metrics(),
+        clock=lambda: 1_700_000_000.0,
     )
 
 

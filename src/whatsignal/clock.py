@@ -24,4 +24,3 @@ Clock = Callable[[], float]
 def wall_clock() -> float:
     """The system's unix time: the clock of a bridge in production."""
     return time.time()
-

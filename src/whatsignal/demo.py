@@ -126,11 +126,8 @@ async def _play(out: TextIO, workdir: Path) -> int:
             file=out,
             flush=True,
         )
-        registry = bridge.registry
-        assert registry is not None
-        await _wait(
-            lambda: all(r["connected"] for r in registry.snapshot()["receivers"].values()), t
-        )
+        with trio.fail_after(10):
+            await bridge.receiving()
         group = waha.add_group("Book club", session=SESSION, participants=[DAVE, CAROL])
         t.names.update(
             {

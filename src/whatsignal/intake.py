@@ -20,13 +20,15 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import attrs
+import trio
 
 from whatsignal import log as wlog
+from whatsignal.channels import ChannelMap
+from whatsignal.clock import Clock
 from whatsignal.errors import PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
@@ -41,7 +43,7 @@ from whatsignal.models.waha import (
 from whatsignal.serde import parse_signal_received, parse_waha_payload, waha_payload_type
 from whatsignal.storage import InboundEvent, Store
 
-__all__ = ["Intake", "Outcome", "signal_key", "signal_queue"]
+__all__ = ["Intake", "Outcome", "Ring", "signal_key", "signal_queue"]
 
 log = logging.getLogger("whatsignal.intake")
 
@@ -74,24 +76,30 @@ def _ignored_chat(chat_id: str) -> bool:
     return chat_id == "status@broadcast" or chat_id.endswith(("@newsletter", "@broadcast"))
 
 
+class Ring(Protocol):
+    """Tells a queue's owner there is work (the doorbells); never blocks."""
+
+    def ring(self, queue: str) -> None: ...
+
+
 @attrs.define(eq=False, kw_only=True)
 class Intake:
     """Turns inbound events into journal rows and rings the owners' doorbells.
 
     Args:
         store: where events are journaled.
-        session_configured: whether a WAHA session has a channel (explicit or the "*" default).
-        bridge_numbers: the Signal numbers the bridge receives for.
-        ring: rings the doorbell of a queue (a session name or ``signal:<number>``); never blocks.
+        channels: which WAHA sessions have a channel, and the bridge numbers received for.
+        doorbells: rings the doorbell of a queue (a session name or ``signal:<number>``).
+        session_status: where ``session.status`` changes go (the session monitor's inbox),
+            or None when no monitor runs; sent without blocking.
     """
 
     store: Store
-    session_configured: Callable[[str], bool]
-    bridge_numbers: frozenset[str]
-    ring: Callable[[str], None]
+    channels: ChannelMap
+    doorbells: Ring
     metrics: Metrics
-    on_session_status: Callable[[str, str], None] | None = None
-    clock: Callable[[], float] = time.time
+    clock: Clock
+    session_status: trio.MemorySendChannel[tuple[str, str]] | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -106,7 +114,7 @@ class Intake:
         """
         if waha_payload_type(event.event) is None:
             return f"event {event.event!r} is not bridged"
-        if not self.session_configured(event.session):
+        if not self.channels.configured(event.session):
             return "session has no channel"
         if event.event == "session.status":
             return "session status changes go to the session monitor, not the journal"
@@ -169,12 +177,15 @@ class Intake:
         """
         if (
             event.event == "session.status"
-            and self.on_session_status is not None
-            and self.session_configured(event.session)
+            and self.session_status is not None
+            and self.channels.configured(event.session)
         ):
             status = parse_waha_payload(event)
             assert isinstance(status, WaSessionStatus)
-            self.on_session_status(event.session, status.status)
+            try:
+                self.session_status.send_nowait((event.session, status.status))
+            except trio.WouldBlock:
+                log.debug("session status inbox full; the next listing catches up")
             self._count("whatsapp", event.event, Outcome.ACCEPTED)
             return Outcome.ACCEPTED
         row = self.whatsapp_event(event, raw)
@@ -186,14 +197,19 @@ class Intake:
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
         if row_id is not None:
-            self.ring(row.queue)
+            self.doorbells.ring(row.queue)
         return outcome
+
+    async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool:
+        """Whether this WAHA event was journaled before (a late retry of it is harmless)."""
+        row = self.whatsapp_event(event, raw)
+        return not isinstance(row, str) and await self.store.has_key(row.key)
 
     # Signal -------------------------------------------------------------------------------------
 
     def signal_event(self, item: SigReceived, raw: Any) -> InboundEvent | str:
         env = item.envelope
-        if item.account not in self.bridge_numbers:
+        if item.account not in self.channels.bridge_numbers:
             return "not a bridge number"
         if env.typing_message is not None:
             return "typing indicator"
@@ -246,6 +262,6 @@ class Intake:
                     outcomes[slot] = Outcome.DUPLICATE
                 elif row.queue not in rung:
                     rung.add(row.queue)
-                    self.ring(row.queue)
+                    self.doorbells.ring(row.queue)
                 self._count("signal", via, outcomes[slot])
         return outcomes

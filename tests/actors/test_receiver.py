@@ -12,11 +12,14 @@ import trio
 import trio.testing
 import trio_websocket
 
-from whatsignal.actors.context import BridgeContext, ChannelMap
-from whatsignal.actors.receiver import MessageSource, SignalReceiver
-from whatsignal.clients import SignalClient, WahaClient
-from whatsignal.intake import Intake
+from whatsignal.actors.doorbells import Doorbells
+from whatsignal.actors.receiver import MessageSource, ReceiverSettings, SignalReceiver
+from whatsignal.actors.registry import LiveSessions
+from whatsignal.channels import ChannelMap
+from whatsignal.clients import SignalClient
+from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
+from whatsignal.relay import Notices, Router
 from whatsignal.reliability import Backoff
 from whatsignal.storage import SqliteStore
 
@@ -44,40 +47,43 @@ class ScriptedSocket:
 
 
 def _receiver(connect: Any, metrics: Metrics) -> SignalReceiver:
+    """A websocket receiver whose collaborators must not be needed by the reader alone."""
+
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise AssertionError(f"no HTTP expected: {request.url}")
 
     http = httpx.AsyncClient(
         base_url="http://signal:8080", transport=httpx.MockTransport(unreachable)
     )
-    store = SqliteStore(":memory:")
-    ctx = BridgeContext(
-        store=store,
-        waha=WahaClient(http),
-        signal=SignalClient(http),
-        channels=ChannelMap({}),
-        metrics=metrics,
-        retry_backoff=Backoff(initial=1, maximum=10),
-        max_attempts=3,
-        max_age=3600,
-    )
-    intake = Intake(
-        store=store,
-        session_configured=lambda s: False,
-        bridge_numbers=frozenset({NUMBER}),
-        ring=lambda q: None,
-        metrics=metrics,
-    )
-    _, bell = trio.open_memory_channel[None](1)
+    signal = SignalClient(http)
+    store = SqliteStore(":memory:")  # never started: the reader does not journal
+    channels = ChannelMap({})
+    doorbells = Doorbells()
+    clock = lambda: 1_700_000_000.0  # noqa: E731
     return SignalReceiver(
         number=NUMBER,
-        ctx=ctx,
-        intake=intake,
         mode="websocket",
-        doorbell=bell,
-        connect=connect,
-        reconnect=Backoff(initial=1, maximum=8, jitter=0),
-        ping_interval=20,
+        signal=signal,
+        intake=Intake(
+            store=store, channels=channels, doorbells=doorbells, metrics=metrics, clock=clock
+        ),
+        journal=store,
+        router=Router(
+            store=store,
+            signal=signal,
+            channels=channels,
+            sessions=LiveSessions(),
+            metrics=metrics,
+            clock=clock,
+        ),
+        notices=Notices(signal=signal),
+        doorbell=doorbells.claim(signal_queue(NUMBER)),
+        ring=doorbells,
+        metrics=metrics,
+        clock=clock,
+        settings=ReceiverSettings(
+            connect=connect, reconnect=Backoff(initial=1, maximum=8, jitter=0), ping_interval=20
+        ),
     )
 
 

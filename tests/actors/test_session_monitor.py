@@ -7,8 +7,8 @@ import pytest
 import trio
 import trio.testing
 
-from whatsignal.actors.context import ChannelMap, Route
-from whatsignal.actors.session_monitor import SessionMonitor
+from whatsignal.actors.session_monitor import SessionMonitor, StatusChange, status_channel
+from whatsignal.channels import ChannelMap, Route
 from whatsignal.clients import SessionInfo
 from whatsignal.errors import TransportError
 
@@ -40,16 +40,21 @@ class ScriptedWaha:
 
 @attrs.define
 class Workers:
-    running: set[str] = attrs.Factory(set)
+    """The registry's side (SessionControl): which sessions have a poller."""
+
+    running_now: set[str] = attrs.Factory(set)
     log: list[str] = attrs.Factory(list)
 
-    def ensure(self, name: str) -> None:
+    def start(self, name: str) -> None:
         self.log.append(f"+{name}")
-        self.running.add(name)
+        self.running_now.add(name)
 
     def stop(self, name: str) -> None:
         self.log.append(f"-{name}")
-        self.running.discard(name)
+        self.running_now.discard(name)
+
+    def running(self) -> list[str]:
+        return sorted(self.running_now)
 
 
 def _monitor(
@@ -60,6 +65,7 @@ def _monitor(
     discover: bool = True,
     auto_restart: bool = True,
     max_discovered: int = 2,
+    inbox: trio.MemoryReceiveChannel[StatusChange] | None = None,
 ) -> SessionMonitor:
     channels = ChannelMap(
         {"static": Route("static", ME, BRIDGE)},
@@ -68,9 +74,8 @@ def _monitor(
     return SessionMonitor(
         waha=waha,  # type: ignore[arg-type]
         channels=channels,
-        ensure_worker=workers.ensure,
-        stop_worker=workers.stop,
-        running=lambda: sorted(workers.running),
+        control=workers,
+        inbox=inbox if inbox is not None else status_channel()[1],
         static=frozenset({"static"}),
         interval=30,
         discover=discover,
@@ -87,16 +92,16 @@ async def test_discovers_working_sessions_and_stops_gone_ones(
     workers = Workers({"static"})
     monitor = _monitor(waha, workers)
     await monitor.poll_once()
-    assert workers.running == {"static", "a"}
+    assert workers.running_now == {"static", "a"}
     waha.sessions["b"] = "WORKING"
     await monitor.poll_once()
-    assert workers.running == {"static", "a", "b"}
+    assert workers.running_now == {"static", "a", "b"}
     del waha.sessions["a"]
     waha.sessions["b"] = "STOPPED"
     waha.sessions["static"] = "STOPPED"
     await monitor.poll_once()
     # Discovered sessions stop with their WAHA session; configured ones keep their worker.
-    assert workers.running == {"static"}
+    assert workers.running_now == {"static"}
     assert waha.restarts == []  # STOPPED and SCAN_QR_CODE are not unhealthy
 
 
@@ -104,14 +109,14 @@ async def test_without_a_default_channel_unknown_sessions_are_left_alone() -> No
     waha = ScriptedWaha({"static": "WORKING", "other": "WORKING"})
     workers = Workers()
     await _monitor(waha, workers, default=False).poll_once()
-    assert workers.running == {"static"}
+    assert workers.running_now == {"static"}
 
 
 async def test_discovery_off_starts_only_configured_sessions() -> None:
     waha = ScriptedWaha({"static": "WORKING", "a": "WORKING"})
     workers = Workers()
     await _monitor(waha, workers, discover=False).poll_once()
-    assert workers.running == {"static"}
+    assert workers.running_now == {"static"}
 
 
 async def test_max_concurrent_sessions_caps_discovered_ones(
@@ -122,7 +127,7 @@ async def test_max_concurrent_sessions_caps_discovered_ones(
     monitor = _monitor(waha, workers, max_discovered=2)
     await monitor.poll_once()
     await monitor.poll_once()
-    assert workers.running == {"static", "a", "b"}
+    assert workers.running_now == {"static", "a", "b"}
     assert caplog.text.count("maxConcurrentSessions (2) reached") == 1  # warned once
 
 
@@ -143,23 +148,24 @@ async def test_failed_and_stuck_sessions_are_restarted_once_per_timeout(
         await trio.sleep(30)  # ... and at 90 s it has been STARTING too long
         nursery.cancel_scope.cancel()
     assert waha.restarts == [(0, "static"), (60, "static"), (90, "slow")]
-    assert monitor.restarts == 3
 
 
 async def test_status_webhooks_apply_at_once(autojump_clock: trio.testing.MockClock) -> None:
     waha = ScriptedWaha({"static": "WORKING"})
     workers = Workers({"static"})
-    monitor = _monitor(waha, workers)
+    statuses, inbox = status_channel()
+    monitor = _monitor(waha, workers, inbox=inbox)
     async with trio.open_nursery() as nursery:
         await nursery.start(monitor.run)
         await trio.sleep(1)
-        monitor.notify("fresh", "WORKING")
-        await trio.sleep(0.1)
-        assert "fresh" in workers.running  # long before the next listing at 30 s
-        monitor.notify("fresh", "FAILED")
-        await trio.sleep(0.1)
-        assert "fresh" not in workers.running
-        assert waha.restarts == [(1.1, "fresh")]
+        await statuses.send(("fresh", "WORKING"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert trio.current_time() == 1  # applied at once: no time passed
+        assert "fresh" in workers.running_now  # long before the next listing at 30 s
+        await statuses.send(("fresh", "FAILED"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert "fresh" not in workers.running_now
+        assert waha.restarts == [(1, "fresh")]
         nursery.cancel_scope.cancel()
 
 
@@ -168,16 +174,10 @@ async def test_waha_down_changes_nothing(caplog: pytest.LogCaptureFixture) -> No
     workers = Workers({"static", "a"})
     monitor = _monitor(waha, workers)
     await monitor.poll_once()
-    assert workers.running == {"static", "a"}
+    assert workers.running_now == {"static", "a"}
     assert "could not list WAHA sessions" in caplog.text
     waha.down = False
     waha.fail_restart = True
     await monitor.apply("a", "FAILED")
     assert "restarting the session failed" in caplog.text
-    assert monitor.restarts == 0
-
-
-async def test_a_full_inbox_drops_notifications_without_blocking() -> None:
-    monitor = _monitor(ScriptedWaha(), Workers())
-    for _ in range(300):
-        monitor.notify("a", "WORKING")  # never blocks; the next listing catches up
+    assert waha.restarts == []

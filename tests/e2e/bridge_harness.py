@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import attrs
 import trio
 
 from whatsignal.config import Config, config_from_mapping
-from whatsignal.service import Bridge
+from whatsignal.service import Bridge, Parts, Tuning
 from whatsignal.testing import FakeSignal, FakeWaha, Fault
 
 BRIDGE = "+15550000001"
@@ -85,12 +86,11 @@ class World:
             while not check():
                 await trio.sleep(0.01)
 
-    async def receivers_connected(self) -> None:
-        registry = self.bridge.registry
-        assert registry is not None
-        await self.until(
-            lambda: all(r["connected"] for r in registry.snapshot()["receivers"].values())
-        )
+    @property
+    def parts(self) -> Parts:
+        """The running bridge's parts (store, registry, doorbells, names, upstreams)."""
+        assert self.bridge.parts is not None
+        return self.bridge.parts
 
 
 @asynccontextmanager
@@ -103,7 +103,8 @@ async def world(
     sessions: tuple[str, ...] = ("personal", "business"),
     waha_options: dict[str, Any] | None = None,
     signal_options: dict[str, Any] | None = None,
-    bridge_factory: Callable[[Config], Bridge] = Bridge,
+    bridge_factory: Callable[[Config], Bridge] | None = None,
+    tuning: Tuning | None = None,
     signal_faults: Sequence[Fault] = (),
     before_bridge: Callable[[FakeWaha, FakeSignal], None] | None = None,
 ) -> AsyncIterator[World]:
@@ -128,12 +129,13 @@ async def world(
         if before_bridge is not None:
             before_bridge(waha, signal)
         config = make_config(tmp_path, waha_url, signal_url, channels=channels, extra=extra)
-        bridge = bridge_factory(config)
+        make = bridge_factory or partial(Bridge, tuning=tuning or Tuning())
+        bridge = make(config)
         await nursery.start(bridge.run)
         waha.webhook_url = f"{bridge.url}/webhook/whatsapp"
         w = World(waha, signal, bridge, nursery)
-        if signal_mode == "json-rpc":
-            await w.receivers_connected()
+        with trio.fail_after(10):
+            await bridge.receiving()
         try:
             yield w
         finally:

@@ -1,6 +1,6 @@
 """Helpers shared by the end-to-end scenario tests (on top of :mod:`bridge_harness`).
 
-WhatsApp people, ways to reach the bridge's context, signed webhook posts, a probabilistic
+WhatsApp people, signed webhook posts, a probabilistic
 fault and a bridge factory with an admin token. Kept apart from ``bridge_harness`` so the
 harness stays small.
 """
@@ -18,7 +18,6 @@ import attrs
 import httpx
 from bridge_harness import SECRET, World
 
-from whatsignal.actors.context import BridgeContext
 from whatsignal.config import Config
 from whatsignal.service import Bridge
 from whatsignal.testing import Fault
@@ -34,13 +33,6 @@ WA_DAN = "+4917000000004"
 def chat_of(number: str) -> str:
     """The WhatsApp direct chat id of an E.164 number."""
     return number.lstrip("+") + "@c.us"
-
-
-def context(w: World) -> BridgeContext:
-    """The running bridge's shared context (policies tests may shorten)."""
-    registry = w.bridge.registry
-    assert registry is not None
-    return registry.ctx
 
 
 def signal_texts(w: World, recipient: str | None = None) -> list[str]:

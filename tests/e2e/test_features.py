@@ -32,8 +32,7 @@ async def _reply(w: World, text: str) -> tuple[int, MessageMapping]:
     """Send ``text`` from Signal (to the latest chat); returns its timestamp and mapping."""
     item = w.signal.inject_envelope(ALICE_PHONE, message=text)
     stamp: int = item["envelope"]["timestamp"]
-    store = w.bridge.store
-    assert store is not None
+    store = w.parts.store
     found: list[MessageMapping] = []
 
     async def mapped() -> None:
@@ -50,8 +49,7 @@ async def _reply(w: World, text: str) -> tuple[int, MessageMapping]:
 
 async def _settled(w: World) -> None:
     """Wait until every webhook was answered and the journal has nothing pending."""
-    store = w.bridge.store
-    assert store is not None
+    store = w.parts.store
     with trio.fail_after(5):
         while True:
             wanted = set(w.waha.webhook_events)
@@ -67,8 +65,7 @@ def _receipts(w: World) -> list[Any]:
 
 
 async def _status(w: World, whatsapp_id: str) -> int | None:
-    store = w.bridge.store
-    assert store is not None
+    store = w.parts.store
     mapping = await store.mapping_by_whatsapp_id("personal", whatsapp_id)
     assert mapping is not None
     return mapping.delivery_status

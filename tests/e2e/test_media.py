@@ -137,9 +137,9 @@ async def test_names_synced_at_start_need_no_lookup(tmp_path: Path) -> None:
 
     extra = {"whatsapp": {"contactSyncOnStartup": True, "groups": {"syncOnStartup": True}}}
     async with world(tmp_path, extra=extra, before_bridge=address_book) as w:
-        context = w.bridge.registry.ctx  # type: ignore[union-attr]
+        names = w.parts.names
         await w.until(
-            lambda: context.cached_name("group", "personal", "120363000000000016@g.us")[0]
+            lambda: names.cached("group", "personal", "120363000000000016@g.us") is not None
         )
         w.waha.fault("/api/contacts*", count=None, status=500)  # lookups would fail now
         w.waha.fault("/api/personal/groups*", count=None, status=500)

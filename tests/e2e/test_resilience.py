@@ -20,7 +20,6 @@ from e2e_tools import (
     WA_BOB,
     Flaky,
     chat_of,
-    context,
     forward,
     get,
     post,
@@ -30,6 +29,7 @@ from e2e_tools import (
     with_admin_token,
 )
 
+from whatsignal.service import Tuning
 from whatsignal.storage import InboundEvent
 from whatsignal.testing import Fault
 
@@ -66,11 +66,10 @@ async def test_fifty_concurrent_messages_from_five_senders(tmp_path: Path) -> No
 
 
 async def test_waha_failing_30_percent_of_sends_loses_nothing(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+    # The test is about delivery and order, not the breaker's 15 s cool-down.
+    async with world(tmp_path, tuning=Tuning(breaker_reset=0.05)) as w:
         _, alice_fwd = await forward(w, "personal", from_=WA_ALICE, body="a", name="Alice")
         _, bob_fwd = await forward(w, "personal", from_=WA_BOB, body="b", name="Bob")
-        # The test is about delivery and order, not the breaker's 15 s cool-down.
-        context(w).breaker_reset = 0.05
         flaky = w.waha.add_fault(
             Flaky(path="/api/sendText", count=None, status=500, rate=0.3, seed=7)
         )
@@ -194,12 +193,12 @@ async def test_admin_endpoints_need_the_token_when_one_is_set(tmp_path: Path) ->
 
 
 async def test_signal_rate_limit_pauses_the_number_then_resumes(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
-        ctx = context(w)
-        ctx.rate_limit_pause = 0.6  # signal-cli names no wait; the default pause is 60 s
+    # signal-cli names no wait here; the default pause is 60 s.
+    async with world(tmp_path, tuning=Tuning(rate_limit_pause=0.6)) as w:
+        gates = w.parts.upstreams.signal
         w.signal.rate_limit(1, challenge_tokens=["tok-123"])
         w.waha.inject_message("personal", from_=WA_ALICE, body="one", notify_name="Alice")
-        await w.until(lambda: any(g.paused_until > 0 for g in ctx.gates()))
+        await w.until(lambda: any(g.paused_until > 0 for g in gates.gates()))
         limited_at = trio.current_time()
         status = (await get(w, "/session/status")).json()
         gate = status["signal"][BRIDGE[-4:]]
@@ -220,8 +219,7 @@ async def test_signal_rate_limit_pauses_the_number_then_resumes(tmp_path: Path) 
 
 async def test_poison_row_ends_dead_without_crashing_the_worker(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        store = w.bridge.store
-        assert store is not None
+        store = w.parts.store
         poison = [
             InboundEvent(
                 source="whatsapp",
@@ -242,7 +240,7 @@ async def test_poison_row_ends_dead_without_crashing_the_worker(tmp_path: Path) 
             )
         ]
         await store.journal(poison)
-        context(w).ring("personal")
+        w.parts.doorbells.ring("personal")
         await w.until(lambda: len(_notices(w)) == 4)
         letters = await _dead_letters(w)
         assert sorted(letter["attempts"] for letter in letters) == [3, 3, 3, 3]
@@ -257,8 +255,7 @@ def _notices(w: Any) -> list[str]:
 
 async def test_poll_mode_bridges_both_ways(tmp_path: Path) -> None:
     async with world(tmp_path, signal_mode="normal") as w:
-        registry = w.bridge.registry
-        assert registry is not None
+        registry = w.parts.registry
         assert [r["mode"] for r in registry.snapshot()["receivers"].values()] == ["poll"]
         msg, fwd = await forward(w, "personal", from_=WA_ALICE, body="polling", name="Alice")
         w.signal.inject_envelope(ALICE_PHONE, message="pong", quote_timestamp=fwd.timestamp)

@@ -21,7 +21,7 @@ from e2e_tools import (
     signal_texts,
 )
 
-from whatsignal.actors.router import NOTICE_UNKNOWN_QUOTE
+from whatsignal.relay.notices import NOTICE_UNKNOWN_QUOTE
 
 
 async def test_quoted_reply_goes_to_the_quoted_sender_not_the_latest(tmp_path: Path) -> None:

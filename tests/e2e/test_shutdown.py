@@ -44,10 +44,9 @@ async def _bridge(
     bridge = Bridge(config)
     nursery.start_soon(_run_until_stopped, bridge, done)
     with trio.fail_after(10):
-        while not bridge.url or bridge.registry is None:
+        while bridge.parts is None:
             await trio.sleep(0.01)
-        while not all(r["connected"] for r in bridge.registry.snapshot()["receivers"].values()):
-            await trio.sleep(0.01)
+        await bridge.receiving()
     return bridge
 
 
@@ -86,7 +85,7 @@ async def test_stop_lets_a_send_in_flight_finish(tmp_path: Path) -> None:
         bridge2 = await _bridge(nursery, tmp_path, waha_url, signal_url, again)
         await trio.sleep(0.3)
         assert [c.body["text"] for c in waha.sent if c.path == "/api/sendText"] == ["slow reply"]
-        status = await bridge2.store.pending_count()  # type: ignore[union-attr]
+        status = await bridge2.parts.store.pending_count()  # type: ignore[union-attr]
         assert status == 0
         nursery.cancel_scope.cancel()
 

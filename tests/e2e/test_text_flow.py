@@ -58,9 +58,8 @@ async def test_default_channel_serves_sessions_without_their_own(tmp_path: Path)
         )
         await w.until(lambda: len(w.to_signal()) == 1)
         assert w.to_signal()[0].message == "Eve: a lead"
-        registry = w.bridge.registry
-        assert registry is not None
-        assert "sales" in registry.running_sessions()
+        registry = w.parts.registry
+        assert "sales" in registry.running()
         w.signal.inject_envelope(ALICE_PHONE, message="on it")
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
         reply = w.whatsapp_calls("/api/sendText")[0]
@@ -153,17 +152,16 @@ async def test_sessions_are_discovered_and_followed_through_status_webhooks(
         extra=extra,
         waha_options={"auto_pair": True},
     ) as w:
-        registry = w.bridge.registry
-        assert registry is not None
-        await w.until(lambda: registry.running_sessions() == ["personal", "sales"])
+        registry = w.parts.registry
+        await w.until(lambda: registry.running() == ["personal", "sales"])
         w.waha.create_session("late")  # STARTING, then WORKING: session.status webhooks
-        await w.until(lambda: "late" in registry.running_sessions())
+        await w.until(lambda: "late" in registry.running())
         w.waha.set_session_status("late", "FAILED")  # auto restart: back to WORKING
         await w.until(lambda: w.waha.session("late").status == "WORKING")
-        await w.until(lambda: "late" in registry.running_sessions())
+        await w.until(lambda: "late" in registry.running())
         w.waha.stop_session("sales")
-        await w.until(lambda: "sales" not in registry.running_sessions())
-        assert "personal" in registry.running_sessions()
+        await w.until(lambda: "sales" not in registry.running())
+        assert "personal" in registry.running()
         import httpx
 
         async with httpx.AsyncClient(base_url=w.bridge.url) as client:
@@ -188,8 +186,7 @@ async def test_channels_with_their_own_bridge_numbers(tmp_path: Path) -> None:
     async with world(
         tmp_path, channels=channels, signal_options={"numbers": (BRIDGE, second)}
     ) as w:
-        registry = w.bridge.registry
-        assert registry is not None
+        registry = w.parts.registry
         assert len(registry.snapshot()["receivers"]) == 2
         home = w.waha.inject_message("personal", from_="+4917000000091", body="dinner?")
         work = w.waha.inject_message("business", from_="+4917000000092", body="report?")

@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import pytest
+from quart_trio import QuartTrio
 
 from whatsignal.errors import PayloadError, StorageError
 from whatsignal.intake import Outcome
 from whatsignal.models.waha import WahaEvent
-from whatsignal.web.app import Readiness, WebDeps, create_app, signature_ok
+from whatsignal.web.app import Readiness, WebSettings, create_app, signature_ok
 
 SECRET = "k" * 40
 TOKEN = "t" * 40
@@ -26,9 +28,10 @@ ADMIN = "a" * 40
 
 @attrs.define
 class StubIntake:
-    """Records what reached the intake; fails on demand."""
+    """Records what reached the intake; fails on demand; knows ``journaled`` event ids."""
 
     fail: Exception | None = None
+    journaled: set[str] = attrs.Factory(set)
     seen: list[str] = attrs.Factory(list)
     pushed: list[Any] = attrs.Factory(list)
 
@@ -38,51 +41,45 @@ class StubIntake:
         self.seen.append(event.event)
         return Outcome.ACCEPTED
 
-    async def signal(self, items: list[Any], *, via: str) -> list[Outcome]:
+    async def signal(self, raw_items: Sequence[Any], *, via: str) -> list[Outcome]:
         if self.fail is not None:
             raise self.fail
-        self.pushed.extend(items)
-        return [Outcome.ACCEPTED for _ in items]
+        self.pushed.extend(raw_items)
+        return [Outcome.ACCEPTED for _ in raw_items]
+
+    async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool:
+        return event.id in self.journaled
 
 
-def _deps(intake: StubIntake, journaled: set[str] | None = None, **overrides: Any) -> WebDeps:
-    journaled = set() if journaled is None else journaled
+class StubAdmin:
+    """Canned answers of the admin operations."""
 
-    async def readiness() -> Readiness:
+    async def readiness(self) -> Readiness:
         return Readiness(False, {"whatsapp": "ok", "signal": "unavailable: TransportError"})
 
-    async def already(event: Any, raw: bytes) -> bool:
-        return event.id in journaled
-
-    async def status() -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         return {"workers": {}}
 
-    async def dead() -> list[dict[str, Any]]:
+    async def dead_letters(self) -> list[dict[str, Any]]:
         return [{"id": 7}]
 
-    async def retry(row_id: int) -> bool:
+    async def retry_dead_letter(self, row_id: int) -> bool:
         return row_id == 7
 
-    async def solve(captcha: str, number: str | None) -> dict[str, Any]:
+    async def solve_rate_limit(self, captcha: str, number: str | None) -> dict[str, Any]:
         if number == "+nobody":
             return {"solved": [], "failed": {}}
         if captcha.endswith("bad"):
             return {"solved": [], "failed": {"****0001": "invalid captcha"}}
         return {"solved": ["****0001"], "failed": {}}
 
-    async def metrics() -> tuple[bytes, str]:
+    async def metrics(self) -> tuple[bytes, str]:
         return b"# metrics\n", "text/plain; version=0.0.4"
 
+
+def _app(intake: StubIntake, **overrides: Any) -> QuartTrio:
     options: dict[str, Any] = {
         "version": "9.9",
-        "readiness": readiness,
-        "intake": intake,
-        "already_journaled": already,
-        "status": status,
-        "dead_letters": dead,
-        "retry_dead_letter": retry,
-        "metrics": metrics,
-        "solve_rate_limit": solve,
         "webhook_secret": SECRET,
         "max_body_bytes": 2048,
         "signal_webhook_token": TOKEN,
@@ -90,7 +87,7 @@ def _deps(intake: StubIntake, journaled: set[str] | None = None, **overrides: An
         "clock": lambda: 1_000.0,
     }
     options.update(overrides)
-    return WebDeps(**options)
+    return create_app(WebSettings(**options), intake, StubAdmin())
 
 
 def _signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
@@ -117,7 +114,7 @@ def test_signature_is_hex_hmac_sha512_of_the_raw_body() -> None:
 
 
 async def test_health_liveness_and_readiness() -> None:
-    app = create_app(_deps(StubIntake()))
+    app = _app(StubIntake())
     client = app.test_client()
     live = await client.get("/healthz")
     assert live.status_code == 200
@@ -131,7 +128,7 @@ async def test_health_liveness_and_readiness() -> None:
 
 async def test_whatsapp_webhook_answers() -> None:
     intake = StubIntake()
-    client = create_app(_deps(intake)).test_client()
+    client = _app(intake).test_client()
     ok = await client.post("/webhook/whatsapp", data=EVENT, headers=_signed(EVENT))
     assert ok.status_code == 200
     assert (await ok.get_json()) == {"status": "accepted"}
@@ -156,11 +153,11 @@ async def test_whatsapp_webhook_answers() -> None:
 
 async def test_journal_failure_is_503_so_waha_retries() -> None:
     intake = StubIntake(fail=StorageError("disk full"))
-    client = create_app(_deps(intake)).test_client()
+    client = _app(intake).test_client()
     answer = await client.post("/webhook/whatsapp", data=EVENT, headers=_signed(EVENT))
     assert answer.status_code == 503
     malformed = StubIntake(fail=PayloadError("message payload: id missing"))
-    client = create_app(_deps(malformed)).test_client()
+    client = _app(malformed).test_client()
     answer = await client.post("/webhook/whatsapp", data=EVENT, headers=_signed(EVENT))
     assert answer.status_code == 400
     assert (await answer.get_json())["error"] == "message payload: id missing"
@@ -168,7 +165,7 @@ async def test_journal_failure_is_503_so_waha_retries() -> None:
 
 async def test_skew_window_never_rejects_a_journaled_event() -> None:
     journaled: set[str] = set()
-    client = create_app(_deps(StubIntake(), journaled, max_skew_sec=60.0)).test_client()
+    client = _app(StubIntake(journaled=journaled), max_skew_sec=60.0).test_client()
     fresh = {**_signed(EVENT), "X-Webhook-Timestamp": "1000000"}
     stale = {**_signed(EVENT), "X-Webhook-Timestamp": "1"}
     missing = _signed(EVENT)
@@ -181,7 +178,7 @@ async def test_skew_window_never_rejects_a_journaled_event() -> None:
 
 
 async def test_without_a_secret_webhooks_are_not_checked() -> None:
-    client = create_app(_deps(StubIntake(), webhook_secret=None)).test_client()
+    client = _app(StubIntake(), webhook_secret=None).test_client()
     assert (await client.post("/webhook/whatsapp", data=EVENT)).status_code == 200
 
 
@@ -201,7 +198,7 @@ async def test_without_a_secret_webhooks_are_not_checked() -> None:
 )
 async def test_signal_push_path(body: Any, status: int, reason: str | None) -> None:
     intake = StubIntake()
-    client = create_app(_deps(intake)).test_client()
+    client = _app(intake).test_client()
     answer = await client.post(f"/webhook/signal?token={TOKEN}", json=body)
     assert answer.status_code == status
     if reason:
@@ -210,19 +207,19 @@ async def test_signal_push_path(body: Any, status: int, reason: str | None) -> N
 
 async def test_signal_push_path_tokens_and_failures() -> None:
     body = {"method": "receive", "params": {"envelope": {}, "account": "+1"}}
-    client = create_app(_deps(StubIntake())).test_client()
+    client = _app(StubIntake()).test_client()
     assert (await client.post("/webhook/signal", json=body)).status_code == 401
     assert (await client.post("/webhook/signal?token=nope", json=body)).status_code == 401
-    disabled = create_app(_deps(StubIntake(), signal_webhook_token=None)).test_client()
+    disabled = _app(StubIntake(), signal_webhook_token=None).test_client()
     answer = await disabled.post(f"/webhook/signal?token={TOKEN}", json=body)
     assert answer.status_code == 401
     assert "signal.webhookToken" in (await answer.get_json())["error"]
-    failing = create_app(_deps(StubIntake(fail=StorageError("x")))).test_client()
+    failing = _app(StubIntake(fail=StorageError("x"))).test_client()
     assert (await failing.post(f"/webhook/signal?token={TOKEN}", json=body)).status_code == 503
 
 
 async def test_admin_endpoints_need_the_token() -> None:
-    client = create_app(_deps(StubIntake())).test_client()
+    client = _app(StubIntake()).test_client()
     bearer = {"Authorization": f"Bearer {ADMIN}"}
     for path in ("/metrics", "/session/status", "/admin/dead-letters"):
         denied = await client.get(path)
@@ -245,14 +242,14 @@ async def test_admin_endpoints_need_the_token() -> None:
 
 
 async def test_admin_is_open_only_in_development_without_a_token() -> None:
-    open_app = create_app(_deps(StubIntake(), admin_token=None, admin_open=True)).test_client()
+    open_app = _app(StubIntake(), admin_token=None, admin_open=True).test_client()
     assert (await open_app.get("/session/status")).status_code == 200
-    closed = create_app(_deps(StubIntake(), admin_token=None, admin_open=False)).test_client()
+    closed = _app(StubIntake(), admin_token=None, admin_open=False).test_client()
     assert (await closed.get("/session/status")).status_code == 401
 
 
 async def test_unknown_paths_and_methods_answer_json() -> None:
-    client = create_app(_deps(StubIntake())).test_client()
+    client = _app(StubIntake()).test_client()
     missing = await client.get("/nope")
     assert missing.status_code == 404
     assert (await missing.get_json()) == {"error": "not found"}
@@ -261,7 +258,7 @@ async def test_unknown_paths_and_methods_answer_json() -> None:
 
 
 async def test_rate_limit_challenge_endpoint() -> None:
-    client = create_app(_deps(StubIntake())).test_client()
+    client = _app(StubIntake()).test_client()
     bearer = {"Authorization": f"Bearer {ADMIN}"}
     url = "/admin/signal/rate-limit-challenge"
     assert (await client.post(url, json={"captcha": "signalcaptcha://x"})).status_code == 401

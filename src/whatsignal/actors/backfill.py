@@ -17,10 +17,11 @@ import json
 import logging
 from collections.abc import Sequence
 
-from whatsignal.actors.context import BridgeContext
+from whatsignal.clients import WahaClient
 from whatsignal.errors import ClientError, PayloadError, StorageError
 from whatsignal.intake import Intake, Outcome
 from whatsignal.models.waha import WahaEvent
+from whatsignal.storage import Store
 
 __all__ = ["backfill"]
 
@@ -28,7 +29,8 @@ log = logging.getLogger("whatsignal.backfill")
 
 
 async def backfill(
-    ctx: BridgeContext,
+    journal: Store,
+    waha: WahaClient,
     intake: Intake,
     sessions: Sequence[str],
     *,
@@ -40,13 +42,13 @@ async def backfill(
     added = 0
     for session in sessions:
         try:
-            last = await ctx.store.last_received(session, "whatsapp")
+            last = await journal.last_received(session, "whatsapp")
             if last is None:
                 continue  # a new installation: there is nothing to catch up on
             since = last - overlap
-            chats = await ctx.store.recent_chats(session, limit=chats_per_session)
+            chats = await journal.recent_chats(session, limit=chats_per_session)
             for chat in chats:
-                added += await _chat(ctx, intake, session, chat, since, per_chat)
+                added += await _chat(waha, intake, session, chat, since, per_chat)
         except (ClientError, StorageError) as error:
             log.warning("catching up after the start failed: %s", error, extra={"session": session})
     if added:
@@ -55,9 +57,9 @@ async def backfill(
 
 
 async def _chat(
-    ctx: BridgeContext, intake: Intake, session: str, chat: str, since: float, limit: int
+    waha: WahaClient, intake: Intake, session: str, chat: str, since: float, limit: int
 ) -> int:
-    messages = await ctx.waha.chat_messages(session, chat, since=since, limit=limit)
+    messages = await waha.chat_messages(session, chat, since=since, limit=limit)
     added = 0
     # Oldest first, so that they keep their order in the chat.
     for payload in reversed(messages):

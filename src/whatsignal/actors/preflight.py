@@ -1,7 +1,5 @@
-"""One-time tasks after start-up; none of them blocks start-up or changes anything in WAHA.
-
-:func:`sync_names` fills the contact and group name caches (``whatsapp.contactSyncOnStartup``,
-``whatsapp.groups.syncOnStartup``), so the first message of each chat needs no lookup.
+"""A one-time look at WAHA's sessions after start-up; it never blocks start-up or changes
+anything in WAHA.
 
 :func:`check_sessions` looks once at WAHA's sessions, to warn about setups that lose or double
 messages. It never changes a session (a PUT would restart it).
@@ -22,13 +20,10 @@ from collections.abc import Sequence
 
 import trio
 
-from whatsignal.actors.context import BridgeContext
 from whatsignal.clients import SessionInfo, WahaClient
-from whatsignal.convert.text import chat_number
 from whatsignal.errors import ClientError
-from whatsignal.storage import Contact, Group
 
-__all__ = ["check_sessions", "session_warnings", "sync_names"]
+__all__ = ["check_sessions", "session_warnings"]
 
 log = logging.getLogger("whatsignal.preflight")
 
@@ -84,30 +79,3 @@ async def check_sessions(
         return warnings
     log.warning("WAHA did not list its sessions within %.0fs at start-up", within)
     return []
-
-
-async def sync_names(
-    ctx: BridgeContext, sessions: Sequence[str], *, contacts: bool, groups: bool
-) -> int:
-    """Fetch every contact and/or group name of ``sessions`` into the caches; returns how
-    many names were stored. A session whose lists fail is logged and skipped."""
-    stored = 0
-    now = ctx.wall()
-    for session in sessions:
-        try:
-            if contacts:
-                for contact_id, name in (await ctx.waha.contact_names(session)).items():
-                    contact = Contact(session, contact_id, name, chat_number(contact_id), now)
-                    await ctx.store.put_contact(contact)
-                    ctx.remember_name("contact", session, contact_id, name)
-                    stored += 1
-            if groups:
-                for group_id, name in (await ctx.waha.group_names(session)).items():
-                    await ctx.store.put_group(Group(session, group_id, name, now))
-                    ctx.remember_name("group", session, group_id, name)
-                    stored += 1
-        except ClientError as error:
-            log.warning("start-up name sync failed: %s", error, extra={"session": session})
-    if stored:
-        log.info("start-up sync cached %d contact and group names", stored)
-    return stored

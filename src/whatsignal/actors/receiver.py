@@ -8,7 +8,7 @@ websocket listens (signal-cli-rest-api #834). So the receiver:
 * journals what it read in batches (one group-committed transaction for many envelopes);
 * reconnects at once after a drop, backing off only when connecting keeps failing;
 * pings, so a dead connection is noticed within ``ping_interval + ping_timeout``;
-* routes journaled envelopes to session queues (:mod:`whatsignal.actors.router`), from the
+* routes journaled envelopes to session queues (:mod:`whatsignal.relay.router`), from the
   journal, so a crash between journaling and routing loses nothing.
 
 In normal/native mode it long-polls ``GET /v1/receive/{number}?timeout=N`` instead.
@@ -28,19 +28,30 @@ import trio
 import trio_websocket
 
 from whatsignal import log as wlog
-from whatsignal.actors.context import BridgeContext
-from whatsignal.actors.router import Decision, decide
-from whatsignal.actors.worker import wait_for_ring
+from whatsignal.actors.doorbells import Doorbell
+from whatsignal.clients import SignalClient
+from whatsignal.clock import Clock
 from whatsignal.errors import ClientError, PayloadError, StorageError
-from whatsignal.intake import Intake, signal_queue
+from whatsignal.intake import Intake, Ring, signal_queue
+from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay import Decision, Notices, Router
 from whatsignal.reliability import Backoff
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import JournalRow
+from whatsignal.storage import JournalRow, Store
 
-__all__ = ["MessageSource", "SignalReceiver", "open_websocket"]
+__all__ = [
+    "Connect",
+    "MessageSource",
+    "ReceiveMode",
+    "ReceiverSettings",
+    "SignalReceiver",
+    "open_websocket",
+]
 
 log = logging.getLogger("whatsignal.receiver")
+
+ReceiveMode = Literal["websocket", "poll", "auto"]
 
 
 class MessageSource(Protocol):
@@ -63,47 +74,67 @@ async def open_websocket(url: str) -> AsyncIterator[MessageSource]:
         yield ws
 
 
-@attrs.define(eq=False, kw_only=True)
-class SignalReceiver:
-    """Receives for one bridge number and routes what it receives.
+@attrs.frozen
+class ReceiverSettings:
+    """How receivers read from signal-cli (``signal.*`` config) and how they pace themselves.
 
     Args:
-        mode: ``websocket`` (json-rpc) or ``poll`` (normal/native), decided by the registry from
-            ``/v1/about`` and ``signal.receiveMode``.
-        doorbell: rung when the push webhook journals envelopes for this number.
+        settle: seconds a journaled envelope waits before it is routed (with signal-cli's push
+            path on, an older envelope may still arrive over the websocket).
+        connect: how the websocket is opened (tests inject failures through it).
     """
 
-    number: str
-    ctx: BridgeContext
-    intake: Intake
-    mode: Literal["websocket", "poll", "auto"]
-    doorbell: trio.MemoryReceiveChannel[None]
-    connect: Connect = open_websocket
     poll_timeout: float = 10.0
     poll_interval: float = 1.0
     ping_interval: float = 20.0
     ping_timeout: float = 10.0
-    reconnect: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=30.0))
     settle: float = 0.0
+    reconnect: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=30.0))
     buffer_size: int = 4096
     batch_max: int = 256
+    connect: Connect = open_websocket
+
+
+@attrs.define(eq=False, kw_only=True)
+class SignalReceiver:
+    """Receives for one bridge number and routes what it receives.
+
+    ``run`` reports started once the receiver actually receives: its websocket is connected,
+    or its first long poll was answered.
+
+    Args:
+        mode: ``websocket`` (json-rpc), ``poll`` (normal/native), or ``auto`` (ask
+            ``/v1/about`` first: signal-cli did not answer when the bridge started).
+        doorbell: this number's queue's doorbell, rung when envelopes are journaled for it.
+        ring: rings the session queues that routed envelopes move to.
+    """
+
+    number: str
+    mode: ReceiveMode
+    signal: SignalClient
+    intake: Intake
+    journal: Store
+    router: Router
+    notices: Notices
+    doorbell: Doorbell
+    ring: Ring
+    metrics: Metrics
+    clock: Clock
+    settings: ReceiverSettings = ReceiverSettings()
     connected: bool = attrs.field(default=False, init=False)
-    attempts: list[float] = attrs.field(factory=list, init=False)  # connect times, for tests
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        send, receive = trio.open_memory_channel[Any](self.buffer_size)
+        send, receive = trio.open_memory_channel[Any](self.settings.buffer_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._journal, receive)
             nursery.start_soon(self._route_loop)
-            task_status.started()
             if self.mode == "auto":
                 self.mode = await self._detect_mode()
-            if self.mode == "websocket":
-                nursery.start_soon(self._read_websocket, send)
-            else:
-                nursery.start_soon(self._poll, send)
+            reader = self._read_websocket if self.mode == "websocket" else self._poll
+            await nursery.start(reader, send)
+            task_status.started()
             await trio.sleep_forever()
 
     async def _detect_mode(self) -> Literal["websocket", "poll"]:
@@ -111,10 +142,10 @@ class SignalReceiver:
         failures = 0
         while True:
             try:
-                about = await self.ctx.signal.about()
+                about = await self.signal.about()
             except ClientError as error:
                 failures += 1
-                delay = self.reconnect.delay(failures)
+                delay = self.settings.reconnect.delay(failures)
                 log.warning("signal-cli not answering /v1/about (retry in %.1fs): %s", delay, error)
                 await trio.sleep(delay)
                 continue
@@ -123,19 +154,27 @@ class SignalReceiver:
 
     # Reading ----------------------------------------------------------------------------------
 
-    async def _read_websocket(self, sink: trio.MemorySendChannel[Any]) -> NoReturn:
-        url = self.ctx.signal.receive_websocket_url(self.number)
+    async def _read_websocket(
+        self,
+        sink: trio.MemorySendChannel[Any],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> NoReturn:
+        """Read frames into ``sink`` for ever, reconnecting; started once first connected."""
+        url = self.signal.receive_websocket_url(self.number)
+        settings = self.settings
         failures = 0
         with sink:
             while True:
-                self.attempts.append(trio.current_time())
                 got_messages = False
                 try:
-                    async with self.connect(url) as ws:
+                    async with settings.connect(url) as ws:
                         self.connected = True
                         failures = 0
-                        self.ctx.metrics.receiver_connects.labels("websocket", "ok").inc()
+                        self.metrics.receiver_connects.labels("websocket", "ok").inc()
                         log.info("signal websocket connected for %s", wlog.phone(self.number))
+                        task_status.started()
+                        task_status = trio.TASK_STATUS_IGNORED  # started() may be called once
                         async with trio.open_nursery() as nursery:
                             nursery.start_soon(self._pinger, ws)
                             while True:
@@ -149,7 +188,7 @@ class SignalReceiver:
                     trio.TooSlowError,
                     trio.BrokenResourceError,
                 ) as group:
-                    self.ctx.metrics.receiver_connects.labels("websocket", "dropped").inc()
+                    self.metrics.receiver_connects.labels("websocket", "dropped").inc()
                     log.warning(
                         "signal websocket for %s lost: %s",
                         wlog.phone(self.number),
@@ -163,40 +202,50 @@ class SignalReceiver:
                 # The first reconnect after a drop is immediate: every moment without a
                 # socket is a moment in which signal-cli throws messages away.
                 if failures > 1:
-                    await trio.sleep(self.reconnect.delay(failures - 1))
+                    await trio.sleep(settings.reconnect.delay(failures - 1))
 
     async def _pinger(self, ws: MessageSource) -> None:
         while True:
-            await trio.sleep(self.ping_interval)
-            with trio.fail_after(self.ping_timeout):
+            await trio.sleep(self.settings.ping_interval)
+            with trio.fail_after(self.settings.ping_timeout):
                 await ws.ping()
 
-    async def _poll(self, sink: trio.MemorySendChannel[Any]) -> NoReturn:
+    async def _poll(
+        self,
+        sink: trio.MemorySendChannel[Any],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> NoReturn:
+        """Long-poll into ``sink`` for ever; started once the first poll was answered."""
+        settings = self.settings
         failures = 0
         with sink:
             while True:
                 try:
-                    items = await self.ctx.signal.receive(self.number, timeout=self.poll_timeout)
+                    items = await self.signal.receive(self.number, timeout=settings.poll_timeout)
                 except ClientError as error:
                     failures += 1
-                    delay = self.reconnect.delay(failures)
+                    self.connected = False
+                    delay = settings.reconnect.delay(failures)
                     log.warning("signal receive failed (retry in %.1fs): %s", delay, error)
                     await trio.sleep(delay)
                     continue
                 failures = 0
+                self.connected = True
+                task_status.started()
+                task_status = trio.TASK_STATUS_IGNORED
                 for item in items:
                     await sink.send(item)
                 if not items:
-                    await trio.sleep(self.poll_interval)
+                    await trio.sleep(settings.poll_interval)
 
     # Journaling ---------------------------------------------------------------------------------
 
     async def _journal(self, source: trio.MemoryReceiveChannel[Any]) -> None:
-        via = self.mode
         with source:
             async for first in source:
                 batch = [first]
-                while len(batch) < self.batch_max:
+                while len(batch) < self.settings.batch_max:
                     try:
                         batch.append(source.receive_nowait())
                     except trio.WouldBlock:
@@ -205,7 +254,7 @@ class SignalReceiver:
                 delay = 0.1
                 while True:
                     try:
-                        await self.intake.signal(items, via=via)
+                        await self.intake.signal(items, via=self.mode)
                         break
                     except StorageError as error:
                         # Keep the batch: these envelopes exist nowhere else any more.
@@ -239,27 +288,27 @@ class SignalReceiver:
         everything journaled so far, so its session handles them in this order.
         """
         queue = signal_queue(self.number)
-        store = self.ctx.store
+        journal, batch_max = self.journal, self.settings.batch_max
         while True:
-            heads = await store.pending_heads(queue, limit=self.batch_max)
+            heads = await journal.pending_heads(queue, limit=batch_max)
             ready: list[tuple[int, int, JournalRow, SigReceived]] = []
             for row in heads:
                 try:
                     item = parse_signal_received(json.loads(row.payload))
                 except (PayloadError, ValueError) as error:
-                    await store.bury(row.id, error=f"unparseable envelope: {error}")
+                    await journal.bury(row.id, error=f"unparseable envelope: {error}")
                     continue
                 ready.append((item.envelope.timestamp, row.id, row, item))
             ready.sort(key=lambda entry: entry[:2])
             wait = math.inf
-            now = self.ctx.wall()
+            now = self.clock()
             moves: list[tuple[int, str, str | None]] = []
             for _stamp, _id, row, item in ready:
-                settled_at = row.received_at + self.settle
+                settled_at = row.received_at + self.settings.settle
                 if settled_at > now:
                     wait = settled_at - now
                     break
-                decision = await decide(self.ctx, item)
+                decision = await self.router.decide(item)
                 if decision.session is None:
                     await self._unrouted(row, item, decision)
                 else:
@@ -267,25 +316,17 @@ class SignalReceiver:
             if moves:
                 # One transaction for the batch, in routing order (group commit would merge
                 # separate calls too, but not promise their order).
-                await store.requeue_many(moves)
+                await journal.requeue_many(moves)
                 for session in dict.fromkeys(queue for _, queue, _ in moves):
-                    self.ctx.ring(session)
-            if wait < math.inf or len(heads) >= self.batch_max:
-                await wait_for_ring(self.doorbell, 0.0 if wait == math.inf else wait)
+                    self.ring.ring(session)
+            if wait < math.inf or len(heads) >= batch_max:
+                await self.doorbell.wait(0.0 if wait == math.inf else wait)
             else:
-                await wait_for_ring(self.doorbell, math.inf)
+                await self.doorbell.wait(math.inf)
 
     async def _unrouted(self, row: JournalRow, item: SigReceived, decision: Decision) -> None:
         log.info("signal envelope %d not routed: %s", row.id, decision.ignore)
-        if decision.notice:
-            await self._notice(item.envelope.sender, decision.notice)
-        await self.ctx.store.complete(row.id)
-
-    async def _notice(self, recipient: str | None, text: str) -> None:
-        if not recipient:
-            return
-        with trio.move_on_after(10):
-            try:
-                await self.ctx.signal.send(self.number, [recipient], text)
-            except ClientError as error:
-                log.warning("could not send a routing notice: %s", error)
+        recipient = item.envelope.sender
+        if decision.notice and recipient:
+            await self.notices.tell(self.number, recipient, decision.notice)
+        await self.journal.complete(row.id)

@@ -1,65 +1,101 @@
-"""PollerRegistry: owns one SessionWorker per session and one SignalReceiver per bridge number.
+"""PollerRegistry: owns one SessionPoller per session and one SignalReceiver per bridge number.
 
 Each child runs under :func:`~whatsignal.actors.supervisor.supervise` inside a cancel scope of
 its own, so one session's crash restarts that session only, and one session can be stopped
-without touching the others. A child's doorbell (a memory channel of buffer 1) belongs to the
-registry and outlives the child's restarts: a ring is never lost, and it is only a hint anyway
+without touching the others. A child's doorbell belongs to :class:`~whatsignal.actors.doorbells.
+Doorbells` and outlives the child's restarts: a ring is never lost, and it is only a hint anyway
 because the work itself waits in the journal.
 
-In this version the sessions are the configured channels' sessions, plus any session that the
-``"*"`` default channel serves as soon as work for it arrives (a webhook, or rows left in the
-journal by an earlier run). Session discovery from WAHA builds on :meth:`ensure_worker`.
+Which sessions have a poller:
+
+* the configured channels' sessions, from the start;
+* sessions with rows left in the journal by an earlier run, if they still have a channel;
+* a session the ``"*"`` channel serves, as soon as work for it is rung (a webhook arrived);
+* whatever the :class:`~whatsignal.actors.session_monitor.SessionMonitor` starts and stops
+  through :meth:`start` and :meth:`stop` (:class:`SessionControl`).
+
+:class:`LiveSessions` is the registry's record of which sessions run now; the router and the
+monitor read it, only the registry writes it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterable
-from typing import Any, Literal, NoReturn
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, NoReturn, Protocol
 
 import attrs
 import trio
 
-from whatsignal.actors.context import BridgeContext
-from whatsignal.actors.receiver import Connect, SignalReceiver, open_websocket
+from whatsignal.actors.doorbells import Doorbell, Doorbells
+from whatsignal.actors.receiver import SignalReceiver
+from whatsignal.actors.session_poller import SessionPoller
 from whatsignal.actors.supervisor import RestartPolicy, supervise
-from whatsignal.actors.worker import SessionWorker
-from whatsignal.intake import Intake, signal_queue
+from whatsignal.metrics import Metrics
+from whatsignal.storage import Store
 
-__all__ = ["PollerRegistry", "ReceiverSettings"]
+__all__ = ["LiveSessions", "PollerFactory", "PollerRegistry", "SessionControl"]
 
 log = logging.getLogger("whatsignal.registry")
 
+PollerFactory = Callable[[str, Doorbell], SessionPoller]
+"""Makes the poller of a session, given its doorbell."""
 
-@attrs.frozen
-class ReceiverSettings:
-    """How receivers read from signal-cli (from ``signal.*`` config)."""
 
-    enabled: bool = True
-    poll_timeout: float = 10.0
-    poll_interval: float = 1.0
-    ping_interval: float = 20.0
-    ping_timeout: float = 10.0
-    settle: float = 0.0
-    connect: Connect = open_websocket
+class SessionControl(Protocol):
+    """How the session monitor starts and stops sessions' pollers."""
+
+    def start(self, session: str) -> None: ...
+
+    def stop(self, session: str) -> None: ...
+
+    def running(self) -> Sequence[str]: ...
+
+
+@attrs.define(eq=False)
+class LiveSessions:
+    """The sessions that have a poller now (written by the registry, read by others)."""
+
+    _names: set[str] = attrs.field(factory=set, init=False)
+
+    def running(self) -> list[str]:
+        return sorted(self._names)
+
+    def add(self, session: str) -> None:
+        """The registry started the session's poller."""
+        self._names.add(session)
+
+    def discard(self, session: str) -> None:
+        """The registry stopped the session's poller (or it ended)."""
+        self._names.discard(session)
 
 
 @attrs.define(eq=False, kw_only=True)
 class PollerRegistry:
-    ctx: BridgeContext
-    intake: Intake
+    """The supervisor of every session's poller and every bridge number's receiver.
+
+    Args:
+        sessions: the configured sessions (they always have a poller).
+        serves: whether a session has a channel (its own or the ``"*"`` default).
+        make_poller: builds a session's poller around its doorbell.
+        receivers: the bridge numbers' receivers, built with their doorbells claimed.
+        journal: asked once at start which queues still have pending rows.
+    """
+
+    doorbells: Doorbells
+    live: LiveSessions
     sessions: tuple[str, ...]
-    modes: dict[str, Literal["websocket", "poll", "auto"]]
-    receivers: ReceiverSettings = ReceiverSettings()
+    serves: Callable[[str], bool]
+    make_poller: PollerFactory
+    receivers: Sequence[SignalReceiver]
+    journal: Store
+    metrics: Metrics
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
-    stopping: trio.Event = attrs.field(factory=trio.Event)
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
-    _doorbells: dict[str, trio.MemorySendChannel[None]] = attrs.field(factory=dict, init=False)
-    _bells_in: dict[str, trio.MemoryReceiveChannel[None]] = attrs.field(factory=dict, init=False)
-    _workers: dict[str, SessionWorker] = attrs.field(factory=dict, init=False)
+    _pollers: dict[str, SessionPoller] = attrs.field(factory=dict, init=False)
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict, init=False)
-    _receivers: dict[str, SignalReceiver] = attrs.field(factory=dict, init=False)
+    _receiving: dict[str, trio.Event] = attrs.field(factory=dict, init=False)
 
     async def run(
         self, *, task_status: trio.TaskStatus[PollerRegistry] = trio.TASK_STATUS_IGNORED
@@ -67,87 +103,74 @@ class PollerRegistry:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             try:
-                if self.receivers.enabled:
-                    for number, mode in sorted(self.modes.items()):
-                        await self._start_receiver(number, mode)
-                pending = await self.ctx.store.queues_with_pending()
+                for receiver in self.receivers:
+                    # Not awaited: a receiver reports started once signal-cli answers, and the
+                    # bridge must take WhatsApp's webhooks in the meantime.
+                    ready = self._receiving[receiver.number] = trio.Event()
+                    nursery.start_soon(self._receive, receiver, ready)
+                pending = await self.journal.queues_with_pending()
                 leftovers = [q for q in pending if not q.startswith("signal:")]
-                for session in _unique([*self.sessions, *leftovers]):
-                    if self.ctx.channels.configured(session):
-                        self.ensure_worker(session)
+                for session in dict.fromkeys([*self.sessions, *leftovers]):
+                    if self.serves(session):
+                        self.start(session)
+                nursery.start_soon(self._follow_unclaimed)
                 task_status.started(self)
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
 
-    def _bell(self, queue: str) -> trio.MemoryReceiveChannel[None]:
-        if queue not in self._bells_in:
-            send, receive = trio.open_memory_channel[None](1)
-            self._doorbells[queue] = send
-            self._bells_in[queue] = receive
-        return self._bells_in[queue]
+    async def _follow_unclaimed(self) -> NoReturn:
+        """Start a poller for a ``"*"``-served session as soon as its first work is rung."""
+        while True:
+            for queue in await self.doorbells.unclaimed():
+                if not queue.startswith("signal:") and self.serves(queue):
+                    self.start(queue)
 
-    def ring(self, queue: str) -> None:
-        """Tell a queue's owner there is work. Never blocks; starts a worker when a session
-        served by the default channel gets its first work."""
-        bell = self._doorbells.get(queue)
-        if bell is None:
-            if queue.startswith("signal:") or not self.ctx.channels.configured(queue):
-                return
-            self.ensure_worker(queue)
-            bell = self._doorbells[queue]
-        with contextlib.suppress(trio.WouldBlock):  # already rung: one scan answers all rings
-            bell.send_nowait(None)
-
-    def ring_all(self) -> None:
-        """Ring every queue's doorbell (after an operator made old rows due again)."""
-        for queue in list(self._doorbells):
-            self.ring(queue)
-
-    def ensure_worker(self, session: str) -> None:
-        """Start the session's worker unless it runs already."""
-        if session in self._workers or self._nursery is None:
+    def start(self, session: str) -> None:
+        """Start the session's poller unless it runs already."""
+        if session in self._pollers:
             return
-        worker = SessionWorker(
-            session=session, ctx=self.ctx, doorbell=self._bell(session), stopping=self.stopping
-        )
+        if self._nursery is None:
+            raise RuntimeError("the registry is not running")
+        poller = self.make_poller(session, self.doorbells.claim(session))
         scope = trio.CancelScope()
-        self._workers[session] = worker
+        self._pollers[session] = poller
         self._scopes[session] = scope
-        self._nursery.start_soon(self._supervised, f"worker[{session}]", worker.run, scope, session)
-        self.ring(session)
+        self.live.add(session)
+        self._nursery.start_soon(self._supervised, f"worker[{session}]", poller.run, scope, session)
+        poller.doorbell.ring()  # look at what waits in the journal
         log.info("worker started", extra={"session": session})
 
-    def stop_worker(self, session: str) -> None:
-        scope = self._scopes.get(session)
+    def stop(self, session: str) -> None:
+        """Stop the session's poller (its rows wait in the journal). It no longer counts as
+        running from now on, so a :meth:`start` right after starts a new one."""
+        scope = self._scopes.pop(session, None)
         if scope is not None:
+            self._pollers.pop(session, None)
+            self.live.discard(session)
             scope.cancel(reason=f"session {session} stopped")
 
-    async def _start_receiver(
-        self, number: str, mode: Literal["websocket", "poll", "auto"]
-    ) -> None:
-        assert self._nursery is not None
-        s = self.receivers
-        receiver = SignalReceiver(
-            number=number,
-            ctx=self.ctx,
-            intake=self.intake,
-            mode=mode,
-            doorbell=self._bell(signal_queue(number)),
-            connect=s.connect,
-            poll_timeout=s.poll_timeout,
-            poll_interval=s.poll_interval,
-            ping_interval=s.ping_interval,
-            ping_timeout=s.ping_timeout,
-            settle=s.settle,
-        )
-        self._receivers[number] = receiver
-        scope = trio.CancelScope()
-        self._scopes[signal_queue(number)] = scope
-        await self._nursery.start(
-            self._supervised, f"receiver[{number[-4:]}]", receiver.run, scope, None
-        )
-        self.ring(signal_queue(number))
+    def running(self) -> list[str]:
+        return self.live.running()
+
+    async def receiving(self) -> None:
+        """Return once every receiver has reported that it receives."""
+        for ready in self._receiving.values():
+            await ready.wait()
+
+    async def _receive(self, receiver: SignalReceiver, ready: trio.Event) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                partial(
+                    self._supervised,
+                    f"receiver[{receiver.number[-4:]}]",
+                    receiver.run,
+                    trio.CancelScope(),
+                    None,
+                    fail_fast=False,
+                )
+            )
+            ready.set()
 
     async def _supervised(
         self,
@@ -156,37 +179,37 @@ class PollerRegistry:
         scope: trio.CancelScope,
         session: str | None,
         *,
+        fail_fast: bool = True,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         def crashed(actor: str) -> None:
-            self.ctx.metrics.restarts.labels(actor).inc()
+            self.metrics.restarts.labels(actor).inc()
 
         try:
             with scope:
-                await supervise(name, run, self.restart, on_crash=crashed, task_status=task_status)
+                await supervise(
+                    name,
+                    run,
+                    self.restart,
+                    on_crash=crashed,
+                    fail_fast=fail_fast,
+                    task_status=task_status,
+                )
         finally:
-            if session is not None:
-                self._workers.pop(session, None)
+            # Forget the poller, unless it was stopped and the session started again since.
+            if session is not None and self._scopes.get(session) is scope:
+                self._pollers.pop(session, None)
                 self._scopes.pop(session, None)
-
-    def running_sessions(self) -> list[str]:
-        return sorted(self._workers)
-
-    def in_flight(self) -> int:
-        """Rows being handled right now, across all workers (graceful stop waits for 0)."""
-        return sum(len(w.busy) for w in self._workers.values())
+                self.live.discard(session)
 
     def snapshot(self) -> dict[str, Any]:
+        """What the status page shows of the pollers and receivers (numbers masked)."""
         return {
             "workers": {
-                name: {"in_flight": len(w.busy)} for name, w in sorted(self._workers.items())
+                name: {"in_flight": len(p.busy)} for name, p in sorted(self._pollers.items())
             },
             "receivers": {
-                number[-4:].rjust(len(number), "*"): {"mode": r.mode, "connected": r.connected}
-                for number, r in sorted(self._receivers.items())
+                r.number[-4:].rjust(len(r.number), "*"): {"mode": r.mode, "connected": r.connected}
+                for r in sorted(self.receivers, key=lambda r: r.number)
             },
         }
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))

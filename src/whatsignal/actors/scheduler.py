@@ -11,13 +11,12 @@ row is also the dedupe key that turns a late redelivery into a no-op.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import NoReturn
 
 import attrs
 import trio
 
+from whatsignal.clock import Clock
 from whatsignal.errors import StorageError
 from whatsignal.storage import Store
 
@@ -29,11 +28,9 @@ log = logging.getLogger("whatsignal.scheduler")
 @attrs.define(eq=False, kw_only=True)
 class Scheduler:
     store: Store
+    clock: Clock
     retention: float  # seconds
     interval: float  # seconds
-    wall: Callable[[], float] = time.time
-    runs: int = attrs.field(default=0, init=False)
-    pruned: int = attrs.field(default=0, init=False)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -45,14 +42,12 @@ class Scheduler:
 
     async def prune_once(self) -> int:
         """One retention pass; a failing database is logged and tried again next time."""
-        cutoff = self.wall() - self.retention
+        cutoff = self.clock() - self.retention
         try:
             removed = await self.store.prune(done_before=cutoff, mappings_before=cutoff)
         except StorageError as error:
             log.error("retention pass failed (will retry): %s", error)
             return 0
-        self.runs += 1
-        self.pruned += removed
         if removed:
             log.info("retention: %d old rows pruned", removed)
         return removed

@@ -12,67 +12,66 @@ Health (``whatsapp.sessionAutoRestart``): a session that is FAILED, or STARTING 
 ``whatsapp.sessionStartupTimeoutSec``, is restarted, at most once per timeout. SCAN_QR_CODE is
 not unhealthy: it waits for a human (the Go version restarted it in a loop).
 
-``session.status`` webhooks reach it through :meth:`notify`, so changes apply at once rather
-than at the next listing.
+``session.status`` webhooks reach it from the intake over a bounded memory channel
+(:func:`status_channel`), so changes apply at once rather than at the next listing; when the
+channel is full, the next listing catches up. It starts and stops pollers through the
+registry's :class:`~whatsignal.actors.registry.SessionControl`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import attrs
 import trio
 
-from whatsignal.actors.context import ChannelMap
+from whatsignal.actors.registry import SessionControl
+from whatsignal.channels import ChannelMap
 from whatsignal.clients import SessionInfo, WahaClient
 from whatsignal.errors import ClientError
 
-__all__ = ["SessionMonitor"]
+__all__ = ["SessionMonitor", "StatusChange", "status_channel"]
 
 log = logging.getLogger("whatsignal.sessions")
 
 WORKING = "WORKING"
 UNHEALTHY = frozenset({"FAILED"})
 
+StatusChange = tuple[str, str]
+"""``(session, status)`` from a ``session.status`` webhook."""
+
+
+def status_channel(
+    size: int = 256,
+) -> tuple[trio.MemorySendChannel[StatusChange], trio.MemoryReceiveChannel[StatusChange]]:
+    """The channel from the intake (which sends without blocking) to the monitor."""
+    return trio.open_memory_channel[StatusChange](size)
+
 
 @attrs.define(eq=False, kw_only=True)
 class SessionMonitor:
     """Args:
-    ensure_worker / stop_worker / running: the registry's hooks (actors share no imports).
+    control: the registry (start and stop pollers, which run now).
+    inbox: ``session.status`` changes from the intake.
     static: the sessions named in the configuration.
     """
 
     waha: WahaClient
     channels: ChannelMap
-    ensure_worker: Callable[[str], None]
-    stop_worker: Callable[[str], None]
-    running: Callable[[], Sequence[str]]
+    control: SessionControl
+    inbox: trio.MemoryReceiveChannel[StatusChange]
     static: frozenset[str]
     interval: float
     discover: bool
     auto_restart: bool
     startup_timeout: float
     max_discovered: int
-    _events: trio.MemorySendChannel[tuple[str, str]] = attrs.field(init=False)
-    _inbox: trio.MemoryReceiveChannel[tuple[str, str]] = attrs.field(init=False)
     _starting_since: dict[str, float] = attrs.field(factory=dict, init=False)
     _restarted_at: dict[str, float] = attrs.field(factory=dict, init=False)
     _full_warned: set[str] = attrs.field(factory=set, init=False)
     statuses: dict[str, str] = attrs.field(factory=dict, init=False)
-    restarts: int = attrs.field(default=0, init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._events, self._inbox = trio.open_memory_channel[tuple[str, str]](256)
-
-    def notify(self, session: str, status: str) -> None:
-        """A ``session.status`` webhook arrived. Never blocks: when the inbox is full the next
-        listing catches up anyway."""
-        try:
-            self._events.send_nowait((session, status))
-        except trio.WouldBlock:
-            log.debug("session status inbox full; the next listing catches up")
+    """Each session's last known status (the status page shows it)."""
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -84,7 +83,7 @@ class SessionMonitor:
                 await self.poll_once()
                 next_poll = trio.current_time() + self.interval
             with trio.move_on_at(next_poll):
-                session, status = await self._inbox.receive()
+                session, status = await self.inbox.receive()
                 await self.apply(session, status)
 
     async def poll_once(self) -> None:
@@ -98,11 +97,11 @@ class SessionMonitor:
         seen = {s.name for s in sessions}
         for info in sessions:
             await self.apply(info.name, info.status)
-        for name in list(self.running()):
+        for name in list(self.control.running()):
             if name not in seen and name not in self.static:
                 log.info("session gone from WAHA; its worker stops", extra={"session": name})
                 self.statuses.pop(name, None)
-                self.stop_worker(name)
+                self.control.stop(name)
 
     async def apply(self, session: str, status: str) -> None:
         """React to one session's status."""
@@ -119,13 +118,13 @@ class SessionMonitor:
             self._starting_since.pop(session, None)
         if status == WORKING:
             self._start(session)
-        elif session not in self.static and session in self.running():
-            self.stop_worker(session)
+        elif session not in self.static and session in self.control.running():
+            self.control.stop(session)
         if self.auto_restart and self._unhealthy(session, status, now):
             await self._restart(session, now)
 
     def _start(self, session: str) -> None:
-        running = set(self.running())
+        running = set(self.control.running())
         if session in running or (session not in self.static and not self.discover):
             return
         discovered = len(running - self.static)
@@ -139,7 +138,7 @@ class SessionMonitor:
                 )
             return
         self._full_warned.discard(session)
-        self.ensure_worker(session)
+        self.control.start(session)
 
     def _unhealthy(self, session: str, status: str, now: float) -> bool:
         if status in UNHEALTHY:
@@ -158,5 +157,4 @@ class SessionMonitor:
         except ClientError as error:
             log.warning("restarting the session failed: %s", error, extra={"session": session})
             return
-        self.restarts += 1
         log.warning("session was unhealthy and has been restarted", extra={"session": session})

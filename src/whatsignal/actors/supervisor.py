@@ -41,13 +41,16 @@ async def supervise(
     policy: RestartPolicy = RestartPolicy(),
     *,
     on_crash: Callable[[str], None] | None = None,
+    fail_fast: bool = True,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Run ``run`` (an actor's ``run``, started with ``nursery.start``) forever, restarting it.
 
-    ``task_status.started()`` is reported once, after the first run has started; a failure
-    before that point is raised to the caller, so a broken configuration fails fast instead of
-    restarting forever. ``on_crash(name)`` is called on every crash (metrics).
+    ``task_status.started()`` is reported once, after the first run has started. With
+    ``fail_fast``, a failure before that point is raised to the caller, so a broken
+    configuration fails fast instead of restarting forever; without it (an actor that reports
+    started late, once an upstream answers) it is restarted like any later crash.
+    ``on_crash(name)`` is called on every crash (metrics).
     """
     delay = policy.initial
     first = True
@@ -60,7 +63,7 @@ async def supervise(
                     task_status.started()
                     first = False
         except* Exception as group:
-            if first:
+            if first and fail_fast:
                 raise
             if on_crash is not None:
                 on_crash(name)

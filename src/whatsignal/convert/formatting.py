@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["WHATSAPP_MARKS", "signal_styles_to_whatsapp"]
+from whatsignal.convert import commands
+
+__all__ = ["WHATSAPP_MARKS", "outgoing_text", "signal_styles_to_whatsapp"]
 
 WHATSAPP_MARKS = {"BOLD": "*", "ITALIC": "_", "STRIKETHROUGH": "~", "MONOSPACE": "```"}
 
@@ -53,3 +55,17 @@ def signal_styles_to_whatsapp(text: str, styles: Sequence[tuple[int, int, str]])
     for position, _order, mark in sorted(inserts, key=lambda i: (i[0], i[1]), reverse=True):
         out = out[:position] + mark + out[position:]
     return out
+
+
+def outgoing_text(raw: str, styles: Sequence[tuple[int, int, str]]) -> str:
+    """The WhatsApp text of a Signal message: a command's prefix removed (``/to +49... text``,
+    ``//text``) with the style ranges shifted to match, then Signal's styles as markup."""
+    command = commands.parse(raw)
+    if command is not None and command.name in ("to", "escaped") and raw.endswith(command.text):
+        prefix = raw[: len(raw) - len(command.text)]
+        shift = len(prefix.encode("utf-16-le")) // 2  # style offsets count UTF-16 units
+        styles = [
+            (start - shift, length, style) for start, length, style in styles if start >= shift
+        ]
+        raw = command.text
+    return signal_styles_to_whatsapp(raw, styles)

@@ -8,9 +8,11 @@ and the message says so instead of failing. Pure: no I/O.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
-__all__ = ["MEDIA_CLASSES", "MediaPolicy"]
+__all__ = ["MEDIA_CLASSES", "MediaPolicy", "whatsapp_kind"]
 
 MEDIA_CLASSES = ("image", "video", "voice", "document")
 _MIME_CLASS = {"image": "image", "video": "video", "audio": "voice"}
@@ -46,3 +48,16 @@ class MediaPolicy:
         limit_mb = self.max_bytes[media_class] // MB
         setting = f"media.maxSizeMB.{media_class}"
         return f"[{media_class} too large to forward (limit {limit_mb} MB: {setting})]"
+
+
+def whatsapp_kind(content_type: str) -> Literal["image", "video", "voice", "file"]:
+    """How WAHA sends a file of this MIME type: ``sendImage``/``sendVideo``/``sendVoice``, or
+    ``sendFile`` for anything else."""
+    major = content_type.split("/", 1)[0].lower()
+    if major == "image":
+        return "image"
+    if major == "video":
+        return "video"
+    if major == "audio":
+        return "voice"
+    return "file"

@@ -15,10 +15,12 @@ __all__ = [
     "contains_url",
     "format_incoming",
     "location_text",
+    "mention_numbers",
     "message_id_candidates",
     "quoted_sender",
     "reply_context",
     "vcard_text",
+    "with_mentions",
 ]
 
 REPLY_SNIPPET = 60
@@ -26,6 +28,8 @@ REPLY_SNIPPET = 60
 _URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 # "Name: body" or "Name in Group: body"; the name may not contain a colon or a newline.
 _QUOTED_RE = re.compile(r"^(?P<name>[^:\n]{1,80}?)(?: in (?P<group>[^:\n]{1,100}))?: ")
+# "@491701234567" in a WhatsApp text: a mention, by number.
+_MENTION_RE = re.compile(r"(?<![\w@])@(\d{6,15})\b")
 
 
 def format_incoming(name: str, body: str, group: str | None = None) -> str:
@@ -116,3 +120,14 @@ def vcard_text(vcard: str) -> str:
             phones.append(value.strip())
     label = name or "contact"
     return f"👤 {label}: {', '.join(phones)}" if phones else f"👤 {label}"
+
+
+def mention_numbers(body: str) -> list[str]:
+    """The numbers ``@mentioned`` in a WhatsApp text, each once, in order."""
+    return list(dict.fromkeys(_MENTION_RE.findall(body)))
+
+
+def with_mentions(body: str, names: dict[str, str | None]) -> str:
+    """``@<number>`` becomes ``@<name>`` where ``names`` knows one (WhatsApp shows names there;
+    the raw text only has the numbers)."""
+    return _MENTION_RE.sub(lambda m: "@" + (names.get(m.group(1)) or m.group(1)), body)

@@ -17,9 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 from quart import Response, jsonify, request
@@ -30,9 +29,11 @@ from whatsignal.errors import PayloadError, StorageError
 from whatsignal.serde import parse_json, parse_waha_event
 
 if TYPE_CHECKING:
-    from whatsignal.intake import Intake
+    from whatsignal.clock import Clock
+    from whatsignal.intake import Outcome
+    from whatsignal.models.waha import WahaEvent
 
-__all__ = ["Readiness", "WebDeps", "create_app"]
+__all__ = ["AdminApi", "Readiness", "WebSettings", "WebhookIntake", "create_app"]
 
 log = logging.getLogger("whatsignal.http")
 
@@ -45,26 +46,49 @@ class Readiness:
     checks: dict[str, str]
 
 
-@attrs.define(eq=False, kw_only=True)
-class WebDeps:
-    """What the HTTP handlers may call, and the edge settings they enforce."""
+class WebhookIntake(Protocol):
+    """What the webhook handlers hand their events to (the intake)."""
+
+    async def whatsapp(self, event: WahaEvent, raw: bytes) -> Outcome: ...
+
+    async def signal(self, raw_items: Sequence[Any], *, via: str) -> list[Outcome]: ...
+
+    async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool: ...
+
+
+class AdminApi(Protocol):
+    """The operator's side of the bridge (:class:`whatsignal.admin.Admin`)."""
+
+    async def readiness(self) -> Readiness: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+    async def dead_letters(self) -> list[dict[str, Any]]: ...
+
+    async def retry_dead_letter(self, row_id: int) -> bool: ...
+
+    async def solve_rate_limit(self, captcha: str, number: str | None) -> dict[str, Any]: ...
+
+    async def metrics(self) -> tuple[bytes, str]: ...
+
+
+@attrs.frozen(kw_only=True)
+class WebSettings:
+    """The edge settings the HTTP handlers enforce (``server.*``, secrets).
+
+    Args:
+        max_skew_sec: how far ``X-Webhook-Timestamp`` may be from ``clock`` (None: unchecked).
+        admin_open: development mode without an admin token: the admin endpoints are open.
+    """
 
     version: str
-    readiness: Callable[[], Awaitable[Readiness]]
-    intake: Intake
-    already_journaled: Callable[[Any, bytes], Awaitable[bool]]
-    status: Callable[[], Awaitable[dict[str, Any]]]
-    dead_letters: Callable[[], Awaitable[list[dict[str, Any]]]]
-    retry_dead_letter: Callable[[int], Awaitable[bool]]
-    metrics: Callable[[], Awaitable[tuple[bytes, str]]]
-    solve_rate_limit: Callable[[str, str | None], Awaitable[dict[str, Any]]]
+    clock: Clock
     webhook_secret: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     max_skew_sec: float | None = None
     signal_webhook_token: str | None = None
     admin_token: str | None = None
     admin_open: bool = False
-    clock: Callable[[], float] = time.time
 
 
 def _error(status: int, reason: str, **extra: Any) -> Response:
@@ -81,15 +105,17 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.strip().lower())
 
 
-def create_app(deps: WebDeps) -> QuartTrio:
+def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) -> QuartTrio:
     """Build the quart-trio app serving the bridge's endpoints."""
     app = QuartTrio("whatsignal")
-    app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         code = error.code or 500
-        reasons = {413: f"body larger than {deps.max_body_bytes} bytes (server.webhookMaxBytes)"}
+        reasons = {
+            413: f"body larger than {settings.max_body_bytes} bytes (server.webhookMaxBytes)"
+        }
         return _error(code, reasons.get(code, error.name.lower()))
 
     @app.after_request
@@ -101,11 +127,11 @@ def create_app(deps: WebDeps) -> QuartTrio:
     @app.get("/healthz")
     async def healthz() -> Any:
         """Liveness: the process serves HTTP. Never depends on upstreams."""
-        return jsonify({"status": "alive", "version": deps.version})
+        return jsonify({"status": "alive", "version": settings.version})
 
     async def health() -> Response:
         """Readiness: 503 until WAHA and signal-cli answer."""
-        result = await deps.readiness()
+        result = await admin.readiness()
         body = jsonify({"status": "ok" if result.ready else "unavailable", "checks": result.checks})
         body.status_code = 200 if result.ready else 503
         return body
@@ -117,8 +143,8 @@ def create_app(deps: WebDeps) -> QuartTrio:
     async def webhook_whatsapp() -> Response:
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
-        if deps.webhook_secret and not signature_ok(
-            deps.webhook_secret, raw, request.headers.get("X-Webhook-Hmac")
+        if settings.webhook_secret and not signature_ok(
+            settings.webhook_secret, raw, request.headers.get("X-Webhook-Hmac")
         ):
             log.warning("webhook rejected: HMAC signature missing or wrong")
             return _error(401, "signature verification failed (X-Webhook-Hmac)")
@@ -126,13 +152,13 @@ def create_app(deps: WebDeps) -> QuartTrio:
             event = parse_waha_event(raw)
             # A late retry of an event already journaled is a harmless duplicate: never refused.
             if (
-                deps.max_skew_sec is not None
-                and not _fresh(request.headers, deps)
-                and not await deps.already_journaled(event, raw)
+                settings.max_skew_sec is not None
+                and not _fresh(request.headers, settings)
+                and not await intake.already_journaled(event, raw)
             ):
                 log.warning("webhook rejected: X-Webhook-Timestamp outside the window")
                 return _error(401, "X-Webhook-Timestamp missing or outside the allowed skew")
-            outcome = await deps.intake.whatsapp(event, raw)
+            outcome = await intake.whatsapp(event, raw)
         except PayloadError as error:
             log.info("webhook rejected as malformed: %s", error)
             return _error(400, str(error))
@@ -144,16 +170,16 @@ def create_app(deps: WebDeps) -> QuartTrio:
     @app.post("/webhook/signal")
     async def webhook_signal() -> Response:
         token = request.args.get("token", "")
-        if not deps.signal_webhook_token:
+        if not settings.signal_webhook_token:
             return _error(401, "the push path is disabled: set signal.webhookToken")
-        if not hmac.compare_digest(token.encode(), deps.signal_webhook_token.encode()):
+        if not hmac.compare_digest(token.encode(), settings.signal_webhook_token.encode()):
             return _error(401, "missing or wrong token")
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
         try:
             message = parse_json(raw, "signal push body")
             items = _jsonrpc_items(message)
-            outcomes = await deps.intake.signal(items, via="push")
+            outcomes = await intake.signal(items, via="push")
         except PayloadError as error:
             return _error(400, str(error))
         except StorageError as error:
@@ -162,14 +188,14 @@ def create_app(deps: WebDeps) -> QuartTrio:
         return jsonify({"status": [o.value for o in outcomes]})
 
     def admin_denied() -> Response | None:
-        if deps.admin_open and not deps.admin_token:
+        if settings.admin_open and not settings.admin_token:
             return None
         supplied = request.headers.get("Authorization", "")
         scheme, _, token = supplied.partition(" ")
         if (
-            deps.admin_token
+            settings.admin_token
             and scheme.lower() == "bearer"
-            and hmac.compare_digest(token.strip().encode(), deps.admin_token.encode())
+            and hmac.compare_digest(token.strip().encode(), settings.admin_token.encode())
         ):
             return None
         response = _error(401, "admin token required (Authorization: Bearer ...)")
@@ -180,26 +206,26 @@ def create_app(deps: WebDeps) -> QuartTrio:
     async def metrics() -> Response:
         if (denied := admin_denied()) is not None:
             return denied
-        body, content_type = await deps.metrics()
+        body, content_type = await admin.metrics()
         return Response(body, content_type=content_type)
 
     @app.get("/session/status")
     async def session_status() -> Response:
         if (denied := admin_denied()) is not None:
             return denied
-        return jsonify(await deps.status())
+        return jsonify(await admin.status())
 
     @app.get("/admin/dead-letters")
     async def dead_letters() -> Response:
         if (denied := admin_denied()) is not None:
             return denied
-        return jsonify({"dead_letters": await deps.dead_letters()})
+        return jsonify({"dead_letters": await admin.dead_letters()})
 
     @app.post("/admin/dead-letters/<int:row_id>/retry")
     async def retry_dead_letter(row_id: int) -> Response:
         if (denied := admin_denied()) is not None:
             return denied
-        if not await deps.retry_dead_letter(row_id):
+        if not await admin.retry_dead_letter(row_id):
             return _error(404, f"no dead letter with id {row_id}")
         return jsonify({"status": "requeued", "id": row_id})
 
@@ -221,7 +247,7 @@ def create_app(deps: WebDeps) -> QuartTrio:
             )
         if number is not None and not isinstance(number, str):
             return _error(400, "'number' must be a string")
-        result = await deps.solve_rate_limit(captcha, number)
+        result = await admin.solve_rate_limit(captcha, number)
         if not result["solved"] and not result["failed"]:
             return _error(404, "no rate-limit challenge is pending")
         response = jsonify(result)
@@ -231,14 +257,14 @@ def create_app(deps: WebDeps) -> QuartTrio:
     return app
 
 
-def _fresh(headers: Any, deps: WebDeps) -> bool:
+def _fresh(headers: Any, settings: WebSettings) -> bool:
     raw = headers.get("X-Webhook-Timestamp")
     try:
         stamp_ms = int(raw)
     except (TypeError, ValueError):
         return False
-    assert deps.max_skew_sec is not None
-    return abs(deps.clock() - stamp_ms / 1000.0) <= deps.max_skew_sec
+    assert settings.max_skew_sec is not None
+    return abs(settings.clock() - stamp_ms / 1000.0) <= settings.max_skew_sec
 
 
 def _jsonrpc_items(message: Any) -> list[Any]:

@@ -11,11 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-__all__ = ["base_url", "serve_app"]
+__all__ = ["WebhookServer", "base_url", "serve_app"]
 
 
 def _hypercorn_config(
@@ -65,3 +66,30 @@ def base_url(binds: list[str]) -> str:
     """
     url = binds[0]
     return url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+
+
+@attrs.define(eq=False, kw_only=True)
+class WebhookServer:
+    """The HTTP actor: serves the bridge's app (webhooks, health, metrics, admin).
+
+    ``run`` reports the bound URLs once the socket listens. When ``stopping`` is set, it stops
+    accepting and gives requests in flight ``grace`` seconds; cancellation is the hard stop.
+    """
+
+    app: Any
+    host: str
+    port: int
+    stopping: trio.Event
+    grace: float = 5.0
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await serve_app(
+            self.app,
+            host=self.host,
+            port=self.port,
+            shutdown_trigger=self.stopping.wait,
+            graceful_timeout=self.grace,
+            task_status=task_status,
+        )

@@ -1,0 +1,94 @@
+"""Doorbells: how whoever adds work to a journal queue tells the queue's owner to look again.
+
+The journal is the queue; a doorbell only says "look again". Each queue (a WAHA session, or
+``signal:<number>`` for a bridge number's envelopes waiting to be routed) has one doorbell: a
+memory channel of buffer 1, so a ring never blocks, rings that pile up collapse into one scan,
+and a ring made while the owner restarts waits for the next run. A lost ring would lose
+nothing either (the rows are in the journal), only time.
+
+:class:`Doorbells` is built first, before anything that rings or answers, and handed to the
+intake, the receivers' routing loops and the admin operations (which only ring, through
+:class:`whatsignal.intake.Ring`), and to the registry (which claims each session's
+:class:`Doorbell` for its poller). A session served by the ``"*"`` channel has no poller until
+its first work arrives: a ring of a queue nobody has claimed is remembered, and the registry
+learns of it through :meth:`Doorbells.unclaimed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import attrs
+import trio
+
+__all__ = ["Doorbell", "Doorbells"]
+
+
+@attrs.define(eq=False)
+class Doorbell:
+    """One queue's doorbell, as its owner holds it."""
+
+    queue: str
+    _send: trio.MemorySendChannel[None]
+    _receive: trio.MemoryReceiveChannel[None]
+
+    def ring(self) -> None:
+        """Ask the owner to look again (already rung: one scan answers both)."""
+        with contextlib.suppress(trio.WouldBlock):
+            self._send.send_nowait(None)
+
+    async def wait(self, delay: float) -> None:
+        """Wait until the doorbell rings or ``delay`` seconds pass (``math.inf``: only a ring).
+
+        Rings that piled up meanwhile are swallowed: the scan that follows answers all of them.
+        """
+        with trio.move_on_after(delay):
+            await self._receive.receive()
+        with contextlib.suppress(trio.WouldBlock):
+            self._receive.receive_nowait()
+
+
+@attrs.define(eq=False)
+class Doorbells:
+    """Every queue's doorbell, made on first use."""
+
+    _bells: dict[str, Doorbell] = attrs.field(factory=dict, init=False)
+    _claimed: set[str] = attrs.field(factory=set, init=False)
+    _unclaimed: dict[str, None] = attrs.field(factory=dict, init=False)
+    _news: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def _bell(self, queue: str) -> Doorbell:
+        bell = self._bells.get(queue)
+        if bell is None:
+            send, receive = trio.open_memory_channel[None](1)
+            bell = self._bells[queue] = Doorbell(queue, send, receive)
+        return bell
+
+    def ring(self, queue: str) -> None:
+        """Tell the queue's owner there is work; if nobody owns it yet, remember it for
+        :meth:`unclaimed`."""
+        self._bell(queue).ring()
+        if queue not in self._claimed and queue not in self._unclaimed:
+            self._unclaimed[queue] = None
+            self._news.set()
+
+    def ring_all(self) -> None:
+        """Ring every known queue (after an operator made old rows due again)."""
+        for queue in list(self._bells):
+            self.ring(queue)
+
+    def claim(self, queue: str) -> Doorbell:
+        """The doorbell of ``queue`` for its owner (the same one on every claim, so a ring made
+        while an owner restarts or comes back is kept for it)."""
+        self._claimed.add(queue)
+        self._unclaimed.pop(queue, None)
+        return self._bell(queue)
+
+    async def unclaimed(self) -> list[str]:
+        """Wait until queues nobody has claimed were rung; returns them (oldest first), once."""
+        while not self._unclaimed:
+            await self._news.wait()
+            self._news = trio.Event()
+        found = list(self._unclaimed)
+        self._unclaimed.clear()
+        return found

@@ -1,0 +1,240 @@
+"""SessionPoller: the actor that works one WAHA session's journal queue, in order per chat.
+
+The journal is the queue. The poller asks it for the oldest pending row of each chat of its
+session, starts every one that is due (different chats run concurrently, one row per chat at a
+time, so order within a chat is kept), and sleeps until its doorbell rings or the earliest
+retry falls due. Nothing is held only in memory: a restarted poller finds the same rows. What a
+row means is the relay's business (:class:`RowHandler`); the poller decides only when to try,
+when to try again and when to give up:
+
+    transient (no answer, 5xx, session not WORKING, breaker open) -> retry with growing backoff,
+        no attempt used, until ``retry.maxAgeHours``;
+    rate limited (signal-cli 429) -> the bridge number pauses; retry after the pause;
+    permanent, or a row that cannot be handled (poison) -> an attempt is used; after
+        ``retry.maxAttempts`` the row is dead: it stops blocking its chat, and the relay tells
+        the destination in Signal (an admin can retry it).
+
+Stopping: once ``stopping`` is set the poller starts no new row and finishes those in hand;
+:class:`InFlight` tells the root when they are done.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import NoReturn, Protocol
+
+import attrs
+import trio
+
+from whatsignal import log as wlog
+from whatsignal.actors.doorbells import Doorbell
+from whatsignal.clock import Clock
+from whatsignal.errors import StorageError
+from whatsignal.metrics import Metrics
+from whatsignal.relay.upstreams import Deferred, UpstreamError
+from whatsignal.reliability import Backoff, Failure
+from whatsignal.storage import JournalRow, MessageMapping, Store
+
+__all__ = ["InFlight", "RetryPolicy", "RowHandler", "SessionPoller"]
+
+log = logging.getLogger("whatsignal.worker")
+
+
+class RowHandler(Protocol):
+    """What a poller does with its rows (the relay)."""
+
+    async def handle(self, row: JournalRow) -> Sequence[MessageMapping]:
+        """Do the row's work; returns the message mappings to record with its ``done``."""
+        ...
+
+    async def dead(self, row: JournalRow) -> None:
+        """The row was given up on (best effort, must not raise)."""
+        ...
+
+
+@attrs.frozen
+class RetryPolicy:
+    """When to try a failing row again and when to give up (``retry.*``).
+
+    Args:
+        backoff: delays between attempts (``retry.initialBackoffMs``/``maxBackoffMs``).
+        max_attempts: permanent failures allowed before a row is dead.
+        max_age: seconds a row may keep failing transiently before it is dead.
+    """
+
+    backoff: Backoff
+    max_attempts: int
+    max_age: float
+
+
+@attrs.define(eq=False)
+class InFlight:
+    """How many rows are being handled right now, across all pollers; a graceful stop waits
+    for :meth:`idle` instead of polling a count."""
+
+    count: int = attrs.field(default=0, init=False)
+    _idle: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._idle.set()
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        """Count one row for as long as the block runs."""
+        if self.count == 0:
+            self._idle = trio.Event()
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no row is in flight."""
+        while self.count:
+            await self._idle.wait()
+
+
+def _direction(row: JournalRow) -> str:
+    return "wa_to_signal" if row.source == "whatsapp" else "signal_to_wa"
+
+
+@attrs.define(eq=False, kw_only=True)
+class SessionPoller:
+    """The per-session actor. ``stopping`` set: finish the rows in hand, start no new ones.
+
+    Args:
+        concurrency: how many chats of the session may have a row in flight at once.
+    """
+
+    session: str
+    journal: Store
+    relay: RowHandler
+    doorbell: Doorbell
+    retry: RetryPolicy
+    metrics: Metrics
+    clock: Clock
+    in_flight: InFlight
+    stopping: trio.Event
+    concurrency: int = 16
+    busy: set[str] = attrs.field(factory=set, init=False)
+    """The chats (lanes) with a row in flight now."""
+    _transient: dict[int, int] = attrs.field(factory=dict, init=False)
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        limiter = trio.CapacityLimiter(self.concurrency)
+        self.busy.clear()
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                if self.stopping.is_set():
+                    await trio.sleep_forever()  # the root cancels us once in-flight work is done
+                # A lane busy while the journal is read may finish meanwhile: its row then
+                # still looks pending in this (stale) answer and must not start a second
+                # time. Its finish rings the doorbell, so the next scan picks the lane up.
+                busy_during_read = set(self.busy)
+                heads = await self.journal.pending_heads(self.session)
+                now = self.clock()
+                wake = math.inf
+                for row in heads:
+                    lane = row.chat or f"#{row.id}"
+                    if lane in busy_during_read or self.stopping.is_set():
+                        continue
+                    if row.next_attempt_at > now:
+                        wake = min(wake, row.next_attempt_at)
+                        continue
+                    self.busy.add(lane)
+                    nursery.start_soon(self._run_one, row, lane, limiter)
+                await self.doorbell.wait(max(0.0, wake - now))
+
+    async def _run_one(self, row: JournalRow, lane: str, limiter: trio.CapacityLimiter) -> None:
+        try:
+            with self.in_flight.one():
+                async with limiter:
+                    await self._attempt(row)
+        finally:
+            self.busy.discard(lane)
+            self.doorbell.ring()
+
+    async def _attempt(self, row: JournalRow) -> None:
+        try:
+            mappings = await self.relay.handle(row)
+        except Deferred as deferred:
+            await self._later(row, str(deferred), deferred.retry_after)
+        except UpstreamError as error:
+            await self._failed(row, error)
+        except StorageError:
+            raise  # the store is unwell, not the row: the supervisor restarts the poller
+        except Exception as error:  # noqa: BLE001 - a poison row: counted, then dead
+            # A row that cannot be handled as it is (poison: a malformed payload, or a bug a
+            # payload triggers) uses up attempts and ends dead. It must never crash the
+            # poller: a restart would cancel the other chats' sends in flight and then meet
+            # the same row again, forever.
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("row %d cannot be handled: %s", row.id, wlog.mask_text(reason))
+            await self._permanent(row, f"unhandleable: {reason}")
+        else:
+            await self.journal.complete(row.id, mappings=mappings)
+            self._transient.pop(row.id, None)
+
+    async def _failed(self, row: JournalRow, error: UpstreamError) -> None:
+        self.metrics.failures.labels(_direction(row), error.failure.value).inc()
+        text = f"{error.upstream}: {error.error}"
+        if error.failure is Failure.RATE_LIMITED:
+            # The upstream paused the whole bridge number; this row waits for the pause.
+            await self._later(row, text, error.retry_after or 0.0)
+        elif error.failure is Failure.TRANSIENT:
+            if self.clock() - row.received_at > self.retry.max_age:
+                await self._dead(row, f"gave up after retry.maxAgeHours: {text}")
+                return
+            count = self._transient.get(row.id, 0) + 1
+            self._transient[row.id] = count
+            await self._later(row, text, self.retry.backoff.delay(count))
+        else:
+            await self._permanent(row, text)
+
+    async def _later(
+        self, row: JournalRow, error: str, delay: float, *, count: bool = False
+    ) -> None:
+        log.info(
+            "row %d (%s) retry in %.1fs: %s",
+            row.id,
+            row.kind,
+            delay,
+            wlog.mask_text(error),
+            extra={"session": self.session},
+        )
+        await self.journal.retry_later(
+            row.id, next_attempt_at=self.clock() + delay, error=error, count_attempt=count
+        )
+
+    async def _permanent(self, row: JournalRow, error: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.retry.max_attempts:
+            # Count the last attempt too, so the dead letter shows every attempt made.
+            await self.journal.retry_later(
+                row.id, next_attempt_at=self.clock(), error=error, count_attempt=True
+            )
+            await self._dead(row, error)
+            return
+        await self._later(row, error, self.retry.backoff.delay(attempts), count=True)
+
+    async def _dead(self, row: JournalRow, error: str) -> None:
+        await self.journal.bury(row.id, error=error)
+        self._transient.pop(row.id, None)
+        self.metrics.dead.labels(_direction(row)).inc()
+        log.error(
+            "row %d (%s) is a dead letter: %s",
+            row.id,
+            row.kind,
+            wlog.mask_text(error),
+            extra={"session": self.session},
+        )
+        await self.relay.dead(row)

@@ -1,0 +1,70 @@
+"""Relay: the one thing a session's poller calls for each of its rows.
+
+It finds the row's channel, hands the row to its direction (:class:`ToSignal` for WhatsApp
+events, :class:`ToWhatsApp` for routed Signal envelopes), and, when the poller gives a row up,
+tells the person in Signal what was not delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from whatsignal.channels import ChannelMap
+from whatsignal.convert.text import chat_number
+from whatsignal.errors import PayloadError
+from whatsignal.relay.names import Names
+from whatsignal.relay.notices import Notices, dead_from_signal, dead_from_whatsapp
+from whatsignal.relay.to_signal import ToSignal
+from whatsignal.relay.to_whatsapp import ToWhatsApp
+from whatsignal.storage import JournalRow, MessageMapping
+
+__all__ = ["Relay"]
+
+
+@attrs.define(eq=False, kw_only=True)
+class Relay:
+    """Both directions of the bridge behind the poller's two questions: handle this row; this
+    row is dead."""
+
+    channels: ChannelMap
+    to_signal: ToSignal
+    to_whatsapp: ToWhatsApp
+    names: Names
+    notices: Notices
+
+    async def handle(self, row: JournalRow) -> Sequence[MessageMapping]:
+        """Relay one pending row of a session's queue; returns the mappings to record.
+
+        Raises:
+            PayloadError: the row can never be handled (its session lost its channel, or its
+                payload does not parse).
+            UpstreamError, Deferred: see :mod:`whatsignal.relay.upstreams`.
+        """
+        route = self.channels.route(row.queue)
+        if route is None:
+            raise PayloadError(f"session {row.queue!r} has no channel any more")
+        if row.source == "whatsapp":
+            return await self.to_signal.handle(route, row)
+        return await self.to_whatsapp.handle(route, row)
+
+    async def dead(self, row: JournalRow) -> None:
+        """A message was given up on: say so in Signal (best effort, once). Acks, reactions
+        and the like are not worth a notice."""
+        route = self.channels.route(row.queue)
+        if route is None or row.kind not in ("message", "envelope"):
+            return
+        if row.source == "whatsapp":
+            text = dead_from_whatsapp(self._chat_label(row.queue, row.chat), row.id)
+        else:
+            text = dead_from_signal(row.queue, row.id)
+        await self.notices.tell(route.bridge_number, route.destination, text)
+
+    def _chat_label(self, session: str, chat: str | None) -> str:
+        """How the destination knows the chat: its cached name, else its number. (This goes
+        to the user's own phone, not to a log: no masking.)"""
+        if chat is None:
+            return f"session {session}"
+        name = self.names.cached("group" if chat.endswith("@g.us") else "contact", session, chat)
+        return name or chat_number(chat) or chat

@@ -1,0 +1,156 @@
+"""Names: how the relay shows WhatsApp people and groups (contact names, group subjects).
+
+Lookups go memory, then the store's cache, then WAHA, then what the message itself says (the
+push name), then the number. Names are cosmetic: a failing lookup never fails a message, and a
+miss is remembered for a while instead of asked for every message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from whatsignal import log as wlog
+from whatsignal.clients import WahaClient
+from whatsignal.clock import Clock
+from whatsignal.convert.text import chat_number, mention_numbers, with_mentions
+from whatsignal.errors import ClientError
+from whatsignal.models.waha import WaMessage
+from whatsignal.storage import Contact, Group, Store
+
+__all__ = ["Names"]
+
+log = logging.getLogger("whatsignal.names")
+
+NAME_CACHE_MAX = 50_000
+NAME_MISS_TTL = 300.0
+
+Kind = Literal["contact", "group"]
+
+
+@attrs.define(eq=False, kw_only=True)
+class Names:
+    """Contact and group names of every session, cached in memory and in the store.
+
+    Args:
+        contact_ttl, group_ttl: how long a known name is trusted (``whatsapp.contactCacheHours``,
+            ``whatsapp.groups.cacheHours``) before WAHA is asked again.
+    """
+
+    store: Store
+    waha: WahaClient
+    clock: Clock
+    contact_ttl: float = 24 * 3600.0
+    group_ttl: float = 24 * 3600.0
+    _memory: dict[tuple[Kind, str, str], tuple[str | None, float]] = attrs.field(
+        factory=dict, init=False
+    )
+
+    def cached(self, kind: Kind, session: str, key: str) -> str | None:
+        """A name known in memory now, without asking anyone (None: not known)."""
+        entry = self._memory.get((kind, session, key))
+        if entry is None or entry[1] < self.clock():
+            return None
+        return entry[0]
+
+    def _remember(self, kind: Kind, session: str, key: str, name: str | None) -> None:
+        if len(self._memory) >= NAME_CACHE_MAX:
+            self._memory.clear()  # crude but bounded; the store still has every name
+        ttl = (self.group_ttl if kind == "group" else self.contact_ttl) if name else NAME_MISS_TTL
+        self._memory[(kind, session, key)] = (name, self.clock() + ttl)
+
+    async def sender(self, session: str, msg: WaMessage) -> str:
+        """Display name of a message's sender (saved name, push name, number)."""
+        sender = msg.sender_id
+        name = await self.contact(session, sender)
+        return name or msg.notify_name or chat_number(sender) or sender.partition("@")[0]
+
+    async def contact(self, session: str, contact_id: str) -> str | None:
+        """A contact's saved name, or None when nobody knows one."""
+        entry = self._memory.get(("contact", session, contact_id))
+        if entry is not None and entry[1] >= self.clock():
+            return entry[0]
+        name = await self._lookup_contact(session, contact_id)
+        self._remember("contact", session, contact_id, name)
+        return name
+
+    async def group(self, session: str, group_id: str) -> str:
+        """A group's subject, or its id when nobody knows one."""
+        entry = self._memory.get(("group", session, group_id))
+        if entry is not None and entry[1] >= self.clock():
+            name = entry[0]
+        else:
+            name = await self._lookup_group(session, group_id)
+            self._remember("group", session, group_id, name)
+        return name or group_id.partition("@")[0]
+
+    async def with_mention_names(self, session: str, body: str) -> str:
+        """``@491701234567`` in a WhatsApp text becomes ``@Name`` when the contact has a name
+        (WhatsApp shows names there; the raw text only has the numbers)."""
+        numbers = mention_numbers(body)
+        if not numbers:
+            return body
+        names = {n: await self.contact(session, f"{n}@c.us") for n in numbers}
+        return with_mentions(body, names)
+
+    async def _lookup_contact(self, session: str, contact_id: str) -> str | None:
+        cached = await self.store.get_contact(session, contact_id)
+        if (
+            cached is not None
+            and cached.name
+            and self.clock() - cached.updated_at < self.contact_ttl
+        ):
+            return cached.name
+        name: str | None = None
+        try:
+            name = await self.waha.contact_name(session, contact_id)
+        except ClientError as error:
+            log.debug("contact lookup failed for %s: %s", wlog.chat(contact_id), error)
+        if name:
+            contact = Contact(session, contact_id, name, chat_number(contact_id), self.clock())
+            await self.store.put_contact(contact)
+            return name
+        return cached.name if cached else None
+
+    async def _lookup_group(self, session: str, group_id: str) -> str | None:
+        cached = await self.store.get_group(session, group_id)
+        if cached is not None and cached.name and self.clock() - cached.updated_at < self.group_ttl:
+            return cached.name
+        name: str | None = None
+        try:
+            name = await self.waha.group_name(session, group_id)
+        except ClientError as error:
+            log.debug("group lookup failed: %s", error)
+        if name:
+            await self.store.put_group(Group(session, group_id, name, self.clock()))
+            return name
+        return cached.name if cached else None
+
+    async def sync(self, sessions: Sequence[str], *, contacts: bool, groups: bool) -> int:
+        """Fetch every contact and/or group name of ``sessions`` into the caches, so the first
+        message of each chat needs no lookup (``whatsapp.contactSyncOnStartup``,
+        ``whatsapp.groups.syncOnStartup``). Returns how many names were stored; a session
+        whose lists fail is logged and skipped."""
+        stored = 0
+        now = self.clock()
+        for session in sessions:
+            try:
+                if contacts:
+                    for contact_id, name in (await self.waha.contact_names(session)).items():
+                        contact = Contact(session, contact_id, name, chat_number(contact_id), now)
+                        await self.store.put_contact(contact)
+                        self._remember("contact", session, contact_id, name)
+                        stored += 1
+                if groups:
+                    for group_id, name in (await self.waha.group_names(session)).items():
+                        await self.store.put_group(Group(session, group_id, name, now))
+                        self._remember("group", session, group_id, name)
+                        stored += 1
+            except ClientError as error:
+                log.warning("start-up name sync failed: %s", error, extra={"session": session})
+        if stored:
+            log.info("start-up sync cached %d contact and group names", stored)
+        return stored

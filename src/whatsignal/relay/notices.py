@@ -1,0 +1,74 @@
+"""What the bridge tells the person in Signal when it cannot do what they would expect.
+
+A failure they would not notice (a reply that went nowhere, a message given up on) is the
+worst kind: so they are told, in their Signal conversation with the bridge number, once. The
+texts are here; :class:`Notices` sends them, best effort (one try, bounded in time, never
+through the send gates, never failing the work that asked for it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+import trio
+
+from whatsignal.clients import SignalClient
+from whatsignal.errors import ClientError
+
+__all__ = [
+    "NOTICE_NO_CHAT",
+    "NOTICE_UNKNOWN_QUOTE",
+    "Notices",
+    "dead_from_signal",
+    "dead_from_whatsapp",
+]
+
+log = logging.getLogger("whatsignal.notices")
+
+NOTICE_NO_CHAT = (
+    "⚠️ whatsignal: there is no WhatsApp chat to send this to yet. Reply to (quote) a forwarded "
+    "message to choose the chat, or write /to +491701234567 your text to start one."
+)
+NOTICE_UNKNOWN_QUOTE = (
+    "⚠️ whatsignal: the message you replied to is unknown (too old, or not from WhatsApp), so "
+    "your reply was not sent. Quote a more recent forwarded message of that chat."
+)
+
+
+def dead_from_whatsapp(chat_label: str, row_id: int) -> str:
+    """A WhatsApp message from ``chat_label`` could not be delivered to Signal."""
+    return (
+        f"⚠️ whatsignal: a WhatsApp message from {chat_label} could not be delivered here. It "
+        f"is kept as dead letter #{row_id}; an admin can retry it with "
+        f"POST /admin/dead-letters/{row_id}/retry."
+    )
+
+
+def dead_from_signal(session: str, row_id: int) -> str:
+    """The user's Signal message could not be delivered to WhatsApp."""
+    return (
+        f"⚠️ whatsignal: your message could not be delivered to WhatsApp (session {session}). "
+        f"It is kept as dead letter #{row_id}; an admin can retry it with "
+        f"POST /admin/dead-letters/{row_id}/retry."
+    )
+
+
+@attrs.define(eq=False, kw_only=True)
+class Notices:
+    """Sends notices from a bridge number to a Signal user."""
+
+    signal: SignalClient
+    timeout: float = 10.0
+
+    async def tell(self, bridge_number: str, recipient: str, text: str) -> bool:
+        """Send one notice; False (logged) when it could not be sent in time."""
+        with trio.move_on_after(self.timeout):
+            try:
+                await self.signal.send(bridge_number, [recipient], text)
+            except ClientError as error:
+                log.warning("could not send a notice: %s", error)
+                return False
+            return True
+        log.warning("could not send a notice within %.0fs", self.timeout)
+        return False

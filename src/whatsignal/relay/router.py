@@ -1,0 +1,248 @@
+"""Router: which WAHA session and chat a journaled Signal envelope belongs to.
+
+Rules (DESIGN.md section 3.2):
+
+1. The sender must be the destination of a channel served by this bridge number; anyone else
+   is never forwarded (counted and logged: the Go version forwarded strangers).
+2. Reactions, deletes, edits and read receipts follow the mapping of the message they target.
+3. A quote resolves through the mapping (exact Signal timestamp). If the quoted message is
+   unknown, the quoted text ``"Name: ..."`` names the chat; if that fails too, the message is NOT
+   sent anywhere (a guess could put it in the wrong chat): the sender gets a notice instead.
+4. No quote: the destination's most recent chat, across its sessions: the chat of the latest
+   bridged message, or where the destination's previous message was routed if that is more
+   recent (a reply is only mapped once delivered; a follow-up must not overtake it).
+5. Nothing to go on: a notice in Signal saying how to fix it (quote a message).
+
+The router owns what it learns on the way: where each destination's last message went, and
+which Signal uuid belongs to which number. One router serves every bridge number's receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from whatsignal import log as wlog
+from whatsignal.channels import ChannelMap
+from whatsignal.clients import SignalClient
+from whatsignal.clock import Clock
+from whatsignal.convert import commands
+from whatsignal.convert.text import quoted_sender
+from whatsignal.errors import ClientError
+from whatsignal.metrics import Metrics
+from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
+from whatsignal.storage import MessageMapping, Store
+
+__all__ = ["Decision", "Router", "SessionView"]
+
+log = logging.getLogger("whatsignal.router")
+
+
+class SessionView(Protocol):
+    """The sessions that have a poller now (kept by the registry)."""
+
+    def running(self) -> Sequence[str]: ...
+
+
+@attrs.frozen
+class Decision:
+    """Where an envelope goes: a session and chat, or nowhere (``ignore`` says why), optionally
+    with a ``notice`` to send back to the sender."""
+
+    session: str | None = None
+    chat: str | None = None
+    ignore: str | None = None
+    notice: str | None = None
+
+
+@attrs.frozen
+class _RoutedTo:
+    """Where the router last sent a destination's message (``at``: wall-clock time)."""
+
+    session: str
+    chat: str
+    at: float
+
+
+@attrs.define(eq=False, kw_only=True)
+class Router:
+    """Decides where each Signal envelope goes (see the module docstring for the rules)."""
+
+    store: Store
+    signal: SignalClient
+    channels: ChannelMap
+    sessions: SessionView
+    metrics: Metrics
+    clock: Clock
+    _last_routed: dict[tuple[str, str], _RoutedTo] = attrs.field(factory=dict, init=False)
+    """Per ``(bridge number, destination)``: where its latest message was routed."""
+    _known_identities: dict[str, str] = attrs.field(factory=dict, init=False)
+    """Signal uuid -> number, learned from envelopes (saves a database write per envelope)."""
+
+    async def sender(self, item: SigReceived) -> str | None:
+        """The sender's phone number. Users who hide their number arrive as a uuid only: learn
+        uuid -> number from envelopes that carry both, else ask signal-cli's contact list."""
+        env = item.envelope
+        if env.source_number:
+            if env.source_uuid and self._known_identities.get(env.source_uuid) != env.source_number:
+                await self.store.put_signal_identity(env.source_number, env.source_uuid)
+                self._known_identities[env.source_uuid] = env.source_number
+            return env.source_number
+        uuid = env.source_uuid or env.source
+        if not uuid:
+            return None
+        if uuid.startswith("+"):
+            return uuid
+        known = await self.store.number_for_uuid(uuid)
+        if known is not None:
+            return known
+        try:
+            contacts = await self.signal.contacts(item.account)
+        except ClientError as error:
+            log.info("could not fetch signal contacts to resolve a uuid: %s", error)
+            return None
+        found: str | None = None
+        for contact in contacts:
+            number, cuuid = contact.get("number"), contact.get("uuid")
+            if isinstance(number, str) and number and isinstance(cuuid, str) and cuuid:
+                await self.store.put_signal_identity(number, cuuid)
+                if cuuid == uuid:
+                    found = number
+        return found
+
+    async def decide(self, item: SigReceived) -> Decision:
+        """Decide where one envelope goes."""
+        env = item.envelope
+        sender = await self.sender(item)
+        if sender is None or not self.channels.is_destination(sender, item.account):
+            self.metrics.strangers.inc()
+            log.warning(
+                "signal message from %s ignored: not a channel destination of %s",
+                wlog.phone(sender or env.source),
+                wlog.phone(item.account),
+            )
+            return Decision(ignore="sender is no channel's destination")
+        sessions = self.channels.sessions_for(sender, item.account, self.sessions.running())
+        if not sessions:
+            return Decision(ignore="no session serves this destination")
+        account = item.account
+
+        async def by_timestamp(stamp: int) -> MessageMapping | None:
+            found = await self.store.mapping_by_signal_timestamp(account, stamp)
+            return found if found is not None and found.session in sessions else None
+
+        if env.receipt_message is not None:
+            target: MessageMapping | None = None
+            for stamp in env.receipt_message.timestamps:
+                target = await by_timestamp(stamp)
+                if target is not None:
+                    break
+            return _to(target, "receipt for unknown messages")
+        if env.edit_message is not None:
+            target = await by_timestamp(env.edit_message.target_sent_timestamp)
+            return _to(target, "edit of unknown message")
+        data = env.data_message
+        if data is None:
+            return Decision(ignore="nothing to bridge")
+        if data.reaction is not None:
+            target = await by_timestamp(data.reaction.target_sent_timestamp)
+            return _to(target, "reaction to unknown message")
+        if data.remote_delete is not None:
+            target = await by_timestamp(data.remote_delete.timestamp)
+            return _to(target, "delete of unknown message")
+        if not (data.message or "").strip() and not data.attachments:
+            return Decision(ignore="empty message")
+        key = (account, sender)
+        command = commands.parse(data.message)
+        if command is not None and command.name != "escaped":
+            return await self._command(command, key, sessions)
+        if data.quote is not None:
+            target = await by_timestamp(data.quote.id)
+            if target is None:
+                target = await self._by_quoted_name(key, data.quote.text, sessions)
+            if target is None:
+                return Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
+            return self._routed(key, target.session, target.chat_id)
+        latest = await self.store.latest_mapping(account, sender, sessions=sessions)
+        recent = self._last_routed.get(key)
+        if (
+            recent is not None
+            and recent.session in sessions
+            and (latest is None or recent.at >= latest.created_at)
+        ):
+            return self._routed(key, recent.session, recent.chat)
+        if latest is None:
+            return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
+        return self._routed(key, latest.session, latest.chat_id)
+
+    async def _by_quoted_name(
+        self, key: tuple[str, str], text: str | None, sessions: Sequence[str]
+    ) -> MessageMapping | None:
+        """The chat a quoted bridged text ``"Name: ..."`` / ``"Name in Group: ..."`` came from.
+
+        Only the sender's latest message is known by name, so it must be in the same kind of
+        chat as the quote says (a direct chat, or the named group): otherwise a reply to a
+        private message could land in a group, or in another group of the same sender. When it
+        does not fit, the reply is not sent (the caller sends a notice instead).
+        """
+        named = quoted_sender(text)
+        if named is None:
+            return None
+        name, group = named
+        account, sender = key
+        found = await self.store.latest_mapping_by_name(account, sender, name, sessions=sessions)
+        if found is None:
+            return None
+        in_group = found.chat_id.endswith("@g.us")
+        if group is None and not in_group:
+            return found
+        if group is not None and in_group:
+            cached = await self.store.get_group(found.session, found.chat_id)
+            # The forwarded text named the group by its cached subject, or by its id without one.
+            if group in (cached.name if cached else None, found.chat_id.partition("@")[0]):
+                return found
+        log.info("quoted text names a sender whose latest chat is not the quoted one; not routed")
+        return None
+
+    async def _command(
+        self, command: commands.Command, key: tuple[str, str], sessions: Sequence[str]
+    ) -> Decision:
+        """Answer ``/help`` and bad commands in Signal; route ``/to`` to the chat it names."""
+        if command.name == "help":
+            return Decision(ignore="command", notice=commands.HELP)
+        if command.name == "invalid":
+            return Decision(ignore="invalid command", notice=f"⚠️ whatsignal: {command.text}")
+        assert command.number is not None
+        session = command.session
+        if session is None:
+            latest = await self.store.latest_mapping(key[0], key[1], sessions=sessions)
+            if latest is not None:
+                session = latest.session
+            elif len(sessions) == 1:
+                session = sessions[0]
+            else:
+                choices = ", ".join(sorted(sessions))
+                notice = (
+                    f"⚠️ whatsignal: say which WhatsApp session, e.g. /to {sessions[0]}:... "
+                    f"({choices})"
+                )
+                return Decision(ignore="session not given", notice=notice)
+        if session not in sessions:
+            notice = f"⚠️ whatsignal: no WhatsApp session {session!r} serves you here"
+            return Decision(ignore="unknown session", notice=notice)
+        return self._routed(key, session, command.number.lstrip("+") + "@c.us")
+
+    def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
+        """Route a message there, remembering it for an unquoted follow-up."""
+        self._last_routed[key] = _RoutedTo(session, chat, self.clock())
+        return Decision(session=session, chat=chat)
+
+
+def _to(target: MessageMapping | None, reason: str) -> Decision:
+    if target is None:
+        return Decision(ignore=reason)
+    return Decision(session=target.session, chat=target.chat_id)

@@ -1,0 +1,256 @@
+"""WhatsApp -> Signal: what a session's poller does with a journaled WAHA event.
+
+A message becomes ``"{name}: {body}"`` (``"{name} in {group}: ..."`` in a group) from the bridge
+number to the channel's destination, with its media attached; a reply to a bridged message
+becomes a Signal quote of it. Reactions, edits and deletions use Signal's own; a contact reading
+what the user wrote becomes a read receipt on the user's Signal message.
+
+Each handler returns the message mappings to record with the row's ``done`` (one transaction,
+DESIGN.md section 2.3), or raises (see :mod:`whatsignal.relay.upstreams`; PayloadError for a
+row that can never be handled).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import attrs
+import trio
+
+from whatsignal import log as wlog
+from whatsignal.channels import Route
+from whatsignal.clients import OutboundAttachment
+from whatsignal.clock import Clock
+from whatsignal.convert.media import MediaPolicy
+from whatsignal.convert.text import (
+    format_incoming,
+    location_text,
+    message_id_candidates,
+    reply_context,
+    vcard_text,
+)
+from whatsignal.errors import ApiError, PayloadError
+from whatsignal.metrics import Metrics
+from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
+from whatsignal.relay.names import Names
+from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
+from whatsignal.serde import parse_waha_event, parse_waha_payload
+from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, MessageMapping, Store
+
+__all__ = ["ToSignal", "quote_author"]
+
+log = logging.getLogger("whatsignal.relay")
+
+
+def quote_author(route: Route, mapping: MessageMapping) -> str:
+    """Who wrote a bridged Signal message: the bridge number, or the destination itself."""
+    return route.bridge_number if mapping.direction == "wa_to_signal" else route.destination
+
+
+@attrs.define(eq=False, kw_only=True)
+class ToSignal:
+    """Relays WAHA events of a session's rows to the channel's Signal destination."""
+
+    upstreams: Upstreams
+    names: Names
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    media: MediaPolicy = attrs.field(factory=MediaPolicy)
+
+    async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
+        """Relay one WhatsApp row; returns the mappings to record."""
+        payload = parse_waha_payload(parse_waha_event(row.payload))
+        match payload:
+            case WaMessage() if row.kind == "message.edited":
+                return await self._edit(route, payload)
+            case WaMessage():
+                return await self._message(route, payload)
+            case WaAck():
+                await self._ack(route, payload)
+            case WaReaction():
+                await self._reaction(route, payload)
+            case WaRevoked():
+                await self._revoked(route, payload)
+            case _:
+                raise PayloadError(f"row kind {row.kind!r} is not handled by pollers")
+        return ()
+
+    async def _mapping(
+        self, session: str, message_id: str, chat_id: str, participant: str | None
+    ) -> MessageMapping | None:
+        for candidate in message_id_candidates(message_id, chat_id, participant):
+            found = await self.store.mapping_by_whatsapp_id(session, candidate)
+            if found is not None:
+                return found
+        return None
+
+    async def _media(self, route: Route, msg: WaMessage) -> tuple[list[OutboundAttachment], str]:
+        """The attachment of a media message, or a note saying why there is none."""
+        media = msg.media
+        if media is None or not media.url:
+            return [], "[media not downloaded by WAHA]"
+        policy = self.media
+        try:
+            with trio.fail_after(policy.download_timeout):
+                data, content_type = await self.upstreams.whatsapp.download(
+                    route.session, media.url, max_bytes=policy.limit(media.mimetype, media.filename)
+                )
+        except trio.TooSlowError:
+            raise Deferred(
+                "media download took longer than media.downloadTimeoutSec", 1.0
+            ) from None
+        except UpstreamError as error:
+            if isinstance(error.error, ApiError) and error.error.status == 404:
+                return [], "[media expired before it could be fetched]"
+            if too_large(error.error):
+                return [], policy.too_large_note(media.mimetype, media.filename)
+            raise
+        mime = media.mimetype or content_type or "application/octet-stream"
+        return [OutboundAttachment(data, mime, media.filename)], ""
+
+    async def _body(self, session: str, msg: WaMessage) -> str:
+        if msg.location is not None:
+            # The body of a location message is engine data (a thumbnail), not text.
+            place = msg.location
+            label = place.name or place.description or place.address
+            return location_text(
+                place.latitude, place.longitude, label=label, url=place.url, live=bool(place.live)
+            )
+        if msg.v_cards:
+            return "\n".join(vcard_text(card) for card in msg.v_cards)
+        return await self.names.with_mention_names(session, msg.body or "")
+
+    async def _message(self, route: Route, msg: WaMessage) -> list[MessageMapping]:
+        session, chat = route.session, msg.chat_id
+        name = await self.names.sender(session, msg)
+        group = await self.names.group(session, chat) if msg.is_group else None
+        body = await self._body(session, msg)
+        attachments: list[OutboundAttachment] = []
+        if msg.has_media:
+            attachments, note = await self._media(route, msg)
+            if note:
+                body = f"{body}\n{note}" if body else note
+        quote: MessageMapping | None = None
+        if msg.reply_to is not None and msg.reply_to.id:
+            quote = await self._mapping(session, msg.reply_to.id, chat, msg.reply_to.participant)
+            if quote is None and msg.reply_to.body:
+                # The quoted message never crossed the bridge (older, or sent from the phone):
+                # no Signal quote is possible, so say in words what is being answered.
+                body = f"{body}\n{reply_context(msg.reply_to.body)}"
+        timestamp = await self.upstreams.signal.send(
+            route.bridge_number,
+            route.destination,
+            format_incoming(name, body, group),
+            quote_timestamp=quote.signal_timestamp if quote else None,
+            quote_author=quote_author(route, quote) if quote else None,
+            attachments=attachments,
+        )
+        log.info(
+            "whatsapp -> signal: %s message in %s forwarded",
+            "group" if group else "direct",
+            wlog.chat(chat),
+            extra={"session": session},
+        )
+        self.metrics.forwarded.labels("wa_to_signal", "message").inc()
+        return [
+            MessageMapping(
+                session=session,
+                whatsapp_id=msg.id,
+                chat_id=chat,
+                bridge_number=route.bridge_number,
+                destination=route.destination,
+                signal_timestamp=timestamp,
+                direction="wa_to_signal",
+                created_at=self.clock(),
+                sender_name=name,
+            )
+        ]
+
+    async def _edit(self, route: Route, msg: WaMessage) -> list[MessageMapping]:
+        original = msg.edited_message_id
+        mapping = (
+            await self._mapping(route.session, original, msg.chat_id, msg.participant)
+            if original
+            else None
+        )
+        if mapping is None or mapping.direction != "wa_to_signal":
+            # The original never crossed the bridge (or is too old): show the new text as a message.
+            return await self._message(route, msg)
+        name = mapping.sender_name or await self.names.sender(route.session, msg)
+        group = await self.names.group(route.session, msg.chat_id) if msg.is_group else None
+        await self.upstreams.signal.send(
+            route.bridge_number,
+            route.destination,
+            format_incoming(name, msg.body or "", group),
+            edit_timestamp=mapping.signal_timestamp,
+        )
+        self.metrics.forwarded.labels("wa_to_signal", "edit").inc()
+        return []
+
+    async def _ack(self, route: Route, ack: WaAck) -> None:
+        ids = [ack.id]
+        # WEBJS group sends answer an id without the participant suffix that acks carry
+        # (WAHA #1464).
+        parts = ack.id.split("_")
+        if len(parts) > 3:
+            ids.append("_".join(parts[:3]))
+        for whatsapp_id in ids:
+            mapping = await self.store.mapping_by_whatsapp_id(route.session, whatsapp_id)
+            if mapping is None:
+                continue
+            before = mapping.delivery_status if mapping.delivery_status is not None else ACK_PENDING
+            level = ack.level
+            if level is None or not await self.store.update_delivery(
+                route.session, whatsapp_id, level
+            ):
+                return
+            # The WhatsApp contact read a message the user wrote in Signal: show it read there
+            # too (a read receipt from the bridge number). Direct chats only: in a group, one
+            # member's read is not "read".
+            if (
+                level >= ACK_READ > before
+                and mapping.direction == "signal_to_wa"
+                and not mapping.chat_id.endswith("@g.us")
+            ):
+                await self.upstreams.signal.read_receipt(
+                    mapping.bridge_number, mapping.destination, timestamp=mapping.signal_timestamp
+                )
+                self.metrics.forwarded.labels("wa_to_signal", "read_receipt").inc()
+            return
+
+    async def _reaction(self, route: Route, reaction: WaReaction) -> None:
+        chat = reaction.to if reaction.from_me else reaction.from_
+        mapping = await self._mapping(
+            route.session, reaction.reaction.message_id, chat or "", reaction.participant
+        )
+        if mapping is None:
+            log.debug("reaction to a message that never crossed the bridge; ignored")
+            return
+        emoji = reaction.reaction.text
+        await self.upstreams.signal.react(
+            route.bridge_number,
+            route.destination,
+            emoji or "👍",
+            target_author=quote_author(route, mapping),
+            target_timestamp=mapping.signal_timestamp,
+            remove=not emoji,
+        )
+        self.metrics.forwarded.labels("wa_to_signal", "reaction").inc()
+
+    async def _revoked(self, route: Route, revoked: WaRevoked) -> None:
+        after = revoked.after or {}
+        chat = after.get("from") if isinstance(after.get("from"), str) else ""
+        participant = (
+            after.get("participant") if isinstance(after.get("participant"), str) else None
+        )
+        mapping = await self._mapping(
+            route.session, revoked.revoked_message_id or "", str(chat), participant
+        )
+        if mapping is None or mapping.direction != "wa_to_signal":
+            return
+        await self.upstreams.signal.remote_delete(
+            route.bridge_number, route.destination, timestamp=mapping.signal_timestamp
+        )
+        self.metrics.forwarded.labels("wa_to_signal", "revoke").inc()

@@ -1,0 +1,254 @@
+"""Signal -> WhatsApp: what a session's poller does with a routed Signal envelope.
+
+By the time a Signal row reaches a session's queue the router has chosen its chat
+(:mod:`whatsignal.relay.router`). A message goes as a WhatsApp reply to the quoted bridged
+message when there is one; attachments go by type (image, video, voice, file) with the text as
+the first one's caption; reactions, edits and deletions are made in WhatsApp; a read receipt
+marks the chat's bridged messages read.
+
+Engine quirks handled here: WEBJS cannot always find a quoted message (the text goes unquoted,
+WAHA #698) and cannot send videos without Chrome (the video goes as a document, WAHA #1924).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+import attrs
+
+from whatsignal import log as wlog
+from whatsignal.channels import Route
+from whatsignal.clients import MediaKind
+from whatsignal.clock import Clock
+from whatsignal.convert.formatting import outgoing_text
+from whatsignal.convert.media import MediaPolicy, whatsapp_kind
+from whatsignal.convert.text import contains_url
+from whatsignal.errors import ApiError, PayloadError
+from whatsignal.metrics import Metrics
+from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
+from whatsignal.relay.upstreams import UpstreamError, Upstreams, too_large
+from whatsignal.reliability import Failure, waha_quote_failed
+from whatsignal.serde import parse_signal_received
+from whatsignal.storage import JournalRow, MessageMapping, Store
+
+__all__ = ["ToWhatsApp"]
+
+log = logging.getLogger("whatsignal.relay")
+
+
+@attrs.define(eq=False, kw_only=True)
+class ToWhatsApp:
+    """Relays routed Signal envelopes to their WhatsApp chat.
+
+    Args:
+        link_preview: ask WAHA for a link preview when a text has a URL
+            (``whatsapp.linkPreview``).
+    """
+
+    upstreams: Upstreams
+    store: Store
+    metrics: Metrics
+    clock: Clock
+    media: MediaPolicy = attrs.field(factory=MediaPolicy)
+    link_preview: bool = True
+
+    async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
+        """Relay one routed Signal row; returns the mappings to record."""
+        item = parse_signal_received(json.loads(row.payload))
+        env = item.envelope
+        if env.receipt_message is not None:
+            await self._read(route, item, env.receipt_message.timestamps)
+            return []
+        if env.edit_message is not None:
+            await self._edit(route, item)
+            return []
+        data = env.data_message
+        if data is None:
+            return []
+        if data.reaction is not None:
+            await self._reaction(route, item, data)
+            return []
+        if data.remote_delete is not None:
+            await self._delete(route, item, data.remote_delete.timestamp)
+            return []
+        if row.chat is None:
+            raise PayloadError("a Signal message reached a session queue without a chat")
+        return await self._message(route, row.chat, item, data)
+
+    async def _target(self, account: str, stamp: int, session: str) -> MessageMapping | None:
+        """The bridged message a Signal timestamp names, if it belongs to this session."""
+        found = await self.store.mapping_by_signal_timestamp(account, stamp)
+        return found if found is not None and found.session == session else None
+
+    async def _read(self, route: Route, item: SigReceived, stamps: Sequence[int]) -> None:
+        session = route.session
+        by_chat: dict[str, list[str]] = {}
+        for stamp in stamps:
+            found = await self._target(item.account, stamp, session)
+            if found is not None and found.direction == "wa_to_signal":
+                by_chat.setdefault(found.chat_id, []).append(found.whatsapp_id)
+        for chat, ids in by_chat.items():
+            await self.upstreams.whatsapp.mark_seen(session, chat, ids)
+
+    async def _edit(self, route: Route, item: SigReceived) -> None:
+        edit = item.envelope.edit_message
+        assert edit is not None
+        target = await self._target(item.account, edit.target_sent_timestamp, route.session)
+        if target is None or target.direction != "signal_to_wa":
+            return
+        await self.upstreams.whatsapp.edit(
+            route.session, target.chat_id, target.whatsapp_id, edit.data_message.message or ""
+        )
+        self.metrics.forwarded.labels("signal_to_wa", "edit").inc()
+
+    async def _reaction(self, route: Route, item: SigReceived, data: SigDataMessage) -> None:
+        reaction = data.reaction
+        assert reaction is not None
+        target = await self._target(item.account, reaction.target_sent_timestamp, route.session)
+        if target is None:
+            return
+        emoji = "" if reaction.is_remove else reaction.emoji
+        await self.upstreams.whatsapp.react(route.session, target.whatsapp_id, emoji)
+        self.metrics.forwarded.labels("signal_to_wa", "reaction").inc()
+
+    async def _delete(self, route: Route, item: SigReceived, stamp: int) -> None:
+        target = await self._target(item.account, stamp, route.session)
+        if target is None or target.direction != "signal_to_wa":
+            return
+        await self.upstreams.whatsapp.delete(route.session, target.chat_id, target.whatsapp_id)
+        self.metrics.forwarded.labels("signal_to_wa", "delete").inc()
+
+    async def _files(
+        self, account: str, attachments: Sequence[SigAttachment]
+    ) -> tuple[list[tuple[SigAttachment, bytes]], list[str]]:
+        """Fetch the attachments from signal-cli; a file over its limit becomes a note."""
+        policy = self.media
+        files: list[tuple[SigAttachment, bytes]] = []
+        notes: list[str] = []
+        for attachment in attachments:
+            if not attachment.id:
+                continue
+            limit = policy.limit(attachment.content_type, attachment.filename)
+            if attachment.size is not None and attachment.size > limit:
+                notes.append(policy.too_large_note(attachment.content_type, attachment.filename))
+                continue
+            try:
+                blob = await self.upstreams.signal.attachment(
+                    account, attachment.id, max_bytes=limit
+                )
+            except UpstreamError as error:
+                if not too_large(error.error):
+                    raise
+                notes.append(policy.too_large_note(attachment.content_type, attachment.filename))
+                continue
+            files.append((attachment, blob))
+        return files, notes
+
+    async def _message(
+        self, route: Route, chat: str, item: SigReceived, data: SigDataMessage
+    ) -> list[MessageMapping]:
+        session = route.session
+        reply_to: str | None = None
+        if data.quote is not None:
+            quoted = await self.store.mapping_by_signal_timestamp(item.account, data.quote.id)
+            if quoted is not None and quoted.session == session and quoted.chat_id == chat:
+                reply_to = quoted.whatsapp_id
+        text = outgoing_text(
+            data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]
+        )
+        files, notes = await self._files(item.account, data.attachments)
+        if notes:
+            text = "\n".join([text, *notes]) if text else "\n".join(notes)
+        first_id = ""
+        caption_pending = bool(text)
+        for attachment, blob in files:
+            content_type = attachment.content_type or "application/octet-stream"
+            kind = whatsapp_kind(content_type)
+            caption = text if caption_pending and kind != "voice" else None
+            sent = await self._send_file(
+                session, chat, kind, blob, content_type, attachment.filename, caption, reply_to
+            )
+            if caption is not None:
+                caption_pending = False
+            first_id = first_id or sent
+        if caption_pending:
+            sent = await self._send_text(session, chat, text, reply_to)
+            first_id = first_id or sent
+        log.info(
+            "signal -> whatsapp: message to %s sent", wlog.chat(chat), extra={"session": session}
+        )
+        self.metrics.forwarded.labels("signal_to_wa", "message").inc()
+        if not first_id:
+            return []
+        return [
+            MessageMapping(
+                session=session,
+                whatsapp_id=first_id,
+                chat_id=chat,
+                bridge_number=item.account,
+                destination=route.destination,
+                signal_timestamp=item.envelope.timestamp,
+                direction="signal_to_wa",
+                created_at=self.clock(),
+            )
+        ]
+
+    async def _send_text(self, session: str, chat: str, text: str, reply_to: str | None) -> str:
+        preview = self.link_preview and contains_url(text)
+        whatsapp = self.upstreams.whatsapp
+        try:
+            return await whatsapp.send_text(
+                session, chat, text, reply_to=reply_to, link_preview=preview
+            )
+        except UpstreamError as error:
+            if reply_to is None or not waha_quote_failed(error.error):
+                raise
+            # WEBJS cannot always find the quoted message (WAHA #698): send it unquoted.
+            return await whatsapp.send_text(
+                session, chat, text, reply_to=None, link_preview=preview
+            )
+
+    async def _send_file(
+        self,
+        session: str,
+        chat: str,
+        kind: MediaKind,
+        blob: bytes,
+        content_type: str,
+        filename: str | None,
+        caption: str | None,
+        reply_to: str | None,
+    ) -> str:
+        """Send one file by kind. A video WAHA's engine cannot send (WEBJS without Chrome
+        answers 422, WAHA #1924) goes as a document instead of failing."""
+        send = self.upstreams.whatsapp.send_media
+        try:
+            return await send(
+                session,
+                chat,
+                kind,
+                data=blob,
+                mimetype=content_type,
+                filename=filename,
+                caption=caption,
+                reply_to=reply_to,
+            )
+        except UpstreamError as error:
+            refused = isinstance(error.error, ApiError) and error.error.status == 422
+            if kind != "video" or not refused or error.failure is not Failure.PERMANENT:
+                raise
+        log.info(
+            "WAHA cannot send videos here; sending it as a document", extra={"session": session}
+        )
+        return await send(
+            session,
+            chat,
+            "file",
+            data=blob,
+            mimetype=content_type,
+            filename=filename,
+            caption=caption,
+            reply_to=reply_to,
+        )
