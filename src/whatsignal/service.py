@@ -127,9 +127,7 @@ class Bridge:
         config, clock, metrics, stopping = self.config, self.clock, self.metrics, self._stopping
         with self._scope:
             async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-                store = SqliteStore(
-                    config.database.path, synchronous=config.database.synchronous
-                )
+                store = SqliteStore(config.database.path, synchronous=config.database.synchronous)
                 await nursery.start(store.run)
                 wa, sig = config.whatsapp, config.signal
                 waha = WahaClient(

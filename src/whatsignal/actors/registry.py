@@ -29,18 +29,32 @@ import attrs
 import trio
 
 from whatsignal.actors.doorbells import Doorbell, Doorbells
-from whatsignal.actors.receiver import SignalReceiver
 from whatsignal.actors.session_poller import SessionPoller
 from whatsignal.actors.supervisor import RestartPolicy, supervise
 from whatsignal.metrics import Metrics
 from whatsignal.storage import Store
 
-__all__ = ["LiveSessions", "PollerFactory", "PollerRegistry", "SessionControl"]
+__all__ = ["LiveSessions", "PollerFactory", "PollerRegistry", "Receiver", "SessionControl"]
 
 log = logging.getLogger("whatsignal.registry")
 
 PollerFactory = Callable[[str, Doorbell], SessionPoller]
 """Makes the poller of a session, given its doorbell."""
+
+
+class Receiver(Protocol):
+    """A bridge number's receiver (:class:`~whatsignal.actors.receiver.SignalReceiver`)."""
+
+    @property
+    def number(self) -> str: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> NoReturn: ...
 
 
 class SessionControl(Protocol):
@@ -88,7 +102,7 @@ class PollerRegistry:
     sessions: tuple[str, ...]
     serves: Callable[[str], bool]
     make_poller: PollerFactory
-    receivers: Sequence[SignalReceiver]
+    receivers: Sequence[Receiver]
     journal: Store
     metrics: Metrics
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
@@ -158,7 +172,7 @@ class PollerRegistry:
         for ready in self._receiving.values():
             await ready.wait()
 
-    async def _receive(self, receiver: SignalReceiver, ready: trio.Event) -> None:
+    async def _receive(self, receiver: Receiver, ready: trio.Event) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(
                 partial(
