@@ -29,16 +29,35 @@ import attrs
 import trio
 
 from whatsignal.actors.doorbells import Doorbell, Doorbells
-from whatsignal.actors.session_poller import SessionPoller
 from whatsignal.actors.supervisor import RestartPolicy, supervise
 from whatsignal.metrics import Metrics
 from whatsignal.storage import Store
 
-__all__ = ["LiveSessions", "PollerFactory", "PollerRegistry", "Receiver", "SessionControl"]
+__all__ = [
+    "LiveSessions",
+    "Poller",
+    "PollerFactory",
+    "PollerRegistry",
+    "Receiver",
+    "SessionControl",
+]
 
 log = logging.getLogger("whatsignal.registry")
 
-PollerFactory = Callable[[str, Doorbell], SessionPoller]
+
+class Poller(Protocol):
+    """A session's poller (:class:`~whatsignal.actors.session_poller.SessionPoller`)."""
+
+    @property
+    def doorbell(self) -> Doorbell: ...
+
+    @property
+    def busy(self) -> set[str]: ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> NoReturn: ...
+
+
+PollerFactory = Callable[[str, Doorbell], Poller]
 """Makes the poller of a session, given its doorbell."""
 
 
@@ -107,7 +126,7 @@ class PollerRegistry:
     metrics: Metrics
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
-    _pollers: dict[str, SessionPoller] = attrs.field(factory=dict, init=False)
+    _pollers: dict[str, Poller] = attrs.field(factory=dict, init=False)
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict, init=False)
     _receiving: dict[str, trio.Event] = attrs.field(factory=dict, init=False)
 

@@ -1,0 +1,210 @@
+"""The registry: which sessions get a poller, restarts that stay in their session, stopping and
+starting again, and receivers that count as started once they receive."""
+
+from __future__ import annotations
+
+import math
+from typing import NoReturn
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from whatsignal.actors.doorbells import Doorbell, Doorbells
+from whatsignal.actors.registry import LiveSessions, PollerRegistry
+from whatsignal.actors.supervisor import RestartPolicy
+from whatsignal.metrics import Metrics
+
+
+@attrs.define(eq=False)
+class FakePoller:
+    """Counts its runs and the rings it answered; crashes on demand."""
+
+    session: str
+    doorbell: Doorbell
+    busy: set[str] = attrs.Factory(set)
+    runs: int = 0
+    rings: int = 0
+    crash_next: bool = False
+    cancelled: bool = False
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        self.runs += 1
+        task_status.started()
+        try:
+            while True:
+                await self.doorbell.wait(math.inf)
+                self.rings += 1
+                if self.crash_next:
+                    self.crash_next = False
+                    raise RuntimeError("a bug")
+        except trio.Cancelled:
+            self.cancelled = True
+            raise
+
+
+@attrs.define(eq=False)
+class FakeReceiver:
+    """Reports started only when told to; may crash before that."""
+
+    number: str
+    mode: str = "websocket"
+    connected: bool = False
+    go: trio.Event = attrs.Factory(trio.Event)
+    crash_first: bool = False
+    runs: int = 0
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        self.runs += 1
+        if self.crash_first and self.runs == 1:
+            raise OSError("signal-cli not there yet")
+        await self.go.wait()
+        self.connected = True
+        task_status.started()
+        await trio.sleep_forever()
+
+
+@attrs.define
+class Pending:
+    """The journal's answer to which queues still have pending rows."""
+
+    queues: list[str] = attrs.Factory(list)
+
+    async def queues_with_pending(self) -> list[str]:
+        return list(self.queues)
+
+
+@attrs.define
+class World:
+    registry: PollerRegistry
+    doorbells: Doorbells
+    live: LiveSessions
+    pollers: dict[str, list[FakePoller]]
+    metrics: Metrics
+
+
+def make(
+    *,
+    sessions: tuple[str, ...] = ("personal",),
+    serves: frozenset[str] | None = None,
+    pending: list[str] | None = None,
+    receivers: tuple[FakeReceiver, ...] = (),
+) -> World:
+    doorbells, live, metrics = Doorbells(), LiveSessions(), Metrics()
+    pollers: dict[str, list[FakePoller]] = {}
+
+    def make_poller(session: str, doorbell: Doorbell) -> FakePoller:
+        poller = FakePoller(session, doorbell)
+        pollers.setdefault(session, []).append(poller)
+        return poller
+
+    served = serves if serves is not None else None
+    registry = PollerRegistry(
+        doorbells=doorbells,
+        live=live,
+        sessions=sessions,
+        serves=(lambda s: True) if served is None else served.__contains__,
+        make_poller=make_poller,
+        receivers=receivers,
+        journal=Pending(pending or []),  # type: ignore[arg-type]
+        metrics=metrics,
+        restart=RestartPolicy(initial=1, maximum=4),
+    )
+    return World(registry, doorbells, live, pollers, metrics)
+
+
+async def test_configured_and_leftover_sessions_get_pollers(nursery: trio.Nursery) -> None:
+    w = make(
+        sessions=("personal",),
+        serves=frozenset({"personal", "old"}),
+        pending=["gone", "old", "signal:+15550000001"],
+    )
+    await nursery.start(w.registry.run)
+    await trio.testing.wait_all_tasks_blocked()
+    # "gone" lost its channel; the Signal queue belongs to a receiver, not a poller.
+    assert w.live.running() == ["old", "personal"]
+    assert all(p[0].rings == 1 for p in w.pollers.values())  # each looked at its rows once
+
+
+async def test_the_first_ring_of_a_default_channel_session_starts_its_poller(
+    nursery: trio.Nursery,
+) -> None:
+    w = make(sessions=(), serves=frozenset({"sales"}))
+    await nursery.start(w.registry.run)
+    w.doorbells.ring("sales")  # a webhook for a session the "*" channel serves
+    w.doorbells.ring("unknown")  # no channel: ignored
+    w.doorbells.ring("signal:+15550000001")
+    await trio.testing.wait_all_tasks_blocked()
+    assert w.live.running() == ["sales"]
+    assert w.pollers["sales"][0].rings == 1  # the ring that started it was not lost
+
+
+async def test_a_crash_restarts_that_session_only(autojump_clock: trio.testing.MockClock) -> None:
+    w = make(sessions=("personal", "business"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(w.registry.run)
+        await trio.testing.wait_all_tasks_blocked()
+        personal, business = w.pollers["personal"][0], w.pollers["business"][0]
+        personal.crash_next = True
+        w.doorbells.ring("personal")
+        await trio.sleep(1.5)  # restarted after the policy's first delay (1 s)
+        assert personal.runs == 2
+        assert business.runs == 1 and not business.cancelled
+        assert w.metrics.restarts.labels("worker[personal]")._value.get() == 1
+        assert w.live.running() == ["business", "personal"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_stopped_session_can_start_again_at_once(nursery: trio.Nursery) -> None:
+    w = make(sessions=(), serves=frozenset({"late"}))
+    await nursery.start(w.registry.run)
+    w.registry.start("late")
+    await trio.testing.wait_all_tasks_blocked()
+    first = w.pollers["late"][0]
+    w.registry.stop("late")
+    assert w.registry.running() == []  # not running from the moment it was stopped
+    w.registry.start("late")  # the monitor saw it come back before the old one ended
+    await trio.testing.wait_all_tasks_blocked()
+    assert first.cancelled
+    assert len(w.pollers["late"]) == 2
+    assert w.registry.running() == ["late"]
+    assert w.registry.snapshot()["workers"] == {"late": {"in_flight": 0}}
+
+
+async def test_starting_outside_a_run_is_an_error() -> None:
+    w = make()
+    with pytest.raises(RuntimeError, match="not running"):
+        w.registry.start("personal")
+
+
+async def test_receiving_waits_for_every_receiver_to_receive(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    early, late = FakeReceiver("+15550000001"), FakeReceiver("+15550000002", crash_first=True)
+    w = make(receivers=(early, late))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(w.registry.run)  # does not wait for the receivers
+        done = trio.Event()
+
+        async def wait_receiving() -> None:
+            await w.registry.receiving()
+            done.set()
+
+        nursery.start_soon(wait_receiving)
+        early.go.set()
+        await trio.sleep(5)
+        assert not done.is_set()
+        late.go.set()
+        await trio.sleep(5)
+        assert done.is_set()
+        assert late.runs == 2  # a crash before it received was restarted, not fatal
+        assert w.registry.snapshot()["receivers"] == {
+            "********0001": {"mode": "websocket", "connected": True},
+            "********0002": {"mode": "websocket", "connected": True},
+        }
+        nursery.cancel_scope.cancel()

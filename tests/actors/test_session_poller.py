@@ -1,0 +1,313 @@
+"""The session poller: order per chat, retries, dead letters and the graceful stop.
+
+Driven under ``autojump_clock`` with an in-memory journal and a scripted relay, so every
+retry time is exact: the wall clock is trio's clock plus a fixed epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from whatsignal.actors.doorbells import Doorbells
+from whatsignal.actors.session_poller import InFlight, RetryPolicy, SessionPoller
+from whatsignal.errors import ApiError, StorageError, TransportError
+from whatsignal.metrics import Metrics
+from whatsignal.relay.upstreams import Deferred, UpstreamError
+from whatsignal.reliability import Backoff, Failure
+from whatsignal.storage import JournalRow, MessageMapping
+
+EPOCH = 1_700_000_000.0
+
+
+def wall() -> float:
+    return EPOCH + trio.current_time()
+
+
+@attrs.define
+class MemoryJournal:
+    """The journal methods a poller uses, in memory, with the store's ordering rules."""
+
+    rows: dict[int, JournalRow] = attrs.Factory(dict)
+    completed: list[tuple[int, float]] = attrs.Factory(list)
+
+    def add(self, row_id: int, chat: str | None, *, received_at: float | None = None) -> None:
+        self.rows[row_id] = JournalRow(
+            id=row_id,
+            source="whatsapp",
+            key=f"k{row_id}",
+            queue="personal",
+            chat=chat,
+            kind="message",
+            payload=b"{}",
+            received_at=wall() if received_at is None else received_at,
+            state="pending",
+            attempts=0,
+            next_attempt_at=0.0,
+            last_error=None,
+        )
+
+    def state(self, row_id: int) -> tuple[str, int]:
+        row = self.rows[row_id]
+        return row.state, row.attempts
+
+    async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
+        heads: dict[str, JournalRow] = {}
+        loose: list[JournalRow] = []
+        for row in sorted(self.rows.values(), key=lambda r: r.id):
+            if row.queue != queue or row.state != "pending":
+                continue
+            if row.chat is None:
+                loose.append(row)
+            else:
+                heads.setdefault(row.chat, row)
+        return sorted([*heads.values(), *loose], key=lambda r: r.id)[:limit]
+
+    async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
+        self.rows[row_id] = attrs.evolve(self.rows[row_id], state="done")
+        self.completed.append((row_id, trio.current_time()))
+
+    async def retry_later(
+        self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
+    ) -> int:
+        row = self.rows[row_id]
+        attempts = row.attempts + (1 if count_attempt else 0)
+        self.rows[row_id] = attrs.evolve(
+            row, attempts=attempts, next_attempt_at=next_attempt_at, last_error=error
+        )
+        return attempts
+
+    async def bury(self, row_id: int, *, error: str) -> None:
+        self.rows[row_id] = attrs.evolve(self.rows[row_id], state="dead", last_error=error)
+
+
+Outcome = Callable[[], None]
+
+
+@attrs.define
+class ScriptedRelay:
+    """Each call of a row takes ``duration`` seconds, then plays the next scripted outcome
+    (nothing scripted: success)."""
+
+    duration: float = 1.0
+    script: dict[int, list[Outcome]] = attrs.Factory(dict)
+    calls: list[tuple[int, float]] = attrs.Factory(list)
+    dead_rows: list[int] = attrs.Factory(list)
+
+    async def handle(self, row: JournalRow) -> Sequence[MessageMapping]:
+        self.calls.append((row.id, trio.current_time()))
+        await trio.sleep(self.duration)
+        outcomes = self.script.get(row.id)
+        if outcomes:
+            outcomes.pop(0)()
+        return ()
+
+    async def dead(self, row: JournalRow) -> None:
+        self.dead_rows.append(row.id)
+
+    def times(self, row_id: int) -> list[float]:
+        return [t for r, t in self.calls if r == row_id]
+
+
+def fails(failure: Failure, *, retry_after: float | None = None) -> Outcome:
+    def outcome() -> None:
+        error = ApiError("boom", status=500) if failure is not Failure.TRANSIENT else None
+        raise UpstreamError(
+            "waha", "personal", failure, error or TransportError("no answer"), retry_after
+        )
+
+    return outcome
+
+
+def raises(error: Exception) -> Outcome:
+    def outcome() -> None:
+        raise error
+
+    return outcome
+
+
+@attrs.define
+class Setup:
+    journal: MemoryJournal
+    relay: ScriptedRelay
+    poller: SessionPoller
+    doorbells: Doorbells
+    in_flight: InFlight
+    stopping: trio.Event
+    metrics: Metrics
+
+
+def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600.0) -> Setup:
+    journal, relay, doorbells = MemoryJournal(), ScriptedRelay(duration), Doorbells()
+    in_flight, stopping, metrics = InFlight(), trio.Event(), Metrics()
+    poller = SessionPoller(
+        session="personal",
+        journal=journal,  # type: ignore[arg-type]
+        relay=relay,
+        doorbell=doorbells.claim("personal"),
+        retry=RetryPolicy(Backoff(initial=1, maximum=8, jitter=0), max_attempts, max_age),
+        metrics=metrics,
+        clock=wall,
+        in_flight=in_flight,
+        stopping=stopping,
+    )
+    return Setup(journal, relay, poller, doorbells, in_flight, stopping, metrics)
+
+
+async def run_for(s: Setup, seconds: float) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        s.doorbells.ring("personal")
+        await trio.sleep(seconds)
+        nursery.cancel_scope.cancel()
+
+
+async def test_one_chat_runs_in_order_while_chats_run_side_by_side(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.journal.add(1, "a@c.us")
+    s.journal.add(2, "a@c.us")
+    s.journal.add(3, "b@c.us")
+    s.journal.add(4, None)  # chat-less rows are independent
+    await run_for(s, 10)
+    assert sorted(s.relay.calls) == [(1, 0.0), (2, 1.0), (3, 0.0), (4, 0.0)]
+    assert [s.journal.state(n) for n in (1, 2, 3, 4)] == [("done", 0)] * 4
+
+
+async def test_a_ring_wakes_an_idle_poller_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    s = setup()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(10)
+        s.journal.add(1, "a@c.us")
+        s.doorbells.ring("personal")
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert s.relay.calls == [(1, 10.0)]
+
+
+async def test_transient_failures_back_off_without_using_attempts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=1)  # one permanent failure would kill it; transient ones do not
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [fails(Failure.TRANSIENT)] * 3
+    await run_for(s, 30)
+    # each try takes 1 s, then waits 1, 2, 4 s (no jitter)
+    assert s.relay.times(1) == [0.0, 2.0, 5.0, 10.0]
+    assert s.journal.state(1) == ("done", 0)
+    assert s.metrics.failures.labels("wa_to_signal", "transient")._value.get() == 3
+
+
+async def test_permanent_failures_use_attempts_then_the_row_is_dead_and_told(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=3)
+    s.journal.add(1, "a@c.us")
+    s.journal.add(2, "a@c.us")
+    s.relay.script[1] = [fails(Failure.PERMANENT)] * 5
+    await run_for(s, 30)
+    assert s.relay.times(1) == [0.0, 2.0, 5.0]  # backoff 1 s after the 1st, 2 s after the 2nd
+    assert s.journal.state(1) == ("dead", 3)  # every attempt counted in the dead letter
+    assert s.relay.dead_rows == [1]
+    assert s.metrics.dead.labels("wa_to_signal")._value.get() == 1
+    # The dead row no longer blocks its chat.
+    assert s.relay.times(2) == [6.0]
+    assert s.journal.state(2) == ("done", 0)
+
+
+async def test_a_rate_limit_waits_the_pause_without_using_an_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=1)
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [fails(Failure.RATE_LIMITED, retry_after=30)]
+    await run_for(s, 60)
+    assert s.relay.times(1) == [0.0, 31.0]
+    assert s.journal.state(1) == ("done", 0)
+
+
+async def test_a_paused_upstream_defers_the_row_without_using_an_attempt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=1)
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [raises(Deferred("breaker open", 7.0))]
+    await run_for(s, 30)
+    assert s.relay.times(1) == [0.0, 8.0]
+    assert s.journal.state(1) == ("done", 0)
+
+
+async def test_transient_failures_end_dead_after_the_maximum_age(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_age=3600.0)
+    s.journal.add(1, "a@c.us", received_at=EPOCH - 3601)
+    s.relay.script[1] = [fails(Failure.TRANSIENT)]
+    await run_for(s, 30)
+    assert s.relay.times(1) == [0.0]
+    assert s.journal.state(1) == ("dead", 0)
+    assert "retry.maxAgeHours" in (s.journal.rows[1].last_error or "")
+    assert s.relay.dead_rows == [1]
+
+
+async def test_a_poison_row_ends_dead_and_the_poller_lives_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=2)
+    s.journal.add(1, "a@c.us")
+    s.journal.add(2, "b@c.us")
+    s.relay.script[1] = [raises(ValueError("payload is not an object"))] * 2
+    await run_for(s, 30)
+    assert s.journal.state(1) == ("dead", 2)
+    assert "unhandleable: ValueError" in (s.journal.rows[1].last_error or "")
+    assert s.journal.state(2) == ("done", 0)
+
+
+async def test_a_failing_journal_crashes_the_poller_for_its_supervisor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [raises(StorageError("disk I/O error"))]
+    with pytest.RaisesGroup(StorageError, flatten_subgroups=True):
+        await run_for(s, 30)
+    assert s.journal.state(1) == ("pending", 0)  # the row waits for the restarted poller
+
+
+async def test_stopping_finishes_rows_in_hand_and_starts_no_new_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(duration=5.0)
+    s.journal.add(1, "a@c.us")
+    s.journal.add(2, "a@c.us")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        s.doorbells.ring("personal")
+        await trio.sleep(1)
+        assert s.in_flight.count == 1
+        s.stopping.set()
+        s.journal.add(3, "b@c.us")
+        s.doorbells.ring("personal")
+        await s.in_flight.idle()
+        assert trio.current_time() == 5.0  # as soon as row 1 finished
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    assert [r for r, _ in s.relay.calls] == [1]
+    assert [s.journal.state(n)[0] for n in (1, 2, 3)] == ["done", "pending", "pending"]
+
+
+async def test_in_flight_is_idle_when_nothing_runs() -> None:
+    in_flight = InFlight()
+    with trio.fail_after(1):
+        await in_flight.idle()
+    with in_flight.one(), in_flight.one():
+        assert in_flight.count == 2
+    assert in_flight.count == 0
+    with trio.fail_after(1):
+        await in_flight.idle()
