@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from whatsignal import wiring
 from whatsignal._version import __version__
 from whatsignal.actors.backfill import backfill
 from whatsignal.actors.doorbells import Doorbell, Doorbells
@@ -32,32 +33,14 @@ from whatsignal.actors.scheduler import Scheduler
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
 from whatsignal.actors.session_poller import InFlight, SessionPoller
 from whatsignal.admin import Admin
-from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
-from whatsignal.relay import (
-    Names,
-    Notices,
-    Relay,
-    Router,
-    SignalUpstream,
-    ToSignal,
-    ToWhatsApp,
-    Upstreams,
-    WhatsAppUpstream,
-)
+from whatsignal.relay import Names, Notices, Router, Upstreams
 from whatsignal.storage import SqliteStore
 from whatsignal.web.app import create_app
 from whatsignal.web.server import WebhookServer, base_url
-from whatsignal.wiring import (
-    channel_map,
-    media_policy,
-    receive_modes,
-    receiver_settings,
-    retry_policy,
-    web_settings,
-)
+from whatsignal.wiring import Tuning
 
 if TYPE_CHECKING:
     from whatsignal.config import Config
@@ -65,21 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["Bridge", "Parts", "Tuning", "serve"]
 
 log = logging.getLogger("whatsignal.bridge")
-
-
-@attrs.frozen
-class Tuning:
-    """Timings that are not configuration, for embedding and tests.
-
-    Args:
-        rate_limit_pause: how long a bridge number pauses after a signal-cli 429 that names no
-            wait of its own.
-        breaker_reset: how long an open circuit breaker (a WAHA session's, a bridge number's)
-            waits before it lets a trial call through.
-    """
-
-    rate_limit_pause: float = 60.0
-    breaker_reset: float = 15.0
 
 
 @attrs.frozen
@@ -116,7 +84,7 @@ class Bridge:
     config: Config
     websocket_connect: Connect = open_websocket
     clock: Clock = wall_clock
-    tuning: Tuning = Tuning()
+    tuning: Tuning = attrs.field(factory=Tuning)
     url: str = attrs.field(init=False, default="")
     metrics: Metrics = attrs.field(init=False, factory=Metrics)
     parts: Parts | None = attrs.field(init=False, default=None)
@@ -127,49 +95,19 @@ class Bridge:
         config, clock, metrics, stopping = self.config, self.clock, self.metrics, self._stopping
         with self._scope:
             async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-                store = SqliteStore(config.database.path, synchronous=config.database.synchronous)
+                db = config.database
+                store = SqliteStore(db.path, synchronous=db.synchronous)
                 await nursery.start(store.run)
-                wa, sig = config.whatsapp, config.signal
-                waha = WahaClient(
-                    await stack.enter_async_context(
-                        open_http_client(
-                            wa.api_base_url, timeout=wa.timeout_sec, api_key=config.secrets.api_key
-                        )
-                    ),
-                    sessions_path=wa.session_api_path,
-                )
-                signal_client = SignalClient(
-                    await stack.enter_async_context(
-                        open_http_client(sig.rpc_url, timeout=float(sig.http_timeout_sec))
-                    )
-                )
-                channels = channel_map(config)
-                modes = await receive_modes(config, signal_client, channels.bridge_numbers)
+                waha, signal_client = await wiring.open_clients(stack, config)
+                channels = wiring.channel_map(config)
+                modes = await wiring.receive_modes(config, signal_client, channels.bridge_numbers)
 
                 # Collaborators, each built once and handed to exactly those who use it.
-                doorbells = Doorbells()
-                live = LiveSessions()
-                in_flight = InFlight()
-                media = media_policy(config)
-                upstreams = Upstreams(
-                    whatsapp=WhatsAppUpstream(client=waha, breaker_reset=self.tuning.breaker_reset),
-                    signal=SignalUpstream(
-                        client=signal_client,
-                        metrics=metrics,
-                        rate_limit_pause=self.tuning.rate_limit_pause,
-                        breaker_reset=self.tuning.breaker_reset,
-                    ),
-                )
-                names = Names(
-                    store=store,
-                    waha=waha,
-                    clock=clock,
-                    contact_ttl=wa.contact_cache_hours * 3600.0,
-                    group_ttl=wa.groups.cache_hours * 3600.0,
-                )
+                doorbells, live, in_flight = Doorbells(), LiveSessions(), InFlight()
+                upstreams = wiring.upstreams(waha, signal_client, metrics, self.tuning)
+                names = wiring.names(config, store, waha, clock)
                 notices = Notices(signal=signal_client)
-                discover = wa.session_api_enabled and sig.enable_dynamic_polling
-                statuses = status_channel() if discover or wa.session_auto_restart else None
+                statuses = status_channel() if wiring.wants_monitor(config) else None
                 intake = Intake(
                     store=store,
                     channels=channels,
@@ -178,26 +116,15 @@ class Bridge:
                     clock=clock,
                     session_status=statuses[0] if statuses else None,
                 )
-                relay = Relay(
+                relay = wiring.relay(
+                    config,
                     channels=channels,
-                    to_signal=ToSignal(
-                        upstreams=upstreams,
-                        names=names,
-                        store=store,
-                        metrics=metrics,
-                        clock=clock,
-                        media=media,
-                    ),
-                    to_whatsapp=ToWhatsApp(
-                        upstreams=upstreams,
-                        store=store,
-                        metrics=metrics,
-                        clock=clock,
-                        media=media,
-                        link_preview=wa.link_preview,
-                    ),
+                    upstreams=upstreams,
                     names=names,
                     notices=notices,
+                    store=store,
+                    metrics=metrics,
+                    clock=clock,
                 )
                 router = Router(
                     store=store,
@@ -207,7 +134,7 @@ class Bridge:
                     metrics=metrics,
                     clock=clock,
                 )
-                settings = receiver_settings(config, self.websocket_connect)
+                settings = wiring.receiver_settings(config, self.websocket_connect)
                 receivers = [
                     SignalReceiver(
                         number=number,
@@ -224,7 +151,7 @@ class Bridge:
                         settings=settings,
                     )
                     for number, mode in modes.items()
-                    if sig.polling_enabled
+                    if config.signal.polling_enabled
                 ]
                 registry = PollerRegistry(
                     doorbells=doorbells,
@@ -235,7 +162,7 @@ class Bridge:
                         _poller,
                         journal=store,
                         relay=relay,
-                        retry=retry_policy(config),
+                        retry=wiring.retry_policy(config),
                         metrics=metrics,
                         clock=clock,
                         in_flight=in_flight,
@@ -246,35 +173,21 @@ class Bridge:
                     metrics=metrics,
                 )
 
-                # The actors, in dependency order.
+                # The actors, in dependency order: nothing can call into a part not yet running.
                 await nursery.start(registry.run)
                 monitor: SessionMonitor | None = None
                 if statuses is not None:
-                    monitor = SessionMonitor(
-                        waha=waha,
-                        channels=channels,
-                        control=registry,
-                        inbox=statuses[1],
-                        static=frozenset(channels.routes),
-                        interval=float(
-                            sig.session_discovery_interval_sec
-                            if discover
-                            else wa.session_health_check_sec
-                        ),
-                        discover=discover,
-                        auto_restart=wa.session_auto_restart,
-                        startup_timeout=float(wa.session_startup_timeout_sec),
-                        max_discovered=sig.max_concurrent_sessions,
+                    monitor = wiring.session_monitor(
+                        config, waha=waha, channels=channels, control=registry, inbox=statuses[1]
                     )
                     await nursery.start(monitor.run)
-                await nursery.start(
-                    Scheduler(
-                        store=store,
-                        clock=clock,
-                        retention=config.retention_days * 86400.0,
-                        interval=config.server.cleanup_interval_hours * 3600.0,
-                    ).run
+                scheduler = Scheduler(
+                    store=store,
+                    clock=clock,
+                    retention=config.retention_days * 86400.0,
+                    interval=config.server.cleanup_interval_hours * 3600.0,
                 )
+                await nursery.start(scheduler.run)
                 admin = Admin(
                     version=__version__,
                     journal=store,
@@ -286,9 +199,8 @@ class Bridge:
                     doorbells=doorbells,
                     metrics_registry=metrics,
                 )
-                app = create_app(web_settings(config, __version__, clock), intake, admin)
                 server = WebhookServer(
-                    app=app,
+                    app=create_app(wiring.web_settings(config, __version__, clock), intake, admin),
                     host=config.server.host,
                     port=config.server.port,
                     stopping=stopping,
@@ -301,6 +213,7 @@ class Bridge:
 
                 # One-time work after the start; none of it holds the start up.
                 configured = sorted(channels.routes)
+                wa = config.whatsapp
                 nursery.start_soon(partial(backfill, store, waha, intake, configured))
                 if wa.contact_sync_on_startup or wa.groups.sync_on_startup:
                     nursery.start_soon(
@@ -311,14 +224,8 @@ class Bridge:
                             groups=wa.groups.sync_on_startup,
                         )
                     )
-                nursery.start_soon(
-                    partial(
-                        check_sessions,
-                        waha,
-                        configured,
-                        signed=bool(config.secrets.webhook_secret),
-                    )
-                )
+                signed = bool(config.secrets.webhook_secret)
+                nursery.start_soon(partial(check_sessions, waha, configured, signed=signed))
                 task_status.started(self)
                 await stopping.wait()
                 # Pollers start nothing new now; let the rows in hand finish (the scope's

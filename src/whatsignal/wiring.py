@@ -1,42 +1,189 @@
-"""From the configuration to the settings each part of the bridge is built with.
+"""From the configuration to the parts of the bridge that are built from it.
 
-Pure mapping of :class:`~whatsignal.config.Config` onto the small settings objects the actors
-and the relay take, so that :mod:`whatsignal.service` reads as the actor tree and nothing else.
-The one function with I/O, :func:`receive_modes`, asks signal-cli which receive mode it runs.
+Each function maps one slice of :class:`~whatsignal.config.Config` onto the settings or the
+collaborator that takes it, so that :mod:`whatsignal.service` reads as the actor tree and its
+dependency order, and nothing else. The functions with I/O are :func:`open_clients` (HTTP
+connection pools, closed with the stack) and :func:`receive_modes` (asks signal-cli which
+receive mode it runs).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Literal
 
+import attrs
 import trio
 
 from whatsignal.actors.receiver import Connect, ReceiveMode, ReceiverSettings
+from whatsignal.actors.registry import SessionControl
+from whatsignal.actors.session_monitor import SessionMonitor, StatusChange
 from whatsignal.actors.session_poller import RetryPolicy
 from whatsignal.channels import ChannelMap, Route
-from whatsignal.clients import SignalClient
+from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
 from whatsignal.errors import ClientError, ConfigError
+from whatsignal.metrics import Metrics
+from whatsignal.relay import (
+    Names,
+    Notices,
+    Relay,
+    SignalUpstream,
+    ToSignal,
+    ToWhatsApp,
+    Upstreams,
+    WhatsAppUpstream,
+)
 from whatsignal.reliability import Backoff
+from whatsignal.storage import Store
 from whatsignal.web.app import WebSettings
 
 if TYPE_CHECKING:
     from whatsignal.config import Config
 
 __all__ = [
+    "Tuning",
     "channel_map",
     "media_policy",
+    "names",
+    "open_clients",
     "receive_modes",
     "receiver_settings",
+    "relay",
     "retry_policy",
+    "session_monitor",
+    "upstreams",
+    "wants_monitor",
     "web_settings",
 ]
 
 log = logging.getLogger("whatsignal.bridge")
 
 ROUTE_SETTLE_SEC = 0.25
+
+
+@attrs.frozen
+class Tuning:
+    """Timings that are not configuration, for embedding and tests.
+
+    Args:
+        rate_limit_pause: how long a bridge number pauses after a signal-cli 429 that names no
+            wait of its own.
+        breaker_reset: how long an open circuit breaker (a WAHA session's, a bridge number's)
+            waits before it lets a trial call through.
+    """
+
+    rate_limit_pause: float = 60.0
+    breaker_reset: float = 15.0
+
+
+async def open_clients(stack: AsyncExitStack, config: Config) -> tuple[WahaClient, SignalClient]:
+    """The two upstream clients (``whatsapp.*``, ``signal.*``), their pools closed by ``stack``."""
+    wa, sig = config.whatsapp, config.signal
+    waha_http = await stack.enter_async_context(
+        open_http_client(wa.api_base_url, timeout=wa.timeout_sec, api_key=config.secrets.api_key)
+    )
+    signal_http = await stack.enter_async_context(
+        open_http_client(sig.rpc_url, timeout=float(sig.http_timeout_sec))
+    )
+    return WahaClient(waha_http, sessions_path=wa.session_api_path), SignalClient(signal_http)
+
+
+def upstreams(
+    waha: WahaClient, signal: SignalClient, metrics: Metrics, tuning: Tuning
+) -> Upstreams:
+    """The guarded upstreams, one breaker per session and one gate per bridge number."""
+    return Upstreams(
+        whatsapp=WhatsAppUpstream(client=waha, breaker_reset=tuning.breaker_reset),
+        signal=SignalUpstream(
+            client=signal,
+            metrics=metrics,
+            rate_limit_pause=tuning.rate_limit_pause,
+            breaker_reset=tuning.breaker_reset,
+        ),
+    )
+
+
+def names(config: Config, store: Store, waha: WahaClient, clock: Clock) -> Names:
+    """``whatsapp.contactCacheHours`` / ``whatsapp.groups.cacheHours``."""
+    return Names(
+        store=store,
+        waha=waha,
+        clock=clock,
+        contact_ttl=config.whatsapp.contact_cache_hours * 3600.0,
+        group_ttl=config.whatsapp.groups.cache_hours * 3600.0,
+    )
+
+
+def relay(
+    config: Config,
+    *,
+    channels: ChannelMap,
+    upstreams: Upstreams,
+    names: Names,
+    notices: Notices,
+    store: Store,
+    metrics: Metrics,
+    clock: Clock,
+) -> Relay:
+    """Both directions (``media.*``, ``whatsapp.linkPreview``) behind the pollers' relay."""
+    media = media_policy(config)
+    return Relay(
+        channels=channels,
+        to_signal=ToSignal(
+            upstreams=upstreams, names=names, store=store, metrics=metrics, clock=clock, media=media
+        ),
+        to_whatsapp=ToWhatsApp(
+            upstreams=upstreams,
+            store=store,
+            metrics=metrics,
+            clock=clock,
+            media=media,
+            link_preview=config.whatsapp.link_preview,
+        ),
+        names=names,
+        notices=notices,
+    )
+
+
+def _discovers(config: Config) -> bool:
+    return config.whatsapp.session_api_enabled and config.signal.enable_dynamic_polling
+
+
+def wants_monitor(config: Config) -> bool:
+    """Whether a session monitor runs: session discovery (``whatsapp.sessionApiEnabled`` and
+    ``signal.enableDynamicPolling``) or ``whatsapp.sessionAutoRestart``."""
+    return _discovers(config) or config.whatsapp.session_auto_restart
+
+
+def session_monitor(
+    config: Config,
+    *,
+    waha: WahaClient,
+    channels: ChannelMap,
+    control: SessionControl,
+    inbox: trio.MemoryReceiveChannel[StatusChange],
+) -> SessionMonitor:
+    """The monitor: lists sessions every ``signal.sessionDiscoveryIntervalSec`` (discovery) or
+    ``whatsapp.sessionHealthCheckSec`` (health only)."""
+    wa, sig = config.whatsapp, config.signal
+    discover = _discovers(config)
+    return SessionMonitor(
+        waha=waha,
+        channels=channels,
+        control=control,
+        inbox=inbox,
+        static=frozenset(channels.routes),
+        interval=float(
+            sig.session_discovery_interval_sec if discover else wa.session_health_check_sec
+        ),
+        discover=discover,
+        auto_restart=wa.session_auto_restart,
+        startup_timeout=float(wa.session_startup_timeout_sec),
+        max_discovered=sig.max_concurrent_sessions,
+    )
 
 
 def channel_map(config: Config) -> ChannelMap:
