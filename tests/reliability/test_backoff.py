@@ -40,7 +40,17 @@ def test_backoff_jitter_is_repeatable_with_a_seed() -> None:
 
 
 def test_backoff_without_rng_uses_the_global_one() -> None:
-    assert 0.75 <= Backoff(initial=1, maximum=10).delay(1) <= 1.25
+    backoff = Backoff(initial=1, maximum=10)
+    saved = random.getstate()
+    try:
+        random.seed(11)
+        jittered = backoff.delay(1)
+    finally:
+        random.setstate(saved)
+    # The same draw as a generator with that seed: the global source was used, and jittered.
+    assert jittered == backoff.delay(1, random.Random(11))
+    assert jittered != 1
+    assert 0.75 <= jittered <= 1.25
 
 
 @pytest.mark.parametrize(
