@@ -1,4 +1,4 @@
-"""Downloading a file WhatsApp sent: which URL may be fetched, and the capped download.
+"""Which URL a file WhatsApp sent may be downloaded from.
 
 A received file arrives as ``media.url`` in a webhook, so the URL comes from outside, while
 the download carries the bridge's WAHA API key. The file is therefore only ever fetched
@@ -13,7 +13,8 @@ from the WAHA server the bridge is configured with:
   the bridge fetch from, or send its API key to, another host.
 
 Redirects are never followed (:func:`~whatsignal.clients.open_http_client`), so an
-accepted URL cannot bounce the download elsewhere either.
+accepted URL cannot bounce the download elsewhere either. The download itself is
+:meth:`WahaClient.download_media <whatsignal.clients.WahaClient.download_media>`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import ipaddress
 
 import httpx
 
-from whatsignal.clients._http import fetch_capped, mask_numbers
+from whatsignal.clients._http import mask_numbers
 from whatsignal.errors import ClientError
 
-__all__ = ["download_media", "media_url"]
+__all__ = ["media_url"]
 
 # Hosts that can only mean "the machine WAHA runs on" when WAHA writes them into a media URL
 # (its WAHA_BASE_URL defaults to http://localhost:3000). Such URLs are rewritten to the base
@@ -56,23 +57,6 @@ def media_url(base: httpx.URL, url: str) -> httpx.URL:
     raise ClientError(
         f"WAHA media download: host {mask_numbers(target.host)!r} is not the WAHA server"
     )
-
-
-async def download_media(
-    http: httpx.AsyncClient, url: str, *, max_bytes: int
-) -> tuple[bytes, str | None]:
-    """Fetch ``url`` from the WAHA server ``http`` talks to, streamed, at most ``max_bytes``.
-
-    Returns:
-        ``(data, content_type)``; the content type as WAHA sent it, or None.
-
-    Raises:
-        ClientError: the URL is not on the WAHA server (nothing is fetched).
-        ApiError: an error answer, or a file over the cap.
-        TransportError: no answer.
-    """
-    target = media_url(http.base_url, url)
-    return await fetch_capped(http, target, operation="WAHA media download", max_bytes=max_bytes)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -13,8 +13,8 @@ Wire facts this module encodes (``shared/reference/api-contracts.md`` section 1)
 - path segments are percent-encoded (``@`` -> ``%40``) as WAHA's docs require.
 
 The answers differ by engine; reading them is the job of
-:mod:`whatsignal.clients._waha_parse`. Which media URLs may be fetched, and the download
-itself, are in :mod:`whatsignal.clients._waha_media`.
+:mod:`whatsignal.clients._waha_parse`. Which URLs a received file may be downloaded from is
+decided in :mod:`whatsignal.clients._waha_media`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ import attrs
 import httpx
 
 from whatsignal.clients import _waha_media
-from whatsignal.clients._http import expect_dict, expect_list, parse_json, path_segment, request
+from whatsignal.clients._http import (
+    expect_dict,
+    expect_list,
+    fetch_capped,
+    parse_json,
+    path_segment,
+    request,
+)
 from whatsignal.clients._waha_parse import (
     SessionInfo,
     WebhookConfig,
@@ -358,7 +365,10 @@ class WahaClient:
                 ``WHATSAPP_FILES_LIFETIME``, 180 s by default), or a file over the cap.
             TransportError: no answer.
         """
-        return await _waha_media.download_media(self._http, url, max_bytes=max_bytes)
+        target = self.media_url(url)
+        return await fetch_capped(
+            self._http, target, operation="WAHA media download", max_bytes=max_bytes
+        )
 
 
 # Paths -------------------------------------------------------------------------------
