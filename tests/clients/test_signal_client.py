@@ -297,6 +297,20 @@ async def test_remote_delete(signal: SignalClient, upstream: Upstream) -> None:
     assert upstream.body() == {"recipient": ME, "timestamp": 98}
 
 
+async def test_rate_limit_challenge(signal: SignalClient, upstream: Upstream) -> None:
+    upstream.answer(httpx.Response(204))
+    await signal.rate_limit_challenge(
+        BRIDGE, challenge_token="1b2c3d4e-0000-4000-8000-123456789012", captcha="signalcaptcha://x"
+    )
+    assert upstream.last.method == "POST"
+    assert upstream.last.url.raw_path == b"/v1/accounts/%2B4915100000001/rate-limit-challenge"
+    check_signal("POST", "/v1/accounts/{number}/rate-limit-challenge", upstream.body())
+    assert upstream.body() == {
+        "challenge_token": "1b2c3d4e-0000-4000-8000-123456789012",
+        "captcha": "signalcaptcha://x",
+    }
+
+
 # Receiving -------------------------------------------------------------------------------
 
 ENVELOPE: dict[str, Any] = {

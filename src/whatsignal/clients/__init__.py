@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from whatsignal.clients._http import mask_numbers as mask_numbers
 from whatsignal.clients._http import open_http_client as open_http_client
-from whatsignal.clients.signal_api import About as About
+from whatsignal.clients._signal_parse import About as About
+from whatsignal.clients._waha_parse import SessionInfo as SessionInfo
+from whatsignal.clients._waha_parse import WebhookConfig as WebhookConfig
 from whatsignal.clients.signal_api import OutboundAttachment as OutboundAttachment
 from whatsignal.clients.signal_api import SignalClient as SignalClient
 from whatsignal.clients.waha import MediaKind as MediaKind
-from whatsignal.clients.waha import SessionInfo as SessionInfo
 from whatsignal.clients.waha import WahaClient as WahaClient
-from whatsignal.clients.waha import WebhookConfig as WebhookConfig
 
 __all__ = [
     "About",

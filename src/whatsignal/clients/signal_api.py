@@ -8,21 +8,19 @@ decides nothing).
 
 Wire facts this module encodes (``shared/reference/api-contracts.md`` section 2):
 
-- ``/v2/send`` answers ``{"timestamp": "<ms as a string>"}`` up to release 0.100 and an
-  array of ``{"timestamp", "errors"?: {"recipients": [{..., "reason"}]}}`` after it; both
-  give the sent message's timestamp, which is its id for quotes, reactions and deletes;
-- ``/v1/receive/{number}`` is a long poll in normal/native mode whose JSON array comes as
-  ``text/plain``, and a websocket in json-rpc mode (:meth:`SignalClient.receive_websocket_url`);
+- ``/v1/receive/{number}`` is a long poll in normal/native mode, and a websocket in
+  json-rpc mode (:meth:`SignalClient.receive_websocket_url`);
 - numbers in paths are percent-encoded (``+`` -> ``%2B``), which the server unescapes;
 - attachments go out as ``data:<mime>;filename=<name>;base64,<data>`` strings, the only
   form that carries a file name.
+
+The answers of ``/v1/about``, ``/v2/send`` (two shapes) and ``/v1/receive`` (sometimes
+broken) are read by :mod:`whatsignal.clients._signal_parse`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import logging
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -30,41 +28,15 @@ from typing import Any, Literal
 import attrs
 import httpx
 
-from whatsignal.clients._http import (
-    expect_dict,
-    expect_list,
-    fetch_capped,
-    malformed,
-    parse_json,
-    path_segment,
-    request,
-    sanitise_body,
-)
-from whatsignal.errors import ApiError, ClientError
+from whatsignal.clients._http import expect_list, fetch_capped, parse_json, path_segment, request
+from whatsignal.clients._signal_parse import About, read_about, read_received, read_send_timestamp
+from whatsignal.errors import ClientError
 
 __all__ = ["About", "OutboundAttachment", "SignalClient"]
-
-log = logging.getLogger(__name__)
 
 # Characters that would let a file name break out of its part of the data URI, which
 # signal-cli-rest-api splits on ";" and on the last "base64,".
 _FILENAME_UNSAFE = str.maketrans(dict.fromkeys(';,/\\"\r\n\t\x00', "_"))
-
-
-@attrs.frozen
-class About:
-    """``GET /v1/about``: the server's mode (``normal``, ``native``, ``json-rpc``) and version."""
-
-    mode: str
-    version: str
-    build: int | None = None
-    capabilities: dict[str, Any] = attrs.field(factory=dict, hash=False)
-    versions: tuple[str, ...] = ()
-
-    @property
-    def json_rpc(self) -> bool:
-        """True when messages arrive over the websocket (``json-rpc``, also for native json-rpc)."""
-        return self.mode.startswith("json-rpc")
 
 
 @attrs.frozen
@@ -101,22 +73,7 @@ class SignalClient:
         """``GET /v1/about``: mode, version and capabilities (the receive mode comes from here)."""
         op = "signal-cli about"
         response = await request(self._http, "GET", "/v1/about", operation=op)
-        data = expect_dict(op, response, parse_json(op, response))
-        mode, version = data.get("mode"), data.get("version")
-        if not isinstance(mode, str) or not isinstance(version, str):
-            raise malformed(op, response, "no string mode and version")
-        build = data.get("build")
-        capabilities = data.get("capabilities")
-        versions = data.get("versions")
-        return About(
-            mode=mode,
-            version=version,
-            build=build if isinstance(build, int) and not isinstance(build, bool) else None,
-            capabilities=dict(capabilities) if isinstance(capabilities, dict) else {},
-            versions=tuple(v for v in versions if isinstance(v, str))
-            if isinstance(versions, list)
-            else (),
-        )
+        return read_about(op, response)
 
     async def health(self) -> bool:
         """``GET /v1/health``: True on a 2xx answer, False on an error answer or none.
@@ -186,7 +143,7 @@ class SignalClient:
             body["text_mode"] = text_mode
         op = "signal-cli send"
         response = await request(self._http, "POST", "/v2/send", operation=op, json_body=body)
-        return _send_timestamp(op, response, parse_json(op, response), recipients)
+        return read_send_timestamp(op, response, recipients)
 
     async def react(
         self,
@@ -307,23 +264,7 @@ class SignalClient:
             params={"timeout": str(seconds)},
             request_timeout=poll_timeout,
         )
-        text = response.text
-        if not text.strip():
-            return []
-        try:
-            data = json.loads(text)
-        except ValueError:
-            salvaged = _salvage_envelopes(text)
-            if not salvaged:
-                raise malformed(op, response, "the body is not JSON") from None
-            log.warning(
-                "%s: the answer was not valid JSON; recovered %d envelope(s) from it",
-                op,
-                len(salvaged),
-            )
-            return salvaged
-        items = expect_list(op, response, data)
-        return [item for item in items if isinstance(item, dict)]
+        return read_received(op, response)
 
     def receive_websocket_url(self, number: str) -> str:
         """The ``ws://`` / ``wss://`` URL of ``/v1/receive/{number}`` for json-rpc mode."""
@@ -369,63 +310,3 @@ class SignalClient:
         )
         items = expect_list(op, response, parse_json(op, response))
         return [item for item in items if isinstance(item, dict)]
-
-
-# Parsing helpers ---------------------------------------------------------------------
-
-
-def _timestamp(value: Any) -> int | None:
-    """A positive ms timestamp from an int or a string of digits (0.100 sends a string)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-        return number if number > 0 else None
-    return None
-
-
-def _send_timestamp(op: str, response: httpx.Response, data: Any, recipients: Sequence[str]) -> int:
-    entries = data if isinstance(data, list) else [data]
-    timestamps: list[int] = []
-    reasons: list[str] = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise malformed(op, response, "expected an object with a timestamp")
-        stamp = _timestamp(entry.get("timestamp"))
-        if stamp is None:
-            raise malformed(op, response, "no usable timestamp")
-        timestamps.append(stamp)
-        errors = entry.get("errors")
-        failed = errors.get("recipients") if isinstance(errors, dict) else None
-        for failure in failed if isinstance(failed, list) else ():
-            reason = failure.get("reason") if isinstance(failure, dict) else None
-            reasons.append(reason if isinstance(reason, str) and reason else "UNKNOWN")
-    if not timestamps:
-        raise malformed(op, response, "an empty array")
-    has_group = any(r.startswith("group.") for r in recipients)
-    if reasons and not has_group and len(reasons) >= len(recipients):
-        raise ApiError(
-            f"{op} failed for every recipient: {', '.join(sorted(set(reasons)))}",
-            status=response.status_code,
-            body=sanitise_body(response.text),
-        )
-    return timestamps[0]
-
-
-def _salvage_envelopes(text: str) -> list[dict[str, Any]]:
-    """Every top-level ``{... "envelope": ...}`` object that decodes in a broken array."""
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    position = text.find("{")
-    while position != -1:
-        try:
-            value, end = decoder.raw_decode(text, position)
-        except ValueError:
-            position = text.find("{", position + 1)
-            continue
-        if isinstance(value, dict) and isinstance(value.get("envelope"), dict):
-            found.append(value)
-        position = text.find("{", end)
-    return found

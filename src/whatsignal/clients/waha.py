@@ -10,39 +10,44 @@ Wire facts this module encodes (``shared/reference/api-contracts.md`` section 1)
 
 - ``session`` travels in the body of the send endpoints, not in the path;
 - ``PUT /api/reaction`` (not POST), ``""`` removes a reaction;
-- path segments are percent-encoded (``@`` -> ``%40``) as WAHA's docs require;
-- send answers are engine-native, not the documented ``WAMessage``: the id is taken from
-  ``id`` (string), ``id._serialized`` (WEBJS), ``id.{fromMe,remote,id}``, ``_data.id``, or
-  ``key.id`` (NOWEB), and some WEBJS versions answer 201 with an empty body.
+- path segments are percent-encoded (``@`` -> ``%40``) as WAHA's docs require.
+
+The answers differ by engine; reading them is the job of
+:mod:`whatsignal.clients._waha_parse`. Which URLs a received file may be downloaded from is
+decided in :mod:`whatsignal.clients._waha_media`.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
-import json
-import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
 import httpx
 
+from whatsignal.clients import _waha_media
 from whatsignal.clients._http import (
     expect_dict,
     expect_list,
     fetch_capped,
-    malformed,
-    mask_numbers,
     parse_json,
     path_segment,
     request,
 )
-from whatsignal.errors import ApiError, ClientError
+from whatsignal.clients._waha_parse import (
+    SessionInfo,
+    WebhookConfig,
+    read_contact_name,
+    read_contact_names,
+    read_group_names,
+    read_group_subject,
+    read_sent_id,
+    read_session,
+)
+from whatsignal.errors import ApiError
 
 __all__ = ["MediaKind", "SessionInfo", "WahaClient", "WebhookConfig"]
-
-log = logging.getLogger(__name__)
 
 MediaKind = Literal["image", "video", "voice", "file"]
 
@@ -52,30 +57,6 @@ _MEDIA_ENDPOINTS: dict[str, str] = {
     "voice": "/api/sendVoice",
     "file": "/api/sendFile",
 }
-
-# Hosts that can only mean "the machine WAHA runs on" when WAHA writes them into a media URL
-# (its WAHA_BASE_URL defaults to http://localhost:3000). Such URLs are rewritten to the base
-# URL the bridge reaches WAHA at.
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-@attrs.frozen
-class WebhookConfig:
-    """One webhook of a session's config, as far as the bridge checks it at start-up."""
-
-    url: str
-    events: tuple[str, ...]
-    has_hmac: bool = False
-
-
-@attrs.frozen
-class SessionInfo:
-    """A WAHA session: its name, status (``WORKING``, ``STARTING``, ...) and own account."""
-
-    name: str
-    status: str
-    me_id: str | None = None
-    webhooks: tuple[WebhookConfig, ...] = ()
 
 
 @attrs.define(eq=False)
@@ -113,7 +94,7 @@ class WahaClient:
             params={"all": "true" if all else "false"},
         )
         items = expect_list(op, response, parse_json(op, response))
-        return [_session(op, response, item) for item in items]
+        return [read_session(op, response, item) for item in items]
 
     async def get_session(self, name: str) -> SessionInfo:
         """``GET /api/sessions/{name}``; an unknown session is an :class:`ApiError` 404."""
@@ -121,7 +102,7 @@ class WahaClient:
         response = await request(
             self._http, "GET", f"/api/sessions/{path_segment(name)}", operation=op
         )
-        return _session(op, response, parse_json(op, response))
+        return read_session(op, response, parse_json(op, response))
 
     async def restart_session(self, name: str) -> None:
         """``POST /api/sessions/{name}/restart`` (stop, then start)."""
@@ -165,7 +146,7 @@ class WahaClient:
             body["reply_to"] = reply_to
         op = "WAHA sendText"
         response = await request(self._http, "POST", "/api/sendText", operation=op, json_body=body)
-        return _sent_id(op, response, chat_id)
+        return read_sent_id(op, response, chat_id)
 
     async def send_media(
         self,
@@ -219,7 +200,7 @@ class WahaClient:
             body["reply_to"] = reply_to
         op = f"WAHA {endpoint.rsplit('/', 1)[-1]}"
         response = await request(self._http, "POST", endpoint, operation=op, json_body=body)
-        return _sent_id(op, response, chat_id)
+        return read_sent_id(op, response, chat_id)
 
     async def react(self, session: str, message_id: str, emoji: str) -> None:
         """``PUT /api/reaction`` on a message; an empty ``emoji`` removes the reaction."""
@@ -299,10 +280,7 @@ class WahaClient:
             if exc.status == 404:
                 return None
             raise
-        data = _json_or_none(response)
-        if not isinstance(data, dict):
-            return None
-        return _first_text(data, "name", "pushname", "pushName", "shortName", "verifiedName")
+        return read_contact_name(response)
 
     async def group_name(self, session: str, group_id: str) -> str | None:
         """A group's subject, or None (unknown group: 404, or no subject in the answer)."""
@@ -318,13 +296,7 @@ class WahaClient:
             if exc.status == 404:
                 return None
             raise
-        data = _json_or_none(response)
-        if not isinstance(data, dict):
-            return None
-        name = _first_text(data, "subject", "name")
-        if name is None and isinstance(data.get("groupMetadata"), dict):
-            name = _first_text(data["groupMetadata"], "subject", "name")
-        return name
+        return read_group_subject(response)
 
     async def chat_messages(
         self, session: str, chat_id: str, *, since: float, limit: int = 100
@@ -354,14 +326,7 @@ class WahaClient:
         response = await request(
             self._http, "GET", "/api/contacts/all", operation=op, params={"session": session}
         )
-        names: dict[str, str] = {}
-        for item in expect_list(op, response, parse_json(op, response)):
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                continue
-            name = _first_text(item, "name", "pushname", "pushName", "shortName")
-            if name:
-                names[item["id"]] = name
-        return names
+        return read_contact_names(op, response)
 
     async def group_names(self, session: str) -> dict[str, str]:
         """Every group of the session with its subject: ``{group_id: subject}``
@@ -370,22 +335,7 @@ class WahaClient:
         response = await request(
             self._http, "GET", f"/api/{path_segment(session)}/groups", operation=op
         )
-        data = parse_json(op, response)
-        items = list(data.values()) if isinstance(data, dict) else data
-        if not isinstance(items, list):
-            raise malformed(op, response, "expected an array or an object of groups")
-        names: dict[str, str] = {}
-        for item in items:
-            if not isinstance(item, dict):
-                continue
-            raw_id = item.get("id")
-            group_id = raw_id.get("_serialized") if isinstance(raw_id, dict) else raw_id
-            meta_raw = item.get("groupMetadata")
-            meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
-            name = _first_text(item, "subject", "name") or _first_text(meta, "subject", "name")
-            if isinstance(group_id, str) and name:
-                names[group_id] = name
-        return names
+        return read_group_names(op, response)
 
     # Media -----------------------------------------------------------------------------
 
@@ -401,24 +351,7 @@ class WahaClient:
         Raises:
             ClientError: the URL points anywhere else, or is not http(s).
         """
-        base = self._http.base_url
-        try:
-            target = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise ClientError("WAHA media download: the media URL is not a valid URL") from exc
-        if not target.scheme and not target.host:
-            return base.join(target)
-        if target.scheme not in ("http", "https"):
-            raise ClientError(f"WAHA media download: scheme {target.scheme!r} refused")
-        if target.userinfo:
-            raise ClientError("WAHA media download: URLs with credentials are refused")
-        if _origin(target) == _origin(base):
-            return target
-        if _is_loopback(target.host):
-            return target.copy_with(scheme=base.scheme, host=base.host, port=base.port)
-        raise ClientError(
-            f"WAHA media download: host {mask_numbers(target.host)!r} is not the WAHA server"
-        )
+        return _waha_media.media_url(self._http.base_url, url)
 
     async def download_media(self, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
         """Download a received file from WAHA, streamed, at most ``max_bytes`` long.
@@ -438,7 +371,7 @@ class WahaClient:
         )
 
 
-# Parsing helpers ---------------------------------------------------------------------
+# Paths -------------------------------------------------------------------------------
 
 
 def _message_path(session: str, chat_id: str, message_id: str) -> str:
@@ -446,111 +379,3 @@ def _message_path(session: str, chat_id: str, message_id: str) -> str:
         f"/api/{path_segment(session)}/chats/{path_segment(chat_id)}"
         f"/messages/{path_segment(message_id)}"
     )
-
-
-def _session(op: str, response: httpx.Response, data: Any) -> SessionInfo:
-    item = expect_dict(op, response, data)
-    name, status = item.get("name"), item.get("status")
-    if not isinstance(name, str) or not isinstance(status, str):
-        raise malformed(op, response, "a session without a string name and status")
-    me = item.get("me")
-    me_id = me.get("id") if isinstance(me, dict) else None
-    config = item.get("config")
-    hooks = config.get("webhooks") if isinstance(config, dict) else None
-    webhooks: list[WebhookConfig] = []
-    for hook in hooks if isinstance(hooks, list) else ():
-        if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
-            raise malformed(op, response, f"session {name!r} has a webhook without a url")
-        events = hook.get("events")
-        webhooks.append(
-            WebhookConfig(
-                url=hook["url"],
-                events=tuple(e for e in events if isinstance(e, str))
-                if isinstance(events, list)
-                else (),
-                has_hmac=isinstance(hook.get("hmac"), dict) and bool(hook["hmac"].get("key")),
-            )
-        )
-    return SessionInfo(
-        name=name,
-        status=status,
-        me_id=me_id if isinstance(me_id, str) else None,
-        webhooks=tuple(webhooks),
-    )
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    if not response.content.strip():
-        return None
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
-
-
-def _sent_id(op: str, response: httpx.Response, chat_id: str) -> str:
-    """The serialised id of a message WAHA just sent (see the module docstring)."""
-    if not response.content.strip():
-        log.warning("%s: WAHA accepted the message but answered without an id", op)
-        return ""
-    data = parse_json(op, response)
-    found = _id_from(data, chat_id) if isinstance(data, dict) else None
-    if found is None:
-        log.warning("%s: WAHA accepted the message but its answer names no id", op)
-        return ""
-    return found
-
-
-def _id_from(data: dict[str, Any], chat_id: str) -> str | None:
-    ident = data.get("id")
-    if isinstance(ident, str) and ident:
-        return ident
-    if isinstance(ident, dict):
-        serialised = ident.get("_serialized")
-        if isinstance(serialised, str) and serialised:
-            return serialised
-        bare, remote = ident.get("id"), ident.get("remote")
-        if isinstance(bare, str) and bare:
-            chat = remote if isinstance(remote, str) and remote else chat_id
-            return f"{_flag(ident.get('fromMe', True))}_{chat}_{bare}"
-    raw = data.get("_data")
-    if isinstance(raw, dict):
-        found = _id_from(raw, chat_id)
-        if found is not None:
-            return found
-    key = data.get("key")
-    if isinstance(key, dict):
-        bare = key.get("id")
-        if isinstance(bare, str) and bare:
-            # NOWEB: remoteJid uses @s.whatsapp.net; the chat id the bridge addressed is the
-            # form WAHA's webhooks use for the same chat.
-            return f"{_flag(key.get('fromMe', True))}_{chat_id}_{bare}"
-    return None
-
-
-def _flag(value: Any) -> str:
-    return "false" if value is False else "true"
-
-
-def _first_text(data: dict[str, Any], *keys: str) -> str | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host.lower(), url.port if url.port is not None else default
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.lower().strip("[]")
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified

@@ -1,20 +1,16 @@
-"""Failure classification with the upstreams' real error texts, backoff, circuit breaker."""
+"""Failure classification with the upstreams' real error texts."""
 
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 import httpx
 import pytest
 
-from whatsignal.clients._http import api_error
+from whatsignal.clients._http import api_error, transport_error
 from whatsignal.errors import ApiError, ClientError, TransportError
 from whatsignal.reliability import (
-    Backoff,
-    BreakerState,
-    CircuitBreaker,
     Failure,
     classify_signal,
     classify_waha,
@@ -326,163 +322,8 @@ def test_classification_survives_number_masking() -> None:
     assert classify_signal(error) is P
 
 
-# Backoff ---------------------------------------------------------------------------------
-
-
-def test_backoff_sequence_without_jitter() -> None:
-    backoff = Backoff(initial=1, maximum=30, jitter=0)
-    assert [backoff.delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
-
-
-def test_backoff_other_factor_and_huge_attempts() -> None:
-    backoff = Backoff(initial=0.5, maximum=10, factor=3, jitter=0)
-    assert [backoff.base_delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.5, 4.5, 10]
-    assert backoff.delay(10_000) == 10
-    assert backoff.delay(10**9) == 10  # no big-integer power, no overflow
-
-
-def test_backoff_jitter_stays_within_bounds_and_spreads() -> None:
-    backoff = Backoff(initial=2, maximum=60, jitter=0.25)
-    rng = random.Random(7)
-    for attempt in range(1, 12):
-        base = backoff.base_delay(attempt)
-        delays = [backoff.delay(attempt, rng) for _ in range(200)]
-        assert all(0 <= d <= 60 for d in delays)
-        assert all(base * 0.75 <= d <= min(base * 1.25, 60) for d in delays)
-        assert len(set(delays)) > 50  # actually jittered (at the cap, half are clamped)
-
-
-def test_backoff_jitter_is_repeatable_with_a_seed() -> None:
-    backoff = Backoff(initial=1, maximum=10)
-    first = [backoff.delay(n, random.Random(1)) for n in range(1, 6)]
-    again = [backoff.delay(n, random.Random(1)) for n in range(1, 6)]
-    assert first == again
-
-
-def test_backoff_without_rng_uses_the_global_one() -> None:
-    assert 0.75 <= Backoff(initial=1, maximum=10).delay(1) <= 1.25
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"initial": -1, "maximum": 1},
-        {"initial": 2, "maximum": 1},
-        {"initial": 1, "maximum": 2, "factor": 0.5},
-        {"initial": 1, "maximum": 2, "jitter": 1},
-        {"initial": 1, "maximum": 2, "jitter": -0.1},
-    ],
-)
-def test_backoff_refuses_nonsense(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
-        Backoff(**kwargs)
-
-
-def test_backoff_attempts_count_from_one() -> None:
-    with pytest.raises(ValueError, match="from 1"):
-        Backoff(initial=1, maximum=2).delay(0)
-
-
-# Circuit breaker -------------------------------------------------------------------------
-
-
-def test_breaker_opens_after_consecutive_failures_only() -> None:
-    breaker = CircuitBreaker("waha[default]", failure_threshold=3, reset_timeout=10)
-    breaker.record_failure(0)
-    breaker.record_failure(1)
-    breaker.record_success(2)  # resets the count
-    breaker.record_failure(3)
-    breaker.record_failure(4)
-    assert breaker.state is BreakerState.CLOSED
-    assert breaker.consecutive_failures == 2
-    assert breaker.allow(4)
-    assert breaker.retry_after(4) == 0
-    breaker.record_failure(5)
-    assert breaker.state is BreakerState.OPEN
-    assert not breaker.allow(5)
-    assert breaker.retry_after(7) == 8
-
-
-def test_breaker_half_open_probe_closes_on_success() -> None:
-    breaker = CircuitBreaker("signal[+1]", failure_threshold=1, reset_timeout=10)
-    breaker.record_failure(100)
-    assert not breaker.allow(109.9)
-    assert breaker.retry_after(110) == 0
-    assert breaker.allow(110)  # the probe
-    assert breaker.state is BreakerState.HALF_OPEN
-    assert not breaker.allow(110)  # only one probe at a time
-    assert breaker.retry_after(111) == 9
-    breaker.record_success(111)
-    assert breaker.state is BreakerState.CLOSED
-    assert breaker.consecutive_failures == 0
-    assert breaker.allow(111)
-
-
-def test_breaker_half_open_failure_reopens_for_a_full_timeout() -> None:
-    breaker = CircuitBreaker("b", failure_threshold=2, reset_timeout=10)
-    breaker.record_failure(0)
-    breaker.record_failure(0)
-    assert breaker.allow(10)
-    breaker.record_failure(12)
-    assert breaker.state is BreakerState.OPEN
-    assert not breaker.allow(21)
-    assert breaker.retry_after(21) == 1
-    assert breaker.allow(22)
-
-
-def test_breaker_several_trials_need_as_many_successes() -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, reset_timeout=5, half_open_max=3)
-    breaker.record_failure(0)
-    assert breaker.allow(5)
-    assert breaker.retry_after(5) == 0  # half open with trial slots left
-    assert [breaker.allow(5) for _ in range(3)] == [True, True, False]
-    assert breaker.retry_after(5) == 5
-    breaker.record_success(6)
-    breaker.record_success(6)
-    assert breaker.state is BreakerState.HALF_OPEN
-    breaker.record_success(6)
-    assert breaker.state is BreakerState.CLOSED
-
-
-def test_breaker_lost_trials_expire() -> None:
-    """A probe whose caller was cancelled never reports; the breaker must not stick."""
-    breaker = CircuitBreaker("b", failure_threshold=1, reset_timeout=5)
-    breaker.record_failure(0)
-    assert breaker.allow(5)
-    assert not breaker.allow(9)
-    assert breaker.allow(10)
-    breaker.record_success(10)
-    assert breaker.state is BreakerState.CLOSED
-
-
-def test_breaker_late_answers_while_open() -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, reset_timeout=10)
-    breaker.record_failure(0)
-    breaker.record_success(1)  # a call from before the opening: wait for the probe anyway
-    assert breaker.state is BreakerState.OPEN
-    breaker.record_failure(4)  # the pause counts from the last failure
-    assert breaker.retry_after(4) == 10
-    breaker.record_failure(2)  # out of order: never shortens the pause
-    assert breaker.retry_after(4) == 10
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"failure_threshold": 0, "reset_timeout": 1},
-        {"failure_threshold": 1, "reset_timeout": -1},
-        {"failure_threshold": 1, "reset_timeout": 1, "half_open_max": 0},
-    ],
-)
-def test_breaker_refuses_nonsense(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        CircuitBreaker("b", **kwargs)
-
-
 def test_transport_error_message_shape() -> None:
     """The breaker and classifiers see what the clients raise for a dead upstream."""
-    from whatsignal.clients._http import transport_error
-
     error = transport_error("signal-cli receive", httpx.ConnectError(""))
     assert str(error) == "signal-cli receive: no answer (ConnectError)"
     assert classify_signal(error) is T
