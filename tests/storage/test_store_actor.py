@@ -20,7 +20,8 @@ from whatsignal.storage import SqliteStore, Store
 
 def test_sqlite_store_implements_the_store_protocol() -> None:
     store: Store = SqliteStore(":memory:")  # mypy checks the structural match statically
-    members = [n for n, f in vars(Store).items() if inspect.isfunction(f) and n[0] != "_"]
+    # Store declares nothing itself: its methods come from the narrower protocols it joins.
+    members = [n for n, f in inspect.getmembers(Store, inspect.isfunction) if n[0] != "_"]
     assert len(members) == 30
     for name in members:
         declared = inspect.signature(getattr(Store, name))
