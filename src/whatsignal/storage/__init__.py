@@ -4,7 +4,8 @@ mappings, and the contact/group/identity caches.
 ``Store`` is the interface, the union of narrower protocols that callers may ask for
 instead: ``Journal`` (the work queue), ``Mappings``, ``Caches`` and ``Retention``.
 ``SqliteStore`` is the embedded implementation (one actor, one dedicated database thread,
-group commit). Every database failure is a StorageError.
+group commit); its SQL lives per concern in ``journal``, ``mappings`` and ``caches``. Every
+database failure is a StorageError.
 """
 
 from __future__ import annotations
