@@ -28,6 +28,6 @@ async def store(
 def conn() -> Iterator[sqlite3.Connection]:
     """An in-memory database at the latest schema, in autocommit mode like the store's."""
     connection = sqlite3.connect(":memory:", isolation_level=None)
-    migrate(connection)
+    migrate(connection, applied_at=0.0)
     yield connection
     connection.close()

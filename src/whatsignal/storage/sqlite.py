@@ -6,9 +6,10 @@ an event as soon as it has its 200, so a journaled event must survive a power cu
 a process crash. ``database.synchronous`` may relax that.
 
 Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``
-and ``caches.py``. Each method binds one of those functions to its arguments (and to the
-time of the call, read on the trio thread) and hands it to the database thread as one work
-item: one transaction, or one savepoint of a group-committed one.
+and ``caches.py``. Each method binds one of those functions to its arguments and to the
+time read from the store's ``clock`` (on the trio thread, never the database thread) and
+hands it to the database thread as one work item: one transaction, or one savepoint of a
+group-committed one.
 
 Resource handling:
     ``await nursery.start(store.run)`` opens the database, migrates it and returns the
@@ -21,13 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 
 import attrs
 import trio
 
+from whatsignal.clock import Clock, wall_clock
 from whatsignal.errors import StorageError
 from whatsignal.storage import caches as _caches
 from whatsignal.storage import journal as _journal
@@ -89,6 +91,7 @@ class SqliteStore(Store):
             loss may be traded for speed.
         batch_max: the most calls group-committed into one transaction.
         busy_timeout_ms: how long to wait for a lock held by another process.
+        clock: the unix time the store stamps rows and migrations with (the bridge's clock).
 
     ``stats`` counts transactions and calls (see :class:`StoreStats`).
     """
@@ -106,6 +109,7 @@ class SqliteStore(Store):
         validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
     )
     busy_timeout_ms: int = attrs.field(default=5000, kw_only=True)
+    _clock: Clock = attrs.field(default=wall_clock, kw_only=True)
     stats: StoreStats = attrs.field(init=False, factory=StoreStats)
     _db: DbThread | None = attrs.field(init=False, default=None)
 
@@ -124,7 +128,8 @@ class SqliteStore(Store):
         """
         if self._db is not None:
             raise StorageError("the store is already running")
-        db = DbThread(self._open, batch_max=self.batch_max, stats=self.stats)
+        opener = partial(self._open, applied_at=self._clock())
+        db = DbThread(opener, batch_max=self.batch_max, stats=self.stats)
         self._db = db
         try:
             await db.start()
@@ -134,8 +139,9 @@ class SqliteStore(Store):
             self._db = None
             await db.stop()
 
-    def _open(self) -> sqlite3.Connection:
-        """Runs on the database thread: connect, set the pragmas, migrate."""
+    def _open(self, *, applied_at: float) -> sqlite3.Connection:
+        """Runs on the database thread: connect, set the pragmas, migrate (stamped
+        ``applied_at``, read from the clock on the trio thread)."""
         if self.path != ":memory:":
             try:
                 _touch_private(self.path)
@@ -150,7 +156,7 @@ class SqliteStore(Store):
                 log.warning("database journal mode is %s, not WAL", mode)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
+            migrate(conn, applied_at=applied_at)
             ready = True
         finally:
             if not ready:
@@ -183,7 +189,7 @@ class SqliteStore(Store):
         batch = tuple(events)
         if not batch:
             return []
-        return await self._write(_journal.insert, batch, now=time.time())
+        return await self._write(_journal.insert, batch, now=self._clock())
 
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
         return await self._read(_journal.pending_heads, queue, limit=limit)
@@ -195,7 +201,7 @@ class SqliteStore(Store):
         return await self._read(_journal.queues_with_pending)
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
-        await self._write(_complete, row_id, mappings=tuple(mappings), now=time.time())
+        await self._write(_complete, row_id, mappings=tuple(mappings), now=self._clock())
 
     async def retry_later(
         self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
@@ -206,20 +212,20 @@ class SqliteStore(Store):
             next_attempt_at=next_attempt_at,
             error=error,
             count_attempt=count_attempt,
-            now=time.time(),
+            now=self._clock(),
         )
 
     async def bury(self, row_id: int, *, error: str) -> None:
-        await self._write(_journal.bury, row_id, error=error, now=time.time())
+        await self._write(_journal.bury, row_id, error=error, now=self._clock())
 
     async def requeue(
         self, row_id: int, *, queue: str, chat: str | None, to_end: bool = False
     ) -> int:
-        now = time.time()
+        now = self._clock()
         return await self._write(_journal.requeue, row_id, queue, chat, to_end=to_end, now=now)
 
     async def requeue_many(self, moves: Sequence[tuple[int, str, str | None]]) -> list[int]:
-        return await self._write(_journal.requeue_many, tuple(moves), now=time.time())
+        return await self._write(_journal.requeue_many, tuple(moves), now=self._clock())
 
     async def retry_now(self) -> int:
         return await self._write(_journal.retry_now)
@@ -228,7 +234,7 @@ class SqliteStore(Store):
         return await self._read(_journal.dead_letters, limit=limit)
 
     async def resurrect(self, row_id: int) -> bool:
-        return await self._write(_journal.resurrect, row_id, now=time.time())
+        return await self._write(_journal.resurrect, row_id, now=self._clock())
 
     async def pending_by_queue(self) -> dict[str, int]:
         return await self._read(_journal.pending_by_queue)
@@ -301,7 +307,7 @@ class SqliteStore(Store):
         return await self._read(_caches.get_group, session, group_id)
 
     async def put_signal_identity(self, number: str, uuid: str) -> None:
-        await self._write(_caches.put_signal_identity, number, uuid, now=time.time())
+        await self._write(_caches.put_signal_identity, number, uuid, now=self._clock())
 
     async def number_for_uuid(self, uuid: str) -> str | None:
         return await self._read(_caches.number_for_uuid, uuid)
