@@ -18,6 +18,7 @@ import time
 
 import trio
 
+from whatsignal.clock import wall_clock
 from whatsignal.storage import InboundEvent, MessageMapping, SqliteStore
 
 
@@ -35,7 +36,7 @@ async def bench(rows: int, tasks: int, path: str, synchronous: str) -> None:
                     chat=f"{i % 50}@c.us",
                     kind="message",
                     payload=b'{"body": "' + b"x" * 200 + b'"}',
-                    received_at=time.time(),
+                    received_at=wall_clock(),
                 )
                 [row_id] = await store.journal([event])
                 assert row_id is not None
@@ -55,7 +56,7 @@ async def bench(rows: int, tasks: int, path: str, synchronous: str) -> None:
                             destination="+15550002222",
                             signal_timestamp=1_700_000_000_000 + row_id,
                             direction="wa_to_signal",
-                            created_at=time.time(),
+                            created_at=wall_clock(),
                         )
                     ],
                 )

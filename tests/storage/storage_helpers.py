@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from whatsignal.storage import InboundEvent, MessageMapping
 
 BRIDGE = "+15550001111"
@@ -54,3 +56,22 @@ def mapping(
         sender_name=sender_name,
         delivery_status=delivery_status,
     )
+
+
+@attrs.define
+class HandClock:
+    """A wall clock that moves only when the test says so (a ``whatsignal.clock.Clock``).
+
+    It starts far from today's time, so that a stamp taken from the real clock instead of
+    this one cannot pass for one of its readings.
+    """
+
+    now: float = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward; returns the new time."""
+        self.now += seconds
+        return self.now

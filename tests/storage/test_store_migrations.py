@@ -18,6 +18,9 @@ from whatsignal.storage.migrations import (
     migrate,
 )
 
+# migrate() stamps what it applies with a time its caller reads from a clock.
+NOW = 1_700_000_000.0
+
 
 def _connect(path: Path | str) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
@@ -33,8 +36,8 @@ def test_migrations_are_numbered_without_gaps() -> None:
 def test_a_fresh_database_gets_every_migration_once() -> None:
     conn = _connect(":memory:")
     assert current_version(conn) == 0
-    assert migrate(conn) == LATEST_VERSION
-    assert migrate(conn) == LATEST_VERSION  # running again changes nothing
+    assert migrate(conn, applied_at=NOW) == LATEST_VERSION
+    assert migrate(conn, applied_at=NOW) == LATEST_VERSION  # running again changes nothing
     versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
     assert versions == list(range(1, LATEST_VERSION + 1))
 
@@ -42,7 +45,7 @@ def test_a_fresh_database_gets_every_migration_once() -> None:
 async def test_a_version_1_database_upgrades_with_its_rows_intact(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = _connect(path)
-    assert migrate(conn, target=1) == 1
+    assert migrate(conn, applied_at=NOW, target=1) == 1
     conn.execute(
         "INSERT INTO journal (source, key, queue, chat, kind, payload, received_at, updated_at)"
         " VALUES ('whatsapp', 'wa:msg:old', 'default', 'a@c.us', 'message', x'7b7d', 5, 5)"
@@ -76,7 +79,7 @@ async def test_a_version_1_database_upgrades_with_its_rows_intact(tmp_path: Path
 async def test_a_database_from_a_newer_whatsignal_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     conn = _connect(path)
-    migrate(conn)
+    migrate(conn, applied_at=NOW)
     conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (999,))
     conn.close()
     async with trio.open_nursery() as nursery:
@@ -91,7 +94,7 @@ def test_a_failing_migration_leaves_the_previous_version() -> None:
     )
     conn = _connect(":memory:")
     with pytest.raises(StorageError, match="schema migration 2 failed"):
-        migrate(conn, migrations=steps)
+        migrate(conn, applied_at=NOW, migrations=steps)
     assert current_version(conn) == 1
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "a" in tables

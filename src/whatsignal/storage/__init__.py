@@ -1,13 +1,20 @@
 """Durable state of the bridge: the journal of inbound events (the work queue), message
 mappings, and the contact/group/identity caches.
 
-``Store`` is the interface; ``SqliteStore`` the embedded implementation (one actor, one
-dedicated database thread, group commit). Every database failure is a StorageError.
+``Store`` is the interface, the union of narrower protocols that callers may ask for
+instead: ``Journal`` (the work queue), ``Mappings``, ``Caches`` and ``Retention``.
+``SqliteStore`` is the embedded implementation (one actor, one dedicated database thread,
+group commit); its SQL lives per concern in ``journal``, ``mappings`` and ``caches``. Every
+database failure is a StorageError.
 """
 
 from __future__ import annotations
 
 from whatsignal.storage._thread import StoreStats as StoreStats
+from whatsignal.storage.base import Caches as Caches
+from whatsignal.storage.base import Journal as Journal
+from whatsignal.storage.base import Mappings as Mappings
+from whatsignal.storage.base import Retention as Retention
 from whatsignal.storage.base import Store as Store
 from whatsignal.storage.migrations import LATEST_VERSION as LATEST_VERSION
 from whatsignal.storage.models import ACK_DEVICE as ACK_DEVICE
@@ -37,13 +44,17 @@ __all__ = [
     "ACK_SERVER",
     "LATEST_VERSION",
     "SYNCHRONOUS_MODES",
+    "Caches",
     "Contact",
     "Direction",
     "Group",
     "InboundEvent",
+    "Journal",
     "JournalRow",
     "JournalState",
+    "Mappings",
     "MessageMapping",
+    "Retention",
     "Source",
     "SqliteStore",
     "Store",

@@ -1,19 +1,22 @@
-"""The ``Store`` interface: everything the bridge needs from its database.
+"""The store's interfaces: everything the bridge needs from its database.
 
 :class:`~whatsignal.storage.sqlite.SqliteStore` is the embedded implementation; the
-interface exists so that a PostgreSQL backend (several bridge instances on one database)
-can follow without touching the actors. Every method is async, every write is durable when
-it returns, and every database failure surfaces as :class:`~whatsignal.errors.StorageError`.
+interfaces exist so that a PostgreSQL backend (several bridge instances on one database)
+can follow without touching the actors.
 
-Semantics every backend must keep:
+The durable state has four concerns, each its own protocol, so that a caller can ask for
+only what it uses (a poller that reads mappings need not be handed the work queue):
 
-- ``journal`` is insert-or-ignore on ``InboundEvent.key``: a redelivered event is a no-op
-  (its slot in the result is None) and the whole call is one atomic write.
-- The journal is the work queue. Rows of one ``(queue, chat)`` are handled in id order;
-  ``pending_heads`` returns only the oldest pending row of each chat (due or not), so a
-  chat never overtakes itself, and rows whose ``chat`` is None are independent.
-- ``complete`` marks a row done and records the mappings of what was sent in the same
-  transaction, so a crash can never leave a sent message without its mapping.
+- :class:`Journal`: the inbound work queue;
+- :class:`Mappings`: what was bridged to what (quotes, receipts, delivery status);
+- :class:`Caches`: contacts, groups and Signal identities;
+- :class:`Retention`: deleting what is no longer needed.
+
+:class:`Store` is all four together, and means exactly what it meant before the split.
+
+Semantics every backend must keep, for every protocol here: every method is async, every
+write is durable when it returns, and every database failure surfaces as
+:class:`~whatsignal.errors.StorageError`. Each protocol's docstring adds its own.
 """
 
 from __future__ import annotations
@@ -24,10 +27,19 @@ from typing import Protocol
 from whatsignal.storage.models import Contact, Group, InboundEvent, JournalRow, MessageMapping
 
 
-class Store(Protocol):
-    """The durable state of the bridge: journal (work queue), mappings and caches."""
+class Journal(Protocol):
+    """The journal of inbound events: the bridge's durable work queue.
 
-    # ---- journal: the inbound work queue ------------------------------------------------
+    Semantics every backend must keep:
+
+    - ``journal`` is insert-or-ignore on ``InboundEvent.key``: a redelivered event is a no-op
+      (its slot in the result is None) and the whole call is one atomic write.
+    - Rows of one ``(queue, chat)`` are handled in id order; ``pending_heads`` returns only
+      the oldest pending row of each chat (due or not), so a chat never overtakes itself,
+      and rows whose ``chat`` is None are independent.
+    - ``complete`` marks a row done and records the mappings of what was sent in the same
+      transaction, so a crash can never leave a sent message without its mapping.
+    """
 
     async def journal(self, events: Sequence[InboundEvent]) -> list[int | None]:
         """Journal ``events`` atomically; per event, the new row id or None if known."""
@@ -96,7 +108,21 @@ class Store(Protocol):
         """Row counts per ``(queue, state)``, for metrics and status pages."""
         ...
 
-    # ---- message mappings ---------------------------------------------------------------
+    async def last_received(self, queue: str, source: str) -> float | None:
+        """When the newest event of ``source`` in ``queue`` arrived (any state), or None."""
+        ...
+
+    async def has_key(self, key: str) -> bool:
+        """Whether an event with this natural key was ever journaled (and not pruned)."""
+        ...
+
+
+class Mappings(Protocol):
+    """The message mappings: which WhatsApp message is which Signal message.
+
+    Mappings are written by :meth:`Journal.complete`, together with the row that sent
+    them; this protocol reads them and records how far a sent message got.
+    """
 
     async def mapping_by_whatsapp_id(self, session: str, whatsapp_id: str) -> MessageMapping | None:
         """The mapping of one WhatsApp message of ``session``."""
@@ -129,23 +155,17 @@ class Store(Protocol):
         (resolves a quote of a bridged message whose own mapping is gone)."""
         ...
 
-    async def last_received(self, queue: str, source: str) -> float | None:
-        """When the newest event of ``source`` in ``queue`` arrived (any state), or None."""
-        ...
-
     async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
         """The session's chats that have bridged messages, most recently active first."""
-        ...
-
-    async def has_key(self, key: str) -> bool:
-        """Whether an event with this natural key was ever journaled (and not pruned)."""
         ...
 
     async def update_delivery(self, session: str, whatsapp_id: str, status: int) -> bool:
         """Raise a mapping's WAHA ack level; never lowers it. Returns whether it changed."""
         ...
 
-    # ---- caches -------------------------------------------------------------------------
+
+class Caches(Protocol):
+    """What the bridge remembers about WhatsApp contacts and groups and Signal accounts."""
 
     async def put_contact(self, contact: Contact) -> None:
         """Insert or replace a cached contact."""
@@ -175,9 +195,15 @@ class Store(Protocol):
         """The uuid known for a Signal phone number."""
         ...
 
-    # ---- retention ----------------------------------------------------------------------
+
+class Retention(Protocol):
+    """Forgetting what the bridge no longer needs, so the database does not grow forever."""
 
     async def prune(self, *, done_before: float, mappings_before: float) -> int:
         """Delete done rows finished before ``done_before`` and mappings created before
         ``mappings_before``; dead rows stay until an operator acts. Returns rows deleted."""
         ...
+
+
+class Store(Journal, Mappings, Caches, Retention, Protocol):
+    """The durable state of the bridge: journal (work queue), mappings and caches."""

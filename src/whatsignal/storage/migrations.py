@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 
 import attrs
 
@@ -146,6 +145,7 @@ def current_version(conn: sqlite3.Connection) -> int:
 def migrate(
     conn: sqlite3.Connection,
     *,
+    applied_at: float,
     target: int | None = None,
     migrations: tuple[Migration, ...] = MIGRATIONS,
 ) -> int:
@@ -153,7 +153,9 @@ def migrate(
 
     ``conn`` must be in autocommit mode (``isolation_level=None``): each migration opens its
     own ``BEGIN IMMEDIATE`` transaction, so a crash leaves the database at the previous
-    version, never half-way.
+    version, never half-way. Each step applied is recorded in ``schema_version`` with
+    ``applied_at`` (unix time), which the caller reads from its clock: this module reads
+    none, so that the bridge's one clock (and a test's hand-moved one) decides it.
 
     Raises:
         StorageError: the database is newer than this code, or a migration failed.
@@ -180,7 +182,7 @@ def migrate(
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-                (step.version, step.description, time.time()),
+                (step.version, step.description, applied_at),
             )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

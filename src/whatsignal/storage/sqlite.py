@@ -5,6 +5,12 @@ commit). The database runs in WAL mode with ``synchronous=FULL`` by default: WAH
 an event as soon as it has its 200, so a journaled event must survive a power cut, not just
 a process crash. ``database.synchronous`` may relax that.
 
+Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``
+and ``caches.py``. Each method binds one of those functions to its arguments and to the
+time read from the store's ``clock`` (on the trio thread, never the database thread) and
+hands it to the database thread as one work item: one transaction, or one savepoint of a
+group-committed one.
+
 Resource handling:
     ``await nursery.start(store.run)`` opens the database, migrates it and returns the
     store; cancelling ``run`` finishes the queued work and closes the connection. Calls
@@ -16,77 +22,30 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar, cast
+from functools import partial
+from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 
 import attrs
 import trio
 
+from whatsignal.clock import Clock, wall_clock
 from whatsignal.errors import StorageError
+from whatsignal.storage import caches as _caches
+from whatsignal.storage import journal as _journal
+from whatsignal.storage import mappings as _mappings
 from whatsignal.storage._thread import DbThread, StoreStats
+from whatsignal.storage.base import Store
 from whatsignal.storage.migrations import migrate
-from whatsignal.storage.models import (
-    Contact,
-    Direction,
-    Group,
-    InboundEvent,
-    JournalRow,
-    JournalState,
-    MessageMapping,
-    Source,
-    delivery_rank,
-)
+from whatsignal.storage.models import Contact, Group, InboundEvent, JournalRow, MessageMapping
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 """Accepted values of ``database.synchronous`` (SQLite's ``PRAGMA synchronous``)."""
-
-_JOURNAL_COLUMNS = (
-    "id, source, key, queue, chat, kind, payload, received_at,"
-    " state, attempts, next_attempt_at, last_error"
-)
-_MAPPING_COLUMNS = (
-    "session, whatsapp_id, chat_id, bridge_number, destination, signal_timestamp,"
-    " direction, created_at, sender_name, delivery_status"
-)
-
-
-def _journal_row(row: tuple[Any, ...]) -> JournalRow:
-    return JournalRow(
-        id=row[0],
-        source=cast(Source, row[1]),
-        key=row[2],
-        queue=row[3],
-        chat=row[4],
-        kind=row[5],
-        payload=bytes(row[6]),
-        received_at=row[7],
-        state=cast(JournalState, row[8]),
-        attempts=row[9],
-        next_attempt_at=row[10],
-        last_error=row[11],
-    )
-
-
-def _mapping(row: tuple[Any, ...] | None) -> MessageMapping | None:
-    if row is None:
-        return None
-    return MessageMapping(
-        session=row[0],
-        whatsapp_id=row[1],
-        chat_id=row[2],
-        bridge_number=row[3],
-        destination=row[4],
-        signal_timestamp=row[5],
-        direction=cast(Direction, row[6]),
-        created_at=row[7],
-        sender_name=row[8],
-        delivery_status=row[9],
-    )
 
 
 def _upper(value: str) -> str:
@@ -100,37 +59,31 @@ def _touch_private(path: str) -> None:
         os.close(fd)
 
 
-def _move_to_end(
-    conn: sqlite3.Connection, row_id: int, queue: str, chat: str | None, now: float
-) -> int:
-    """Renumber a row after every row journaled so far, in another queue and chat."""
-    moved = conn.execute(
-        "SELECT source, key, kind, payload, received_at, state, attempts,"
-        " next_attempt_at, last_error FROM journal WHERE id = ?",
-        (row_id,),
-    ).fetchone()
-    if moved is None:
-        raise StorageError(f"journal row {row_id} does not exist")
-    # Delete first: the natural key is unique. Both happen in the caller's transaction.
-    conn.execute("DELETE FROM journal WHERE id = ?", (row_id,))
-    cursor = conn.execute(
-        "INSERT INTO journal (source, key, queue, chat, kind, payload, received_at,"
-        " state, attempts, next_attempt_at, last_error, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (moved[0], moved[1], queue, chat, *moved[2:], now),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
+    """A snapshot of the caller's sequence, taken before the work leaves the trio thread."""
+    return None if sessions is None else tuple(sessions)
 
 
-def _must_exist(cursor: sqlite3.Cursor, row_id: int) -> None:
-    if cursor.rowcount == 0:
-        raise StorageError(f"journal row {row_id} does not exist")
+def _complete(
+    conn: sqlite3.Connection, row_id: int, *, mappings: Sequence[MessageMapping], now: float
+) -> None:
+    """Both halves of ``complete`` in one work item, so that they commit together."""
+    _journal.mark_done(conn, row_id, now=now)
+    _mappings.upsert(conn, mappings)
+
+
+def _prune(conn: sqlite3.Connection, *, done_before: float, mappings_before: float) -> int:
+    """Both deletions of ``prune`` in one work item; the rows deleted."""
+    done = _journal.prune_done(conn, before=done_before)
+    return done + _mappings.prune(conn, before=mappings_before)
 
 
 @attrs.define(eq=False)
-class SqliteStore:
+class SqliteStore(Store):
     """The SQLite store actor.
+
+    :class:`Store` is named as its base so that mypy checks each method against the
+    protocol, whose docstrings the methods here inherit rather than repeat.
 
     Args:
         path: the database file, or ``":memory:"`` (tests; gone when the store stops).
@@ -138,6 +91,7 @@ class SqliteStore:
             loss may be traded for speed.
         batch_max: the most calls group-committed into one transaction.
         busy_timeout_ms: how long to wait for a lock held by another process.
+        clock: the unix time the store stamps rows and migrations with (the bridge's clock).
 
     ``stats`` counts transactions and calls (see :class:`StoreStats`).
     """
@@ -155,6 +109,7 @@ class SqliteStore:
         validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
     )
     busy_timeout_ms: int = attrs.field(default=5000, kw_only=True)
+    _clock: Clock = attrs.field(default=wall_clock, kw_only=True)
     stats: StoreStats = attrs.field(init=False, factory=StoreStats)
     _db: DbThread | None = attrs.field(init=False, default=None)
 
@@ -173,7 +128,8 @@ class SqliteStore:
         """
         if self._db is not None:
             raise StorageError("the store is already running")
-        db = DbThread(self._open, batch_max=self.batch_max, stats=self.stats)
+        opener = partial(self._open, applied_at=self._clock())
+        db = DbThread(opener, batch_max=self.batch_max, stats=self.stats)
         self._db = db
         try:
             await db.start()
@@ -183,8 +139,9 @@ class SqliteStore:
             self._db = None
             await db.stop()
 
-    def _open(self) -> sqlite3.Connection:
-        """Runs on the database thread: connect, set the pragmas, migrate."""
+    def _open(self, *, applied_at: float) -> sqlite3.Connection:
+        """Runs on the database thread: connect, set the pragmas, migrate (stamped
+        ``applied_at``, read from the clock on the trio thread)."""
         if self.path != ":memory:":
             try:
                 _touch_private(self.path)
@@ -199,7 +156,7 @@ class SqliteStore:
                 log.warning("database journal mode is %s, not WAL", mode)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
+            migrate(conn, applied_at=applied_at)
             ready = True
         finally:
             if not ready:
@@ -212,319 +169,103 @@ class SqliteStore:
             raise StorageError("the store is not running")
         return await db.call(fn, write=write)
 
-    # ---- journal ------------------------------------------------------------------------
+    async def _read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(conn, *args, **kwargs)`` as a read on the database thread."""
+        return await self._call(lambda conn: fn(conn, *args, **kwargs), write=False)
+
+    async def _write(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(conn, *args, **kwargs)`` as one write item of the next group commit."""
+        return await self._call(lambda conn: fn(conn, *args, **kwargs), write=True)
+
+    # ---- Journal ------------------------------------------------------------------------
 
     async def journal(self, events: Sequence[InboundEvent]) -> list[int | None]:
-        """See :meth:`Store.journal`.
-
-        If the caller is cancelled while waiting, the events may still be committed; that
-        is harmless because journaling them again is a no-op.
-        """
+        """See :meth:`Journal.journal`. A caller cancelled while waiting may still have its
+        events committed; harmless, because journaling them again is a no-op."""
         batch = tuple(events)
         if not batch:
             return []
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> list[int | None]:
-            ids: list[int | None] = []
-            for event in batch:
-                cursor = conn.execute(
-                    "INSERT INTO journal (source, key, queue, chat, kind, payload, received_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (key) DO NOTHING",
-                    (
-                        event.source,
-                        event.key,
-                        event.queue,
-                        event.chat,
-                        event.kind,
-                        event.payload,
-                        event.received_at,
-                        now,
-                    ),
-                )
-                ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
-            return ids
-
-        return await self._call(work, write=True)
+        return await self._write(_journal.insert, batch, now=self._clock())
 
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
-        """See :meth:`Store.pending_heads`; the result is in id (arrival) order."""
-
-        def work(conn: sqlite3.Connection) -> list[JournalRow]:
-            rows = conn.execute(
-                # Heads: the lowest id of each chat, plus every chat-less row. Both halves
-                # are searches of the (queue, state, chat, id) index.
-                f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE id IN ("
-                "  SELECT MIN(id) FROM journal"
-                "  WHERE queue = ? AND state = 'pending' AND chat IS NOT NULL GROUP BY chat"
-                "  UNION ALL"
-                "  SELECT id FROM journal WHERE queue = ? AND state = 'pending' AND chat IS NULL"
-                ") ORDER BY id LIMIT ?",
-                (queue, queue, limit),
-            ).fetchall()
-            return [_journal_row(row) for row in rows]
-
-        return await self._call(work, write=False)
+        return await self._read(_journal.pending_heads, queue, limit=limit)
 
     async def pending_count(self, queue: str | None = None) -> int:
-        """See :meth:`Store.pending_count`."""
-
-        def work(conn: sqlite3.Connection) -> int:
-            if queue is None:
-                row = conn.execute("SELECT COUNT(*) FROM journal WHERE state = 'pending'")
-            else:
-                row = conn.execute(
-                    "SELECT COUNT(*) FROM journal WHERE queue = ? AND state = 'pending'",
-                    (queue,),
-                )
-            return int(row.fetchone()[0])
-
-        return await self._call(work, write=False)
+        return await self._read(_journal.pending_count, queue)
 
     async def queues_with_pending(self) -> list[str]:
-        """See :meth:`Store.queues_with_pending`."""
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT DISTINCT queue FROM journal WHERE state = 'pending' ORDER BY queue"
-            ).fetchall()
-            return [row[0] for row in rows]
-
-        return await self._call(work, write=False)
+        return await self._read(_journal.queues_with_pending)
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
-        """See :meth:`Store.complete`.
-
-        A mapping whose ``(session, whatsapp_id)`` exists already (the message was sent
-        again after a crash) replaces the old one, keeping any delivery status it had.
-        """
-        batch = tuple(mappings)
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                "UPDATE journal SET state = 'done', updated_at = ? WHERE id = ?", (now, row_id)
-            )
-            _must_exist(cursor, row_id)
-            for m in batch:
-                conn.execute(
-                    f"INSERT INTO message_mappings ({_MAPPING_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (session, whatsapp_id) DO UPDATE SET"
-                    "  chat_id = excluded.chat_id, bridge_number = excluded.bridge_number,"
-                    "  destination = excluded.destination,"
-                    "  signal_timestamp = excluded.signal_timestamp,"
-                    "  direction = excluded.direction, created_at = excluded.created_at,"
-                    "  sender_name = excluded.sender_name,"
-                    "  delivery_status = COALESCE(delivery_status, excluded.delivery_status)",
-                    (
-                        m.session,
-                        m.whatsapp_id,
-                        m.chat_id,
-                        m.bridge_number,
-                        m.destination,
-                        m.signal_timestamp,
-                        m.direction,
-                        m.created_at,
-                        m.sender_name,
-                        m.delivery_status,
-                    ),
-                )
-
-        await self._call(work, write=True)
+        await self._write(_complete, row_id, mappings=tuple(mappings), now=self._clock())
 
     async def retry_later(
         self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
     ) -> int:
-        """See :meth:`Store.retry_later`."""
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "UPDATE journal SET attempts = attempts + ?, next_attempt_at = ?,"
-                " last_error = ?, updated_at = ? WHERE id = ?",
-                (1 if count_attempt else 0, next_attempt_at, error, now, row_id),
-            )
-            _must_exist(cursor, row_id)
-            row = conn.execute("SELECT attempts FROM journal WHERE id = ?", (row_id,)).fetchone()
-            return int(row[0])
-
-        return await self._call(work, write=True)
+        return await self._write(
+            _journal.retry_later,
+            row_id,
+            next_attempt_at=next_attempt_at,
+            error=error,
+            count_attempt=count_attempt,
+            now=self._clock(),
+        )
 
     async def bury(self, row_id: int, *, error: str) -> None:
-        """See :meth:`Store.bury`."""
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                "UPDATE journal SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?",
-                (error, now, row_id),
-            )
-            _must_exist(cursor, row_id)
-
-        await self._call(work, write=True)
+        await self._write(_journal.bury, row_id, error=error, now=self._clock())
 
     async def requeue(
         self, row_id: int, *, queue: str, chat: str | None, to_end: bool = False
     ) -> int:
-        """See :meth:`Store.requeue`."""
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> int:
-            if to_end:
-                return _move_to_end(conn, row_id, queue, chat, now)
-            cursor = conn.execute(
-                "UPDATE journal SET queue = ?, chat = ?, updated_at = ? WHERE id = ?",
-                (queue, chat, now, row_id),
-            )
-            _must_exist(cursor, row_id)
-            return row_id
-
-        return await self._call(work, write=True)
+        now = self._clock()
+        return await self._write(_journal.requeue, row_id, queue, chat, to_end=to_end, now=now)
 
     async def requeue_many(self, moves: Sequence[tuple[int, str, str | None]]) -> list[int]:
-        """See :meth:`Store.requeue_many`."""
-        now = time.time()
-        batch = list(moves)
-
-        def work(conn: sqlite3.Connection) -> list[int]:
-            return [_move_to_end(conn, row_id, queue, chat, now) for row_id, queue, chat in batch]
-
-        return await self._call(work, write=True)
+        return await self._write(_journal.requeue_many, tuple(moves), now=self._clock())
 
     async def retry_now(self) -> int:
-        """See :meth:`Store.retry_now`."""
-
-        def work(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "UPDATE journal SET next_attempt_at = 0"
-                " WHERE state = 'pending' AND next_attempt_at > 0"
-            ).rowcount
-
-        return await self._call(work, write=True)
+        return await self._write(_journal.retry_now)
 
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
-        """See :meth:`Store.dead_letters`."""
-
-        def work(conn: sqlite3.Connection) -> list[JournalRow]:
-            rows = conn.execute(
-                f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE state = 'dead' ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [_journal_row(row) for row in rows]
-
-        return await self._call(work, write=False)
+        return await self._read(_journal.dead_letters, limit=limit)
 
     async def resurrect(self, row_id: int) -> bool:
-        """See :meth:`Store.resurrect`. ``last_error`` is kept for the operator's record."""
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE journal SET state = 'pending', attempts = 0, next_attempt_at = 0,"
-                " received_at = ?, updated_at = ? WHERE id = ? AND state = 'dead'",
-                (now, now, row_id),
-            )
-            return cursor.rowcount == 1
-
-        return await self._call(work, write=True)
+        return await self._write(_journal.resurrect, row_id, now=self._clock())
 
     async def pending_by_queue(self) -> dict[str, int]:
-        """See :meth:`Store.pending_by_queue` (served by the partial index on pending rows)."""
-
-        def work(conn: sqlite3.Connection) -> dict[str, int]:
-            rows = conn.execute(
-                "SELECT queue, COUNT(*) FROM journal WHERE state = 'pending' GROUP BY queue"
-            ).fetchall()
-            return {str(row[0]): int(row[1]) for row in rows}
-
-        return await self._call(work, write=False)
+        return await self._read(_journal.pending_by_queue)
 
     async def state_counts(self) -> dict[tuple[str, str], int]:
-        """See :meth:`Store.state_counts`."""
+        return await self._read(_journal.state_counts)
 
-        def work(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-            rows = conn.execute(
-                "SELECT queue, state, COUNT(*) FROM journal GROUP BY queue, state"
-            ).fetchall()
-            return {(row[0], row[1]): int(row[2]) for row in rows}
+    async def last_received(self, queue: str, source: str) -> float | None:
+        return await self._read(_journal.last_received, queue, source)
 
-        return await self._call(work, write=False)
+    async def has_key(self, key: str) -> bool:
+        return await self._read(_journal.has_key, key)
 
-    # ---- message mappings ---------------------------------------------------------------
+    # ---- Mappings -----------------------------------------------------------------------
 
     async def mapping_by_whatsapp_id(self, session: str, whatsapp_id: str) -> MessageMapping | None:
-        """See :meth:`Store.mapping_by_whatsapp_id`."""
-
-        def work(conn: sqlite3.Connection) -> MessageMapping | None:
-            return _mapping(
-                conn.execute(
-                    f"SELECT {_MAPPING_COLUMNS} FROM message_mappings"
-                    " WHERE session = ? AND whatsapp_id = ?",
-                    (session, whatsapp_id),
-                ).fetchone()
-            )
-
-        return await self._call(work, write=False)
+        return await self._read(_mappings.by_whatsapp_id, session, whatsapp_id)
 
     async def mapping_by_signal_timestamp(
         self, bridge_number: str, signal_timestamp: int
     ) -> MessageMapping | None:
-        """See :meth:`Store.mapping_by_signal_timestamp` (the newest, should two collide)."""
-
-        def work(conn: sqlite3.Connection) -> MessageMapping | None:
-            return _mapping(
-                conn.execute(
-                    f"SELECT {_MAPPING_COLUMNS} FROM message_mappings"
-                    " WHERE bridge_number = ? AND signal_timestamp = ?"
-                    " ORDER BY created_at DESC, id DESC LIMIT 1",
-                    (bridge_number, signal_timestamp),
-                ).fetchone()
-            )
-
-        return await self._call(work, write=False)
-
-    async def last_received(self, queue: str, source: str) -> float | None:
-        """See :meth:`Store.last_received`."""
-
-        def work(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT MAX(received_at) FROM journal WHERE queue = ? AND source = ?",
-                (queue, source),
-            ).fetchone()
-            return None if row is None or row[0] is None else float(row[0])
-
-        return await self._call(work, write=False)
-
-    async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
-        """See :meth:`Store.recent_chats`."""
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT chat_id FROM message_mappings WHERE session = ?"
-                " GROUP BY chat_id ORDER BY MAX(created_at) DESC LIMIT ?",
-                (session, limit),
-            ).fetchall()
-            return [str(row[0]) for row in rows]
-
-        return await self._call(work, write=False)
-
-    async def has_key(self, key: str) -> bool:
-        """See :meth:`Store.has_key`."""
-
-        def work(conn: sqlite3.Connection) -> bool:
-            return (
-                conn.execute("SELECT 1 FROM journal WHERE key = ?", (key,)).fetchone() is not None
-            )
-
-        return await self._call(work, write=False)
+        return await self._read(_mappings.by_signal_timestamp, bridge_number, signal_timestamp)
 
     async def latest_mapping(
         self, bridge_number: str, destination: str, *, sessions: Sequence[str] | None = None
     ) -> MessageMapping | None:
-        """See :meth:`Store.latest_mapping`. An empty ``sessions`` matches nothing."""
-        return await self._latest(bridge_number, destination, None, sessions)
+        if sessions is not None and not sessions:
+            return None  # nothing can match: answered without the database
+        return await self._read(
+            _mappings.latest, bridge_number, destination, None, _tuple(sessions)
+        )
 
     async def latest_mapping_by_name(
         self,
@@ -534,175 +275,47 @@ class SqliteStore:
         *,
         sessions: Sequence[str] | None = None,
     ) -> MessageMapping | None:
-        """See :meth:`Store.latest_mapping_by_name`."""
-        return await self._latest(bridge_number, destination, sender_name, sessions)
+        if sessions is not None and not sessions:
+            return None  # nothing can match: answered without the database
+        allowed = _tuple(sessions)
+        return await self._read(_mappings.latest, bridge_number, destination, sender_name, allowed)
 
-    async def _latest(
-        self,
-        bridge_number: str,
-        destination: str,
-        sender_name: str | None,
-        sessions: Sequence[str] | None,
-    ) -> MessageMapping | None:
-        allowed = None if sessions is None else tuple(sessions)
-        if allowed is not None and not allowed:
-            return None
-
-        def work(conn: sqlite3.Connection) -> MessageMapping | None:
-            sql = (
-                f"SELECT {_MAPPING_COLUMNS} FROM message_mappings"
-                " WHERE bridge_number = ? AND destination = ?"
-            )
-            params: list[object] = [bridge_number, destination]
-            if sender_name is not None:
-                sql += " AND sender_name = ? AND direction = 'wa_to_signal'"
-                params.append(sender_name)
-            if allowed is not None:
-                sql += f" AND session IN ({', '.join('?' * len(allowed))})"
-                params.extend(allowed)
-            sql += " ORDER BY created_at DESC, id DESC LIMIT 1"
-            return _mapping(conn.execute(sql, params).fetchone())
-
-        return await self._call(work, write=False)
+    async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
+        return await self._read(_mappings.recent_chats, session, limit=limit)
 
     async def update_delivery(self, session: str, whatsapp_id: str, status: int) -> bool:
-        """See :meth:`Store.update_delivery` and :func:`~.models.delivery_rank`.
+        """See :meth:`Mappings.update_delivery`.
 
         Raises:
-            ValueError: ``status`` is not a WAHA ack level (-1..4).
+            ValueError: ``status`` is not a WAHA ack level (-1..4), before any database work.
         """
-        if status not in range(-1, 5):
-            raise ValueError(f"not a WAHA ack level: {status!r}")
+        _mappings.check_ack_level(status)
+        return await self._write(_mappings.update_delivery, session, whatsapp_id, status)
 
-        def work(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT delivery_status FROM message_mappings"
-                " WHERE session = ? AND whatsapp_id = ?",
-                (session, whatsapp_id),
-            ).fetchone()
-            if row is None:
-                return False
-            current = row[0]
-            if current is not None and delivery_rank(status) <= delivery_rank(current):
-                return False
-            conn.execute(
-                "UPDATE message_mappings SET delivery_status = ?"
-                " WHERE session = ? AND whatsapp_id = ?",
-                (status, session, whatsapp_id),
-            )
-            return True
-
-        return await self._call(work, write=True)
-
-    # ---- caches -------------------------------------------------------------------------
+    # ---- Caches -------------------------------------------------------------------------
 
     async def put_contact(self, contact: Contact) -> None:
-        """See :meth:`Store.put_contact`."""
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO contacts (session, contact_id, name, number, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    contact.session,
-                    contact.contact_id,
-                    contact.name,
-                    contact.number,
-                    contact.updated_at,
-                ),
-            )
-
-        await self._call(work, write=True)
+        await self._write(_caches.put_contact, contact)
 
     async def get_contact(self, session: str, contact_id: str) -> Contact | None:
-        """See :meth:`Store.get_contact`."""
-
-        def work(conn: sqlite3.Connection) -> Contact | None:
-            row = conn.execute(
-                "SELECT session, contact_id, name, number, updated_at FROM contacts"
-                " WHERE session = ? AND contact_id = ?",
-                (session, contact_id),
-            ).fetchone()
-            return None if row is None else Contact(*row)
-
-        return await self._call(work, write=False)
+        return await self._read(_caches.get_contact, session, contact_id)
 
     async def put_group(self, group: Group) -> None:
-        """See :meth:`Store.put_group`."""
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO groups (session, group_id, name, updated_at)"
-                " VALUES (?, ?, ?, ?)",
-                (group.session, group.group_id, group.name, group.updated_at),
-            )
-
-        await self._call(work, write=True)
+        await self._write(_caches.put_group, group)
 
     async def get_group(self, session: str, group_id: str) -> Group | None:
-        """See :meth:`Store.get_group`."""
-
-        def work(conn: sqlite3.Connection) -> Group | None:
-            row = conn.execute(
-                "SELECT session, group_id, name, updated_at FROM groups"
-                " WHERE session = ? AND group_id = ?",
-                (session, group_id),
-            ).fetchone()
-            return None if row is None else Group(*row)
-
-        return await self._call(work, write=False)
+        return await self._read(_caches.get_group, session, group_id)
 
     async def put_signal_identity(self, number: str, uuid: str) -> None:
-        """See :meth:`Store.put_signal_identity`.
-
-        A number that re-registered gets its new uuid, and a uuid seen with another number
-        (the account changed number) moves: ``INSERT OR REPLACE`` drops both old pairings.
-        """
-        now = time.time()
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO signal_identities (number, uuid, updated_at)"
-                " VALUES (?, ?, ?)",
-                (number, uuid, now),
-            )
-
-        await self._call(work, write=True)
+        await self._write(_caches.put_signal_identity, number, uuid, now=self._clock())
 
     async def number_for_uuid(self, uuid: str) -> str | None:
-        """See :meth:`Store.number_for_uuid`."""
-
-        def work(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT number FROM signal_identities WHERE uuid = ?", (uuid,)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._call(work, write=False)
+        return await self._read(_caches.number_for_uuid, uuid)
 
     async def uuid_for_number(self, number: str) -> str | None:
-        """See :meth:`Store.uuid_for_number`."""
+        return await self._read(_caches.uuid_for_number, number)
 
-        def work(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT uuid FROM signal_identities WHERE number = ?", (number,)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._call(work, write=False)
-
-    # ---- retention ----------------------------------------------------------------------
+    # ---- Retention ----------------------------------------------------------------------
 
     async def prune(self, *, done_before: float, mappings_before: float) -> int:
-        """See :meth:`Store.prune`."""
-
-        def work(conn: sqlite3.Connection) -> int:
-            done = conn.execute(
-                "DELETE FROM journal WHERE state = 'done' AND updated_at < ?", (done_before,)
-            ).rowcount
-            mapped = conn.execute(
-                "DELETE FROM message_mappings WHERE created_at < ?", (mappings_before,)
-            ).rowcount
-            return done + mapped
-
-        return await self._call(work, write=True)
+        return await self._write(_prune, done_before=done_before, mappings_before=mappings_before)
