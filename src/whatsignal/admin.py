@@ -20,7 +20,7 @@ from whatsignal.clients import SignalClient, WahaClient
 from whatsignal.errors import ClientError
 from whatsignal.metrics import CONTENT_TYPE_LATEST, Metrics
 from whatsignal.relay.upstreams import SignalUpstream
-from whatsignal.storage import JournalRow, Store
+from whatsignal.storage import Journal, JournalRow
 from whatsignal.web.app import Readiness
 
 __all__ = ["Admin", "describe", "queue_label"]
@@ -67,7 +67,7 @@ class Admin:
     """
 
     version: str
-    journal: Store
+    journal: Journal
     waha: WahaClient
     signal: SignalClient
     gates: SignalUpstream

@@ -41,7 +41,7 @@ from whatsignal.models.waha import (
     WaSessionStatus,
 )
 from whatsignal.serde import parse_signal_received, parse_waha_payload, waha_payload_type
-from whatsignal.storage import InboundEvent, Store
+from whatsignal.storage import InboundEvent, Journal
 
 __all__ = ["Intake", "Outcome", "Ring", "signal_key", "signal_queue"]
 
@@ -94,7 +94,7 @@ class Intake:
             or None when no monitor runs; sent without blocking.
     """
 
-    store: Store
+    store: Journal
     channels: ChannelMap
     doorbells: Ring
     metrics: Metrics

@@ -96,7 +96,7 @@ class Bridge:
         with self._scope:
             async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
                 db = config.database
-                store = SqliteStore(db.path, synchronous=db.synchronous)
+                store = SqliteStore(db.path, synchronous=db.synchronous, clock=clock)
                 await nursery.start(store.run)
                 waha, signal_client = await wiring.open_clients(stack, config)
                 channels = wiring.channel_map(config)

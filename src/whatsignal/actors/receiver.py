@@ -38,7 +38,7 @@ from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay import Decision, Notices, Router
 from whatsignal.reliability import Backoff
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import JournalRow, Store
+from whatsignal.storage import Journal, JournalRow
 
 __all__ = [
     "Connect",
@@ -113,7 +113,7 @@ class SignalReceiver:
     mode: ReceiveMode
     signal: SignalClient
     intake: Intake
-    journal: Store
+    journal: Journal
     router: Router
     notices: Notices
     doorbell: Doorbell

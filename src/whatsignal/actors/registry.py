@@ -31,7 +31,7 @@ import trio
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.supervisor import RestartPolicy, supervise
 from whatsignal.metrics import Metrics
-from whatsignal.storage import Store
+from whatsignal.storage import Journal
 
 __all__ = [
     "LiveSessions",
@@ -122,7 +122,7 @@ class PollerRegistry:
     serves: Callable[[str], bool]
     make_poller: PollerFactory
     receivers: Sequence[Receiver]
-    journal: Store
+    journal: Journal
     metrics: Metrics
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)

@@ -18,7 +18,7 @@ import trio
 
 from whatsignal.clock import Clock
 from whatsignal.errors import StorageError
-from whatsignal.storage import Store
+from whatsignal.storage import Retention
 
 __all__ = ["Scheduler"]
 
@@ -27,7 +27,7 @@ log = logging.getLogger("whatsignal.scheduler")
 
 @attrs.define(eq=False, kw_only=True)
 class Scheduler:
-    store: Store
+    store: Retention
     clock: Clock
     retention: float  # seconds
     interval: float  # seconds

@@ -36,7 +36,7 @@ from whatsignal.errors import StorageError
 from whatsignal.metrics import Metrics
 from whatsignal.relay.upstreams import Deferred, UpstreamError
 from whatsignal.reliability import Backoff, Failure
-from whatsignal.storage import JournalRow, MessageMapping, Store
+from whatsignal.storage import Journal, JournalRow, MessageMapping
 
 __all__ = ["InFlight", "RetryPolicy", "RowHandler", "SessionPoller"]
 
@@ -113,7 +113,7 @@ class SessionPoller:
     """
 
     session: str
-    journal: Store
+    journal: Journal
     relay: RowHandler
     doorbell: Doorbell
     retry: RetryPolicy

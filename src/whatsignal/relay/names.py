@@ -19,7 +19,7 @@ from whatsignal.clock import Clock
 from whatsignal.convert.text import chat_number, mention_numbers, with_mentions
 from whatsignal.errors import ClientError
 from whatsignal.models.waha import WaMessage
-from whatsignal.storage import Contact, Group, Store
+from whatsignal.storage import Caches, Contact, Group
 
 __all__ = ["Names"]
 
@@ -40,7 +40,7 @@ class Names:
             ``whatsapp.groups.cacheHours``) before WAHA is asked again.
     """
 
-    store: Store
+    store: Caches
     waha: WahaClient
     clock: Clock
     contact_ttl: float = 24 * 3600.0

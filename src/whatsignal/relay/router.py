@@ -35,11 +35,15 @@ from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
-from whatsignal.storage import MessageMapping, Store
+from whatsignal.storage import Caches, Mappings, MessageMapping
 
 __all__ = ["Decision", "Router", "SessionView"]
 
 log = logging.getLogger("whatsignal.router")
+
+
+class RouterStore(Mappings, Caches, Protocol):
+    """What the router reads and learns: mappings, group names, Signal identities."""
 
 
 class SessionView(Protocol):
@@ -72,7 +76,7 @@ class _RoutedTo:
 class Router:
     """Decides where each Signal envelope goes (see the module docstring for the rules)."""
 
-    store: Store
+    store: RouterStore
     signal: SignalClient
     channels: ChannelMap
     sessions: SessionView

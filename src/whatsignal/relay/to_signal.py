@@ -36,7 +36,7 @@ from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
 from whatsignal.relay.names import Names
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.serde import parse_waha_event, parse_waha_payload
-from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, MessageMapping, Store
+from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, Mappings, MessageMapping
 
 __all__ = ["ToSignal", "quote_author"]
 
@@ -54,7 +54,7 @@ class ToSignal:
 
     upstreams: Upstreams
     names: Names
-    store: Store
+    store: Mappings
     metrics: Metrics
     clock: Clock
     media: MediaPolicy = attrs.field(factory=MediaPolicy)

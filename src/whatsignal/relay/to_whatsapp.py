@@ -31,7 +31,7 @@ from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigRecei
 from whatsignal.relay.upstreams import UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure, waha_quote_failed
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import JournalRow, MessageMapping, Store
+from whatsignal.storage import JournalRow, Mappings, MessageMapping
 
 __all__ = ["ToWhatsApp"]
 
@@ -48,7 +48,7 @@ class ToWhatsApp:
     """
 
     upstreams: Upstreams
-    store: Store
+    store: Mappings
     metrics: Metrics
     clock: Clock
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
