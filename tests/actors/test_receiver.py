@@ -46,14 +46,16 @@ class ScriptedSocket:
         self.pings += 1
 
 
-def _receiver(connect: Any, metrics: Metrics) -> SignalReceiver:
-    """A websocket receiver whose collaborators must not be needed by the reader alone."""
+def _unreachable(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"no HTTP expected: {request.url}")
 
-    def unreachable(request: httpx.Request) -> httpx.Response:
-        raise AssertionError(f"no HTTP expected: {request.url}")
 
+def _receiver(
+    connect: Any, metrics: Metrics, *, http_handler: Any = _unreachable, mode: Any = "websocket"
+) -> SignalReceiver:
+    """A receiver whose collaborators are not needed by its readers alone."""
     http = httpx.AsyncClient(
-        base_url="http://signal:8080", transport=httpx.MockTransport(unreachable)
+        base_url="http://signal:8080", transport=httpx.MockTransport(http_handler)
     )
     signal = SignalClient(http)
     store = SqliteStore(":memory:")  # never started: the reader does not journal
@@ -62,7 +64,7 @@ def _receiver(connect: Any, metrics: Metrics) -> SignalReceiver:
     clock = lambda: 1_700_000_000.0  # noqa: E731
     return SignalReceiver(
         number=NUMBER,
-        mode="websocket",
+        mode=mode,
         signal=signal,
         intake=Intake(
             store=store, channels=channels, doorbells=doorbells, metrics=metrics, clock=clock
@@ -165,3 +167,55 @@ async def test_a_silent_connection_is_noticed_by_ping_timeout(
         await receiver._read_websocket(sink)
     # ping at 20 s, no pong within 10 s -> reconnect at 30 s.
     assert attempts == [0, 30]
+
+
+async def test_long_polling_reports_started_after_the_first_answer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    item = {"envelope": {"source": "+15550000002", "timestamp": 1}, "account": NUMBER}
+    answers: list[Any] = [503, 503, [], [item]]
+    asked: list[float] = []
+
+    def signal_cli(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/receive/+15550000001"
+        asked.append(trio.current_time())
+        answer = answers.pop(0) if answers else []
+        if isinstance(answer, int):
+            return httpx.Response(answer, json={"error": "busy"})
+        return httpx.Response(200, json=answer)
+
+    receiver = _receiver(None, Metrics(), http_handler=signal_cli, mode="poll")
+    sink, source = trio.open_memory_channel[Any](10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(receiver._poll, sink)
+        started_at = trio.current_time()
+        assert receiver.connected
+        got = await source.receive()
+        nursery.cancel_scope.cancel()
+    # Two failures back off 1 s, then 2 s; the first answer (empty) is the start; an empty
+    # answer waits poll_interval (1 s) before the next poll.
+    assert asked[:4] == [0, 1, 3, 4]
+    assert started_at == 3
+    assert got == item
+
+
+async def test_the_websocket_reader_reports_started_once_connected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    @asynccontextmanager
+    async def connect(url: str) -> AsyncIterator[MessageSource]:
+        attempts.append(trio.current_time())
+        if len(attempts) < 3:
+            raise OSError("signal-cli is starting")
+        yield ScriptedSocket([], drop_after=None)
+
+    receiver = _receiver(connect, Metrics())
+    sink, _source = trio.open_memory_channel[Any](10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(receiver._read_websocket, sink)
+        assert trio.current_time() == 1  # after two refusals: immediate, then 1 s
+        assert receiver.connected
+        nursery.cancel_scope.cancel()
+    assert not receiver.connected
