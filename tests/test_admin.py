@@ -11,6 +11,7 @@ SignalUpstream's.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -36,6 +37,7 @@ CAPTCHA = "signalcaptcha://signal-hcaptcha.5fad97ac-7d06-4e44-b18a-b950b20148ff.
 
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 HANG = "hang"
+_keys = itertools.count(1)
 
 
 @attrs.define(eq=False)
@@ -103,7 +105,7 @@ class Operator:
         rows = [
             InboundEvent(
                 source=source,  # type: ignore[arg-type]
-                key=f"{queue}:{i}:{trio.current_time()}",
+                key=f"{queue}:{next(_keys)}",
                 queue=queue,
                 chat=chat,
                 kind="envelope" if source == "signal" else "message",
