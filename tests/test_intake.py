@@ -1,18 +1,29 @@
-"""What the intake journals, under which key, and what it refuses or ignores."""
+"""What the intake journals, under which key, and what it refuses or ignores.
+
+The first part checks rows and keys alone (no store). The second runs the intake against a real
+in-memory SqliteStore: ``session.status`` changes go to the session monitor's inbox without
+blocking and are never journaled; what was journaled before is recognised; doorbells ring once
+per queue per batch and only for new rows; rows are stamped with the injected clock; and an
+unparseable Signal item costs only itself.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import pytest
+import trio
 
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.errors import PayloadError
-from whatsignal.intake import Intake
+from whatsignal.intake import Intake, Outcome
 from whatsignal.metrics import Metrics
+from whatsignal.models.waha import WahaEvent
 from whatsignal.serde import parse_waha_event
-from whatsignal.storage import InboundEvent
+from whatsignal.storage import InboundEvent, SqliteStore
 
 
 class _NoBells:
@@ -86,3 +97,333 @@ def test_revoked_needs_the_revoked_id() -> None:
     row = _row("message.revoked", {"revokedMessageId": "A", "after": {"from": "1@c.us"}})
     assert isinstance(row, InboundEvent)
     assert (row.key, row.chat) == ("wa:default:revoked:A", "1@c.us")
+
+
+def test_revoking_an_own_message_is_ignored() -> None:
+    own = _row("message.revoked", {"revokedMessageId": "A", "after": {"fromMe": True}})
+    assert own == "own revoke"
+
+
+def test_edits_are_keyed_by_the_edit_action_and_own_edits_are_ignored() -> None:
+    edit = {"id": "false_1@c.us_E1", "from": "1@c.us", "body": "new", "editedMessageId": "A"}
+    row = _row("message.edited", edit)
+    assert isinstance(row, InboundEvent)
+    assert (row.key, row.chat, row.kind) == (
+        "wa:default:edit:false_1@c.us_E1",
+        "1@c.us",
+        "message.edited",
+    )
+    assert _row("message.edited", {**edit, "fromMe": True}) == "own edit"
+
+
+def test_reactions_are_keyed_by_their_id_in_the_reactors_chat() -> None:
+    reaction = {
+        "id": "false_1@c.us_R1",
+        "from": "1@c.us",
+        "fromMe": False,
+        "to": "15550000001@c.us",
+        "reaction": {"text": "👍", "messageId": "true_1@c.us_A"},
+    }
+    row = _row("message.reaction", reaction)
+    assert isinstance(row, InboundEvent)
+    assert (row.key, row.chat, row.kind) == (
+        "wa:default:reaction:false_1@c.us_R1",
+        "1@c.us",
+        "message.reaction",
+    )
+    assert _row("message.reaction", {**reaction, "fromMe": True}) == "own reaction"
+
+
+# Against a running store ---------------------------------------------------------------------
+
+BRIDGE = "+4915100000001"
+BRIDGE_2 = "+4915100000009"
+ME = "+4915100000002"
+ME_UUID = "5d1c8a0e-7f62-4c1b-9a43-2f0e6b8d1a11"
+CHANNELS = ChannelMap(
+    {"default": Route("default", ME, BRIDGE), "second": Route("second", ME, BRIDGE_2)}
+)
+
+
+@attrs.define(eq=False)
+class RecordingDoorbells:
+    rung: list[str] = attrs.Factory(list)
+
+    def ring(self, queue: str) -> None:
+        self.rung.append(queue)
+
+
+@attrs.define(eq=False, kw_only=True)
+class Edge:
+    """An intake over a running store, with the monitor's inbox and the doorbells to inspect."""
+
+    intake: Intake
+    store: SqliteStore
+    doorbells: RecordingDoorbells
+    metrics: Metrics
+    inbox: trio.MemoryReceiveChannel[tuple[str, str]]
+    now: list[float]
+
+    def counted(self, source: str, event: str, result: str) -> float:
+        value: float = self.metrics.webhooks.labels(source, event, result)._value.get()
+        return value
+
+
+@pytest.fixture
+async def edge(nursery: trio.Nursery) -> AsyncIterator[Edge]:
+    store: SqliteStore = await nursery.start(SqliteStore(":memory:").run)
+    send, receive = trio.open_memory_channel[tuple[str, str]](1)
+    now = [1_700_000_123.5]
+    doorbells, metrics = RecordingDoorbells(), Metrics()
+    with send, receive:
+        intake = Intake(
+            store=store,
+            channels=CHANNELS,
+            doorbells=doorbells,
+            metrics=metrics,
+            clock=lambda: now[0],
+            session_status=send,
+        )
+        yield Edge(
+            intake=intake,
+            store=store,
+            doorbells=doorbells,
+            metrics=metrics,
+            inbox=receive,
+            now=now,
+        )
+
+
+def webhook(
+    event: str, payload: dict[str, Any], session: str = "default"
+) -> tuple[WahaEvent, bytes]:
+    raw = json.dumps(
+        {
+            "id": "evt_01jzq9b3v3f1k0m6x7y8z9a0bc",
+            "timestamp": 1_700_000_123_000,
+            "event": event,
+            "session": session,
+            "engine": "NOWEB",
+            "payload": payload,
+        }
+    ).encode()
+    return parse_waha_event(raw), raw
+
+
+def session_status(status: str, session: str = "default") -> tuple[WahaEvent, bytes]:
+    return webhook(
+        "session.status",
+        {
+            "name": session,
+            "status": status,
+            "statuses": [{"status": status, "timestamp": 1_700_000_123_000}],
+        },
+        session,
+    )
+
+
+# session.status ------------------------------------------------------------------------------
+
+
+async def test_a_session_status_change_goes_to_the_monitor_and_not_the_journal(edge: Edge) -> None:
+    assert await edge.intake.whatsapp(*session_status("SCAN_QR_CODE")) is Outcome.ACCEPTED
+
+    assert edge.inbox.receive_nowait() == ("default", "SCAN_QR_CODE")
+    assert await edge.store.pending_count() == 0
+    assert edge.doorbells.rung == []
+    assert edge.counted("whatsapp", "session.status", "accepted") == 1
+
+
+async def test_a_full_monitor_inbox_drops_the_change_without_blocking(edge: Edge) -> None:
+    with trio.fail_after(1):
+        first = await edge.intake.whatsapp(*session_status("STARTING"))
+        second = await edge.intake.whatsapp(*session_status("WORKING"))
+
+    assert first is second is Outcome.ACCEPTED
+    assert edge.inbox.receive_nowait() == ("default", "STARTING")
+    with pytest.raises(trio.WouldBlock):
+        edge.inbox.receive_nowait()  # the monitor's next listing catches up on WORKING
+    assert await edge.store.pending_count() == 0
+
+
+async def test_without_a_monitor_session_status_is_ignored(edge: Edge) -> None:
+    no_monitor = attrs.evolve(edge.intake, session_status=None)
+
+    assert await no_monitor.whatsapp(*session_status("FAILED")) is Outcome.IGNORED
+
+    assert await edge.store.pending_count() == 0
+    assert edge.counted("whatsapp", "session.status", "ignored") == 1
+
+
+async def test_session_status_of_a_session_without_a_channel_is_ignored(edge: Edge) -> None:
+    outcome = await edge.intake.whatsapp(*session_status("WORKING", session="stranger"))
+
+    assert outcome is Outcome.IGNORED
+    with pytest.raises(trio.WouldBlock):
+        edge.inbox.receive_nowait()
+    assert await edge.store.pending_count() == 0
+
+
+# WhatsApp events -----------------------------------------------------------------------------
+
+CAROL_SAYS_HI = {
+    "id": "false_4917000000003@c.us_3EB0C767D26A1D2E5F",
+    "timestamp": 1_700_000_120,
+    "from": "4917000000003@c.us",
+    "fromMe": False,
+    "to": "15550000001@c.us",
+    "body": "hi",
+    "hasMedia": False,
+}
+
+
+async def test_a_new_whatsapp_message_is_journaled_once_and_rings_its_session(edge: Edge) -> None:
+    event, raw = webhook("message", CAROL_SAYS_HI)
+
+    assert await edge.intake.whatsapp(event, raw) is Outcome.ACCEPTED
+    edge.now[0] += 60  # WAHA sends message.any for the same message a minute later
+    assert await edge.intake.whatsapp(*webhook("message.any", CAROL_SAYS_HI)) is Outcome.DUPLICATE
+
+    (row,) = await edge.store.pending_heads("default")
+    assert (row.key, row.chat, row.kind) == (
+        "wa:default:msg:false_4917000000003@c.us_3EB0C767D26A1D2E5F",
+        "4917000000003@c.us",
+        "message",
+    )
+    assert row.payload == raw
+    assert row.received_at == 1_700_000_123.5  # the injected clock, at the first delivery
+    assert edge.doorbells.rung == ["default"]
+    assert edge.counted("whatsapp", "message", "accepted") == 1
+    assert edge.counted("whatsapp", "message.any", "duplicate") == 1
+
+
+async def test_an_ignored_whatsapp_event_is_not_journaled_and_rings_nobody(edge: Edge) -> None:
+    own = {**CAROL_SAYS_HI, "fromMe": True}
+
+    assert await edge.intake.whatsapp(*webhook("message", own)) is Outcome.IGNORED
+
+    assert await edge.store.pending_count() == 0
+    assert edge.doorbells.rung == []
+    assert edge.counted("whatsapp", "message", "ignored") == 1
+
+
+async def test_already_journaled_recognises_a_redelivery_under_any_event_name(edge: Edge) -> None:
+    message, message_any = webhook("message", CAROL_SAYS_HI), webhook("message.any", CAROL_SAYS_HI)
+    assert await edge.intake.already_journaled(*message) is False
+
+    await edge.intake.whatsapp(*message)
+
+    assert await edge.intake.already_journaled(*message) is True
+    assert await edge.intake.already_journaled(*message_any) is True
+    # The same message id seen by another bridged account is its own row.
+    assert (
+        await edge.intake.already_journaled(*webhook("message", CAROL_SAYS_HI, "second")) is False
+    )
+    # An event the intake ignores was never journaled.
+    own = webhook("message", {**CAROL_SAYS_HI, "fromMe": True})
+    assert await edge.intake.already_journaled(*own) is False
+
+
+# Signal batches ------------------------------------------------------------------------------
+
+
+def envelope(account: str, stamp: int, message: str = "hi", **content: Any) -> dict[str, Any]:
+    """A received item as signal-cli 0.14 prints it."""
+    env: dict[str, Any] = {
+        "source": ME,
+        "sourceNumber": ME,
+        "sourceUuid": ME_UUID,
+        "sourceName": "Me",
+        "sourceDevice": 1,
+        "timestamp": stamp,
+        "serverReceivedTimestamp": stamp + 37,
+        "serverDeliveredTimestamp": stamp + 52,
+    }
+    env.update(content or {"dataMessage": {"timestamp": stamp, "message": message}})
+    return {"envelope": env, "account": account}
+
+
+async def test_a_signal_batch_rings_each_queue_once_and_only_for_new_rows(edge: Edge) -> None:
+    a1, a2, a3 = (envelope(BRIDGE, 1_700_000_000_000 + i) for i in range(3))
+    b1 = envelope(BRIDGE_2, 1_700_000_000_000)
+
+    first = await edge.intake.signal([a1, a2, b1], via="websocket")
+    rung_first = list(edge.doorbells.rung)
+    again = await edge.intake.signal([a1, b1], via="webhook")  # the push path, late
+    rung_again = list(edge.doorbells.rung)
+    mixed = await edge.intake.signal([a1, a3], via="webhook")
+
+    assert first == [Outcome.ACCEPTED] * 3
+    assert rung_first == [f"signal:{BRIDGE}", f"signal:{BRIDGE_2}"]
+    assert again == [Outcome.DUPLICATE] * 2
+    assert rung_again == rung_first
+    assert mixed == [Outcome.DUPLICATE, Outcome.ACCEPTED]
+    assert edge.doorbells.rung == [*rung_first, f"signal:{BRIDGE}"]
+    assert await edge.store.pending_count(f"signal:{BRIDGE}") == 3
+    assert edge.counted("signal", "webhook", "duplicate") == 3
+
+
+async def test_a_signal_row_carries_the_envelope_under_its_natural_key(edge: Edge) -> None:
+    item = envelope(BRIDGE, 1_700_000_000_777, "see you")
+
+    await edge.intake.signal([item], via="websocket")
+
+    (row,) = await edge.store.pending_heads(f"signal:{BRIDGE}")
+    assert row.key == f"sig:{BRIDGE}:{ME_UUID}:1700000000777"
+    assert (row.source, row.chat, row.kind) == ("signal", None, "envelope")
+    assert json.loads(row.payload) == item
+    assert row.received_at == 1_700_000_123.5
+
+
+async def test_an_unparseable_signal_item_costs_only_itself(edge: Edge) -> None:
+    good = [envelope(BRIDGE, 1_700_000_000_000 + i) for i in range(2)]
+    broken = {"envelope": {"source": ME, "timestamp": "yesterday"}, "account": BRIDGE}
+
+    outcomes = await edge.intake.signal([good[0], broken, "not an object", good[1]], via="poll")
+
+    assert outcomes == [Outcome.ACCEPTED, Outcome.IGNORED, Outcome.IGNORED, Outcome.ACCEPTED]
+    assert await edge.store.pending_count(f"signal:{BRIDGE}") == 2
+    assert edge.counted("signal", "poll", "malformed") == 2
+    assert edge.counted("signal", "poll", "accepted") == 2
+    assert edge.doorbells.rung == [f"signal:{BRIDGE}"]
+
+
+def _receipt(kind: str) -> dict[str, Any]:
+    return {
+        "receiptMessage": {
+            "when": 1_700_000_000_500,
+            "isDelivery": kind == "delivery",
+            "isRead": kind == "read",
+            "isViewed": False,
+            "timestamps": [1_699_999_999_000],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        pytest.param(envelope("+4915100000077", 1_700_000_000_000), id="not a bridge number"),
+        pytest.param(
+            envelope(BRIDGE, 1_700_000_000_000, typingMessage={"action": "STARTED"}), id="typing"
+        ),
+        pytest.param(envelope(BRIDGE, 1_700_000_000_000, **_receipt("delivery")), id="delivered"),
+        pytest.param(
+            envelope(BRIDGE, 1_700_000_000_000, syncMessage={"readMessages": []}), id="sync"
+        ),
+    ],
+)
+async def test_signal_items_with_nothing_to_bridge_are_not_journaled(
+    edge: Edge, item: dict[str, Any]
+) -> None:
+    assert await edge.intake.signal([item], via="websocket") == [Outcome.IGNORED]
+
+    assert await edge.store.pending_count() == 0
+    assert edge.doorbells.rung == []
+
+
+async def test_a_read_receipt_is_journaled(edge: Edge) -> None:
+    item = envelope(BRIDGE, 1_700_000_000_000, **_receipt("read"))
+
+    assert await edge.intake.signal([item], via="websocket") == [Outcome.ACCEPTED]
+    assert edge.doorbells.rung == [f"signal:{BRIDGE}"]

@@ -1,0 +1,514 @@
+"""Admin: what an operator sees and can do on a running bridge.
+
+Covers readiness (WAHA and signal-cli, each within the check timeout), the status page (journal
+queues with bridge numbers masked, send gates by their last four digits, breaker, pause and
+pending challenge, never a challenge token), the metrics page (pending rows per masked queue),
+dead letters (no content, masked numbers), retrying one, and solving a signal-cli rate-limit
+challenge. The journal is a real in-memory SqliteStore; WAHA and signal-cli are
+``httpx.MockTransport`` handlers behind the real clients; the send gates are the real
+SignalUpstream's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from whatsignal.admin import Admin
+from whatsignal.clients import SignalClient, WahaClient, open_http_client
+from whatsignal.metrics import CONTENT_TYPE_LATEST, Metrics
+from whatsignal.relay.upstreams import SignalUpstream
+from whatsignal.storage import InboundEvent, SqliteStore
+from whatsignal.web.app import Readiness
+
+BRIDGE = "+4915100000001"
+BRIDGE_2 = "+4915100000009"
+BRIDGE_3 = "+4915100000005"
+ME = "+4915100000002"
+CAPTCHA = "signalcaptcha://signal-hcaptcha.5fad97ac-7d06-4e44-b18a-b950b20148ff.challenge.P1_eyJ"
+
+Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+HANG = "hang"
+_keys = itertools.count(1)
+
+
+@attrs.define(eq=False)
+class Upstream:
+    """A scripted WAHA or signal-cli: an answer per path, every request recorded."""
+
+    answers: dict[str, Answer | str] = attrs.Factory(dict)
+    requests: list[httpx.Request] = attrs.Factory(list)
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.get(request.url.path)
+        if answer == HANG:
+            await trio.sleep_forever()
+        if answer is None:
+            raise AssertionError(f"unexpected {request.method} {request.url.raw_path!r}")
+        if isinstance(answer, Exception):
+            raise answer
+        if callable(answer):
+            return answer(request)
+        assert isinstance(answer, httpx.Response)
+        return answer
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+
+@attrs.define(eq=False)
+class RecordingDoorbells:
+    rung: list[str] = attrs.Factory(list)
+
+    def ring(self, queue: str) -> None:
+        self.rung.append(queue)
+
+    def ring_all(self) -> None:
+        self.rung.append("*")
+
+
+@attrs.define(eq=False)
+class Registry:
+    """The registry's snapshot, as PollerRegistry.snapshot() shapes it."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "workers": {"personal": {"in_flight": 0}},
+            "receivers": {"*********0001": {"mode": "websocket", "connected": True}},
+        }
+
+
+@attrs.define(eq=False, kw_only=True)
+class Operator:
+    """An Admin over a running store, with the upstreams and doorbells a test inspects."""
+
+    admin: Admin
+    store: SqliteStore
+    waha: Upstream
+    signal: Upstream
+    gates: SignalUpstream
+    doorbells: RecordingDoorbells
+
+    async def journal(
+        self, queue: str, n: int = 1, *, source: str = "whatsapp", chat: str | None = None
+    ) -> list[int]:
+        """Journal ``n`` rows into ``queue``; their ids."""
+        rows = [
+            InboundEvent(
+                source=source,  # type: ignore[arg-type]
+                key=f"{queue}:{next(_keys)}",
+                queue=queue,
+                chat=chat,
+                kind="envelope" if source == "signal" else "message",
+                payload=b'{"message": "the secret plans"}',
+                received_at=1_700_000_000.0 + i,
+            )
+            for i in range(n)
+        ]
+        ids = await self.store.journal(rows)
+        assert None not in ids
+        return [i for i in ids if i is not None]
+
+
+@pytest.fixture
+async def operator(nursery: trio.Nursery) -> AsyncIterator[Operator]:
+    store: SqliteStore = await nursery.start(SqliteStore(":memory:").run)
+    waha, signal = Upstream(), Upstream()
+    async with (
+        open_http_client(
+            "http://waha:3000", timeout=5, api_key="k", transport=waha.transport()
+        ) as waha_http,
+        open_http_client("http://signal:8080", timeout=5, transport=signal.transport()) as sig_http,
+    ):
+        signal_client = SignalClient(sig_http)
+        metrics = Metrics()
+        gates = SignalUpstream(client=signal_client, metrics=metrics)
+        doorbells = RecordingDoorbells()
+        admin = Admin(
+            version="9.9.9",
+            journal=store,
+            waha=WahaClient(waha_http),
+            signal=signal_client,
+            gates=gates,
+            registry=Registry(),
+            sessions={"personal": "WORKING", "business": "SCAN_QR_CODE"},
+            doorbells=doorbells,
+            metrics_registry=metrics,
+        )
+        yield Operator(
+            admin=admin, store=store, waha=waha, signal=signal, gates=gates, doorbells=doorbells
+        )
+
+
+WAHA_VERSION = httpx.Response(
+    200, json={"version": "2025.6.1", "engine": "NOWEB", "tier": "CORE", "browser": None}
+)
+
+
+# Readiness ------------------------------------------------------------------------------------
+
+
+async def test_ready_when_both_upstreams_answer(operator: Operator) -> None:
+    operator.waha.answers["/api/server/version"] = WAHA_VERSION
+    operator.signal.answers["/v1/health"] = httpx.Response(204)
+
+    assert await operator.admin.readiness() == Readiness(True, {"whatsapp": "ok", "signal": "ok"})
+
+
+@pytest.mark.parametrize(
+    ("waha", "signal", "checks"),
+    [
+        pytest.param(
+            httpx.Response(500, json={"statusCode": 500, "message": "boom"}),
+            httpx.Response(204),
+            {"whatsapp": "unavailable: ApiError", "signal": "ok"},
+            id="waha error answer",
+        ),
+        pytest.param(
+            httpx.ConnectError("refused"),
+            httpx.Response(204),
+            {"whatsapp": "unavailable: TransportError", "signal": "ok"},
+            id="waha unreachable",
+        ),
+        pytest.param(
+            WAHA_VERSION,
+            httpx.Response(503, json={"error": "starting"}),
+            {"whatsapp": "ok", "signal": "unhealthy"},
+            id="signal error answer",
+        ),
+        pytest.param(
+            WAHA_VERSION,
+            httpx.ConnectError("refused"),
+            {"whatsapp": "ok", "signal": "unhealthy"},
+            id="signal unreachable",
+        ),
+    ],
+)
+async def test_not_ready_says_which_upstream_fails(
+    operator: Operator, waha: Answer, signal: Answer, checks: dict[str, str]
+) -> None:
+    operator.waha.answers["/api/server/version"] = waha
+    operator.signal.answers["/v1/health"] = signal
+
+    assert await operator.admin.readiness() == Readiness(False, checks)
+
+
+@pytest.mark.parametrize(
+    ("waha", "signal", "checks", "seconds"),
+    [
+        (HANG, httpx.Response(204), {"whatsapp": "timeout", "signal": "ok"}, 3.0),
+        (WAHA_VERSION, HANG, {"whatsapp": "ok", "signal": "timeout"}, 3.0),
+        (HANG, HANG, {"whatsapp": "timeout", "signal": "timeout"}, 6.0),
+    ],
+)
+async def test_an_upstream_that_does_not_answer_times_out_within_the_check_timeout(
+    operator: Operator,
+    autojump_clock: trio.testing.MockClock,
+    waha: Answer | str,
+    signal: Answer | str,
+    checks: dict[str, str],
+    seconds: float,
+) -> None:
+    operator.waha.answers["/api/server/version"] = waha
+    operator.signal.answers["/v1/health"] = signal
+    start = trio.current_time()
+
+    readiness = await operator.admin.readiness()
+
+    assert readiness == Readiness(False, checks)
+    assert trio.current_time() - start == seconds  # check_timeout (3 s) per silent upstream
+
+
+# Status ---------------------------------------------------------------------------------------
+
+
+async def test_status_counts_queues_with_bridge_numbers_masked(operator: Operator) -> None:
+    personal = await operator.journal("personal", 3, chat="4917000000003@c.us")
+    await operator.store.complete(personal[0])
+    signal_rows = await operator.journal(f"signal:{BRIDGE}", 2, source="signal")
+    await operator.store.bury(signal_rows[0], error=f"send to {ME} failed")
+
+    status = await operator.admin.status()
+
+    assert status["queues"] == {
+        "personal": {"pending": 2, "done": 1},
+        "signal:0001": {"pending": 1, "dead": 1},
+    }
+    assert status["version"] == "9.9.9"
+    assert status["sessions"] == {"personal": "WORKING", "business": "SCAN_QR_CODE"}
+    assert status["workers"] == {"personal": {"in_flight": 0}}
+    assert status["receivers"] == {"*********0001": {"mode": "websocket", "connected": True}}
+    assert BRIDGE.lstrip("+") not in json.dumps(status)
+
+
+async def test_status_shows_send_gates_by_last_four_digits_and_never_a_token(
+    operator: Operator,
+) -> None:
+    now = trio.current_time()
+    operator.gates.gate(BRIDGE).pause(now, 30, ["tok-0b5e2c1d-secret"])
+    broken = operator.gates.gate(BRIDGE_2)
+    for _ in range(broken.breaker.failure_threshold):
+        broken.breaker.record_failure(now)
+
+    status = await operator.admin.status()
+
+    assert status["signal"] == {
+        "0001": {
+            "breaker": "closed",
+            "paused_for_sec": pytest.approx(30, abs=1),
+            "rate_limit_challenge_pending": True,
+        },
+        "0009": {"breaker": "open", "paused_for_sec": 0.0, "rate_limit_challenge_pending": False},
+    }
+    page = json.dumps(status)
+    assert "tok-0b5e2c1d-secret" not in page
+    assert "4915100000001" not in page
+    assert "4915100000009" not in page
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: two bridge numbers with the same last four digits share a status label, and "
+    "the second one's counts overwrite the first's (the metrics page adds them up)",
+)
+async def test_status_adds_up_queues_whose_masked_labels_coincide(operator: Operator) -> None:
+    await operator.journal("signal:+4915100000001", 2, source="signal")
+    await operator.journal("signal:+4915200000001", 1, source="signal")
+
+    status = await operator.admin.status()
+
+    assert status["queues"] == {"signal:0001": {"pending": 3}}
+
+
+# Metrics --------------------------------------------------------------------------------------
+
+
+def _pending_lines(page: bytes) -> list[str]:
+    return [
+        line
+        for line in page.decode().splitlines()
+        if line.startswith("whatsignal_journal_pending{")
+    ]
+
+
+async def test_metrics_show_pending_rows_per_queue_with_numbers_masked(operator: Operator) -> None:
+    await operator.journal("personal", 2, chat="4917000000003@c.us")
+    await operator.journal(f"signal:{BRIDGE}", 1, source="signal")
+    await operator.journal("signal:+4915200000001", 2, source="signal")  # same last four digits
+
+    page, content_type = await operator.admin.metrics()
+
+    assert content_type == CONTENT_TYPE_LATEST
+    assert sorted(_pending_lines(page)) == [
+        'whatsignal_journal_pending{queue="personal"} 2.0',
+        'whatsignal_journal_pending{queue="signal:0001"} 3.0',
+    ]
+    assert b"4915100000001" not in page
+    assert b"4915200000001" not in page
+
+
+async def test_a_queue_with_nothing_pending_leaves_the_metrics(operator: Operator) -> None:
+    rows = await operator.journal("personal", 2, chat="4917000000003@c.us")
+    await operator.journal("business", 1, chat="4917000000004@c.us")
+    first, _ = await operator.admin.metrics()
+    for row in rows:
+        await operator.store.complete(row)
+
+    second, _ = await operator.admin.metrics()
+
+    assert 'whatsignal_journal_pending{queue="personal"} 2.0' in _pending_lines(first)
+    assert _pending_lines(second) == ['whatsignal_journal_pending{queue="business"} 1.0']
+
+
+# Dead letters ---------------------------------------------------------------------------------
+
+
+async def test_dead_letters_show_no_content_and_only_masked_numbers(operator: Operator) -> None:
+    (signal_row,) = await operator.journal(f"signal:{BRIDGE}", source="signal")
+    await operator.store.bury(signal_row, error=f"send to {ME} failed: unregistered user")
+    (wa_row,) = await operator.journal("personal", chat="4917000000003@c.us")
+    await operator.store.bury(wa_row, error="WAHA sendText failed: HTTP 400")
+
+    letters = await operator.admin.dead_letters()
+
+    assert letters == [
+        {
+            "id": signal_row,
+            "source": "signal",
+            "kind": "envelope",
+            "queue": "+*********0001",
+            "chat": "-",
+            "attempts": 0,
+            "received_at": 1_700_000_000.0,
+            "last_error": "send to +*********0002 failed: unregistered user",
+        },
+        {
+            "id": wa_row,
+            "source": "whatsapp",
+            "kind": "message",
+            "queue": "personal",
+            "chat": "*********0003@c.us",
+            "attempts": 0,
+            "received_at": 1_700_000_000.0,
+            "last_error": "WAHA sendText failed: HTTP 400",
+        },
+    ]
+    assert "secret plans" not in json.dumps(letters)
+
+
+async def test_retrying_a_dead_letter_makes_it_pending_and_rings_every_doorbell(
+    operator: Operator,
+) -> None:
+    (row,) = await operator.journal("personal", chat="4917000000003@c.us")
+    await operator.store.bury(row, error="WAHA sendText failed: HTTP 400")
+
+    assert await operator.admin.retry_dead_letter(row) is True
+
+    assert operator.doorbells.rung == ["*"]
+    assert await operator.admin.dead_letters() == []
+    assert [r.id for r in await operator.store.pending_heads("personal")] == [row]
+
+
+async def test_retrying_a_row_that_is_not_dead_changes_nothing(operator: Operator) -> None:
+    (pending,) = await operator.journal("personal", chat="4917000000003@c.us")
+
+    assert await operator.admin.retry_dead_letter(pending) is False
+    assert await operator.admin.retry_dead_letter(pending + 100) is False
+
+    assert operator.doorbells.rung == []
+
+
+# Rate-limit challenges ------------------------------------------------------------------------
+
+
+def _challenge_path(number: str) -> str:
+    return f"/v1/accounts/{number}/rate-limit-challenge"
+
+
+def _challenges(upstream: Upstream) -> list[tuple[str, Any]]:
+    """The challenges sent: (raw path, JSON body)."""
+    return [(r.url.raw_path.decode(), json.loads(r.content)) for r in upstream.requests]
+
+
+async def _waiting_row(operator: Operator) -> int:
+    """A row that waits for the pause to end (far in the future)."""
+    (row,) = await operator.journal("personal", chat="4917000000003@c.us")
+    await operator.store.retry_later(
+        row, next_attempt_at=1e12, error="signal rate limit pause", count_attempt=False
+    )
+    return row
+
+
+async def _next_attempt(operator: Operator, row: int) -> float:
+    (head,) = [r for r in await operator.store.pending_heads("personal") if r.id == row]
+    return head.next_attempt_at
+
+
+async def test_solving_the_challenge_lifts_every_paused_number_and_what_waited_goes_now(
+    operator: Operator,
+) -> None:
+    now = trio.current_time()
+    operator.gates.gate(BRIDGE).pause(now, 60, ["tok-a"])
+    operator.gates.gate(BRIDGE_2).pause(now, 60, ["tok-b", "tok-b2"])
+    operator.gates.gate(BRIDGE_3)  # sending normally
+    for number in (BRIDGE, BRIDGE_2, BRIDGE_3):
+        operator.signal.answers[_challenge_path(number)] = httpx.Response(204)
+    row = await _waiting_row(operator)
+
+    result = await operator.admin.solve_rate_limit(CAPTCHA, None)
+
+    assert result == {"solved": ["+*********0001", "+*********0009"], "failed": {}}
+    assert _challenges(operator.signal) == [
+        (
+            "/v1/accounts/%2B4915100000001/rate-limit-challenge",
+            {"challenge_token": "tok-a", "captcha": CAPTCHA},
+        ),
+        (
+            "/v1/accounts/%2B4915100000009/rate-limit-challenge",
+            {"challenge_token": "tok-b", "captcha": CAPTCHA},
+        ),
+    ]
+    assert [(g.paused_until, g.challenge_tokens) for g in operator.gates.gates()] == [(0.0, ())] * 3
+    assert await _next_attempt(operator, row) == 0
+    assert operator.doorbells.rung == ["*"]
+
+
+async def test_solving_for_one_number_leaves_the_others_paused(operator: Operator) -> None:
+    now = trio.current_time()
+    operator.gates.gate(BRIDGE).pause(now, 60, ["tok-a"])
+    operator.gates.gate(BRIDGE_2).pause(now, 60, ["tok-b"])
+    operator.signal.answers[_challenge_path(BRIDGE_2)] = httpx.Response(204)
+
+    result = await operator.admin.solve_rate_limit(CAPTCHA, BRIDGE_2)
+
+    assert result == {"solved": ["+*********0009"], "failed": {}}
+    assert [path for path, _ in _challenges(operator.signal)] == [
+        "/v1/accounts/%2B4915100000009/rate-limit-challenge"
+    ]
+    assert operator.gates.gate(BRIDGE).challenge_tokens == ("tok-a",)
+    assert operator.gates.gate(BRIDGE).paused_until > trio.current_time()
+    assert operator.gates.gate(BRIDGE_2).paused_until == 0.0
+
+
+async def test_a_failed_challenge_is_reported_and_the_number_stays_paused(
+    operator: Operator,
+) -> None:
+    gate = operator.gates.gate(BRIDGE)
+    gate.pause(trio.current_time(), 60, ["tok-a"])
+    operator.signal.answers[_challenge_path(BRIDGE)] = httpx.Response(
+        400, json={"error": f"Invalid captcha given for {BRIDGE}"}
+    )
+    row = await _waiting_row(operator)
+
+    result = await operator.admin.solve_rate_limit(CAPTCHA, None)
+
+    assert result == {
+        "solved": [],
+        "failed": {
+            "+*********0001": "signal-cli rate-limit challenge failed: HTTP 400: "
+            "Invalid captcha given for +***0001"
+        },
+    }
+    assert gate.challenge_tokens == ("tok-a",)
+    assert gate.paused_until > trio.current_time()
+    assert await _next_attempt(operator, row) == 1e12  # still waits for the pause
+    assert operator.doorbells.rung == []
+
+
+async def test_one_failed_challenge_does_not_stop_the_others(operator: Operator) -> None:
+    now = trio.current_time()
+    operator.gates.gate(BRIDGE).pause(now, 60, ["tok-a"])
+    operator.gates.gate(BRIDGE_2).pause(now, 60, ["tok-b"])
+    operator.signal.answers[_challenge_path(BRIDGE)] = httpx.ConnectError("refused")
+    operator.signal.answers[_challenge_path(BRIDGE_2)] = httpx.Response(204)
+    row = await _waiting_row(operator)
+
+    result = await operator.admin.solve_rate_limit(CAPTCHA, None)
+
+    assert result["solved"] == ["+*********0009"]
+    assert list(result["failed"]) == ["+*********0001"]
+    assert operator.gates.gate(BRIDGE).challenge_tokens == ("tok-a",)
+    assert await _next_attempt(operator, row) == 0
+    assert operator.doorbells.rung == ["*"]
+
+
+async def test_with_no_challenge_pending_solving_sends_nothing(operator: Operator) -> None:
+    # A 429 without a challenge token (signal-cli #881) pauses, but there is nothing to solve.
+    operator.gates.gate(BRIDGE).pause(trio.current_time(), 60, [])
+    row = await _waiting_row(operator)
+
+    result = await operator.admin.solve_rate_limit(CAPTCHA, None)
+
+    assert result == {"solved": [], "failed": {}}
+    assert operator.signal.requests == []
+    assert await _next_attempt(operator, row) == 1e12
+    assert operator.doorbells.rung == []
