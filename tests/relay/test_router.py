@@ -775,11 +775,6 @@ async def test_an_unquoted_message_never_goes_to_an_older_chat_of_another_sessio
 # Signal groups -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a message the destination writes in a Signal group the bridge number is a "
-    "member of is routed to the latest WhatsApp chat (groupInfo is never looked at)",
-)
 async def test_a_message_in_a_signal_group_is_not_forwarded(world: World) -> None:
     await world.remember(bridged("personal", CAROL, next(_stamps), at=1000))
     group = {
@@ -789,6 +784,20 @@ async def test_a_message_in_a_signal_group_is_not_forwarded(world: World) -> Non
         "type": "DELIVER",
     }
 
-    decision = await world.decide(text(ALICE, "see you all thursday", groupInfo=group))
-
-    assert decision.session is None
+    target = next(_stamps)
+    await world.remember(bridged("personal", CAROL, target, at=1001))
+    in_group = [
+        text(ALICE, "see you all thursday", groupInfo=group),
+        text(ALICE, "yes", groupInfo=group, quote=quoting(target, "Carol: hi")),
+        received(
+            ALICE,
+            editMessage={
+                "targetSentTimestamp": target,
+                "dataMessage": {"timestamp": next(_stamps), "message": "x", "groupInfo": group},
+            },
+        ),
+    ]
+    for item in in_group:
+        assert await world.decide(item) == Decision(ignore="signal group message")
+    # The same text in the one-to-one conversation goes through.
+    assert (await world.decide(text(ALICE, "see you all thursday"))).session == "personal"

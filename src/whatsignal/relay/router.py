@@ -12,6 +12,8 @@ Rules (DESIGN.md section 3.2):
    bridged message, or where the destination's previous message was routed if that is more
    recent (a reply is only mapped once delivered; a follow-up must not overtake it).
 5. Nothing to go on: a notice in Signal saying how to fix it (quote a message).
+6. What the destination writes in a Signal group the bridge number belongs to is never
+   forwarded: only the one-to-one conversation with the bridge number speaks for WhatsApp.
 
 The router owns what it learns on the way: where each destination's last message went, and
 which Signal uuid belongs to which number. One router serves every bridge number's receiver.
@@ -130,6 +132,10 @@ class Router:
                 wlog.phone(item.account),
             )
             return Decision(ignore="sender is no channel's destination")
+        edited = env.edit_message.data_message if env.edit_message is not None else None
+        if any(d is not None and d.group_info is not None for d in (env.data_message, edited)):
+            log.info("signal group message from a destination ignored: groups are not bridged")
+            return Decision(ignore="signal group message")
         sessions = self.channels.sessions_for(sender, item.account, self.sessions.running())
         if not sessions:
             return Decision(ignore="no session serves this destination")
