@@ -231,7 +231,7 @@ def signal_row(
 ) -> JournalRow:
     """A routed journal row of a Signal envelope from the user (``chat`` is where the router
     put it)."""
-    item = {"envelope": {"source": ME, "sourceNumber": ME, **envelope}, "account": account}
+    item = signal_item(envelope, account=account)
     return JournalRow(
         id=next(_row_ids),
         source="signal",
@@ -246,6 +246,15 @@ def signal_row(
         next_attempt_at=START,
         last_error=None,
     )
+
+
+def signal_item(
+    envelope: dict[str, Any], *, account: str = BRIDGE, sender: str | None = ME
+) -> dict[str, Any]:
+    """A received item ``{"envelope": ..., "account": ...}`` as signal-cli hands it out;
+    ``sender`` is the number it shows (None: the sender hides it; give ``sourceUuid``)."""
+    shown = {"source": sender, "sourceNumber": sender} if sender else {}
+    return {"envelope": {**shown, **envelope}, "account": account}
 
 
 def data_message(timestamp: int, text: str | None = None, **extra: Any) -> dict[str, Any]:
