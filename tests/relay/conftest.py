@@ -65,6 +65,7 @@ def clock() -> WallClock:
 
 @pytest.fixture
 def metrics() -> Metrics:
+    """A fresh metrics registry (the bridge keeps one per Bridge)."""
     return Metrics()
 
 
@@ -87,6 +88,7 @@ def names(store: SqliteStore, waha_client: WahaClient, clock: WallClock) -> Name
 def to_signal(
     upstreams: Upstreams, names: Names, store: SqliteStore, metrics: Metrics, clock: WallClock
 ) -> ToSignal:
+    """WhatsApp -> Signal as the bridge builds it (default media policy)."""
     return ToSignal(upstreams=upstreams, names=names, store=store, metrics=metrics, clock=clock)
 
 
@@ -94,4 +96,5 @@ def to_signal(
 def to_whatsapp(
     upstreams: Upstreams, store: SqliteStore, metrics: Metrics, clock: WallClock
 ) -> ToWhatsApp:
+    """Signal -> WhatsApp as the bridge builds it (default media policy, link previews on)."""
     return ToWhatsApp(upstreams=upstreams, store=store, metrics=metrics, clock=clock)

@@ -80,6 +80,7 @@ class FakeUpstream:
         self.scripted.setdefault(route, []).extend(answers)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        """Record ``request`` and answer it (the MockTransport handler)."""
         self.requests.append(request)
         queue = self.scripted.get(f"{request.method} {request.url.path}")
         answer: Answer = queue.pop(0) if queue else self.default
@@ -91,6 +92,7 @@ class FakeUpstream:
         return answer
 
     def transport(self) -> httpx.MockTransport:
+        """A transport for ``open_http_client`` that sends every request here."""
         return httpx.MockTransport(self.handle)
 
     def calls(self, route: str) -> list[httpx.Request]:
@@ -176,6 +178,7 @@ class WallClock:
     now: float = START
 
     def __call__(self) -> float:
+        """The current time, as the relay reads it."""
         return self.now
 
     def advance(self, seconds: float) -> None:

@@ -54,6 +54,7 @@ class Running:
     sessions: list[str] = attrs.Factory(list)
 
     def running(self) -> list[str]:
+        """The running sessions, as the registry reports them."""
         return self.sessions
 
 
@@ -83,6 +84,7 @@ def text(body: str, **extra: Any) -> dict[str, Any]:
 
 
 def to(session: str, chat: str) -> Decision:
+    """The decision to send to ``chat`` of ``session``."""
     return Decision(session=session, chat=chat)
 
 

@@ -60,6 +60,7 @@ def sent_paths(fake_waha: FakeWaha) -> list[str]:
 
 
 def b64(data: bytes) -> str:
+    """How WAHA receives a file's bytes: base64 in the JSON body."""
     return base64.b64encode(data).decode()
 
 
