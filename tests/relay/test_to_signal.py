@@ -456,6 +456,23 @@ async def test_an_edit_in_a_group_keeps_the_group_in_the_text(
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: an edit's text skips with_mention_names, so the edited message shows "
+    "@491700... where the original showed @Name",
+)
+async def test_an_edit_shows_mentions_by_name_like_the_message_it_replaces(
+    to_signal: ToSignal, store: SqliteStore, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    fake_waha.contacts[DAVE] = "Dave"
+    await remember(store, mapping(f"false_{CAROL}_AAA", 1_700_000_050_000, sender_name="Carol"))
+    edit = wa_message("ask @4917000000002", id=f"false_{CAROL}_E1", editedMessageId="AAA")
+
+    await to_signal.handle(ROUTE, waha_row("message.edited", edit))
+
+    assert only_send(fake_signal)["message"] == "Carol: ask @Dave"
+
+
 @pytest.mark.parametrize(
     "original",
     [
