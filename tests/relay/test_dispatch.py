@@ -186,11 +186,6 @@ async def test_a_dead_whatsapp_event_that_is_no_message_is_not_told(
     assert fake_signal.upstream.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: every Signal row has kind 'envelope', so a dead read receipt, reaction or "
-    "remote delete is told as 'your message could not be delivered'",
-)
 @pytest.mark.parametrize(
     "envelope",
     [

@@ -63,11 +63,6 @@ async def test_the_store_keeps_names_across_a_restart_for_their_ttl(
     assert lookups(fake_waha) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a name read from the store's cache is kept in memory for a whole new TTL, "
-    "so it can be trusted for up to twice whatsapp.contactCacheHours",
-)
 async def test_a_name_from_the_store_is_trusted_only_until_its_ttl_ends(
     names: Names, fake_waha: FakeWaha, clock: WallClock
 ) -> None:

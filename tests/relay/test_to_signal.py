@@ -456,11 +456,6 @@ async def test_an_edit_in_a_group_keeps_the_group_in_the_text(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an edit's text skips with_mention_names, so the edited message shows "
-    "@491700... where the original showed @Name",
-)
 async def test_an_edit_shows_mentions_by_name_like_the_message_it_replaces(
     to_signal: ToSignal, store: SqliteStore, fake_waha: FakeWaha, fake_signal: FakeSignal
 ) -> None:

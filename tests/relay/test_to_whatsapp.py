@@ -333,11 +333,6 @@ async def test_a_reply_with_a_file_quotes_the_bridged_message(
     assert "caption" not in image
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: only sendText is retried without reply_to when WEBJS cannot find the quoted "
-    "message; a file reply fails permanently and ends as a dead letter",
-)
 async def test_a_file_reply_whose_quote_webjs_cannot_find_is_sent_unquoted(
     to_whatsapp: ToWhatsApp, store: SqliteStore, fake_waha: FakeWaha, fake_signal: FakeSignal
 ) -> None:
@@ -556,11 +551,6 @@ async def test_an_edit_of_the_users_bridged_message_edits_it_in_whatsapp(
     assert forwarded(metrics, "edit") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a Signal edit's text goes to WhatsApp raw: its /to prefix stays and its "
-    "styles are lost (new messages go through outgoing_text, edits do not)",
-)
 @pytest.mark.parametrize(
     ("text", "styles", "expected"),
     [

@@ -7,6 +7,7 @@ tells the person in Signal what was not delivered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import attrs
@@ -18,9 +19,22 @@ from whatsignal.relay.names import Names
 from whatsignal.relay.notices import Notices, dead_from_signal, dead_from_whatsapp
 from whatsignal.relay.to_signal import ToSignal
 from whatsignal.relay.to_whatsapp import ToWhatsApp
+from whatsignal.serde import parse_signal_received
 from whatsignal.storage import JournalRow, MessageMapping
 
 __all__ = ["Relay"]
+
+
+def _a_signal_message(row: JournalRow) -> bool:
+    """Whether a Signal row carries a message of the user's (not a read receipt, reaction,
+    edit or deletion, which are not worth a notice). A row that does not even parse may have
+    been one: it counts."""
+    try:
+        env = parse_signal_received(json.loads(row.payload)).envelope
+    except (PayloadError, ValueError):
+        return True
+    data = env.data_message
+    return data is not None and data.reaction is None and data.remote_delete is None
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -54,6 +68,8 @@ class Relay:
         and the like are not worth a notice."""
         route = self.channels.route(row.queue)
         if route is None or row.kind not in ("message", "envelope"):
+            return
+        if row.source == "signal" and not _a_signal_message(row):
             return
         if row.source == "whatsapp":
             text = dead_from_whatsapp(self._chat_label(row.queue, row.chat), row.id)

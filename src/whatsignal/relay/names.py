@@ -56,11 +56,20 @@ class Names:
             return None
         return entry[0]
 
-    def _remember(self, kind: Kind, session: str, key: str, name: str | None) -> None:
+    def _remember(
+        self, kind: Kind, session: str, key: str, name: str | None, until: float | None = None
+    ) -> None:
+        """Keep a name in memory until ``until`` (default: a full TTL from now, or the miss
+        TTL for no name)."""
         if len(self._memory) >= NAME_CACHE_MAX:
             self._memory.clear()  # crude but bounded; the store still has every name
-        ttl = (self.group_ttl if kind == "group" else self.contact_ttl) if name else NAME_MISS_TTL
-        self._memory[(kind, session, key)] = (name, self.clock() + ttl)
+        if until is None:
+            ttl = self._ttl(kind) if name else NAME_MISS_TTL
+            until = self.clock() + ttl
+        self._memory[(kind, session, key)] = (name, until)
+
+    def _ttl(self, kind: Kind) -> float:
+        return self.group_ttl if kind == "group" else self.contact_ttl
 
     async def sender(self, session: str, msg: WaMessage) -> str:
         """Display name of a message's sender (saved name, push name, number)."""
@@ -70,22 +79,11 @@ class Names:
 
     async def contact(self, session: str, contact_id: str) -> str | None:
         """A contact's saved name, or None when nobody knows one."""
-        entry = self._memory.get(("contact", session, contact_id))
-        if entry is not None and entry[1] >= self.clock():
-            return entry[0]
-        name = await self._lookup_contact(session, contact_id)
-        self._remember("contact", session, contact_id, name)
-        return name
+        return await self._name("contact", session, contact_id)
 
     async def group(self, session: str, group_id: str) -> str:
         """A group's subject, or its id when nobody knows one."""
-        entry = self._memory.get(("group", session, group_id))
-        if entry is not None and entry[1] >= self.clock():
-            name = entry[0]
-        else:
-            name = await self._lookup_group(session, group_id)
-            self._remember("group", session, group_id, name)
-        return name or group_id.partition("@")[0]
+        return await self._name("group", session, group_id) or group_id.partition("@")[0]
 
     async def with_mention_names(self, session: str, body: str) -> str:
         """``@491701234567`` in a WhatsApp text becomes ``@Name`` when the contact has a name
@@ -96,38 +94,43 @@ class Names:
         names = {n: await self.contact(session, f"{n}@c.us") for n in numbers}
         return with_mentions(body, names)
 
-    async def _lookup_contact(self, session: str, contact_id: str) -> str | None:
-        cached = await self.store.get_contact(session, contact_id)
-        if (
-            cached is not None
-            and cached.name
-            and self.clock() - cached.updated_at < self.contact_ttl
-        ):
-            return cached.name
-        name: str | None = None
-        try:
-            name = await self.waha.contact_name(session, contact_id)
-        except ClientError as error:
-            log.debug("contact lookup failed for %s: %s", wlog.chat(contact_id), error)
-        if name:
-            contact = Contact(session, contact_id, name, chat_number(contact_id), self.clock())
-            await self.store.put_contact(contact)
-            return name
-        return cached.name if cached else None
+    async def _name(self, kind: Kind, session: str, key: str) -> str | None:
+        """Memory, then the store (trusted until its own TTL ends, not a new one), then WAHA.
 
-    async def _lookup_group(self, session: str, group_id: str) -> str | None:
-        cached = await self.store.get_group(session, group_id)
-        if cached is not None and cached.name and self.clock() - cached.updated_at < self.group_ttl:
-            return cached.name
+        When WAHA does not answer, an outdated stored name is still shown, and WAHA is asked
+        again after the miss TTL rather than a whole TTL later.
+        """
+        entry = self._memory.get((kind, session, key))
+        now = self.clock()
+        if entry is not None and entry[1] >= now:
+            return entry[0]
+        if kind == "group":
+            group = await self.store.get_group(session, key)
+            stored, stamped = (group.name, group.updated_at) if group else (None, 0.0)
+        else:
+            contact = await self.store.get_contact(session, key)
+            stored, stamped = (contact.name, contact.updated_at) if contact else (None, 0.0)
+        if stored and now - stamped < self._ttl(kind):
+            self._remember(kind, session, key, stored, until=stamped + self._ttl(kind))
+            return stored
         name: str | None = None
         try:
-            name = await self.waha.group_name(session, group_id)
+            if kind == "group":
+                name = await self.waha.group_name(session, key)
+            else:
+                name = await self.waha.contact_name(session, key)
         except ClientError as error:
-            log.debug("group lookup failed: %s", error)
+            log.debug("%s lookup failed for %s: %s", kind, wlog.chat(key), error)
         if name:
-            await self.store.put_group(Group(session, group_id, name, self.clock()))
+            now = self.clock()
+            if kind == "group":
+                await self.store.put_group(Group(session, key, name, now))
+            else:
+                await self.store.put_contact(Contact(session, key, name, chat_number(key), now))
+            self._remember(kind, session, key, name)
             return name
-        return cached.name if cached else None
+        self._remember(kind, session, key, stored or None, until=self.clock() + NAME_MISS_TTL)
+        return stored or None
 
     async def sync(self, sessions: Sequence[str], *, contacts: bool, groups: bool) -> int:
         """Fetch every contact and/or group name of ``sessions`` into the caches, so the first

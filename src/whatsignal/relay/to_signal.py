@@ -138,7 +138,8 @@ class ToSignal:
             if quote is None and msg.reply_to.body:
                 # The quoted message never crossed the bridge (older, or sent from the phone):
                 # no Signal quote is possible, so say in words what is being answered.
-                body = f"{body}\n{reply_context(msg.reply_to.body)}"
+                answers = reply_context(msg.reply_to.body)
+                body = f"{body}\n{answers}" if body else answers
         timestamp = await self.upstreams.signal.send(
             route.bridge_number,
             route.destination,
@@ -183,7 +184,7 @@ class ToSignal:
         await self.upstreams.signal.send(
             route.bridge_number,
             route.destination,
-            format_incoming(name, msg.body or "", group),
+            format_incoming(name, await self._body(route.session, msg), group),
             edit_timestamp=mapping.signal_timestamp,
         )
         self.metrics.forwarded.labels("wa_to_signal", "edit").inc()

@@ -98,9 +98,11 @@ class ToWhatsApp:
         target = await self._target(item.account, edit.target_sent_timestamp, route.session)
         if target is None or target.direction != "signal_to_wa":
             return
-        await self.upstreams.whatsapp.edit(
-            route.session, target.chat_id, target.whatsapp_id, edit.data_message.message or ""
+        data = edit.data_message
+        text = outgoing_text(
+            data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]
         )
+        await self.upstreams.whatsapp.edit(route.session, target.chat_id, target.whatsapp_id, text)
         self.metrics.forwarded.labels("signal_to_wa", "edit").inc()
 
     async def _reaction(self, route: Route, item: SigReceived, data: SigDataMessage) -> None:
@@ -222,7 +224,8 @@ class ToWhatsApp:
         reply_to: str | None,
     ) -> str:
         """Send one file by kind. A video WAHA's engine cannot send (WEBJS without Chrome
-        answers 422, WAHA #1924) goes as a document instead of failing."""
+        answers 422, WAHA #1924) goes as a document, and a reply whose quoted message WEBJS
+        cannot find goes unquoted, instead of failing."""
         send = self.upstreams.whatsapp.send_media
         try:
             return await send(
@@ -236,19 +239,17 @@ class ToWhatsApp:
                 reply_to=reply_to,
             )
         except UpstreamError as error:
+            if reply_to is not None and waha_quote_failed(error.error):
+                # WEBJS cannot always find the quoted message (WAHA #698): send it unquoted.
+                return await self._send_file(
+                    session, chat, kind, blob, content_type, filename, caption, None
+                )
             refused = isinstance(error.error, ApiError) and error.error.status == 422
             if kind != "video" or not refused or error.failure is not Failure.PERMANENT:
                 raise
         log.info(
             "WAHA cannot send videos here; sending it as a document", extra={"session": session}
         )
-        return await send(
-            session,
-            chat,
-            "file",
-            data=blob,
-            mimetype=content_type,
-            filename=filename,
-            caption=caption,
-            reply_to=reply_to,
+        return await self._send_file(
+            session, chat, "file", blob, content_type, filename, caption, reply_to
         )
