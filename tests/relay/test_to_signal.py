@@ -312,6 +312,25 @@ async def test_media_is_downloaded_from_waha_and_attached(
     assert sent["base64_attachments"] == [attachment_wire(b"JPEG", "image/jpeg", "pic.jpg")]
 
 
+async def test_a_captionless_photo_replying_to_an_unknown_message_has_no_empty_line(
+    to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    fake_waha.upstream.script(
+        MEDIA_PATH, httpx.Response(200, content=b"JPEG", headers={"content-type": "image/jpeg"})
+    )
+    message = wa_message(
+        None,
+        push_name="Carol",
+        hasMedia=True,
+        media=picture(),
+        replyTo={"id": "NEVER_BRIDGED", "body": "send me the plan"},
+    )
+
+    await to_signal.handle(ROUTE, waha_row("message", message))
+
+    assert only_send(fake_signal)["message"] == 'Carol: ↪ in reply to "send me the plan"'
+
+
 async def test_media_without_a_mime_type_takes_the_downloads_content_type(
     to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal
 ) -> None:
