@@ -319,7 +319,7 @@ async def test_receive_webhook_gets_the_jsonrpc_line_once(
     from quart import request
     from quart_trio import QuartTrio
 
-    from whatsignal.web.server import base_url, serve_app
+    from whatsignal._serve import base_url, serve_app
 
     got: list[Any] = []
     sink = QuartTrio("sink")

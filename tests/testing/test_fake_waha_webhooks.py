@@ -19,11 +19,11 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from whatsignal._serve import base_url, serve_app
 from whatsignal.testing._waha_contract import DEVIATIONS, WahaChecker
 from whatsignal.testing._waha_webhooks import WebhookTarget, retry_delay, sign
 from whatsignal.testing.contract import ContractViolation, waha_examples
 from whatsignal.testing.waha import FakeWaha
-from whatsignal.web.server import base_url, serve_app
 
 
 @attrs.define(eq=False)
