@@ -528,9 +528,13 @@ async def test_busy_socket_misses_frames_and_small_client_frames_are_ignored(
         fake.inject_envelope(ALICE, message="first")
         fake.inject_envelope(ALICE, message="second")  # the socket task is still busy
         first = await socket.get_message()
-        with trio.move_on_after(0.1):
-            await socket.get_message()
+        # Once the socket task waits for frames again, the next envelope gets through; it is
+        # the next frame the client sees, so "second" was missed, not merely late.
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        fake.inject_envelope(ALICE, message="third")
+        after = await socket.get_message()
     assert '"first"' in first
+    assert '"third"' in after
     assert fake.dropped == 1
 
 

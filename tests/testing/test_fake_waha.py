@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import re
 from typing import Any
 
@@ -312,9 +313,12 @@ async def test_sessions_api(nursery: trio.Nursery) -> None:
 
 async def test_auto_pair_makes_new_sessions_work(nursery: trio.Nursery) -> None:
     fake, client = await start(nursery, auto_pair=True)
-    await client.post("/api/sessions", json={"name": "paired"})
+    created = await client.post("/api/sessions", json={"name": "paired"})
+    assert created.json()["status"] == "STARTING"
     with trio.fail_after(2):
         await fake.wait_for_status("paired", "WORKING")
+    assert fake.session("paired").paired
+    assert fake.session("paired").me == fake.me("paired")
     assert (await client.post("/api/sendText", json=text(session="paired"))).status_code == 201
 
 
@@ -342,10 +346,14 @@ async def test_received_media_is_served_with_the_key_and_expires(nursery: trio.N
     first = await client.get(url)
     assert first.status_code == 200
     assert first.content == b"JPEGDATA"
-    await trio.sleep(0.35)
+    stored = fake.get_file("default", url.rsplit("/", 1)[1])
+    assert stored is not None
+    # Wait for the file's own deadline (set from file_expiry), not for a guessed duration.
+    await trio.sleep_until(stored.expires)
     expired = await client.get(url)
     assert expired.status_code == 404
     assert expired.json()["error"]["key"] == "FILE_NOT_FOUND"
+    assert fake.get_file("default", url.rsplit("/", 1)[1]) is None
 
 
 async def test_file_expiry_zero_keeps_files(nursery: trio.Nursery) -> None:
@@ -353,8 +361,12 @@ async def test_file_expiry_zero_keeps_files(nursery: trio.Nursery) -> None:
     payload = fake.inject_message(from_="1", media=b"x", mimetype="audio/ogg; codecs=opus")
     assert payload["media"]["url"].endswith(".oga")
     assert payload["_data"]["type"] == "ptt"
-    await trio.sleep(0.05)
-    assert (await client.get(payload["media"]["url"])).status_code == 200
+    stored = fake.get_file("default", payload["media"]["url"].rsplit("/", 1)[1])
+    assert stored is not None
+    assert stored.expires == math.inf  # no deadline: no wait can make it expire
+    kept = await client.get(payload["media"]["url"])
+    assert kept.status_code == 200
+    assert kept.content == b"x"
 
 
 # Conversion, contacts, groups -------------------------------------------------------------

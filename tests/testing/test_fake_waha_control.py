@@ -55,10 +55,12 @@ async def test_latency_fault_delays_the_answer(nursery: trio.Nursery) -> None:
 
 async def test_drop_fault_is_a_transport_error_for_the_client(nursery: trio.Nursery) -> None:
     fake, client = await start(nursery)
-    fake.fault("/api/sendText", drop=True)
+    fault = fake.fault("/api/sendText", drop=True)
     with pytest.raises(httpx.TransportError):
         await client.post("/api/sendText", json=SEND)
+    assert (fault.hits, fault.count) == (1, 0)
     assert (await client.post("/api/sendText", json=SEND)).status_code == 201
+    assert len(fake.sent) == 1  # the dropped call never reached the API
 
 
 async def test_bad_faults_are_400_with_a_reason_and_faults_can_be_cleared(
@@ -157,8 +159,13 @@ async def test_inbound_full_event_form(nursery: trio.Nursery) -> None:
         json={"event": "message.waiting", "session": "default", "payload": payload},
     )
     assert waiting.status_code == 200
-    assert waiting.json()["event"] == "message.waiting"
-    assert waiting.json()["id"].startswith("evt_")
+    envelope = waiting.json()
+    assert envelope["event"] == "message.waiting"
+    assert envelope["id"].startswith("evt_")
+    assert envelope["session"] == "default"
+    assert envelope["payload"] == payload  # delivered as given, in the full envelope
+    assert envelope["me"] == fake.me("default")
+    assert fake.events[-1] == envelope
 
 
 @pytest.mark.parametrize(

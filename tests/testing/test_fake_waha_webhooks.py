@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 from typing import Any
 
@@ -19,11 +20,11 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from whatsignal._serve import base_url, serve_app
 from whatsignal.testing._waha_contract import DEVIATIONS, WahaChecker
 from whatsignal.testing._waha_webhooks import WebhookTarget, retry_delay, sign
 from whatsignal.testing.contract import ContractViolation, waha_examples
 from whatsignal.testing.waha import FakeWaha
-from whatsignal.web.server import base_url, serve_app
 
 
 @attrs.define(eq=False)
@@ -124,7 +125,11 @@ async def test_no_hmac_headers_without_a_key(nursery: trio.Nursery, receiver: Re
     fake, _ = await start(nursery, webhook_url=receiver.url)
     fake.inject_message(from_="491711234567", body="x")
     await receiver.wait_for(1)
-    assert "x-webhook-hmac" not in receiver.requests[0][0]
+    headers = receiver.requests[0][0]
+    assert "x-webhook-hmac" not in headers
+    assert "x-webhook-hmac-algorithm" not in headers
+    assert headers["x-webhook-request-id"]
+    assert headers["content-type"] == "application/json"
 
 
 async def test_group_message_carries_participant_and_suffix(
@@ -141,6 +146,8 @@ async def test_group_message_carries_participant_and_suffix(
     assert payload["replyTo"]["id"] == quoted["id"].split("_")[2]
     assert payload["replyTo"]["body"] == "original"
     await receiver.wait_for(2)
+    delivered = {b["payload"]["id"]: b["payload"] for b in receiver.bodies()}
+    assert delivered == {quoted["id"]: quoted, payload["id"]: payload}
 
 
 async def test_message_and_message_any_both_delivered_when_subscribed(
@@ -184,15 +191,19 @@ async def test_webhook_answered_500_is_retried_with_same_event_id(
 
 
 async def test_retries_stop_after_the_configured_attempts(
-    nursery: trio.Nursery, receiver: Receiver
+    nursery: trio.Nursery, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.statuses = [404] * 10
     fake, _ = await start(nursery, webhook_url=receiver.url, webhook_retry_attempts=2)
-    fake.inject_message(from_="491711234567", body="lost")
-    await receiver.wait_for(3)
-    await trio.sleep(0.1)
+    with caplog.at_level(logging.WARNING, logger="whatsignal.testing.waha"):
+        fake.inject_message(from_="491711234567", body="lost")
+        with trio.fail_after(5):
+            await fake.wait_for_deliveries(3)
+            # The delivery task logs the drop once its last attempt is recorded, and ends.
+            while not any("dropped after 3 attempts" in r.getMessage() for r in caplog.records):
+                await trio.sleep(0.01)
     assert len(receiver.requests) == 3  # first try + 2 retries, then dropped
-    assert [d.status for d in fake.deliveries] == [404, 404, 404]
+    assert [(d.attempt, d.status) for d in fake.deliveries] == [(1, 404), (2, 404), (3, 404)]
 
 
 async def test_connection_errors_are_recorded_and_retried(nursery: trio.Nursery) -> None:
@@ -305,8 +316,15 @@ async def test_contract_check_rejects_an_invalid_webhook_and_delivers_nothing(
     )
     assert response.status_code == 400
     assert "violates the spec" in response.json()["error"]
-    await trio.sleep(0.05)
-    assert receiver.requests == []
+    assert fake.events == []  # nothing reached delivery: events are recorded before it
+    # A valid event takes the same path; once it has arrived, it must be all that arrived.
+    valid = fake.inject_message(from_="491711234567", body="valid")
+    await receiver.wait_for(1)
+    with trio.fail_after(5):
+        await fake.wait_for_deliveries(1)
+    assert [b["payload"]["id"] for b in receiver.bodies()] == [valid["id"]]
+    assert [e["event"] for e in fake.events] == ["message"]
+    assert [d.status for d in fake.deliveries] == [200]
 
 
 def test_checker_accepts_real_shapes_and_names_the_deviations() -> None:
@@ -377,6 +395,12 @@ async def test_retry_after_header_overrides_the_delay(
     fake, _ = await start(nursery, webhook_url=receiver.url, webhook_retry_delay=30.0)
     fake.inject_message(from_="491711234567", body="x")
     await receiver.wait_for(2)  # far sooner than the configured 30 s
+    with trio.fail_after(5):
+        first, second = await fake.wait_for_deliveries(2)
+    assert [(first.attempt, first.status), (second.attempt, second.status)] == [(1, 429), (2, 200)]
+    assert second.at - first.at < 5.0
+    assert first.request_id == second.request_id
+    assert receiver.requests[0][1] == receiver.requests[1][1]
 
 
 def test_retry_after_parsing() -> None:

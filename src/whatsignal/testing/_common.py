@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import trio
 
-from whatsignal.web.server import base_url, serve_app
+from whatsignal._serve import base_url, serve_app
 
 __all__ = ["Fault", "FaultInjector", "Recorded", "SimulatorBase"]
 

@@ -19,7 +19,7 @@ from whatsignal.testing._common import Fault
 from whatsignal.testing.contract import ContractViolation
 
 if TYPE_CHECKING:
-    from whatsignal.testing.signal_cli import FakeSignal
+    from whatsignal.testing._signal_model import SignalModel
 
 __all__ = ["ROUTES", "add_control_routes", "inbound_kwargs"]
 
@@ -175,7 +175,7 @@ def inbound_kwargs(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def add_control_routes(app: QuartTrio, fake: FakeSignal) -> None:
+def add_control_routes(app: QuartTrio, fake: SignalModel) -> None:
     """Register the ``/_sim/`` routes of ``fake`` on ``app``."""
 
     async def body_json() -> Any:

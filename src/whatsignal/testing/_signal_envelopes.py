@@ -7,13 +7,15 @@ two disagree the real output wins: signal-cli prints absent optional values as `
 ``filename``), while the swagger types them as plain strings. :func:`strip_nulls` removes those
 before a contract check; docs/simulators.md lists the deviation.
 
-Everything here is pure: no I/O, no trio. The simulator decides where an envelope goes.
+Everything here is pure: no I/O, no trio. The simulator decides where an envelope goes;
+:func:`dumps` prints it (or any JSON the fake answers) compactly, as upstream does.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +26,7 @@ __all__ = [
     "GROUP_PREFIX",
     "Group",
     "Person",
+    "dumps",
     "group_id_of",
     "internal_group_id",
     "strip_nulls",
@@ -268,3 +271,8 @@ def strip_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_nulls(v) for v in value]
     return value
+
+
+def dumps(value: Any) -> str:
+    """Compact UTF-8 JSON, as Go's encoding/json and Java's Jackson print it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

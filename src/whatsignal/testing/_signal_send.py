@@ -29,6 +29,7 @@ __all__ = [
     "DecodedAttachment",
     "RequestError",
     "SentMessage",
+    "check_link_preview",
     "classify_recipients",
     "decode_attachment",
     "go_type_errors",
@@ -182,6 +183,21 @@ def classify_recipients(recipients: list[str]) -> tuple[list[str], list[str], li
             "multiple REST API calls for that."
         )
     return groups, numbers, usernames
+
+
+def check_link_preview(message: str, preview: Any) -> None:
+    """The link preview checks of ``client.go``, with their texts (no preview: no check)."""
+    if not preview:
+        return
+    url = preview.get("url") or ""
+    if not url:
+        raise RequestError("Please provide a valid Link Preview URL")
+    if not url.startswith("https"):
+        raise RequestError("Link Preview URL must start with https://..")
+    if not preview.get("title"):
+        raise RequestError("Please provide a valid Link Preview Title")
+    if url not in message:
+        raise RequestError("Link Preview URL is missing in the message!")
 
 
 @attrs.frozen

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING
 
 from whatsignal.testing._waha_payloads import ENGINES
 from whatsignal.testing._waha_webhooks import DEFAULT_EVENTS
 
-if TYPE_CHECKING:
-    from whatsignal.testing.waha import FakeWaha
-
-__all__ = ["add_arguments", "from_args"]
+__all__ = ["add_arguments"]
 
 
 def _env_float(name: str, default: float) -> float:
@@ -102,28 +98,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check-contracts",
         action="store_true",
         help="validate requests, responses and webhooks against the vendored WAHA spec",
-    )
-
-
-def from_args(args: argparse.Namespace) -> FakeWaha:
-    """Build a :class:`FakeWaha` from options parsed with :func:`add_arguments`."""
-    from whatsignal.testing.waha import FakeWaha
-
-    events = [e.strip() for e in (args.webhook_events or "").split(",") if e.strip()]
-    return FakeWaha(
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key or None,
-        engine=args.engine,
-        sessions=tuple(args.sessions or ("default",)),
-        webhook_url=args.webhook_url or None,
-        webhook_events=tuple(events),
-        webhook_hmac_key=args.webhook_hmac_key or None,
-        webhook_retry_attempts=args.webhook_retry_attempts,
-        webhook_retry_delay=args.webhook_retry_delay,
-        file_expiry=args.file_expiry,
-        status_step=args.status_step,
-        not_working_wait=args.not_working_wait,
-        auto_pair=args.auto_pair,
-        check_contracts=args.check_contracts,
     )

@@ -20,7 +20,7 @@ from whatsignal.testing.contract import ContractViolation
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
-    from whatsignal.testing.waha import FakeWaha
+    from whatsignal.testing._waha_model import WahaModel
 
 __all__ = ["register_control"]
 
@@ -60,7 +60,7 @@ def _str(data: dict[str, Any], key: str, *, required: bool = False) -> str | Non
     return value
 
 
-def _inbound(fake: FakeWaha, data: dict[str, Any]) -> dict[str, Any]:
+def _inbound(fake: WahaModel, data: dict[str, Any]) -> dict[str, Any]:
     """Dispatch ``POST /_sim/inbound``: a full WAHA event, or a short form by ``type``."""
     session = _str(data, "session") or "default"
     if "event" in data and "payload" in data:
@@ -134,7 +134,7 @@ def _inbound(fake: FakeWaha, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_control(
-    app: QuartTrio, fake: FakeWaha, control: Control, routes: list[dict[str, str]]
+    app: QuartTrio, fake: WahaModel, control: Control, routes: list[dict[str, str]]
 ) -> None:
     """Add the ``/_sim`` routes to ``app``; ``control`` registers and lists one route."""
 

@@ -1,0 +1,128 @@
+"""How FakeSignal delivers an envelope, per mode, as signal-cli-rest-api does.
+
+In ``normal``/``native`` mode envelopes queue per account until ``GET /v1/receive`` takes them
+(:meth:`SignalDelivery.take_queued`; receiving is destructive). In ``json-rpc`` mode each
+envelope is pushed once to every websocket open for its account (:meth:`SignalDelivery.subscribe`)
+and is lost when none is open or a socket is too busy (upstream issue #834); with
+``receive_webhook_url`` it is also POSTed once, without retry or auth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from whatsignal.testing._signal_base import SignalBase
+from whatsignal.testing._signal_envelopes import dumps
+
+__all__ = ["SignalDelivery", "mask"]
+
+log = logging.getLogger("whatsignal.testing.signal")
+
+
+def mask(number: str) -> str:
+    """A number fit for logs: only its last four digits."""
+    return "…" + number[-4:]
+
+
+@attrs.define(eq=False, kw_only=True)
+class SignalDelivery(SignalBase):
+    """Queues, receive websockets and the receive webhook of FakeSignal."""
+
+    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; reports the base URL. Owns the webhook HTTP client."""
+        async with httpx.AsyncClient(timeout=self.webhook_timeout) as client:
+            self._http = client
+            try:
+                await super().run(task_status=task_status)
+            finally:
+                self._http = None
+
+    def queued(self) -> dict[str, int]:
+        """Envelopes waiting for ``GET /v1/receive``, per account (normal/native mode)."""
+        return {account: len(items) for account, items in self._queues.items() if items}
+
+    def sockets(self) -> dict[str, int]:
+        """Connected receive websockets, per account (json-rpc mode)."""
+        return {account: len(chans) for account, chans in self._sockets.items() if chans}
+
+    async def take_queued(
+        self, account: str, *, wait: float, max_messages: int
+    ) -> list[dict[str, Any]]:
+        """Hand out, and forget, the envelopes queued for ``account`` (``GET /v1/receive``).
+
+        Waits up to ``wait`` seconds for the first one to arrive; ``max_messages <= 0`` takes
+        every queued envelope. Each non-empty answer is logged in ``handed_out``.
+        """
+        with trio.move_on_after(wait):
+            while not self._queues.get(account):
+                await self._arrived.wait()
+        queue = self._queues.get(account, [])
+        take = len(queue) if max_messages <= 0 else min(max_messages, len(queue))
+        items, queue[:take] = queue[:take], []
+        if items:
+            stamps = [int(i["envelope"].get("timestamp") or 0) for i in items]
+            self.handed_out.append((trio.current_time(), stamps))
+        return items
+
+    @contextlib.contextmanager
+    def subscribe(self, account: str) -> Iterator[trio.MemoryReceiveChannel[str]]:
+        """The frames for one receive websocket of ``account``, for as long as it is open.
+
+        The channel holds ``socket_buffer`` frames; a frame that finds it full is dropped for
+        this socket, as upstream drops what its busy, unbuffered Go channel cannot take.
+        """
+        send, recv = trio.open_memory_channel[str](self.socket_buffer)
+        self._sockets.setdefault(account, []).append(send)
+        try:
+            yield recv
+        finally:
+            self._sockets[account].remove(send)
+            send.close()
+
+    def _deliver(self, item: dict[str, Any]) -> None:
+        account: str = item["account"]
+        if self.mode != "json-rpc":
+            self._queues.setdefault(account, []).append(item)
+            self._arrived.set()
+            self._arrived = trio.Event()
+            return
+        frame = dumps(item)
+        delivered = False
+        for channel in self._sockets.get(account, []):
+            try:
+                channel.send_nowait(frame)
+                delivered = True
+            except trio.WouldBlock:
+                log.info("signal fake: socket for %s is busy, frame dropped", mask(account))
+        if not delivered:
+            self.dropped += 1
+            log.info("signal fake: no websocket for %s, envelope dropped", mask(account))
+        if self.receive_webhook_url:
+            line = {"jsonrpc": "2.0", "method": "receive", "params": item}
+            self.nursery.start_soon(self._push_webhook, line)
+
+    async def _push_webhook(self, line: dict[str, Any]) -> None:
+        """One POST, no retry, no auth: exactly what upstream does with RECEIVE_WEBHOOK_URL."""
+        url = self.receive_webhook_url
+        if self._http is None or url is None:  # pragma: no cover - run() always sets both
+            return
+        try:
+            response = await self._http.post(
+                url,
+                content=dumps(line).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            self.webhook_results.append(f"{type(exc).__name__}: {exc}")
+            log.warning("signal fake: receive webhook failed: %s", type(exc).__name__)
+            return
+        self.webhook_results.append(response.status_code)
+        if response.status_code not in (200, 201):
+            log.warning("signal fake: receive webhook answered %d", response.status_code)

@@ -1,0 +1,231 @@
+"""FakeSignal without its HTTP app: the envelopes that arrive for the bridge.
+
+:class:`SignalModel` is everything :class:`~whatsignal.testing.signal_cli.FakeSignal` knows
+and does: the layers below (fields and control operations, delivery per mode) plus
+:meth:`~SignalModel.inject_envelope`, which builds a realistic envelope (text, quote,
+reaction, attachments, receipt, typing, sync, edit, remote delete) from the people, groups and
+sent messages the fake knows. The route modules (``_signal_api``, ``_signal_receive``,
+``_signal_control``) take a ``SignalModel``, so the HTTP surface depends on the model and
+never on ``FakeSignal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import attrs
+
+from whatsignal.testing import _signal_envelopes as env
+from whatsignal.testing._signal_delivery import SignalDelivery
+from whatsignal.testing._signal_envelopes import Person
+from whatsignal.testing.contract import signal_contract
+
+__all__ = ["SignalModel"]
+
+
+@attrs.define(eq=False, kw_only=True)
+class SignalModel(SignalDelivery):
+    """Building and injecting inbound envelopes."""
+
+    def inject_envelope(
+        self,
+        sender: str,
+        *,
+        account: str | None = None,
+        message: str | None = None,
+        sender_name: str | None = None,
+        sender_uuid: str | None = None,
+        number_hidden: bool = False,
+        timestamp: int | None = None,
+        quote: dict[str, Any] | None = None,
+        quote_timestamp: int | None = None,
+        quote_author: str | None = None,
+        reaction: str | None = None,
+        reaction_target: int | None = None,
+        reaction_author: str | None = None,
+        reaction_remove: bool = False,
+        attachments: Sequence[tuple[bytes, str, str | None]] = (),
+        group_id: str | None = None,
+        receipt: Literal["delivery", "read", "viewed"] | None = None,
+        receipt_timestamps: Sequence[int] = (),
+        typing: Literal["STARTED", "STOPPED"] | None = None,
+        remote_delete: int | None = None,
+        edit: int | None = None,
+        sync_to: str | None = None,
+        mentions: Sequence[dict[str, Any]] = (),
+        raw: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Build a realistic envelope from ``sender`` to ``account`` and deliver it.
+
+        Exactly one kind is built, in this order: ``raw`` (a full envelope, used as is),
+        ``receipt``, ``typing``, ``sync_to`` (a message the account owner sent from their phone
+        to ``sync_to``), ``edit`` (new text ``message`` for the message sent at ``edit``),
+        otherwise a data message: text, ``quote`` (``{"timestamp", "author", "text"}``, or
+        ``quote_timestamp`` + ``quote_author``; the author defaults to the account and the
+        text to what the bridge sent then), ``reaction`` (an emoji for ``reaction_target``),
+        ``remote_delete`` (a timestamp), ``mentions`` (``receive.Mention`` objects:
+        ``{"start", "length", "uuid", "number", "name"}``), ``attachments`` (``(bytes, mime,
+        filename)``, stored for ``GET /v1/attachments/{id}``) and ``group_id`` (internal id,
+        ``group.`` id or name).
+
+        Delivery: queued for ``GET /v1/receive`` (normal/native), or pushed to the connected
+        websockets and the receive webhook, and dropped when no socket listens (json-rpc).
+
+        Returns:
+            The ``{"envelope": ..., "account": ...}`` message as delivered.
+
+        Raises:
+            ValueError: unknown account or inconsistent arguments.
+            ContractViolation: the envelope does not match the swagger (check_contracts).
+        """
+        account = account or self.numbers[0]
+        if account not in self.numbers:
+            raise ValueError(f"{account!r} is not a registered number of this fake")
+        if raw is not None:
+            envelope = dict(raw)
+        else:
+            envelope = self._build_envelope(
+                sender,
+                account=account,
+                message=message,
+                sender_name=sender_name,
+                sender_uuid=sender_uuid,
+                number_hidden=number_hidden,
+                timestamp=timestamp,
+                quote=quote,
+                quote_timestamp=quote_timestamp,
+                quote_author=quote_author,
+                reaction=reaction,
+                reaction_target=reaction_target,
+                reaction_author=reaction_author,
+                reaction_remove=reaction_remove,
+                attachments=attachments,
+                group_id=group_id,
+                receipt=receipt,
+                receipt_timestamps=receipt_timestamps,
+                typing=typing,
+                remote_delete=remote_delete,
+                edit=edit,
+                sync_to=sync_to,
+                mentions=mentions,
+            )
+        item = {"envelope": envelope, "account": account}
+        if self.check_contracts:
+            signal_contract().check_definition("data.Message", env.strip_nulls(item))
+        self._deliver(item)
+        return item
+
+    # ---------------------------------------------------------------- envelopes
+
+    def _build_envelope(
+        self,
+        sender: str,
+        *,
+        account: str,
+        message: str | None,
+        sender_name: str | None,
+        sender_uuid: str | None,
+        number_hidden: bool,
+        timestamp: int | None,
+        quote: dict[str, Any] | None,
+        quote_timestamp: int | None,
+        quote_author: str | None,
+        reaction: str | None,
+        reaction_target: int | None,
+        reaction_author: str | None,
+        reaction_remove: bool,
+        attachments: Sequence[tuple[bytes, str, str | None]],
+        group_id: str | None,
+        receipt: str | None,
+        receipt_timestamps: Sequence[int],
+        typing: str | None,
+        remote_delete: int | None,
+        edit: int | None,
+        sync_to: str | None,
+        mentions: Sequence[dict[str, Any]],
+    ) -> dict[str, Any]:
+        if env.is_uuid(sender):
+            person = self._people.get(sender) or self.add_contact(
+                None, uuid=sender, name=sender_name
+            )
+        else:
+            person = self.add_contact(sender, name=sender_name, uuid=sender_uuid)
+        if number_hidden:
+            person = Person(None, person.uuid, person.name)
+        ts = timestamp if timestamp is not None else self.next_timestamp()
+        group = self.group(group_id) if group_id else None
+        if receipt is not None:
+            if receipt not in ("delivery", "read", "viewed"):
+                raise ValueError("receipt must be delivery, read or viewed")
+            stamps = list(receipt_timestamps) or [m.timestamp for m in self.messages[-1:]]
+            if not stamps:
+                raise ValueError("a receipt needs receipt_timestamps (nothing was sent yet)")
+            return env.envelope(person, ts, receiptMessage=env.receipt(receipt, ts, stamps))
+        if typing is not None:
+            if typing not in ("STARTED", "STOPPED"):
+                raise ValueError("typing must be STARTED or STOPPED")
+            return env.envelope(person, ts, typingMessage=env.typing(typing, ts, group))
+        if sync_to is not None:
+            owner = self._people[account]
+            target = self.add_contact(sync_to)
+            sync = env.sync_sent(target, ts, message, group)
+            return env.envelope(owner, ts, device=2, syncMessage=sync)
+        stored = [
+            env.attachment(self.store_attachment(data, mime, name), mime, name, len(data), ts)
+            for data, mime, name in attachments
+        ]
+        if edit is not None:
+            inner = env.data_message(ts, message=message, attachments=stored, group=group)
+            return env.envelope(
+                person, ts, editMessage={"targetSentTimestamp": edit, "dataMessage": inner}
+            )
+        quoted = self._quote(account, quote, quote_timestamp, quote_author)
+        react = None
+        if reaction is not None:
+            if reaction_target is None:
+                raise ValueError("a reaction needs reaction_target (the message timestamp)")
+            author = self._person(reaction_author or account)
+            react = env.reaction(reaction, reaction_target, author, remove=reaction_remove)
+        if message is None and not (stored or quoted or react or remote_delete):
+            raise ValueError("nothing to send: give a message, attachments, reaction, ...")
+        data = env.data_message(
+            ts,
+            message=message,
+            quote=quoted,
+            reaction=react,
+            attachments=stored,
+            group=group,
+            remote_delete=remote_delete,
+            mentions=mentions,
+        )
+        return env.envelope(person, ts, dataMessage=data)
+
+    def _person(self, address: str) -> Person:
+        if address in self._people:
+            return self._people[address]
+        if env.is_uuid(address):
+            return self.add_contact(None, uuid=address)
+        return self.add_contact(address)
+
+    def _quote(
+        self,
+        account: str,
+        quote: dict[str, Any] | None,
+        quote_timestamp: int | None,
+        quote_author: str | None,
+    ) -> dict[str, Any] | None:
+        if quote is not None:
+            unknown = set(quote) - {"timestamp", "author", "text"}
+            if unknown or "timestamp" not in quote:
+                raise ValueError("quote is {'timestamp': int, 'author'?: str, 'text'?: str}")
+            quote_timestamp = int(quote["timestamp"])
+            quote_author = quote.get("author", quote_author)
+            text = quote.get("text")
+        else:
+            text = None
+        if quote_timestamp is None:
+            return None
+        if text is None:
+            text = next((m.message for m in self.messages if m.timestamp == quote_timestamp), "")
+        return env.quote(quote_timestamp, self._person(quote_author or account), text)

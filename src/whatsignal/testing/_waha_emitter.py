@@ -1,0 +1,137 @@
+"""FakeWaha's webhook emitter: every event leaves the fake through :meth:`WahaEmitter.emit`.
+
+An event is wrapped in WAHA's envelope, checked against the spec (when contracts are on),
+recorded in ``events`` and handed to one delivery task per subscribed target
+(:func:`~whatsignal.testing._waha_webhooks.deliver`), in the fake's nursery. Every attempt
+lands in ``deliveries``. The emitter also owns the HTTP client those tasks share, for as long
+as the fake runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from whatsignal.testing._waha_base import WahaBase
+from whatsignal.testing._waha_payloads import environment, new_ulid, now_ms
+from whatsignal.testing._waha_webhooks import Delivery, WebhookTarget, deliver, encode
+from whatsignal.testing.contract import ContractViolation
+
+__all__ = ["WahaEmitter"]
+
+
+@attrs.define(eq=False, kw_only=True)
+class WahaEmitter(WahaBase):
+    """Envelopes, targets and deliveries of FakeWaha's webhooks."""
+
+    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; reports the base URL. Webhook deliveries share one client."""
+        async with httpx.AsyncClient(timeout=self.webhook_timeout) as client:
+            self._client = client
+            try:
+                await super().run(task_status=task_status)
+            finally:
+                self._client = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The fake's own HTTP client (webhooks, media URLs to fetch); only while it runs."""
+        assert self._client is not None, "the fake's HTTP client exists only while it runs"
+        return self._client
+
+    # Webhooks --------------------------------------------------------------------------------
+
+    def targets(self, session: str) -> list[WebhookTarget]:
+        """The global webhook plus the session's ``config.webhooks``."""
+        out: list[WebhookTarget] = []
+        if self.webhook_url:
+            out.append(
+                WebhookTarget(
+                    url=self.webhook_url,
+                    events=tuple(self.webhook_events),
+                    hmac_key=self.webhook_hmac_key,
+                    attempts=self.webhook_retry_attempts,
+                    delay=self.webhook_retry_delay,
+                )
+            )
+        found = self._sessions.get(session)
+        for config in (found.config.get("webhooks") or []) if found else []:
+            out.append(
+                WebhookTarget.from_config(
+                    config,
+                    default_attempts=self.webhook_retry_attempts,
+                    default_delay=self.webhook_retry_delay,
+                )
+            )
+        return out
+
+    def envelope(self, event: str, session: str, payload: Any) -> dict[str, Any]:
+        """WAHA's webhook envelope around ``payload`` (ms timestamp, ``evt_`` ULID id)."""
+        ms = now_ms()
+        body: dict[str, Any] = {
+            "id": f"evt_{new_ulid(ms)}",
+            "timestamp": ms,
+            "event": event,
+            "session": session,
+        }
+        found = self._sessions.get(session)
+        if found is not None and found.config.get("metadata"):
+            body["metadata"] = found.config["metadata"]
+        if found is not None and found.me is not None:
+            body["me"] = found.me
+        body["payload"] = payload
+        body["engine"] = self.engine
+        body["environment"] = environment(self.engine)
+        return body
+
+    def emit(self, event: str, session: str, payload: Any) -> dict[str, Any]:
+        """Build, check and deliver one event to every target that subscribes to it.
+
+        Raises:
+            ContractViolation: when ``check_contracts`` and the envelope breaks the spec
+                (nothing is delivered then).
+        """
+        body = self.envelope(event, session, payload)
+        checker = self.checker
+        if checker is not None:
+            try:
+                checker.check_webhook(event, body)
+            except ContractViolation as exc:
+                raise self.violation(exc) from None
+        self.events.append(body)
+        raw = encode(body)
+        for target in self.targets(session):
+            if target.wants(event):
+                self.nursery.start_soon(self._deliver, target, body, raw)
+        return body
+
+    async def _deliver(self, target: WebhookTarget, body: dict[str, Any], raw: bytes) -> None:
+        assert self._client is not None, "deliveries run only while the fake runs"
+        await deliver(
+            self._client,
+            target,
+            event=body["event"],
+            event_id=body["id"],
+            session=body["session"],
+            timestamp_ms=body["timestamp"],
+            raw=raw,
+            record=self._record_delivery,
+        )
+
+    def _record_delivery(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        self._delivered.set()
+        self._delivered = trio.Event()
+
+    async def wait_for_deliveries(self, count: int) -> list[Delivery]:
+        """Wait until ``count`` delivery attempts are recorded (wrap in ``trio.fail_after``)."""
+        while len(self.deliveries) < count:
+            await self._delivered.wait()
+        return self.deliveries
+
+    def inject_event(self, event: str, session: str, payload: Any) -> dict[str, Any]:
+        """Deliver a raw event (the payload as given) in the full envelope; returns it."""
+        return self.emit(event, session, payload)

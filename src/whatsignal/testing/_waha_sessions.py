@@ -1,0 +1,145 @@
+"""FakeWaha's session status machine, as WAHA's session manager runs it.
+
+Sessions move STOPPED -> STARTING -> WORKING (paired) or SCAN_QR_CODE (not paired), one
+``status_step`` per automatic transition; stop, logout and forced changes cancel a scheduled
+one. Every change is announced as a ``session.status`` event while the fake runs, and wakes
+the sends that wait for a STARTING session (``not_working_wait``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from whatsignal.testing._waha_emitter import WahaEmitter
+from whatsignal.testing._waha_state import STATUSES, Session
+
+__all__ = ["WahaSessions"]
+
+
+@attrs.define(eq=False, kw_only=True)
+class WahaSessions(WahaEmitter):
+    """Creating, starting, stopping and forcing sessions, and waiting for their status."""
+
+    def _change(self, session: Session, status: str) -> None:
+        session.set(status)
+        if self._nursery is not None:
+            self.emit("session.status", session.name, session.status_payload())
+
+    def _schedule(self, session: Session, steps: Sequence[str]) -> None:
+        """Run ``steps`` one ``status_step`` apart, cancellable by the next change."""
+        session.cancel_pending()
+        scope = trio.CancelScope()
+        session.pending = scope
+
+        async def walk() -> None:
+            with scope:
+                for status in steps:
+                    await trio.sleep(self.status_step)
+                    self._change(session, status)
+            if session.pending is scope:
+                session.pending = None
+
+        self.nursery.start_soon(walk)
+
+    def start_session(self, name: str) -> Session:
+        """STOPPED/FAILED -> STARTING -> WORKING (paired) or SCAN_QR_CODE; idempotent."""
+        session = self.session(name)
+        if session.status in ("STOPPED", "FAILED"):
+            self._change(session, "STARTING")
+            self._schedule(session, ["WORKING" if session.paired else "SCAN_QR_CODE"])
+        return session
+
+    def stop_session(self, name: str) -> Session:
+        """-> STOPPED (keeps the auth data); idempotent."""
+        session = self.session(name)
+        session.cancel_pending()
+        if session.status != "STOPPED":
+            self._change(session, "STOPPED")
+        return session
+
+    def restart_session(self, name: str) -> Session:
+        self.stop_session(name)
+        return self.start_session(name)
+
+    def logout_session(self, name: str) -> Session:
+        """Drop the auth data; a running session comes back at SCAN_QR_CODE."""
+        session = self.session(name)
+        session.paired = False
+        session.cancel_pending()
+        if session.status != "STOPPED":
+            self._change(session, "STARTING")
+            self._schedule(session, ["SCAN_QR_CODE"])
+        return session
+
+    def create_session(
+        self,
+        name: str,
+        *,
+        config: dict[str, Any] | None = None,
+        start: bool = True,
+        paired: bool | None = None,
+    ) -> Session:
+        """Create a STOPPED session and (by default) start it; ValueError when it exists."""
+        if name in self._sessions:
+            raise ValueError(f"Session '{name}' already exists. Use PUT to update it.")
+        session = Session(
+            name,
+            "STOPPED",
+            paired=self.auto_pair if paired is None else paired,
+            config=dict(config or {}),
+        )
+        self._sessions[name] = session
+        if start:
+            self.start_session(name)
+        return session
+
+    def update_session(self, name: str, config: dict[str, Any]) -> Session:
+        """Replace the config; a running session restarts, as upstream."""
+        session = self.session(name)
+        session.config = dict(config)
+        if session.status != "STOPPED":
+            self.restart_session(name)
+        return session
+
+    def delete_session(self, name: str) -> None:
+        """Stop, log out and forget; idempotent."""
+        if name in self._sessions:
+            self.stop_session(name)
+            del self._sessions[name]
+
+    def set_session_status(self, session: str, status: str) -> Session:
+        """Force a status (FAILED, SCAN_QR_CODE, a QR "scan" with WORKING, ...), with its event.
+
+        Creates the session when it does not exist.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        if session not in self._sessions:
+            self._sessions[session] = Session(session, "STOPPED")
+        target = self._sessions[session]
+        target.cancel_pending()
+        if status == "WORKING":
+            target.paired = True
+        elif status == "SCAN_QR_CODE":
+            target.paired = False
+        self._change(target, status)
+        return target
+
+    async def wait_for_status(self, name: str, status: str) -> Session:
+        """Wait until session ``name`` has ``status`` (wrap in ``trio.fail_after``)."""
+        session = self.session(name)
+        while session.status != status:
+            await session.changed.wait()
+        return session
+
+    async def wait_working(self, name: str) -> Session:
+        """Wait up to ``not_working_wait`` for a STARTING session to reach WORKING."""
+        session = self.session(name)
+        with trio.move_on_after(self.not_working_wait):
+            while session.status == "STARTING":
+                await session.changed.wait()
+        return session
