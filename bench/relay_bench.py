@@ -44,10 +44,10 @@ import attrs
 import httpx
 import trio
 
+from whatsignal._serve import base_url, serve_app
 from whatsignal.config import config_from_mapping
 from whatsignal.service import Bridge
 from whatsignal.testing import FakeSignal, FakeWaha, Recorded
-from whatsignal.web.server import base_url, serve_app
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -101,7 +101,9 @@ class Admin:
         counts = await self.journal.state_counts()
         queues: dict[str, dict[str, int]] = {}
         for (queue, state), n in counts.items():
-            queues.setdefault(queue_label(queue), {})[state] = n
+            # Two bridge numbers may share their last four digits, hence one label: add up.
+            bucket = queues.setdefault(queue_label(queue), {})
+            bucket[state] = bucket.get(state, 0) + n
         now = trio.current_time()
         gates = {
             g.number[-4:]: {

@@ -23,6 +23,7 @@ import attrs
 import trio
 
 from whatsignal import wiring
+from whatsignal._serve import base_url
 from whatsignal._version import __version__
 from whatsignal.actors.backfill import backfill
 from whatsignal.actors.doorbells import Doorbell, Doorbells
@@ -39,7 +40,7 @@ from whatsignal.metrics import Metrics
 from whatsignal.relay import Names, Notices, Router, Upstreams
 from whatsignal.storage import SqliteStore
 from whatsignal.web.app import create_app
-from whatsignal.web.server import WebhookServer, base_url
+from whatsignal.web.server import WebhookServer
 from whatsignal.wiring import Tuning
 
 if TYPE_CHECKING:

@@ -1,76 +1,25 @@
-"""Serve an ASGI app (quart-trio) with hypercorn's trio worker.
+"""WebhookServer: the bridge's HTTP actor.
 
-One function, used by the bridge's own HTTP server and by the simulators in
-:mod:`whatsignal.testing`, so that every server in the project starts, reports its address
-and drains the same way.
+It serves the quart-trio app of :mod:`whatsignal.web.app` (webhooks, health, metrics, admin)
+through the serving helper the simulators use too (:mod:`whatsignal._serve`), so every server
+in the project starts, reports its address and drains the same way.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
-__all__ = ["WebhookServer", "base_url", "serve_app"]
+from whatsignal._serve import serve_app
 
-
-def _hypercorn_config(
-    host: str, port: int, graceful_timeout: float, websocket_ping_interval: float | None
-) -> HypercornConfig:
-    config = HypercornConfig()
-    # IPv6 literals need brackets in a bind string.
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.graceful_timeout = graceful_timeout
-    # Hypercorn logs each request and its own start-up lines; our access logging (if any) is
-    # done by the app itself, with masking, so hypercorn's loggers stay quiet.
-    config.accesslog = None
-    config.errorlog = logging.getLogger("whatsignal.http.hypercorn")
-    config.keep_alive_timeout = 75.0
-    # Server-initiated websocket pings (ASGI has no ping message; hypercorn sends them).
-    config.websocket_ping_interval = websocket_ping_interval
-    return config
-
-
-async def serve_app(
-    app: Any,
-    *,
-    host: str,
-    port: int,
-    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-    graceful_timeout: float = 5.0,
-    websocket_ping_interval: float | None = None,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``app`` until ``shutdown_trigger`` returns (graceful) or the caller cancels.
-
-    Reports the bound URLs (``["http://127.0.0.1:54321"]``) through ``task_status`` once the
-    socket listens, so ``port=0`` is usable in tests.
-
-    Resource handling:
-        When ``shutdown_trigger`` returns, hypercorn stops accepting connections and gives
-        requests in flight ``graceful_timeout`` seconds to finish. Cancellation is the hard stop.
-    """
-    config = _hypercorn_config(host, port, graceful_timeout, websocket_ping_interval)
-    await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
-
-
-def base_url(binds: list[str]) -> str:
-    """The URL a client on this machine should use for the first bind.
-
-    A wildcard bind (``0.0.0.0`` / ``::``) is not a destination, so it is replaced by loopback.
-    """
-    url = binds[0]
-    return url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+__all__ = ["WebhookServer"]
 
 
 @attrs.define(eq=False, kw_only=True)
 class WebhookServer:
-    """The HTTP actor: serves the bridge's app (webhooks, health, metrics, admin).
+    """Serves the bridge's app until stopped.
 
     ``run`` reports the bound URLs once the socket listens. When ``stopping`` is set, it stops
     accepting and gives requests in flight ``grace`` seconds; cancellation is the hard stop.
