@@ -83,7 +83,7 @@ async def test_waha_failing_30_percent_of_sends_loses_nothing(tmp_path: Path) ->
                 )
             # Scenario pacing, not a barrier: signal-cli drops the frames a busy websocket
             # cannot take, and this test is about failing sends, not about lost frames.
-            await trio.sleep(0.01)
+            await trio.sleep(0.01)  # scenario: a busy socket drops frames
         await w.until(lambda: len(send_texts(w)) == 30)
         assert await w.envelopes_done(*replies) == ["done"] * 30
         assert flaky.hits >= 5  # the fault really hit

@@ -110,7 +110,7 @@ async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
             later = await client.post(url, json=second)
             # Part of the scenario, not a barrier: the older envelope arrives 0.1 s after the
             # newer one, inside the router's settle window (0.25 s with the push path on).
-            await trio.sleep(0.1)
+            await trio.sleep(0.1)  # scenario: the older one arrives late
             earlier = await client.post(url, json=first)
         assert (later.status_code, earlier.status_code) == (200, 200)
         keys = [envelope_key(line["params"]) for line in (first, second)]
