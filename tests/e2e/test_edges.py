@@ -186,4 +186,8 @@ async def test_fields_the_bridge_does_not_need_are_not_held_against_a_message(
         odd.pop("media", None)
         w.waha.inject_event("message", "personal", odd)
         await w.until(lambda: len(w.to_signal()) == 2)
-        assert w.to_signal()[1].message.endswith(": odd")
+        await w.settled()
+        assert [m.message for m in w.to_signal()] == [
+            "+4917000000049: first",
+            "+4917000000049: odd",
+        ]

@@ -198,9 +198,11 @@ async def test_unquoted_follow_up_goes_where_the_previous_reply_went(tmp_path: P
         # The user answers Alice (quoted) and adds a follow-up at once, unquoted: the
         # follow-up belongs to Alice's chat although the first reply is not delivered yet.
         w.waha.fault("/api/sendText", count=1, latency=0.3)
-        w.signal.inject_envelope(ALICE_PHONE, message="yes", quote_timestamp=alice_fwd.timestamp)
-        w.signal.inject_envelope(ALICE_PHONE, message="and cheese")
-        await w.until(lambda: len(send_texts(w)) == 2)
+        yes = w.signal.inject_envelope(
+            ALICE_PHONE, message="yes", quote_timestamp=alice_fwd.timestamp
+        )
+        cheese = w.signal.inject_envelope(ALICE_PHONE, message="and cheese")
+        assert await w.envelopes_done(yes, cheese) == ["done", "done"]
         assert [(c["chatId"], c["text"]) for c in send_texts(w)] == [
             (chat_of(WA_ALICE), "yes"),
             (chat_of(WA_ALICE), "and cheese"),

@@ -74,9 +74,12 @@ async def test_poll_mode_survives_receive_failures(tmp_path: Path) -> None:
     async with world(tmp_path, signal_mode="normal", signal_faults=faults) as w:
         msg = w.waha.inject_message("personal", from_="+4917000000022", body="still there?")
         await w.until(lambda: len(w.to_signal()) == 1)
-        w.signal.inject_envelope(ALICE_PHONE, message="yes")
+        answer = w.signal.inject_envelope(ALICE_PHONE, message="yes")
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1, timeout=20)
-        assert w.whatsapp_calls("/api/sendText")[0]["chatId"] == msg["from"]
+        assert await w.envelopes_done(answer) == ["done"]
+        sent = w.whatsapp_calls("/api/sendText")
+        assert [(c["chatId"], c["text"]) for c in sent] == [(msg["from"], "yes")]
+        assert faults[0].hits == 3  # the receive failures really happened
 
 
 async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
