@@ -26,7 +26,8 @@ async def test_whatsapp_image_arrives_in_signal_as_an_attachment(tmp_path: Path)
             notify_name="Carol",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
-        sent = w.to_signal()[0]
+        await w.settled()
+        (sent,) = w.to_signal()
         assert sent.message == "Carol: look at this"
         assert len(sent.attachments) == 1
         attachment = sent.attachments[0]
@@ -47,7 +48,8 @@ async def test_expired_whatsapp_media_still_delivers_the_text_with_a_note(tmp_pa
             notify_name="Dan",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
-        sent = w.to_signal()[0]
+        await w.settled()
+        (sent,) = w.to_signal()
         assert sent.message == "Dan: [media expired before it could be fetched]"
         assert sent.attachments == ()
 
@@ -112,7 +114,8 @@ async def test_files_over_their_class_limit_are_replaced_by_a_note(tmp_path: Pat
             notify_name="Ivy",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
-        sent = w.to_signal()[0]
+        await w.settled()
+        (sent,) = w.to_signal()
         assert sent.attachments == ()
         assert sent.message == (
             "Ivy: huge\n[image too large to forward (limit 1 MB: media.maxSizeMB.image)]"
