@@ -2,12 +2,26 @@
 
 Everything talks real HTTP on 127.0.0.1 with random ports; only the clock and the upstream
 phones are simulated. ``World`` holds the three and offers the waits the tests need.
+
+Tests wait for facts, never for time. A positive outcome is awaited with :meth:`World.until`;
+before asserting that something did *not* happen, a test waits on a barrier that proves the
+bridge is done with the event in question:
+
+* :meth:`World.row_done` - the event's journal row (by natural key) is done or dead;
+* :meth:`World.envelopes_done` - the same for envelopes injected into FakeSignal;
+* :meth:`World.settled` - WAHA had a 2xx for every webhook it sent, the given envelopes are
+  journaled, and nothing in the journal is pending;
+* a later message in the same ordering lane (one WhatsApp chat) that has arrived.
+
+A 4xx answered by an edge before journaling needs no wait: the journal has no row for the key.
 """
 
 from __future__ import annotations
 
+import inspect
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -17,7 +31,10 @@ import attrs
 import trio
 
 from whatsignal.config import Config, config_from_mapping
+from whatsignal.intake import signal_key
+from whatsignal.serde import parse_signal_received
 from whatsignal.service import Bridge, Parts, Tuning
+from whatsignal.storage import SqliteStore
 from whatsignal.testing import FakeSignal, FakeWaha, Fault
 
 BRIDGE = "+15550000001"
@@ -66,6 +83,82 @@ def make_config(
     return config_from_mapping(data, env=env)
 
 
+Check = Callable[[], bool | Awaitable[bool]]
+"""A condition to wait for: a plain predicate, or one that has to ask the bridge (async)."""
+
+
+async def wait_for(check: Check, *, timeout: float = 10.0, interval: float = 0.01) -> None:
+    """Wait until ``check()`` holds, polling every ``interval`` seconds, or fail the test.
+
+    The one polling loop of the e2e tests: every wait for a fact goes through here.
+    """
+    with trio.fail_after(timeout):
+        while True:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            await trio.sleep(interval)  # polling interval of a wait for a fact, not a barrier
+
+
+def message_key(session: str, payload: dict[str, Any]) -> str:
+    """The natural journal key of a WhatsApp ``message`` (``wa:<session>:msg:<id>``)."""
+    return f"wa:{session}:msg:{payload['id']}"
+
+
+def envelope_key(item: dict[str, Any]) -> str:
+    """The natural journal key of a received Signal item (what ``inject_envelope`` returns,
+    or a JSON-RPC ``params``): ``sig:<account>:<sourceUuid or source>:<timestamp>``."""
+    return signal_key(parse_signal_received(item))
+
+
+def _read_row_state(path: str, key: str) -> str | None:
+    # A read-only connection of its own: the database is in WAL mode, so this reader neither
+    # blocks the bridge's writer nor sees an uncommitted row.
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=5.0)
+    try:
+        row = conn.execute("SELECT state FROM journal WHERE key = ?", (key,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
+async def row_state(store: SqliteStore, key: str) -> str | None:
+    """The state of the journal row with natural key ``key``: ``"pending"``, ``"done"``,
+    ``"dead"``, or None when there is no such row.
+
+    The Store has no lookup of a row's state by key, so this reads the database file through
+    a read-only connection of its own.
+    """
+    return await trio.to_thread.run_sync(_read_row_state, store.path, key)
+
+
+async def row_done(store: SqliteStore, *keys: str, timeout: float = 10.0) -> list[str]:
+    """Wait until each row ``keys`` names exists and is no longer pending; their states.
+
+    Fact waited for: the bridge is finished with these events. A ``done`` row committed after
+    its sends (and the mappings they made), so everything it sends has been received by the
+    simulators; and no second row can exist for its key, so a redelivery sends nothing more.
+    A ``dead`` row is buried *before* its notice goes out: to see the notice, wait for it, or
+    for a later row in the same chat (the chat's lane is held until the notice is sent).
+    """
+    states: dict[str, str] = {}
+
+    async def finished() -> bool:
+        for key in keys:
+            if key not in states:
+                state = await row_state(store, key)
+                if state is None or state == "pending":
+                    return False
+                states[key] = state
+        return True
+
+    await wait_for(finished, timeout=timeout)
+    return [states[key] for key in keys]
+
+
 @attrs.define(eq=False)
 class World:
     waha: FakeWaha
@@ -80,11 +173,64 @@ class World:
     def whatsapp_calls(self, path: str) -> list[dict[str, Any]]:
         return [r.body for r in self.waha.sent if r.path == path]
 
-    async def until(self, check: Callable[[], bool], *, timeout: float = 10.0) -> None:
-        """Wait until ``check()`` holds (polling every 10 ms), or fail the test."""
-        with trio.fail_after(timeout):
-            while not check():
-                await trio.sleep(0.01)
+    async def until(self, check: Check, *, timeout: float = 10.0) -> None:
+        """Wait until ``check()`` holds (polling every 10 ms; it may be async), or fail."""
+        await wait_for(check, timeout=timeout)
+
+    async def row_state(self, key: str) -> str | None:
+        """The state of the journal row with natural key ``key`` (see :func:`row_state`)."""
+        return await row_state(self.parts.store, key)
+
+    async def row_done(self, *keys: str, timeout: float = 10.0) -> list[str]:
+        """Wait until the journal rows ``keys`` are done or dead; their states, in order.
+
+        See :func:`row_done` for what that proves (and what it does not, for a dead row).
+        """
+        return await row_done(self.parts.store, *keys, timeout=timeout)
+
+    async def envelopes_done(self, *items: dict[str, Any], timeout: float = 10.0) -> list[str]:
+        """Wait until the rows of these injected Signal envelopes are done or dead (see
+        :meth:`row_done`); their states, in order.
+
+        Only for envelopes the bridge journals (data messages, edits, read receipts): typing
+        indicators and delivery receipts never get a row, so waiting for one fails the test.
+        """
+        return await self.row_done(*(envelope_key(item) for item in items), timeout=timeout)
+
+    def unanswered_webhooks(self) -> set[str]:
+        """Ids of WAHA events sent to a subscribed webhook and not yet answered with a 2xx."""
+        answered = {d.event_id for d in self.waha.deliveries if d.ok}
+        return {
+            e["id"]
+            for e in self.waha.events
+            if e["id"] not in answered
+            and any(t.wants(e["event"]) for t in self.waha.targets(e["session"]))
+        }
+
+    async def settled(self, *envelopes: dict[str, Any], timeout: float = 10.0) -> None:
+        """Wait until the bridge has nothing left to do with what the test injected.
+
+        Facts waited for, in this order: WAHA had a 2xx for every event it sent to the bridge
+        (a 2xx comes after the row is journaled); each of ``envelopes`` (injected into
+        FakeSignal) has its journal row; and then no journal row is pending. After that the
+        bridge sends nothing until something new arrives.
+
+        Signal envelopes have no delivery receipt the test could see, so the ones that matter
+        must be named. Events the test built quietly and posted itself (FakeWaha had no webhook
+        URL then) are never answered to WAHA: do not use this wait after those.
+        """
+        store = self.parts.store
+        keys = [envelope_key(item) for item in envelopes]
+
+        async def idle() -> bool:
+            if self.unanswered_webhooks():
+                return False
+            for key in keys:
+                if not await store.has_key(key):
+                    return False
+            return await store.pending_count() == 0
+
+        await wait_for(idle, timeout=timeout)
 
     @property
     def parts(self) -> Parts:

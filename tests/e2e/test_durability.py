@@ -153,7 +153,7 @@ class BridgeProcess:
                 else:
                     if response.status_code == 200:
                         return
-                await trio.sleep(0.05)
+                await trio.sleep(0.05)  # polling interval of a wait for /readyz, not a barrier
 
     async def kill(self) -> None:
         """SIGKILL: no cleanup of any kind, exactly the crash under test."""
@@ -180,7 +180,7 @@ async def _wait(check: Callable[[], bool], *, within: float) -> bool:
     """Poll ``check`` until it holds (True) or ``within`` seconds pass (False)."""
     with trio.move_on_after(within):
         while not check():
-            await trio.sleep(0.02)
+            await trio.sleep(0.02)  # polling interval of a wait for a fact, not a barrier
         return True
     return False
 
@@ -194,7 +194,7 @@ async def _drained(client: httpx.AsyncClient, url: str, *, within: float) -> boo
             queues: dict[str, dict[str, int]] = response.json().get("queues", {})
             if not any(states.get("pending") for states in queues.values()):
                 return True
-            await trio.sleep(0.05)
+            await trio.sleep(0.05)  # polling interval of a wait for a fact, not a barrier
     return False
 
 
@@ -237,7 +237,7 @@ class Stream:
             self.waha.inject_message(
                 SESSION, from_=_chat_number(chat), body=token, notify_name=f"C{chat}"
             )
-            await trio.sleep(INJECT_GAP)
+            await trio.sleep(INJECT_GAP)  # scenario: a steady stream the kill lands in
 
     async def signal_replies(self) -> None:
         for i in range(MESSAGES):
@@ -248,7 +248,7 @@ class Stream:
                 ALICE_PHONE, message=token, quote_timestamp=self.seeds[chat], quote_author=BRIDGE
             )
             self.sg_token[int(item["envelope"]["timestamp"])] = token
-            await trio.sleep(INJECT_GAP)
+            await trio.sleep(INJECT_GAP)  # scenario: a steady stream the kill lands in
 
     def at_risk(self, killed_at: float, restarted_at: float) -> set[str]:
         """Envelopes the killed process may have read without journaling them."""
@@ -302,10 +302,12 @@ async def test_sigkill_mid_stream_loses_nothing_committed_and_duplicates_at_most
                 await bridge.kill()
                 arrived_at_kill = stream.arrived()
                 injected_at_kill = (len(stream.wa_chat), len(stream.sg_chat))
-                # A receive the dead process had pending may still hand out during one
-                # long-poll window (50 ms here); after this pause every answer goes to the
-                # new process.
-                await trio.sleep(0.2)
+                # Part of the scenario, not a barrier for an assertion: a receive the dead
+                # process had pending may still hand out during one long-poll window (50 ms
+                # here); after this pause every answer goes to the new process, so at_risk()
+                # can tell the two apart. (FakeSignal does not expose receive calls in
+                # flight, which would let this wait for that fact instead.)
+                await trio.sleep(0.2)  # scenario: outlast the dead long poll
                 restarted_at = trio.current_time()
                 await bridge.start(client)
             may_lose = stream.at_risk(killed_at, restarted_at)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from bridge_harness import ALICE_PHONE, BRIDGE, world
 
+from whatsignal.testing import Fault
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
 
 
@@ -27,15 +29,24 @@ async def test_names_come_from_waha_and_are_cached(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         w.waha.add_contact("+4917000000043", session="personal", name="Gil (work)")
         group = w.waha.add_group("Climbers", session="personal", participants=["+4917000000043"])
-        for n in range(2):
-            w.waha.inject_message("personal", from_="+4917000000043", chat_id=group, body=f"m{n}")
-            await w.until(lambda n=n: len(w.to_signal()) == n + 1)
+        # Pass-through faults (no status, no latency): they only count the lookups.
+        contact_lookups = w.waha.add_fault(Fault(path="/api/contacts", method="GET", count=None))
+        group_lookups = w.waha.add_fault(
+            Fault(path="/api/personal/groups/*", method="GET", count=None)
+        )
+        w.waha.inject_message("personal", from_="+4917000000043", chat_id=group, body="m0")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        assert (contact_lookups.hits, group_lookups.hits) == (1, 1)  # asked WAHA once each
+        w.waha.inject_message("personal", from_="+4917000000043", chat_id=group, body="m1")
+        await w.until(lambda: len(w.to_signal()) == 2)
+        await w.settled()
         assert [m.message for m in w.to_signal()] == [
             "Gil (work) in Climbers: m0",
             "Gil (work) in Climbers: m1",
         ]
+        assert (contact_lookups.hits, group_lookups.hits) == (1, 1)  # then from the cache
         lookups = [r.path for r in w.waha.sent if "groups" in r.path or "contacts" in r.path]
-        assert lookups == []  # lookups are reads, not recorded sends
+        assert lookups == []  # and looking up changed nothing in WAHA
 
 
 async def test_media_without_url_and_a_failing_download(tmp_path: Path) -> None:
@@ -81,7 +92,7 @@ async def test_edits_both_ways(tmp_path: Path) -> None:
 
 async def test_unknown_targets_are_ignored_quietly(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        msg = w.waha.inject_message("personal", from_="+4917000000046", body="hi")
+        w.waha.inject_message("personal", from_="+4917000000046", body="hi")
         await w.until(lambda: len(w.to_signal()) == 1)
         w.waha.inject_reaction(
             "personal", from_="+4917000000046", message_id="false_1@c.us_UNKNOWN", reaction="❤️"
@@ -90,12 +101,14 @@ async def test_unknown_targets_are_ignored_quietly(tmp_path: Path) -> None:
         w.waha.inject_ack("false_1@c.us_UNKNOWN3_4917000000046@c.us", 3, session="personal")
         w.waha.inject_message("personal", from_="+4917000000046", body="after")
         await w.until(lambda: len(w.to_signal()) == 2)
-        assert [m.message for m in w.to_signal()][-1].endswith("after")
+        # Every webhook answered and no row pending: the unknown targets were handled.
+        await w.settled()
+        assert [m.message for m in w.to_signal()] == ["+4917000000046: hi", "+4917000000046: after"]
         touched = [
             r.path for r in w.signal.sent if "reactions" in r.path or "remote-delete" in r.path
         ]
         assert touched == []  # nothing to react to or delete on Signal
-        assert msg["id"]
+        assert await w.parts.store.dead_letters() == []  # quietly: no dead letter, no notice
 
 
 async def test_whatsapp_cannot_find_the_quoted_message_so_reply_goes_unquoted(
@@ -110,13 +123,14 @@ async def test_whatsapp_cannot_find_the_quoted_message_so_reply_goes_unquoted(
             status=500,
             body={"statusCode": 500, "exception": {"message": "Could not get the quoted message."}},
         )
-        w.signal.inject_envelope(
+        answer = w.signal.inject_envelope(
             ALICE_PHONE,
             message="answer",
             quote_timestamp=w.to_signal()[0].timestamp,
             quote_author=BRIDGE,
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        assert await w.envelopes_done(answer) == ["done"]
+        assert len(w.whatsapp_calls("/api/sendText")) == 1  # the unquoted retry, once
         sent = w.whatsapp_calls("/api/sendText")[0]
         assert sent["chatId"] == msg["from"]
         assert "reply_to" not in sent
@@ -149,6 +163,8 @@ async def test_locations_and_contact_cards_cross(tmp_path: Path) -> None:
         card = "BEGIN:VCARD\nVERSION:3.0\nFN:Kim Lee\nTEL;type=CELL:+49 170 1234\nEND:VCARD"
         w.waha.inject_event("message", "personal", variant("VCF001", body=card, vCards=[card]))
         await w.until(lambda: len(w.to_signal()) == 3)
+        await w.settled()
+        assert len(w.to_signal()) == 3
         # WAHA posts webhooks concurrently, so the two may arrive in either order.
         texts = sorted(m.message.split(": ", 1)[1] for m in w.to_signal()[1:])
         assert texts == [
@@ -170,4 +186,8 @@ async def test_fields_the_bridge_does_not_need_are_not_held_against_a_message(
         odd.pop("media", None)
         w.waha.inject_event("message", "personal", odd)
         await w.until(lambda: len(w.to_signal()) == 2)
-        assert w.to_signal()[1].message.endswith(": odd")
+        await w.settled()
+        assert [m.message for m in w.to_signal()] == [
+            "+4917000000049: first",
+            "+4917000000049: odd",
+        ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, World, world
 from e2e_tools import WA_ALICE, WA_BOB, WA_DAN, chat_of, forward, send_texts, signal_texts
 
@@ -35,29 +34,14 @@ async def _reply(w: World, text: str) -> tuple[int, MessageMapping]:
     store = w.parts.store
     found: list[MessageMapping] = []
 
-    async def mapped() -> None:
-        while not found:
-            mapping = await store.mapping_by_signal_timestamp(BRIDGE, stamp)
-            if mapping is not None:
-                found.append(mapping)
-            await trio.sleep(0.01)
+    async def mapped() -> bool:
+        mapping = await store.mapping_by_signal_timestamp(BRIDGE, stamp)
+        if mapping is not None:
+            found.append(mapping)
+        return bool(found)
 
-    with trio.fail_after(5):
-        await mapped()
+    await w.until(mapped, timeout=5)
     return stamp, found[0]
-
-
-async def _settled(w: World) -> None:
-    """Wait until every webhook was answered and the journal has nothing pending."""
-    store = w.parts.store
-    with trio.fail_after(5):
-        while True:
-            wanted = set(w.waha.webhook_events)
-            events = {e["id"] for e in w.waha.events if e["event"] in wanted}
-            answered = {d.event_id for d in w.waha.deliveries if d.ok}
-            if events <= answered and await store.pending_count() == 0:
-                return
-            await trio.sleep(0.01)
 
 
 def _receipts(w: World) -> list[Any]:
@@ -81,11 +65,11 @@ async def test_acks_raise_delivery_status_and_error_never_overwrites_read(
         assert wid.startswith("true_")
 
         w.waha.inject_ack(wid, 1, session="personal")  # SERVER
-        await _settled(w)
+        await w.settled()
         assert await _status(w, wid) == 1
         assert _receipts(w) == []  # not read yet
         w.waha.inject_ack(wid, 3, session="personal")  # READ
-        await _settled(w)
+        await w.settled()
         assert await _status(w, wid) == 3
         # The user's Signal shows their message read: one receipt for its Signal timestamp.
         await w.until(lambda: len(_receipts(w)) == 1)
@@ -94,15 +78,15 @@ async def test_acks_raise_delivery_status_and_error_never_overwrites_read(
         w.waha.inject_ack(wid, -1, session="personal")  # a late ERROR
         w.waha.inject_ack(wid, 2, session="personal")  # a late DEVICE
         w.waha.inject_ack(wid, 4, session="personal")  # PLAYED: read already reported
-        await _settled(w)
+        await w.settled()
         assert await _status(w, wid) == 4
         assert len(_receipts(w)) == 1
 
         _, other = await _reply(w, "second")
         w.waha.inject_ack(other.whatsapp_id, 1, session="personal")
-        await _settled(w)
+        await w.settled()
         w.waha.inject_ack(other.whatsapp_id, -1, session="personal")  # failure after SERVER
-        await _settled(w)
+        await w.settled()
         assert await _status(w, other.whatsapp_id) == -1
 
 
@@ -112,11 +96,12 @@ async def test_signal_read_receipt_marks_the_whatsapp_chat_seen(tmp_path: Path) 
         bob_msg, bob_fwd = await forward(w, "personal", from_=WA_BOB, body="b", name="B")
 
         w.signal.inject_envelope(ALICE_PHONE, receipt="delivery", receipt_timestamps=[1, 2])
-        w.signal.inject_envelope(
+        read = w.signal.inject_envelope(
             ALICE_PHONE, receipt="read", receipt_timestamps=[alice_fwd.timestamp, bob_fwd.timestamp]
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendSeen")) == 2)
-        await trio.sleep(0.1)
+        # The read receipt's row is done: it (and the delivery receipt read off the socket
+        # before it, which is never journaled) has been handled completely.
+        assert await w.envelopes_done(read) == ["done"]
         seen = sorted(w.whatsapp_calls("/api/sendSeen"), key=lambda b: b["chatId"])
         assert seen == [
             {"session": "personal", "chatId": chat_of(WA_ALICE), "messageIds": [alice_msg["id"]]},
@@ -139,6 +124,8 @@ async def test_whatsapp_reaction_becomes_a_signal_reaction(tmp_path: Path) -> No
         w.waha.inject_reaction("personal", from_=WA_ALICE, message_id=msg["id"], reaction="")
         await w.until(lambda: len(signal_calls(w, "/v1/reactions/", "DELETE")) == 1)
         assert signal_calls(w, "/v1/reactions/", "DELETE")[0]["timestamp"] == fwd.timestamp
+        await w.settled()
+        assert len(signal_calls(w, "/v1/reactions/")) == 2  # each reaction once
         assert signal_texts(w) == ["Alice: news"]  # no reaction arrives as text
 
 
@@ -152,21 +139,23 @@ async def test_group_reaction_targets_the_group_message(tmp_path: Path) -> None:
             "personal", from_=WA_DAN, message_id=msg["id"], reaction="⚽", chat_id=group
         )
         await w.until(lambda: len(signal_calls(w, "/v1/reactions/")) == 1)
-        assert signal_calls(w, "/v1/reactions/")[0]["timestamp"] == fwd.timestamp
+        await w.settled()
+        assert [c["timestamp"] for c in signal_calls(w, "/v1/reactions/")] == [fwd.timestamp]
+        assert signal_texts(w) == ["Dan in Club: goal!"]
 
 
 async def test_signal_reaction_becomes_a_whatsapp_reaction(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         alice_msg, alice_fwd = await forward(w, "personal", from_=WA_ALICE, body="a", name="A")
         await forward(w, "personal", from_=WA_BOB, body="b", name="B")
-        w.signal.inject_envelope(
+        add = w.signal.inject_envelope(
             ALICE_PHONE, reaction="👍", reaction_target=alice_fwd.timestamp, reaction_author=BRIDGE
         )
         await w.until(lambda: len(w.whatsapp_calls("/api/reaction")) == 1)
         assert w.whatsapp_calls("/api/reaction") == [
             {"session": "personal", "messageId": alice_msg["id"], "reaction": "👍"}
         ]
-        w.signal.inject_envelope(
+        remove = w.signal.inject_envelope(
             ALICE_PHONE,
             reaction="👍",
             reaction_target=alice_fwd.timestamp,
@@ -174,7 +163,8 @@ async def test_signal_reaction_becomes_a_whatsapp_reaction(tmp_path: Path) -> No
             reaction_remove=True,
         )
         await w.until(lambda: len(w.whatsapp_calls("/api/reaction")) == 2)
-        assert w.whatsapp_calls("/api/reaction")[1]["reaction"] == ""
+        assert await w.envelopes_done(add, remove) == ["done", "done"]
+        assert [c["reaction"] for c in w.whatsapp_calls("/api/reaction")] == ["👍", ""]
         assert send_texts(w) == []
 
 
@@ -183,22 +173,23 @@ async def test_whatsapp_revoke_deletes_the_signal_message(tmp_path: Path) -> Non
         msg, fwd = await forward(w, "personal", from_=WA_ALICE, body="oops", name="Alice")
         w.waha.inject_revoke("personal", message_id=msg["id"])
         await w.until(lambda: len(signal_calls(w, "/v1/remote-delete/")) == 1)
-        assert signal_calls(w, "/v1/remote-delete/")[0] == {
-            "recipient": ALICE_PHONE,
-            "timestamp": fwd.timestamp,
-        }
+        await w.settled()
+        assert signal_calls(w, "/v1/remote-delete/") == [
+            {"recipient": ALICE_PHONE, "timestamp": fwd.timestamp}
+        ]
+        assert signal_texts(w) == ["Alice: oops"]  # the delete is no message of its own
 
 
 async def test_signal_remote_delete_deletes_the_whatsapp_message(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
         stamp, mapping = await _reply(w, "wrong chat!")
-        w.signal.inject_envelope(ALICE_PHONE, remote_delete=stamp)
+        delete = w.signal.inject_envelope(ALICE_PHONE, remote_delete=stamp)
         await w.until(lambda: len(waha_calls(w, "DELETE", "/api/personal/chats/")) == 1)
-        deleted = waha_calls(w, "DELETE", "/api/personal/chats/")[0]
-        assert deleted.path == (
+        assert await w.envelopes_done(delete) == ["done"]
+        assert [r.path for r in waha_calls(w, "DELETE", "/api/personal/chats/")] == [
             f"/api/personal/chats/{chat_of(WA_ALICE)}/messages/{mapping.whatsapp_id}"
-        )
+        ]
         assert [c["text"] for c in send_texts(w)] == ["wrong chat!"]
 
 
@@ -207,6 +198,8 @@ async def test_whatsapp_edit_becomes_a_signal_edit(tmp_path: Path) -> None:
         msg, fwd = await forward(w, "personal", from_=WA_ALICE, body="at 7", name="Alice")
         w.waha.inject_edit("personal", message_id=msg["id"], body="at 8")
         await w.until(lambda: len(w.signal.messages) == 2)
+        await w.settled()
+        assert len(w.signal.messages) == 2  # the original and its edit, nothing else
         edit = w.signal.messages[1]
         assert (edit.message, edit.edit_timestamp) == ("Alice: at 8", fwd.timestamp)
         assert list(edit.recipients) == [ALICE_PHONE]
@@ -216,8 +209,10 @@ async def test_signal_edit_edits_the_whatsapp_message(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
         stamp, mapping = await _reply(w, "see you at 7")
-        w.signal.inject_envelope(ALICE_PHONE, message="see you at 8", edit=stamp)
+        changed = w.signal.inject_envelope(ALICE_PHONE, message="see you at 8", edit=stamp)
         await w.until(lambda: len(waha_calls(w, "PUT", "/api/personal/chats/")) == 1)
+        assert await w.envelopes_done(changed) == ["done"]
+        assert len(waha_calls(w, "PUT", "/api/personal/chats/")) == 1
         edit = waha_calls(w, "PUT", "/api/personal/chats/")[0]
         assert edit.path.endswith(f"/messages/{mapping.whatsapp_id}")
         assert edit.body["text"] == "see you at 8"
@@ -256,8 +251,11 @@ async def test_sender_with_hidden_number_is_recognised_by_uuid(tmp_path: Path) -
         await w.until(lambda: len(send_texts(w)) == 1)
         assert send_texts(w)[0]["chatId"] == chat_of(WA_ALICE)
         # A stranger hiding their number is still a stranger.
-        w.signal.inject_envelope("+15559990000", message="hidden stranger", number_hidden=True)
-        await w.until(lambda: w.bridge.metrics.strangers._value.get() == 1)
+        stranger = w.signal.inject_envelope(
+            "+15559990000", message="hidden stranger", number_hidden=True
+        )
+        assert await w.envelopes_done(stranger) == ["done"]
+        assert w.bridge.metrics.strangers._value.get() == 1
         assert len(send_texts(w)) == 1
 
 
@@ -311,6 +309,8 @@ async def test_reply_to_a_message_that_never_crossed_says_what_it_answers(
             notify_name="Bob",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
+        await w.settled()
+        assert len(w.to_signal()) == 1  # the phone's own message is not forwarded
         sent = w.to_signal()[0]
         assert sent.message == 'Bob: Yes, Friday works\n↪ in reply to "Shall we meet on Friday?"'
         assert sent.quote_timestamp is None

@@ -26,7 +26,8 @@ async def test_whatsapp_image_arrives_in_signal_as_an_attachment(tmp_path: Path)
             notify_name="Carol",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
-        sent = w.to_signal()[0]
+        await w.settled()
+        (sent,) = w.to_signal()
         assert sent.message == "Carol: look at this"
         assert len(sent.attachments) == 1
         attachment = sent.attachments[0]
@@ -47,7 +48,8 @@ async def test_expired_whatsapp_media_still_delivers_the_text_with_a_note(tmp_pa
             notify_name="Dan",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
-        sent = w.to_signal()[0]
+        await w.settled()
+        (sent,) = w.to_signal()
         assert sent.message == "Dan: [media expired before it could be fetched]"
         assert sent.attachments == ()
 
@@ -57,7 +59,7 @@ async def test_signal_attachments_go_to_whatsapp_by_type_with_the_caption(tmp_pa
         msg = w.waha.inject_message("personal", from_="+4917000000013", body="send me files")
         await w.until(lambda: len(w.to_signal()) == 1)
         quoted = w.to_signal()[0]
-        w.signal.inject_envelope(
+        files = w.signal.inject_envelope(
             ALICE_PHONE,
             message="here you go",
             quote_timestamp=quoted.timestamp,
@@ -68,10 +70,10 @@ async def test_signal_attachments_go_to_whatsapp_by_type_with_the_caption(tmp_pa
                 (PDF, "application/pdf", "doc.pdf"),
             ],
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendFile")) == 1)
-        image = w.whatsapp_calls("/api/sendImage")[0]
-        voice = w.whatsapp_calls("/api/sendVoice")[0]
-        document = w.whatsapp_calls("/api/sendFile")[0]
+        assert await w.envelopes_done(files) == ["done"]
+        (image,) = w.whatsapp_calls("/api/sendImage")
+        (voice,) = w.whatsapp_calls("/api/sendVoice")
+        (document,) = w.whatsapp_calls("/api/sendFile")
         assert image["chatId"] == voice["chatId"] == document["chatId"] == msg["from"]
         assert base64.b64decode(image["file"]["data"]) == PNG
         assert image["file"]["mimetype"] == "image/png"
@@ -89,12 +91,13 @@ async def test_voice_note_with_text_sends_the_text_separately(tmp_path: Path) ->
     async with world(tmp_path) as w:
         w.waha.inject_message("personal", from_="+4917000000014", body="call me?")
         await w.until(lambda: len(w.to_signal()) == 1)
-        w.signal.inject_envelope(
+        note = w.signal.inject_envelope(
             ALICE_PHONE, message="listen", attachments=[(OGG, "audio/ogg", None)]
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
-        assert len(w.whatsapp_calls("/api/sendVoice")) == 1
-        assert w.whatsapp_calls("/api/sendText")[0]["text"] == "listen"
+        assert await w.envelopes_done(note) == ["done"]
+        (voice,) = w.whatsapp_calls("/api/sendVoice")
+        assert base64.b64decode(voice["file"]["data"]) == OGG
+        assert [c["text"] for c in w.whatsapp_calls("/api/sendText")] == ["listen"]
 
 
 async def test_files_over_their_class_limit_are_replaced_by_a_note(tmp_path: Path) -> None:
@@ -111,18 +114,19 @@ async def test_files_over_their_class_limit_are_replaced_by_a_note(tmp_path: Pat
             notify_name="Ivy",
         )
         await w.until(lambda: len(w.to_signal()) == 1)
-        sent = w.to_signal()[0]
+        await w.settled()
+        (sent,) = w.to_signal()
         assert sent.attachments == ()
         assert sent.message == (
             "Ivy: huge\n[image too large to forward (limit 1 MB: media.maxSizeMB.image)]"
         )
-        w.signal.inject_envelope(
+        mine = w.signal.inject_envelope(
             ALICE_PHONE,
             message="have mine",
             attachments=[(big_png, "image/png", "mine.png"), (PDF, "application/pdf", "a.pdf")],
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendFile")) == 1)
-        document = w.whatsapp_calls("/api/sendFile")[0]
+        assert await w.envelopes_done(mine) == ["done"]
+        (document,) = w.whatsapp_calls("/api/sendFile")
         assert document["caption"].startswith("have mine\n[image too large to forward")
         assert w.whatsapp_calls("/api/sendImage") == []
 
@@ -160,11 +164,11 @@ async def test_a_video_waha_cannot_send_goes_as_a_document(tmp_path: Path) -> No
         msg = w.waha.inject_message("personal", from_="+4917000000017", body="clip?")
         await w.until(lambda: len(w.to_signal()) == 1)
         w.waha.fault("/api/sendVideo", count=None, status=422, body=refusal)
-        w.signal.inject_envelope(
+        clip = w.signal.inject_envelope(
             ALICE_PHONE, message="here", attachments=[(mp4, "video/mp4", "c.mp4")]
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendFile")) == 1)
-        document = w.whatsapp_calls("/api/sendFile")[0]
+        assert await w.envelopes_done(clip) == ["done"]
+        (document,) = w.whatsapp_calls("/api/sendFile")  # once, after the refused video
         assert document["chatId"] == msg["from"]
         assert base64.b64decode(document["file"]["data"]) == mp4
         assert document["caption"] == "here"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from bridge_harness import ALICE_PHONE, BRIDGE, world
+from bridge_harness import ALICE_PHONE, BRIDGE, message_key, world
 from e2e_tools import (
     WA_ALICE,
     WA_BOB,
@@ -55,7 +55,7 @@ async def test_fifty_concurrent_messages_from_five_senders(tmp_path: Path) -> No
                 nursery.start_soon(chat, index, number)
         await w.until(lambda: len(w.signal.messages) >= 50)
         elapsed = trio.current_time() - started
-        await trio.sleep(0.1)
+        await w.settled()  # every webhook answered and every row done: nothing more to send
         texts = signal_texts(w, ALICE_PHONE)
         assert len(texts) == 50
         assert len(set(texts)) == 50  # each exactly once
@@ -73,14 +73,19 @@ async def test_waha_failing_30_percent_of_sends_loses_nothing(tmp_path: Path) ->
         flaky = w.waha.add_fault(
             Flaky(path="/api/sendText", count=None, status=500, rate=0.3, seed=7)
         )
+        replies = []
         for n in range(15):
             for fwd, who in ((bob_fwd, "bob"), (alice_fwd, "alice")):
-                w.signal.inject_envelope(
-                    ALICE_PHONE, message=f"to-{who}-{n}", quote_timestamp=fwd.timestamp
+                replies.append(
+                    w.signal.inject_envelope(
+                        ALICE_PHONE, message=f"to-{who}-{n}", quote_timestamp=fwd.timestamp
+                    )
                 )
-            await trio.sleep(0.01)  # signal-cli drops frames a busy socket cannot take
+            # Scenario pacing, not a barrier: signal-cli drops the frames a busy websocket
+            # cannot take, and this test is about failing sends, not about lost frames.
+            await trio.sleep(0.01)  # scenario: a busy socket drops frames
         await w.until(lambda: len(send_texts(w)) == 30)
-        await trio.sleep(0.1)
+        assert await w.envelopes_done(*replies) == ["done"] * 30
         assert flaky.hits >= 5  # the fault really hit
         by_chat: dict[str, list[str]] = {}
         for call in send_texts(w):
@@ -95,9 +100,8 @@ async def test_signal_send_failing_twice_is_retried_and_arrives_once(tmp_path: P
             path="/v2/send", count=2, status=500, body={"error": "Failed to send message"}
         )
         w.signal.add_fault(fault)
-        w.waha.inject_message("personal", from_=WA_ALICE, body="persist", notify_name="Alice")
-        await w.until(lambda: "Alice: persist" in signal_texts(w))
-        await trio.sleep(0.2)
+        msg = w.waha.inject_message("personal", from_=WA_ALICE, body="persist", notify_name="Alice")
+        assert await w.row_done(message_key("personal", msg)) == ["done"]
         assert fault.hits == 2
         assert signal_texts(w) == ["Alice: persist"]
 
@@ -108,10 +112,10 @@ async def test_signal_400_network_failure_is_transient(tmp_path: Path) -> None:
         body = {"error": 'Failed to send message: Network failure for "+15551110001"'}
         fault = Fault(path="/v2/send", count=3, status=400, body=body)
         w.signal.add_fault(fault)
-        w.waha.inject_message("personal", from_=WA_ALICE, body="later", notify_name="Alice")
-        await w.until(lambda: "Alice: later" in signal_texts(w))
+        msg = w.waha.inject_message("personal", from_=WA_ALICE, body="later", notify_name="Alice")
+        assert await w.row_done(message_key("personal", msg)) == ["done"]  # not dead
         assert fault.hits == 3
-        assert len(w.signal.messages) == 1  # no dead-letter notice
+        assert signal_texts(w) == ["Alice: later"]  # once, and no dead-letter notice
 
 
 async def _dead_letters(w: Any, token: str | None = None) -> list[dict[str, Any]]:
@@ -125,10 +129,12 @@ async def test_dead_letter_does_not_block_its_chat_and_can_be_retried(tmp_path: 
     async with world(tmp_path) as w:
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
         fault = w.waha.add_fault(Fault(path="/api/sendText", count=3, status=400, body=WAHA_400))
-        w.signal.inject_envelope(ALICE_PHONE, message="secret words one")
-        w.signal.inject_envelope(ALICE_PHONE, message="two")
-        await w.until(lambda: len(send_texts(w)) == 1)
-        assert send_texts(w)[0]["text"] == "two"  # the dead message did not block its chat
+        one = w.signal.inject_envelope(ALICE_PHONE, message="secret words one")
+        two = w.signal.inject_envelope(ALICE_PHONE, message="two")
+        # "two" waits behind "one" in its chat: once it is done, "one" is dead and its notice
+        # sent (a chat's lane is held until the notice has gone out).
+        assert await w.envelopes_done(one, two) == ["dead", "done"]
+        assert [c["text"] for c in send_texts(w)] == ["two"]  # the dead one did not block it
         assert fault.hits == 3  # retry.maxAttempts permanent failures, then dead
 
         notices = [t for t in signal_texts(w, ALICE_PHONE) if "could not be delivered" in t]
@@ -144,9 +150,12 @@ async def test_dead_letter_does_not_block_its_chat_and_can_be_retried(tmp_path: 
 
         response = await post(w, f"/admin/dead-letters/{letter['id']}/retry")
         assert response.status_code == 200
-        await w.until(lambda: len(send_texts(w)) == 2)
-        assert send_texts(w)[1]["text"] == "secret words one"
-        assert send_texts(w)[1]["chatId"] == chat_of(WA_ALICE)
+        assert await w.envelopes_done(one) == ["done"]
+        assert [(c["chatId"], c["text"]) for c in send_texts(w)] == [
+            (chat_of(WA_ALICE), "two"),
+            (chat_of(WA_ALICE), "secret words one"),
+        ]
+        assert len([t for t in signal_texts(w) if "could not be delivered" in t]) == 1
         assert await _dead_letters(w) == []
         assert (await post(w, f"/admin/dead-letters/{letter['id']}/retry")).status_code == 404
 
@@ -157,15 +166,10 @@ async def test_unregistered_signal_user_is_a_dead_letter(tmp_path: Path) -> None
         fault = Fault(path="/v2/send", count=3, status=400, body=body)
         w.signal.add_fault(fault)
         msg = w.waha.inject_message("personal", from_=WA_ALICE, body="hi", notify_name="Alice")
-        letters: list[dict[str, Any]] = []
-
-        async def dead() -> None:
-            while not letters:
-                letters.extend(await _dead_letters(w))
-                await trio.sleep(0.02)
-
-        with trio.fail_after(5):
-            await dead()
+        key = message_key("personal", msg)
+        assert await w.row_done(key) == ["dead"]
+        letters = await _dead_letters(w)
+        assert len(letters) == 1
         assert fault.hits == 3
         assert (letters[0]["source"], letters[0]["kind"]) == ("whatsapp", "message")
         assert letters[0]["chat"] != chat_of(WA_ALICE)  # masked
@@ -175,9 +179,11 @@ async def test_unregistered_signal_user_is_a_dead_letter(tmp_path: Path) -> None
         notice = next(t for t in signal_texts(w) if "could not be delivered" in t)
         assert f"a WhatsApp message from {WA_ALICE} could not be delivered" in notice
 
-        await post(w, f"/admin/dead-letters/{letters[0]['id']}/retry")
-        await w.until(lambda: "Alice: hi" in signal_texts(w))
-        assert msg["id"]
+        retried = await post(w, f"/admin/dead-letters/{letters[0]['id']}/retry")
+        assert retried.status_code == 200
+        assert await w.row_done(key) == ["done"]
+        assert signal_texts(w) == [notice, "Alice: hi"]  # delivered once, after the notice
+        assert await _dead_letters(w) == []
 
 
 async def test_admin_endpoints_need_the_token_when_one_is_set(tmp_path: Path) -> None:
@@ -209,6 +215,7 @@ async def test_signal_rate_limit_pauses_the_number_then_resumes(tmp_path: Path) 
         # Another chat's message waits for the pause as well: the whole number is paused.
         w.waha.inject_message("personal", from_=WA_BOB, body="two", notify_name="Bob")
         await w.until(lambda: len(w.signal.messages) == 2)
+        await w.settled()
         sends = [r for r in w.signal.sent if r.path == "/v2/send"]
         assert all(r.at >= limited_at + 0.5 for r in sends)
         assert sorted(signal_texts(w)) == ["Alice: one", "Bob: two"]

@@ -16,26 +16,33 @@ def _notices(w: World) -> list[str]:
 
 async def test_to_starts_a_new_chat_and_the_next_message_continues_it(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        w.signal.inject_envelope(ALICE_PHONE, message=f"/to {NEW_CONTACT} Hi, it's Alice")
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        start = w.signal.inject_envelope(ALICE_PHONE, message=f"/to {NEW_CONTACT} Hi, it's Alice")
+        assert await w.envelopes_done(start) == ["done"]
+        assert len(w.whatsapp_calls("/api/sendText")) == 1
         first = w.whatsapp_calls("/api/sendText")[0]
         assert (first["session"], first["chatId"], first["text"]) == (
             "personal",
             NEW_CONTACT.lstrip("+") + "@c.us",
             "Hi, it's Alice",
         )
-        w.signal.inject_envelope(ALICE_PHONE, message="//slash at the start")
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 2)
+        escaped = w.signal.inject_envelope(ALICE_PHONE, message="//slash at the start")
+        assert await w.envelopes_done(escaped) == ["done"]
+        assert len(w.whatsapp_calls("/api/sendText")) == 2
+        assert w.to_signal() == []  # no notice: neither is a mistake
         second = w.whatsapp_calls("/api/sendText")[1]
         assert (second["chatId"], second["text"]) == (first["chatId"], "/slash at the start")
 
 
 async def test_help_and_mistakes_are_answered_in_signal(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        w.signal.inject_envelope(ALICE_PHONE, message="/help")
-        w.signal.inject_envelope(ALICE_PHONE, message="/to nobody hello")
-        w.signal.inject_envelope(ALICE_PHONE, message="/to elsewhere:+4917000000102 hello")
-        await w.until(lambda: len(_notices(w)) == 3)
+        items = [
+            w.signal.inject_envelope(ALICE_PHONE, message="/help"),
+            w.signal.inject_envelope(ALICE_PHONE, message="/to nobody hello"),
+            w.signal.inject_envelope(ALICE_PHONE, message="/to elsewhere:+4917000000102 hello"),
+        ]
+        # A command is answered before its row is done: all three are answered, once each.
+        assert await w.envelopes_done(*items) == ["done"] * 3
+        assert len(w.to_signal()) == 3
         help_text, usage, unknown = _notices(w)
         assert "/to +491701234567 your text" in help_text
         assert "usage: /to" in usage
@@ -49,9 +56,15 @@ async def test_a_destination_with_several_sessions_must_say_which(tmp_path: Path
         {"whatsappSessionName": "business", "signalDestinationPhoneNumber": ALICE_PHONE},
     ]
     async with world(tmp_path, channels=channels) as w:
-        w.signal.inject_envelope(ALICE_PHONE, message=f"/to {NEW_CONTACT} hello")
-        await w.until(lambda: len(_notices(w)) == 1)
+        vague = w.signal.inject_envelope(ALICE_PHONE, message=f"/to {NEW_CONTACT} hello")
+        assert await w.envelopes_done(vague) == ["done"]
+        assert [m.message for m in w.to_signal()] == _notices(w)
+        assert len(_notices(w)) == 1
         assert "say which WhatsApp session" in _notices(w)[0]
-        w.signal.inject_envelope(ALICE_PHONE, message=f"/to business:{NEW_CONTACT} hello")
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
-        assert w.whatsapp_calls("/api/sendText")[0]["session"] == "business"
+        assert w.whatsapp_calls("/api/sendText") == []  # a guess could pick the wrong account
+        clear = w.signal.inject_envelope(ALICE_PHONE, message=f"/to business:{NEW_CONTACT} hello")
+        assert await w.envelopes_done(clear) == ["done"]
+        sent = w.whatsapp_calls("/api/sendText")
+        assert [(c["session"], c["chatId"], c["text"]) for c in sent] == [
+            ("business", NEW_CONTACT.lstrip("+") + "@c.us", "hello")
+        ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import trio
-from bridge_harness import ALICE_PHONE, BRIDGE, world
+from bridge_harness import ALICE_PHONE, BRIDGE, envelope_key, world
 
 from whatsignal.testing import Fault
 
@@ -21,10 +22,12 @@ async def test_whatsapp_message_arrives_in_signal_and_quoted_reply_returns(tmp_p
         assert sent.number == BRIDGE
         assert sent.message == "Carol: Hello from WhatsApp"
 
-        w.signal.inject_envelope(
+        answer = w.signal.inject_envelope(
             ALICE_PHONE, message="Hi Carol!", quote_timestamp=sent.timestamp, quote_author=BRIDGE
         )
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1)
+        await w.settled(answer)
+        assert len(w.to_signal()) == 1  # each direction exactly once
+        assert len(w.whatsapp_calls("/api/sendText")) == 1
         reply = w.whatsapp_calls("/api/sendText")[0]
         assert reply["session"] == "personal"
         assert reply["chatId"] == "4917000000001@c.us"
@@ -71,9 +74,12 @@ async def test_poll_mode_survives_receive_failures(tmp_path: Path) -> None:
     async with world(tmp_path, signal_mode="normal", signal_faults=faults) as w:
         msg = w.waha.inject_message("personal", from_="+4917000000022", body="still there?")
         await w.until(lambda: len(w.to_signal()) == 1)
-        w.signal.inject_envelope(ALICE_PHONE, message="yes")
+        answer = w.signal.inject_envelope(ALICE_PHONE, message="yes")
         await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 1, timeout=20)
-        assert w.whatsapp_calls("/api/sendText")[0]["chatId"] == msg["from"]
+        assert await w.envelopes_done(answer) == ["done"]
+        sent = w.whatsapp_calls("/api/sendText")
+        assert [(c["chatId"], c["text"]) for c in sent] == [(msg["from"], "yes")]
+        assert faults[0].hits == 3  # the receive failures really happened
 
 
 async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
@@ -89,7 +95,7 @@ async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
         w.waha.inject_message("personal", from_="+4917000000031", body="hello")
         await w.until(lambda: len(w.to_signal()) == 1)
 
-        def push(text: str, stamp: int) -> dict[str, object]:
+        def push(text: str, stamp: int) -> dict[str, Any]:
             envelope = {
                 "source": ALICE_PHONE,
                 "sourceNumber": ALICE_PHONE,
@@ -102,12 +108,16 @@ async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
             return {"jsonrpc": "2.0", "method": "receive", "params": params}
 
         url = f"{w.bridge.url}/webhook/signal?token={token}"
+        second, first = push("second", 1_900_000_000_200), push("first", 1_900_000_000_100)
         async with httpx.AsyncClient() as client:
-            later = await client.post(url, json=push("second", 1_900_000_000_200))
-            await trio.sleep(0.1)
-            earlier = await client.post(url, json=push("first", 1_900_000_000_100))
+            later = await client.post(url, json=second)
+            # Part of the scenario, not a barrier: the older envelope arrives 0.1 s after the
+            # newer one, inside the router's settle window (0.25 s with the push path on).
+            await trio.sleep(0.1)  # scenario: the older one arrives late
+            earlier = await client.post(url, json=first)
         assert (later.status_code, earlier.status_code) == (200, 200)
-        await w.until(lambda: len(w.whatsapp_calls("/api/sendText")) == 2)
+        keys = [envelope_key(line["params"]) for line in (first, second)]
+        assert await w.row_done(*keys) == ["done", "done"]
         assert [c["text"] for c in w.whatsapp_calls("/api/sendText")] == ["first", "second"]
 
 
@@ -122,13 +132,12 @@ async def test_metrics_show_traffic_and_the_backlog(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=w.bridge.url) as client:
             text = ""
 
-            async def scrape() -> str:
-                return (await client.get("/metrics")).text
+            async def backlog_shown() -> bool:
+                nonlocal text
+                text = (await client.get("/metrics")).text
+                return 'whatsignal_journal_pending{queue="personal"} 1.0' in text
 
-            with trio.fail_after(10):
-                while 'whatsignal_journal_pending{queue="personal"} 1.0' not in text:
-                    text = await scrape()
-                    await trio.sleep(0.02)
+            await w.until(backlog_shown)
             assert 'whatsignal_forwarded_total{direction="wa_to_signal",kind="message"} 1.0' in text
             assert "whatsignal_delivery_failures_total" in text
             assert "+4917000000062" not in text and "4917000000062" not in text
