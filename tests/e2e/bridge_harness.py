@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import secrets
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -113,26 +112,10 @@ def envelope_key(item: dict[str, Any]) -> str:
     return signal_key(parse_signal_received(item))
 
 
-def _read_row_state(path: str, key: str) -> str | None:
-    # A read-only connection of its own: the database is in WAL mode, so this reader neither
-    # blocks the bridge's writer nor sees an uncommitted row.
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=5.0)
-    try:
-        row = conn.execute("SELECT state FROM journal WHERE key = ?", (key,)).fetchone()
-    finally:
-        conn.close()
-    return None if row is None else str(row[0])
-
-
 async def row_state(store: SqliteStore, key: str) -> str | None:
     """The state of the journal row with natural key ``key``: ``"pending"``, ``"done"``,
-    ``"dead"``, or None when there is no such row.
-
-    The Store has no lookup of a row's state by key, so this reads the database file through
-    a read-only connection of its own.
-    """
-    return await trio.to_thread.run_sync(_read_row_state, store.path, key)
+    ``"dead"``, or None when there is no such row."""
+    return await store.state_of(key)
 
 
 async def row_done(store: SqliteStore, *keys: str, timeout: float = 10.0) -> list[str]:

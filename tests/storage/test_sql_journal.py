@@ -32,6 +32,16 @@ def test_insert_stamps_now_and_ignores_known_keys(conn: sqlite3.Connection) -> N
     assert not journal.has_key(conn, "b")
 
 
+def test_state_of_follows_a_row_by_its_natural_key(conn: sqlite3.Connection) -> None:
+    done, dead, _waiting = journal.insert(conn, [event("d"), event("x"), event("w")], now=1.0)
+    assert done is not None
+    assert dead is not None
+    journal.mark_done(conn, done, now=2.0)
+    journal.bury(conn, dead, error="gave up", now=2.0)
+    states = {key: journal.state_of(conn, key) for key in ("d", "x", "w", "never")}
+    assert states == {"d": "done", "x": "dead", "w": "pending", "never": None}
+
+
 def test_each_update_stamps_the_now_it_is_given(conn: sqlite3.Connection) -> None:
     a, b, c = journal.insert(conn, [event("a", chat="1"), event("b", chat="2"), event("c")], now=0)
     assert a is not None

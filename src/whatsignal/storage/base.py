@@ -24,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from whatsignal.storage.models import Contact, Group, InboundEvent, JournalRow, MessageMapping
+from whatsignal.storage.models import (
+    Contact,
+    Group,
+    InboundEvent,
+    JournalRow,
+    JournalState,
+    MessageMapping,
+)
 
 
 class Journal(Protocol):
@@ -114,6 +121,11 @@ class Journal(Protocol):
 
     async def has_key(self, key: str) -> bool:
         """Whether an event with this natural key was ever journaled (and not pruned)."""
+        ...
+
+    async def state_of(self, key: str) -> JournalState | None:
+        """Where the event with this natural key stands: ``pending``, ``done`` or ``dead``;
+        None if it was never journaled (or was pruned)."""
         ...
 
 

@@ -281,6 +281,12 @@ def has_key(conn: sqlite3.Connection, key: str) -> bool:
     return conn.execute("SELECT 1 FROM journal WHERE key = ?", (key,)).fetchone() is not None
 
 
+def state_of(conn: sqlite3.Connection, key: str) -> JournalState | None:
+    """The state of the row with this natural key, or None if there is none."""
+    row = conn.execute("SELECT state FROM journal WHERE key = ?", (key,)).fetchone()
+    return None if row is None else cast(JournalState, row[0])
+
+
 def prune_done(conn: sqlite3.Connection, *, before: float) -> int:
     """Delete the done rows last updated before ``before``; returns how many.
 

@@ -37,7 +37,14 @@ from whatsignal.storage import mappings as _mappings
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.base import Store
 from whatsignal.storage.migrations import migrate
-from whatsignal.storage.models import Contact, Group, InboundEvent, JournalRow, MessageMapping
+from whatsignal.storage.models import (
+    Contact,
+    Group,
+    InboundEvent,
+    JournalRow,
+    JournalState,
+    MessageMapping,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +254,9 @@ class SqliteStore(Store):
 
     async def has_key(self, key: str) -> bool:
         return await self._read(_journal.has_key, key)
+
+    async def state_of(self, key: str) -> JournalState | None:
+        return await self._read(_journal.state_of, key)
 
     # ---- Mappings -----------------------------------------------------------------------
 
