@@ -40,7 +40,7 @@ from whatsignal.metrics import Metrics
 from whatsignal.relay import Names, Notices, Router, Upstreams
 from whatsignal.storage import SqliteStore
 from whatsignal.web.app import create_app
-from whatsignal.web.server import WebhookServer
+from whatsignal.web.webhook_server import WebhookServer
 from whatsignal.wiring import Tuning
 
 if TYPE_CHECKING:
