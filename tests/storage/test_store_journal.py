@@ -207,7 +207,7 @@ async def test_requeue_moves_a_routed_signal_row_and_keeps_its_place(
     store: SqliteStore,
 ) -> None:
     sig_queue = f"signal:{BRIDGE}"
-    early, _late = await store.journal(
+    early, late = await store.journal(
         [
             event("sig:1", source="signal", queue=sig_queue, chat=None, kind="envelope"),
             event("wa:msg:2", queue="default", chat="a@c.us"),
@@ -217,11 +217,51 @@ async def test_requeue_moves_a_routed_signal_row_and_keeps_its_place(
     assert await store.queues_with_pending() == ["default", sig_queue]
     await store.requeue(early, queue="default", chat="a@c.us")
     assert await store.queues_with_pending() == ["default"]
-    [head] = await store.pending_heads("default")
-    assert head.id == early  # journaled first, so handled first in its new chat
-    assert head.chat == "a@c.us"
+    # Each direction of the chat is a lane of its own: both are heads, in id order.
+    heads = await store.pending_heads("default")
+    assert [(h.id, h.chat, h.source) for h in heads] == [
+        (early, "a@c.us", "signal"),
+        (late, "a@c.us", "whatsapp"),
+    ]
     assert await store.pending_count(sig_queue) == 0
     assert await store.pending_count("default") == 2
+    assert await store.pending_count("default", source="signal") == 1
+
+
+async def test_one_direction_of_a_chat_never_waits_for_the_other(store: SqliteStore) -> None:
+    ids = await store.journal(
+        [
+            event("sig:1", source="signal", queue="default", chat="a@c.us", kind="envelope"),
+            event("sig:2", source="signal", queue="default", chat="a@c.us", kind="envelope"),
+            event("wa:1", queue="default", chat="a@c.us"),
+            event("wa:2", queue="default", chat="a@c.us"),
+        ]
+    )
+    heads = await store.pending_heads("default")
+    assert [h.id for h in heads] == [ids[0], ids[2]]  # the oldest of each direction
+    assert ids[0] is not None
+    await store.complete(ids[0])
+    assert [h.id for h in await store.pending_heads("default")] == [ids[1], ids[2]]
+
+
+async def test_pending_stats_and_rows_that_waited_too_long(store: SqliteStore) -> None:
+    await store.journal(
+        [
+            event("wa:old", queue="gone", chat="a@c.us", received_at=100.0),
+            event("wa:new", queue="gone", chat="a@c.us", received_at=500.0),
+            event(
+                "sig:old",
+                source="signal",
+                queue=f"signal:{BRIDGE}",
+                chat=None,
+                kind="envelope",
+                received_at=50.0,
+            ),
+        ]
+    )
+    assert await store.pending_stats() == {"gone": (2, 100.0), f"signal:{BRIDGE}": (1, 50.0)}
+    # Session queues only: a Signal queue's rows are the receiver's to route, not to expire.
+    assert [r.key for r in await store.pending_since(before=200.0)] == ["wa:old"]
 
 
 async def test_requeue_to_end_orders_by_routing_not_by_arrival(store: SqliteStore) -> None:

@@ -41,9 +41,10 @@ class Journal(Protocol):
 
     - ``journal`` is insert-or-ignore on ``InboundEvent.key``: a redelivered event is a no-op
       (its slot in the result is None) and the whole call is one atomic write.
-    - Rows of one ``(queue, chat)`` are handled in id order; ``pending_heads`` returns only
-      the oldest pending row of each chat (due or not), so a chat never overtakes itself,
-      and rows whose ``chat`` is None are independent.
+    - Rows of one lane, ``(queue, chat, source)``, are handled in id order;
+      ``pending_heads`` returns only the oldest pending row of each lane (due or not), so a
+      chat never overtakes itself in either direction, while one direction never waits for
+      the other; rows whose ``chat`` is None are independent.
     - ``complete`` marks a row done and records the mappings of what was sent in the same
       transaction, so a crash can never leave a sent message without its mapping.
     """
@@ -53,11 +54,11 @@ class Journal(Protocol):
         ...
 
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
-        """The oldest pending row of each chat of ``queue`` (plus every chat-less row)."""
+        """The oldest pending row of each lane of ``queue`` (plus every chat-less row)."""
         ...
 
-    async def pending_count(self, queue: str | None = None) -> int:
-        """How many rows are pending, in ``queue`` or overall."""
+    async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
+        """How many rows are pending, in ``queue`` or overall, from ``source`` or any."""
         ...
 
     async def queues_with_pending(self) -> list[str]:
@@ -109,6 +110,15 @@ class Journal(Protocol):
 
     async def pending_by_queue(self) -> dict[str, int]:
         """Pending rows per queue (cheap: only the pending rows are read)."""
+        ...
+
+    async def pending_stats(self) -> dict[str, tuple[int, float]]:
+        """Per queue with pending rows: their number and the oldest one's ``received_at``."""
+        ...
+
+    async def pending_since(self, *, before: float, limit: int = 256) -> list[JournalRow]:
+        """Pending rows of session queues (not ``signal:``) received before ``before``,
+        oldest first: work that has waited too long, whoever should have done it."""
         ...
 
     async def state_counts(self) -> dict[tuple[str, str], int]:

@@ -74,13 +74,14 @@ def insert(
 
 
 def pending_heads(conn: sqlite3.Connection, queue: str, *, limit: int) -> list[JournalRow]:
-    """The oldest pending row of each chat of ``queue`` plus every chat-less row, by id."""
+    """The oldest pending row of each lane of ``queue`` (a chat in one direction: its
+    ``source``) plus every chat-less row, by id."""
     rows = conn.execute(
-        # Heads: the lowest id of each chat, plus every chat-less row. Both halves are
-        # searches of the (queue, state, chat, id) index.
+        # Heads: the lowest id of each chat and source, plus every chat-less row. Both halves
+        # are searches of the (queue, state, chat, id) index.
         f"SELECT {COLUMNS} FROM journal WHERE id IN ("
         "  SELECT MIN(id) FROM journal"
-        "  WHERE queue = ? AND state = 'pending' AND chat IS NOT NULL GROUP BY chat"
+        "  WHERE queue = ? AND state = 'pending' AND chat IS NOT NULL GROUP BY chat, source"
         "  UNION ALL"
         "  SELECT id FROM journal WHERE queue = ? AND state = 'pending' AND chat IS NULL"
         ") ORDER BY id LIMIT ?",
@@ -89,15 +90,16 @@ def pending_heads(conn: sqlite3.Connection, queue: str, *, limit: int) -> list[J
     return [row_to_journal_row(row) for row in rows]
 
 
-def pending_count(conn: sqlite3.Connection, queue: str | None) -> int:
-    """How many rows are pending, in ``queue`` or (None) overall."""
-    if queue is None:
-        cursor = conn.execute("SELECT COUNT(*) FROM journal WHERE state = 'pending'")
-    else:
-        cursor = conn.execute(
-            "SELECT COUNT(*) FROM journal WHERE queue = ? AND state = 'pending'", (queue,)
-        )
-    return int(cursor.fetchone()[0])
+def pending_count(conn: sqlite3.Connection, queue: str | None, source: str | None = None) -> int:
+    """How many rows are pending, in ``queue`` or (None) overall, of ``source`` or any."""
+    sql, params = "SELECT COUNT(*) FROM journal WHERE state = 'pending'", []
+    if queue is not None:
+        sql += " AND queue = ?"
+        params.append(queue)
+    if source is not None:
+        sql += " AND source = ?"
+        params.append(source)
+    return int(conn.execute(sql, params).fetchone()[0])
 
 
 def queues_with_pending(conn: sqlite3.Connection) -> list[str]:
@@ -260,6 +262,25 @@ def pending_by_queue(conn: sqlite3.Connection) -> dict[str, int]:
         "SELECT queue, COUNT(*) FROM journal WHERE state = 'pending' GROUP BY queue"
     ).fetchall()
     return {str(row[0]): int(row[1]) for row in rows}
+
+
+def pending_stats(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+    """Per queue with pending rows: how many, and when the oldest of them arrived."""
+    rows = conn.execute(
+        "SELECT queue, COUNT(*), MIN(received_at) FROM journal WHERE state = 'pending'"
+        " GROUP BY queue"
+    ).fetchall()
+    return {str(row[0]): (int(row[1]), float(row[2])) for row in rows}
+
+
+def pending_since(conn: sqlite3.Connection, *, before: float, limit: int) -> list[JournalRow]:
+    """Pending rows of session queues that arrived before ``before``, oldest first."""
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM journal WHERE state = 'pending' AND received_at < ?"
+        " AND queue NOT LIKE 'signal:%' ORDER BY id LIMIT ?",
+        (before, limit),
+    ).fetchall()
+    return [row_to_journal_row(row) for row in rows]
 
 
 def state_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:

@@ -201,8 +201,8 @@ class SqliteStore(Store):
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
         return await self._read(_journal.pending_heads, queue, limit=limit)
 
-    async def pending_count(self, queue: str | None = None) -> int:
-        return await self._read(_journal.pending_count, queue)
+    async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
+        return await self._read(_journal.pending_count, queue, source)
 
     async def queues_with_pending(self) -> list[str]:
         return await self._read(_journal.queues_with_pending)
@@ -245,6 +245,12 @@ class SqliteStore(Store):
 
     async def pending_by_queue(self) -> dict[str, int]:
         return await self._read(_journal.pending_by_queue)
+
+    async def pending_stats(self) -> dict[str, tuple[int, float]]:
+        return await self._read(_journal.pending_stats)
+
+    async def pending_since(self, *, before: float, limit: int = 256) -> list[JournalRow]:
+        return await self._read(_journal.pending_since, before=before, limit=limit)
 
     async def state_counts(self) -> dict[tuple[str, str], int]:
         return await self._read(_journal.state_counts)
