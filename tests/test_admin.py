@@ -22,10 +22,13 @@ import pytest
 import trio
 import trio.testing
 
+from whatsignal.actors.session_table import SessionTable
 from whatsignal.admin import Admin
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
+from whatsignal.errors import StorageError
 from whatsignal.metrics import CONTENT_TYPE_LATEST, Metrics
 from whatsignal.relay.upstreams import SignalUpstream
+from whatsignal.status_board import StatusBoard
 from whatsignal.storage import InboundEvent, SqliteStore
 from whatsignal.web.app import Readiness
 
@@ -77,14 +80,39 @@ class RecordingDoorbells:
 
 
 @attrs.define(eq=False)
+class Poller:
+    busy: set[str] = attrs.Factory(set)
+    last_activity: float | None = 1_700_000_100.0
+    last_error: str | None = "waha: Session status is not as expected"
+
+
+@attrs.define(eq=False)
 class Registry:
-    """The registry's snapshot, as PollerRegistry.snapshot() shapes it."""
+    """The registry as the status page sees it: "personal" has a poller that crashed once."""
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "workers": {"personal": {"in_flight": 0}},
             "receivers": {"*********0001": {"mode": "websocket", "connected": True}},
         }
+
+    def running(self) -> list[str]:
+        return ["personal"]
+
+    def poller(self, session: str) -> Poller | None:
+        return Poller() if session == "personal" else None
+
+    def crashes(self, session: str) -> tuple[int, bool]:
+        return (1, False) if session == "personal" else (0, False)
+
+
+def _table() -> SessionTable:
+    table = SessionTable(
+        configured=frozenset({"personal"}), serves=lambda s: True, discover=True, cap=0
+    )
+    table.observe("personal", "WORKING", now=0)
+    table.observe("business", "SCAN_QR_CODE", now=0)  # left out: the cap is 0
+    return table
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -133,16 +161,19 @@ async def operator(nursery: trio.Nursery) -> AsyncIterator[Operator]:
         metrics = Metrics()
         gates = SignalUpstream(client=signal_client, metrics=metrics)
         doorbells = RecordingDoorbells()
-        admin = Admin(
+        board = StatusBoard(
             version="9.9.9",
             journal=store,
             waha=WahaClient(waha_http),
             signal=signal_client,
             gates=gates,
             registry=Registry(),
-            sessions={"personal": "WORKING", "business": "SCAN_QR_CODE"},
-            doorbells=doorbells,
-            metrics_registry=metrics,
+            table=_table(),
+            metrics=metrics,
+            clock=lambda: 1_700_000_200.0,
+        )
+        admin = Admin(
+            board=board, journal=store, signal=signal_client, gates=gates, doorbells=doorbells
         )
         yield Operator(
             admin=admin, store=store, waha=waha, signal=signal, gates=gates, doorbells=doorbells
@@ -161,7 +192,17 @@ async def test_ready_when_both_upstreams_answer(operator: Operator) -> None:
     operator.waha.answers["/api/server/version"] = WAHA_VERSION
     operator.signal.answers["/v1/health"] = httpx.Response(204)
 
-    assert await operator.admin.readiness() == Readiness(True, {"whatsapp": "ok", "signal": "ok"})
+    ready = await operator.admin.readiness()
+    assert ready == Readiness(
+        True,
+        {
+            "storage": "ok",
+            "whatsapp": "ok",
+            "signal": "ok",
+            "sessions": {"business": "SCAN_QR_CODE"},  # left out and waiting for a human
+        },
+    )
+    assert ready.state == "degraded"
 
 
 @pytest.mark.parametrize(
@@ -193,13 +234,17 @@ async def test_ready_when_both_upstreams_answer(operator: Operator) -> None:
         ),
     ],
 )
-async def test_not_ready_says_which_upstream_fails(
+async def test_an_upstream_away_is_degraded_but_ready(
     operator: Operator, waha: Answer, signal: Answer, checks: dict[str, str]
 ) -> None:
     operator.waha.answers["/api/server/version"] = waha
     operator.signal.answers["/v1/health"] = signal
 
-    assert await operator.admin.readiness() == Readiness(False, checks)
+    readiness = await operator.admin.readiness()
+
+    assert readiness.ready  # what arrives is journaled and waits for them
+    assert readiness.state == "degraded"
+    assert {k: readiness.checks[k] for k in checks} == checks
 
 
 @pytest.mark.parametrize(
@@ -220,12 +265,37 @@ async def test_an_upstream_that_does_not_answer_times_out_within_the_check_timeo
 ) -> None:
     operator.waha.answers["/api/server/version"] = waha
     operator.signal.answers["/v1/health"] = signal
+    # The database thread is real time; the autojump clock would time it out: an instant one.
+    board = attrs.evolve(operator.admin.board, journal=InstantJournal())
     start = trio.current_time()
 
-    readiness = await operator.admin.readiness()
+    readiness = await board.readiness()
 
-    assert readiness == Readiness(False, checks)
+    assert readiness.ready
+    assert {k: readiness.checks[k] for k in checks} == checks
     assert trio.current_time() - start == seconds  # check_timeout (3 s) per silent upstream
+
+
+class InstantJournal:
+    async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
+        return 0
+
+
+async def test_a_failing_storage_is_the_one_thing_that_makes_the_bridge_unready(
+    operator: Operator,
+) -> None:
+    operator.waha.answers["/api/server/version"] = WAHA_VERSION
+    operator.signal.answers["/v1/health"] = httpx.Response(204)
+
+    class BrokenJournal:
+        async def pending_count(self, queue: str | None = None, **_: Any) -> int:
+            raise StorageError("disk I/O error")
+
+    readiness = await attrs.evolve(operator.admin.board, journal=BrokenJournal()).readiness()
+
+    assert not readiness.ready
+    assert readiness.state == "unavailable"
+    assert readiness.checks["storage"] == "failing: StorageError"
 
 
 # Status ---------------------------------------------------------------------------------------
@@ -244,7 +314,28 @@ async def test_status_counts_queues_with_bridge_numbers_masked(operator: Operato
         "signal:0001": {"pending": 1, "dead": 1},
     }
     assert status["version"] == "9.9.9"
-    assert status["sessions"] == {"personal": "WORKING", "business": "SCAN_QR_CODE"}
+    assert status["sessions"] == {
+        "business": {
+            "waha": "SCAN_QR_CODE",
+            "worker": "left out",
+            "queue": 0,
+            "oldest_pending_sec": None,
+            "last_activity": None,
+            "worker_restarts": 0,
+            "session_restarts": 0,
+            "last_error": None,
+        },
+        "personal": {
+            "waha": "WORKING",
+            "worker": "running",
+            "queue": 2,
+            "oldest_pending_sec": 199.0,  # the oldest pending row arrived at ...000.0 + 1
+            "last_activity": 1_700_000_100.0,
+            "worker_restarts": 1,
+            "session_restarts": 0,
+            "last_error": "waha: Session status is not as expected",
+        },
+    }
     assert status["workers"] == {"personal": {"in_flight": 0}}
     assert status["receivers"] == {"*********0001": {"mode": "websocket", "connected": True}}
     assert BRIDGE.lstrip("+") not in json.dumps(status)

@@ -19,7 +19,7 @@ import trio
 
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.errors import PayloadError
-from whatsignal.intake import Intake, Outcome
+from whatsignal.intake import Intake, Outcome, StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WahaEvent
 from whatsignal.serde import parse_waha_event
@@ -228,10 +228,28 @@ def session_status(status: str, session: str = "default") -> tuple[WahaEvent, by
 async def test_a_session_status_change_goes_to_the_monitor_and_not_the_journal(edge: Edge) -> None:
     assert await edge.intake.whatsapp(*session_status("SCAN_QR_CODE")) is Outcome.ACCEPTED
 
-    assert edge.inbox.receive_nowait() == ("default", "SCAN_QR_CODE")
+    assert edge.inbox.receive_nowait() == StatusEvent("default", "SCAN_QR_CODE", 1_700_000_123_000)
     assert await edge.store.pending_count() == 0
     assert edge.doorbells.rung == []
     assert edge.counted("whatsapp", "session.status", "accepted") == 1
+
+
+async def test_a_status_change_carries_when_waha_says_it_happened(edge: Edge) -> None:
+    history = [
+        {"status": "STARTING", "timestamp": 1_700_000_100_000},
+        {"status": "WORKING", "timestamp": 1_700_000_200_000},
+        {"status": "STARTING", "timestamp": 1_700_000_300_000},
+    ]
+    event, raw = webhook(
+        "session.status", {"name": "default", "status": "WORKING", "statuses": history}, "default"
+    )
+    await edge.intake.whatsapp(event, raw)
+    # The latest time it entered its current status, from the payload's history.
+    assert edge.inbox.receive_nowait() == StatusEvent("default", "WORKING", 1_700_000_200_000)
+    # No history (WAHA's own docs example): the envelope's time; no name: the envelope's session.
+    event, raw = webhook("session.status", {"status": "FAILED"}, "default")
+    await edge.intake.whatsapp(event, raw)
+    assert edge.inbox.receive_nowait() == StatusEvent("default", "FAILED", event.timestamp)
 
 
 async def test_a_full_monitor_inbox_drops_the_change_without_blocking(edge: Edge) -> None:
@@ -240,7 +258,7 @@ async def test_a_full_monitor_inbox_drops_the_change_without_blocking(edge: Edge
         second = await edge.intake.whatsapp(*session_status("WORKING"))
 
     assert first is second is Outcome.ACCEPTED
-    assert edge.inbox.receive_nowait() == ("default", "STARTING")
+    assert edge.inbox.receive_nowait() == StatusEvent("default", "STARTING", 1_700_000_123_000)
     with pytest.raises(trio.WouldBlock):
         edge.inbox.receive_nowait()  # the monitor's next listing catches up on WORKING
     assert await edge.store.pending_count() == 0

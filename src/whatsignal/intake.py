@@ -43,7 +43,7 @@ from whatsignal.models.waha import (
 from whatsignal.serde import parse_signal_received, parse_waha_payload, waha_payload_type
 from whatsignal.storage import InboundEvent, Journal
 
-__all__ = ["Intake", "Outcome", "Ring", "signal_key", "signal_queue"]
+__all__ = ["Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
 
 log = logging.getLogger("whatsignal.intake")
 
@@ -76,6 +76,16 @@ def _ignored_chat(chat_id: str) -> bool:
     return chat_id == "status@broadcast" or chat_id.endswith(("@newsletter", "@broadcast"))
 
 
+@attrs.frozen
+class StatusEvent:
+    """A ``session.status`` webhook for the session monitor: the session, its status, and
+    WAHA's time of the change (ms; None when the event did not say)."""
+
+    session: str
+    status: str
+    at: float | None = None
+
+
 class Ring(Protocol):
     """Tells a queue's owner there is work (the doorbells); never blocks."""
 
@@ -99,7 +109,7 @@ class Intake:
     doorbells: Ring
     metrics: Metrics
     clock: Clock
-    session_status: trio.MemorySendChannel[tuple[str, str]] | None = None
+    session_status: trio.MemorySendChannel[StatusEvent] | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -182,8 +192,10 @@ class Intake:
         ):
             status = parse_waha_payload(event)
             assert isinstance(status, WaSessionStatus)
+            # WAHA's time of the change: from the payload's history, else the event's own.
+            at = status.changed_at if status.changed_at is not None else event.timestamp
             try:
-                self.session_status.send_nowait((event.session, status.status))
+                self.session_status.send_nowait(StatusEvent(event.session, status.status, at))
             except trio.WouldBlock:
                 log.debug("session status inbox full; the next listing catches up")
             self._count("whatsapp", event.event, Outcome.ACCEPTED)

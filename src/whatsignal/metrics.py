@@ -6,6 +6,8 @@ results and reasons from the code. Nothing user-controlled becomes a label.
 
 from __future__ import annotations
 
+import contextlib
+
 import attrs
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -28,7 +30,13 @@ class Metrics:
     restarts: Counter = attrs.field(init=False)
     rate_limited: Counter = attrs.field(init=False)
     receiver_connects: Counter = attrs.field(init=False)
+    discovery: Counter = attrs.field(init=False)
+    handled: Counter = attrs.field(init=False)
     pending: Gauge = attrs.field(init=False)
+    oldest_pending: Gauge = attrs.field(init=False)
+    sessions: Gauge = attrs.field(init=False)
+    workers: Gauge = attrs.field(init=False)
+    receivers: Gauge = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         r = self.registry
@@ -74,9 +82,49 @@ class Metrics:
             "Signal receive connections by result",
             ("mode", "result"),
         )
+        self.discovery = _counter(
+            r,
+            "whatsignal_session_listings_total",
+            "Listings of WAHA's sessions by result (listing: every attempt; failed: those that "
+            "failed)",
+            ("result",),
+        )
+        self.handled = _counter(
+            r,
+            "whatsignal_rows_total",
+            "Journal rows handled by the pollers, by direction and outcome (delivered, "
+            "retried, dead)",
+            ("direction", "outcome"),
+        )
         self.pending = Gauge(
             "whatsignal_journal_pending", "Pending journal rows per queue", ("queue",), registry=r
         )
+        self.oldest_pending = Gauge(
+            "whatsignal_journal_oldest_pending_seconds",
+            "Age of the oldest pending journal row per queue",
+            ("queue",),
+            registry=r,
+        )
+        self.sessions = Gauge(
+            "whatsignal_sessions",
+            "WAHA sessions the bridge knows, by status",
+            ("status",),
+            registry=r,
+        )
+        self.workers = Gauge(
+            "whatsignal_workers", "Session pollers by state", ("state",), registry=r
+        )
+        self.receivers = Gauge(
+            "whatsignal_signal_receivers",
+            "Signal receivers by state (connected or not)",
+            ("state",),
+            registry=r,
+        )
+
+    def forget(self, session: str) -> None:
+        """Drop the series that name a session that is gone (labels stay bounded)."""
+        with contextlib.suppress(KeyError):
+            self.restarts.remove(f"worker[{session}]")
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,15 +29,17 @@ from whatsignal.actors.backfill import backfill
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, SignalReceiver, open_websocket
-from whatsignal.actors.registry import LiveSessions, PollerRegistry
+from whatsignal.actors.registry import PollerRegistry
 from whatsignal.actors.scheduler import Scheduler
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
 from whatsignal.actors.session_poller import InFlight, SessionPoller
+from whatsignal.actors.session_table import SessionTable
 from whatsignal.admin import Admin
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.relay import Names, Notices, Router, Upstreams
+from whatsignal.status_board import StatusBoard
 from whatsignal.storage import SqliteStore
 from whatsignal.web.app import create_app
 from whatsignal.web.webhook_server import WebhookServer
@@ -57,7 +59,8 @@ class Parts:
 
     store: SqliteStore
     registry: PollerRegistry
-    monitor: SessionMonitor | None
+    monitor: SessionMonitor
+    sessions: SessionTable
     doorbells: Doorbells
     names: Names
     upstreams: Upstreams
@@ -104,18 +107,19 @@ class Bridge:
                 modes = await wiring.receive_modes(config, signal_client, channels.bridge_numbers)
 
                 # Collaborators, each built once and handed to exactly those who use it.
-                doorbells, live, in_flight = Doorbells(), LiveSessions(), InFlight()
+                doorbells, in_flight = Doorbells(), InFlight()
+                table = wiring.session_table(config, channels)
                 upstreams = wiring.upstreams(waha, signal_client, metrics, self.tuning)
                 names = wiring.names(config, store, waha, clock)
                 notices = Notices(signal=signal_client)
-                statuses = status_channel() if wiring.wants_monitor(config) else None
+                statuses, inbox = status_channel()
                 intake = Intake(
                     store=store,
                     channels=channels,
                     doorbells=doorbells,
                     metrics=metrics,
                     clock=clock,
-                    session_status=statuses[0] if statuses else None,
+                    session_status=statuses,
                 )
                 relay = wiring.relay(
                     config,
@@ -131,7 +135,7 @@ class Bridge:
                     store=store,
                     signal=signal_client,
                     channels=channels,
-                    sessions=live,
+                    sessions=table,
                     metrics=metrics,
                     clock=clock,
                 )
@@ -156,13 +160,12 @@ class Bridge:
                 ]
                 registry = PollerRegistry(
                     doorbells=doorbells,
-                    live=live,
                     sessions=tuple(channels.routes),
-                    serves=channels.configured,
                     make_poller=partial(
                         _poller,
                         journal=store,
                         relay=relay,
+                        sessions=table,
                         retry=wiring.retry_policy(config),
                         metrics=metrics,
                         clock=clock,
@@ -170,35 +173,51 @@ class Bridge:
                         stopping=stopping,
                     ),
                     receivers=receivers,
-                    journal=store,
                     metrics=metrics,
                 )
 
                 # The actors, in dependency order: nothing can call into a part not yet running.
                 await nursery.start(registry.run)
-                monitor: SessionMonitor | None = None
-                if statuses is not None:
-                    monitor = wiring.session_monitor(
-                        config, waha=waha, channels=channels, control=registry, inbox=statuses[1]
-                    )
-                    await nursery.start(monitor.run)
+                monitor = wiring.session_monitor(
+                    config,
+                    waha=waha,
+                    table=table,
+                    control=registry,
+                    inbox=inbox,
+                    doorbells=doorbells,
+                    journal=store,
+                    forget=(doorbells, upstreams.whatsapp, names, metrics),
+                    metrics=metrics,
+                )
+                await nursery.start(monitor.run)
                 scheduler = Scheduler(
                     store=store,
                     clock=clock,
+                    relay=relay,
+                    running=registry,
+                    metrics=metrics,
+                    max_age=config.retry.max_age_hours * 3600.0,
                     retention=config.retention_days * 86400.0,
                     interval=config.server.cleanup_interval_hours * 3600.0,
                 )
                 await nursery.start(scheduler.run)
-                admin = Admin(
+                board = StatusBoard(
                     version=__version__,
                     journal=store,
                     waha=waha,
                     signal=signal_client,
                     gates=upstreams.signal,
                     registry=registry,
-                    sessions=monitor.statuses if monitor else {},
+                    table=table,
+                    metrics=metrics,
+                    clock=clock,
+                )
+                admin = Admin(
+                    board=board,
+                    journal=store,
+                    signal=signal_client,
+                    gates=upstreams.signal,
                     doorbells=doorbells,
-                    metrics_registry=metrics,
                 )
                 server = WebhookServer(
                     app=create_app(wiring.web_settings(config, __version__, clock), intake, admin),
@@ -209,7 +228,7 @@ class Bridge:
                 )
                 binds: list[str] = await nursery.start(server.run)
                 self.url = base_url(binds)
-                self.parts = Parts(store, registry, monitor, doorbells, names, upstreams)
+                self.parts = Parts(store, registry, monitor, table, doorbells, names, upstreams)
                 log.info("whatsignal %s listening on %s", __version__, ", ".join(binds))
 
                 # One-time work after the start; none of it holds the start up.
@@ -225,6 +244,8 @@ class Bridge:
                             groups=wa.groups.sync_on_startup,
                         )
                     )
+                for warning in wiring.startup_warnings(config, channels):
+                    log.warning("%s", warning)
                 signed = bool(config.secrets.webhook_secret)
                 nursery.start_soon(partial(check_sessions, waha, configured, signed=signed))
                 task_status.started(self)

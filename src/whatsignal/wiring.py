@@ -10,21 +10,25 @@ receive mode it runs).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 import trio
 
+from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.receiver import Connect, ReceiveMode, ReceiverSettings
 from whatsignal.actors.registry import SessionControl
-from whatsignal.actors.session_monitor import SessionMonitor, StatusChange
+from whatsignal.actors.session_monitor import Forget, SessionMonitor
 from whatsignal.actors.session_poller import RetryPolicy
+from whatsignal.actors.session_table import SessionTable
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
 from whatsignal.errors import ClientError, ConfigError
+from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.relay import (
     Names,
@@ -37,7 +41,7 @@ from whatsignal.relay import (
     WhatsAppUpstream,
 )
 from whatsignal.reliability import Backoff
-from whatsignal.storage import Store
+from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
 
 if TYPE_CHECKING:
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Tuning",
     "channel_map",
+    "discovers",
     "media_policy",
     "names",
     "open_clients",
@@ -54,8 +59,9 @@ __all__ = [
     "relay",
     "retry_policy",
     "session_monitor",
+    "session_table",
+    "startup_warnings",
     "upstreams",
-    "wants_monitor",
     "web_settings",
 ]
 
@@ -148,42 +154,71 @@ def relay(
     )
 
 
-def _discovers(config: Config) -> bool:
+def discovers(config: Config) -> bool:
+    """Whether sessions are discovered (``whatsapp.sessionApiEnabled`` and
+    ``signal.enableDynamicPolling``); otherwise exactly the configured sessions run."""
     return config.whatsapp.session_api_enabled and config.signal.enable_dynamic_polling
 
 
-def wants_monitor(config: Config) -> bool:
-    """Whether a session monitor runs: session discovery (``whatsapp.sessionApiEnabled`` and
-    ``signal.enableDynamicPolling``) or ``whatsapp.sessionAutoRestart``."""
-    return _discovers(config) or config.whatsapp.session_auto_restart
+def session_table(config: Config, channels: ChannelMap) -> SessionTable:
+    """Which sessions may have a poller (``signal.maxConcurrentSessions`` for discovered ones)."""
+    return SessionTable(
+        configured=frozenset(channels.routes),
+        serves=channels.configured,
+        discover=discovers(config),
+        cap=config.signal.max_concurrent_sessions,
+    )
 
 
 def session_monitor(
     config: Config,
     *,
     waha: WahaClient,
-    channels: ChannelMap,
+    table: SessionTable,
     control: SessionControl,
-    inbox: trio.MemoryReceiveChannel[StatusChange],
+    inbox: trio.MemoryReceiveChannel[StatusEvent],
+    doorbells: Doorbells,
+    journal: Journal,
+    forget: Sequence[Forget],
+    metrics: Metrics,
 ) -> SessionMonitor:
     """The monitor: lists sessions every ``signal.sessionDiscoveryIntervalSec`` (discovery) or
-    ``whatsapp.sessionHealthCheckSec`` (health only)."""
+    ``whatsapp.sessionHealthCheckSec`` (configured sessions only); no listing at all without
+    ``whatsapp.sessionApiEnabled`` (then only ``session.status`` webhooks tell)."""
     wa, sig = config.whatsapp, config.signal
-    discover = _discovers(config)
     return SessionMonitor(
         waha=waha,
-        channels=channels,
+        table=table,
         control=control,
         inbox=inbox,
-        static=frozenset(channels.routes),
+        doorbells=doorbells,
+        journal=journal,
+        forget=forget,
+        metrics=metrics,
         interval=float(
-            sig.session_discovery_interval_sec if discover else wa.session_health_check_sec
+            sig.session_discovery_interval_sec if discovers(config) else wa.session_health_check_sec
         ),
-        discover=discover,
-        auto_restart=wa.session_auto_restart,
+        listing=wa.session_api_enabled,
+        auto_restart=wa.session_auto_restart and wa.session_api_enabled,
         startup_timeout=float(wa.session_startup_timeout_sec),
-        max_discovered=sig.max_concurrent_sessions,
     )
+
+
+def startup_warnings(config: Config, channels: ChannelMap) -> list[str]:
+    """Settings that quietly do nothing, said once at start-up."""
+    found: list[str] = []
+    if channels.default is not None and not discovers(config):
+        found.append(
+            "the '*' channel serves no session: session discovery is off "
+            "(whatsapp.sessionApiEnabled and signal.enableDynamicPolling must both be true); "
+            "only the sessions named in channels run"
+        )
+    if not config.signal.polling_enabled:
+        found.append(
+            "signal.pollingEnabled is false: replies written in Signal are not received "
+            "(unless signal-cli pushes them to /webhook/signal with signal.webhookToken)"
+        )
+    return found
 
 
 def channel_map(config: Config) -> ChannelMap:

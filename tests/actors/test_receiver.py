@@ -14,7 +14,7 @@ import trio_websocket
 
 from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.receiver import MessageSource, ReceiverSettings, SignalReceiver
-from whatsignal.actors.registry import LiveSessions
+from whatsignal.actors.session_table import SessionTable
 from whatsignal.channels import ChannelMap
 from whatsignal.clients import SignalClient
 from whatsignal.intake import Intake, signal_queue
@@ -74,7 +74,9 @@ def _receiver(
             store=store,
             signal=signal,
             channels=channels,
-            sessions=LiveSessions(),
+            sessions=SessionTable(
+                configured=frozenset(), serves=channels.configured, discover=False, cap=0
+            ),
             metrics=metrics,
             clock=clock,
         ),

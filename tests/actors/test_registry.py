@@ -1,5 +1,6 @@
-"""The registry: which sessions get a poller, restarts that stay in their session, stopping and
-starting again, and receivers that count as started once they receive."""
+"""The registry: pollers of the configured sessions, restarts that stay in their session,
+stopping and starting again, and receivers that count as started once they receive. (Which
+other sessions get a poller is the session monitor's decision: tests/actors/test_session_*.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import trio
 import trio.testing
 
 from whatsignal.actors.doorbells import Doorbell, Doorbells
-from whatsignal.actors.registry import LiveSessions, PollerRegistry
+from whatsignal.actors.registry import PollerRegistry
 from whatsignal.actors.supervisor import RestartPolicy
 from whatsignal.metrics import Metrics
 
@@ -70,32 +71,17 @@ class FakeReceiver:
 
 
 @attrs.define
-class Pending:
-    """The journal's answer to which queues still have pending rows."""
-
-    queues: list[str] = attrs.Factory(list)
-
-    async def queues_with_pending(self) -> list[str]:
-        return list(self.queues)
-
-
-@attrs.define
 class World:
     registry: PollerRegistry
     doorbells: Doorbells
-    live: LiveSessions
     pollers: dict[str, list[FakePoller]]
     metrics: Metrics
 
 
 def make(
-    *,
-    sessions: tuple[str, ...] = ("personal",),
-    serves: frozenset[str] | None = None,
-    pending: list[str] | None = None,
-    receivers: tuple[FakeReceiver, ...] = (),
+    *, sessions: tuple[str, ...] = ("personal",), receivers: tuple[FakeReceiver, ...] = ()
 ) -> World:
-    doorbells, live, metrics = Doorbells(), LiveSessions(), Metrics()
+    doorbells, metrics = Doorbells(), Metrics()
     pollers: dict[str, list[FakePoller]] = {}
 
     def make_poller(session: str, doorbell: Doorbell) -> FakePoller:
@@ -103,45 +89,29 @@ def make(
         pollers.setdefault(session, []).append(poller)
         return poller
 
-    served = serves if serves is not None else None
     registry = PollerRegistry(
         doorbells=doorbells,
-        live=live,
         sessions=sessions,
-        serves=(lambda s: True) if served is None else served.__contains__,
         make_poller=make_poller,
         receivers=receivers,
-        journal=Pending(pending or []),  # type: ignore[arg-type]
         metrics=metrics,
         restart=RestartPolicy(initial=1, maximum=4),
     )
-    return World(registry, doorbells, live, pollers, metrics)
+    return World(registry, doorbells, pollers, metrics)
 
 
-async def test_configured_and_leftover_sessions_get_pollers(nursery: trio.Nursery) -> None:
-    w = make(
-        sessions=("personal",),
-        serves=frozenset({"personal", "old"}),
-        pending=["gone", "old", "signal:+15550000001"],
-    )
-    await nursery.start(w.registry.run)
-    await trio.testing.wait_all_tasks_blocked()
-    # "gone" lost its channel; the Signal queue belongs to a receiver, not a poller.
-    assert w.live.running() == ["old", "personal"]
-    assert all(p[0].rings == 1 for p in w.pollers.values())  # each looked at its rows once
-
-
-async def test_the_first_ring_of_a_default_channel_session_starts_its_poller(
+async def test_configured_sessions_get_pollers_that_look_at_their_rows(
     nursery: trio.Nursery,
 ) -> None:
-    w = make(sessions=(), serves=frozenset({"sales"}))
+    w = make(sessions=("personal", "business"))
     await nursery.start(w.registry.run)
-    w.doorbells.ring("sales")  # a webhook for a session the "*" channel serves
-    w.doorbells.ring("unknown")  # no channel: ignored
-    w.doorbells.ring("signal:+15550000001")
     await trio.testing.wait_all_tasks_blocked()
-    assert w.live.running() == ["sales"]
-    assert w.pollers["sales"][0].rings == 1  # the ring that started it was not lost
+    assert w.registry.running() == ["business", "personal"]
+    assert all(p[0].rings == 1 for p in w.pollers.values())  # each looked at its rows once
+    w.doorbells.ring("sales")  # work for a session nobody polls: the monitor's decision
+    await trio.testing.wait_all_tasks_blocked()
+    assert w.registry.running() == ["business", "personal"]
+    assert await w.doorbells.unclaimed() == ["sales"]
 
 
 async def test_a_crash_restarts_that_session_only(autojump_clock: trio.testing.MockClock) -> None:
@@ -152,16 +122,19 @@ async def test_a_crash_restarts_that_session_only(autojump_clock: trio.testing.M
         personal, business = w.pollers["personal"][0], w.pollers["business"][0]
         personal.crash_next = True
         w.doorbells.ring("personal")
-        await trio.sleep(1.5)  # restarted after the policy's first delay (1 s)
+        await trio.sleep(0.5)
+        assert w.registry.crashes("personal") == (1, True)  # backing off: restarting
+        await trio.sleep(1.0)  # restarted after the policy's first delay (1 s)
         assert personal.runs == 2
         assert business.runs == 1 and not business.cancelled
         assert w.metrics.restarts.labels("worker[personal]")._value.get() == 1
-        assert w.live.running() == ["business", "personal"]
+        assert w.registry.crashes("personal") == (1, False)  # restarted: running again
+        assert w.registry.running() == ["business", "personal"]
         nursery.cancel_scope.cancel()
 
 
 async def test_a_stopped_session_can_start_again_at_once(nursery: trio.Nursery) -> None:
-    w = make(sessions=(), serves=frozenset({"late"}))
+    w = make(sessions=())
     await nursery.start(w.registry.run)
     w.registry.start("late")
     await trio.testing.wait_all_tasks_blocked()

@@ -1,28 +1,31 @@
-"""Session discovery and health, over a scripted WAHA (autojump clock, no sockets)."""
+"""Session discovery, order and health, over a scripted WAHA (autojump clock, no sockets)."""
 
 from __future__ import annotations
+
+import math
 
 import attrs
 import pytest
 import trio
 import trio.testing
 
-from whatsignal.actors.session_monitor import SessionMonitor, StatusChange, status_channel
-from whatsignal.channels import ChannelMap, Route
+from whatsignal.actors.doorbells import Doorbells
+from whatsignal.actors.session_monitor import SessionMonitor, status_channel
+from whatsignal.actors.session_table import SessionTable
 from whatsignal.clients import SessionInfo
-from whatsignal.errors import TransportError
-
-ME = "+15550000002"
-BRIDGE = "+15550000001"
+from whatsignal.errors import ApiError, TransportError
+from whatsignal.intake import StatusEvent
+from whatsignal.metrics import Metrics
 
 
 @attrs.define
 class ScriptedWaha:
-    """WAHA whose session list the test sets; records restarts."""
+    """WAHA whose session list the test sets; records restarts and questions."""
 
     sessions: dict[str, str] = attrs.Factory(dict)
     down: bool = False
     restarts: list[tuple[float, str]] = attrs.Factory(list)
+    asked: list[str] = attrs.Factory(list)
     fail_restart: bool = False
 
     async def list_sessions(self, *, all: bool = True) -> list[SessionInfo]:
@@ -30,6 +33,14 @@ class ScriptedWaha:
         if self.down:
             raise TransportError("WAHA down")
         return [SessionInfo(name, status) for name, status in self.sessions.items()]
+
+    async def get_session(self, name: str) -> SessionInfo:
+        self.asked.append(name)
+        if self.down:
+            raise TransportError("WAHA down")
+        if name not in self.sessions:
+            raise ApiError("Session not found", status=404)
+        return SessionInfo(name, self.sessions[name])
 
     async def restart_session(self, name: str) -> None:
         if self.fail_restart:
@@ -57,127 +68,202 @@ class Workers:
         return sorted(self.running_now)
 
 
-def _monitor(
+@attrs.define
+class Keeper:
+    """Something that keeps per-session state (doorbells, breakers, names, metrics)."""
+
+    forgotten: list[str] = attrs.Factory(list)
+
+    def forget(self, session: str) -> None:
+        self.forgotten.append(session)
+
+
+@attrs.define
+class Pending:
+    queues: list[str] = attrs.Factory(list)
+
+    async def queues_with_pending(self) -> list[str]:
+        return list(self.queues)
+
+
+@attrs.define
+class Setup:
+    monitor: SessionMonitor
+    waha: ScriptedWaha
+    workers: Workers
+    table: SessionTable
+    doorbells: Doorbells
+    statuses: trio.MemorySendChannel[StatusEvent]
+    keeper: Keeper
+    metrics: Metrics
+
+
+def setup(
     waha: ScriptedWaha,
-    workers: Workers,
     *,
+    running: set[str] | None = None,
     default: bool = True,
     discover: bool = True,
     auto_restart: bool = True,
-    max_discovered: int = 2,
-    inbox: trio.MemoryReceiveChannel[StatusChange] | None = None,
-) -> SessionMonitor:
-    channels = ChannelMap(
-        {"static": Route("static", ME, BRIDGE)},
-        Route("*", ME, BRIDGE) if default else None,
-    )
-    return SessionMonitor(
-        waha=waha,  # type: ignore[arg-type]
-        channels=channels,
-        control=workers,
-        inbox=inbox if inbox is not None else status_channel()[1],
-        static=frozenset({"static"}),
-        interval=30,
+    cap: int = 2,
+    pending: list[str] | None = None,
+    listing: bool = True,
+) -> Setup:
+    table = SessionTable(
+        configured=frozenset({"static"}),
+        serves=(lambda s: True) if default else frozenset({"static"}).__contains__,
         discover=discover,
+        cap=cap,
+    )
+    workers = Workers(set(running or {"static"}))
+    doorbells, keeper, metrics = Doorbells(), Keeper(), Metrics()
+    statuses, inbox = status_channel()
+    monitor = SessionMonitor(
+        waha=waha,  # type: ignore[arg-type]
+        table=table,
+        control=workers,
+        inbox=inbox,
+        doorbells=doorbells,
+        journal=Pending(pending or []),  # type: ignore[arg-type]
+        forget=[keeper],
+        metrics=metrics,
+        interval=30,
+        listing=listing,
         auto_restart=auto_restart,
         startup_timeout=60,
-        max_discovered=max_discovered,
     )
+    return Setup(monitor, waha, workers, table, doorbells, statuses, keeper, metrics)
 
 
-async def test_discovers_working_sessions_and_stops_gone_ones(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    waha = ScriptedWaha({"static": "WORKING", "a": "WORKING", "b": "SCAN_QR_CODE"})
-    workers = Workers({"static"})
-    monitor = _monitor(waha, workers)
-    await monitor.poll_once()
-    assert workers.running_now == {"static", "a"}
-    waha.sessions["b"] = "WORKING"
-    await monitor.poll_once()
-    assert workers.running_now == {"static", "a", "b"}
-    del waha.sessions["a"]
-    waha.sessions["b"] = "STOPPED"
-    waha.sessions["static"] = "STOPPED"
-    await monitor.poll_once()
-    # Discovered sessions stop with their WAHA session; configured ones keep their worker.
-    assert workers.running_now == {"static"}
-    assert waha.restarts == []  # STOPPED and SCAN_QR_CODE are not unhealthy
+async def test_discovers_working_sessions_and_releases_gone_ones() -> None:
+    s = setup(ScriptedWaha({"static": "WORKING", "a": "WORKING", "b": "SCAN_QR_CODE"}))
+    await s.monitor.poll_once()
+    # b waits for a human, but it is a live session: it holds a slot and has a poller.
+    assert s.workers.running_now == {"static", "a", "b"}
+    del s.waha.sessions["a"]
+    s.waha.sessions["static"] = "STOPPED"
+    await s.monitor.poll_once()
+    assert s.workers.running_now == {"static", "b"}  # configured ones always keep theirs
+    assert s.keeper.forgotten == ["a"]  # everything kept for a is released
+    assert s.table.entry("a") is None
+    assert s.waha.restarts == []  # STOPPED and SCAN_QR_CODE are not unhealthy
+    assert s.metrics.discovery.labels("listing")._value.get() == 2
+
+
+async def test_a_stopped_discovered_session_keeps_its_poller_but_frees_its_slot() -> None:
+    s = setup(ScriptedWaha({"a": "WORKING", "b": "WORKING", "c": "WORKING"}), cap=2)
+    await s.monitor.poll_once()
+    assert s.workers.running_now == {"static", "a", "b"}  # c is left out
+    s.waha.sessions["a"] = "STOPPED"
+    await s.monitor.poll_once()
+    assert s.workers.running_now == {"static", "a", "b", "c"}  # a waits, c took its slot
+    assert s.table.worker_state("a", has_poller=True).value == "waiting for WORKING"
 
 
 async def test_without_a_default_channel_unknown_sessions_are_left_alone() -> None:
-    waha = ScriptedWaha({"static": "WORKING", "other": "WORKING"})
-    workers = Workers()
-    await _monitor(waha, workers, default=False).poll_once()
-    assert workers.running_now == {"static"}
+    s = setup(ScriptedWaha({"static": "WORKING", "other": "WORKING"}), default=False)
+    await s.monitor.poll_once()
+    assert s.workers.running_now == {"static"}
+    assert s.table.known() == ["static"]
 
 
-async def test_discovery_off_starts_only_configured_sessions() -> None:
-    waha = ScriptedWaha({"static": "WORKING", "a": "WORKING"})
-    workers = Workers()
-    await _monitor(waha, workers, discover=False).poll_once()
-    assert workers.running_now == {"static"}
+async def test_discovery_off_starts_only_configured_sessions(nursery: trio.Nursery) -> None:
+    s = setup(ScriptedWaha({"static": "WORKING", "a": "WORKING"}), discover=False)
+    await nursery.start(s.monitor.run)
+    await s.statuses.send(StatusEvent("b", "WORKING", 1))
+    s.doorbells.ring("c")  # a message webhook for a session nobody serves now
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.workers.running_now == {"static"}
 
 
-async def test_max_concurrent_sessions_caps_discovered_ones(
-    caplog: pytest.LogCaptureFixture,
+async def test_the_cap_holds_whichever_way_a_session_shows_up(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
-    waha = ScriptedWaha(dict.fromkeys(("static", "a", "b", "c"), "WORKING"))
-    workers = Workers()
-    monitor = _monitor(waha, workers, max_discovered=2)
-    await monitor.poll_once()
-    await monitor.poll_once()
-    assert workers.running_now == {"static", "a", "b"}
-    assert caplog.text.count("maxConcurrentSessions (2) reached") == 1  # warned once
+    waha = ScriptedWaha({"static": "WORKING", "a": "WORKING", "old": "WORKING"})
+    s = setup(waha, cap=2, pending=["old"])
+    await nursery.start(s.monitor.run)  # "old" has rows from an earlier run: the first slot
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.workers.running_now == {"static", "a", "old"}
+    await s.statuses.send(StatusEvent("b", "WORKING", 1))  # a status webhook
+    s.doorbells.ring("c")  # a message webhook
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.workers.running_now == {"static", "a", "old"}
+    assert [e.name for e in s.table.entries() if e.left_out] == ["b", "c"]
+    assert caplog.text.count("signal.maxConcurrentSessions (2) reached") == 2  # once each
+    waha.sessions["old"] = "STOPPED"
+    await s.statuses.send(StatusEvent("old", "STOPPED", 2))  # a slot frees: b's turn
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.workers.running_now == {"static", "a", "old", "b"}
+
+
+async def test_status_events_apply_in_order_and_stale_ones_are_ignored(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(ScriptedWaha({"static": "WORKING"}), listing=False)
+    bell = s.doorbells.claim("static")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.monitor.run)
+        await s.statuses.send(StatusEvent("static", "STOPPED", 1000))
+        await s.statuses.send(StatusEvent("static", "WORKING", 3000))
+        await s.statuses.send(StatusEvent("static", "STARTING", 2000))  # delivered late
+        await s.statuses.send(StatusEvent("static", "WORKING", 3000))  # WAHA's retry
+        await trio.testing.wait_all_tasks_blocked()
+        assert s.table.status("static") == "WORKING"
+        assert trio.current_time() == 0  # applied at once, no listing involved
+        with trio.fail_after(1):
+            await bell.wait(math.inf)  # the poller was told to look again
+        nursery.cancel_scope.cancel()
+    assert s.waha.asked == []  # the times told the order; nobody had to ask
+
+
+async def test_when_the_order_cannot_be_told_waha_is_asked(nursery: trio.Nursery) -> None:
+    s = setup(ScriptedWaha({"static": "WORKING", "a": "WORKING"}))
+    await nursery.start(s.monitor.run)  # the first listing: a is WORKING
+    await trio.testing.wait_all_tasks_blocked()
+    # An event after the listing may be older than what it saw: ask (WAHA says WORKING).
+    await s.statuses.send(StatusEvent("a", "STARTING", 1000))
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.waha.asked == ["a"]
+    assert s.table.status("a") == "WORKING"
+    # A session WAHA no longer knows is released on the spot.
+    del s.waha.sessions["a"]
+    await s.statuses.send(StatusEvent("a", "STOPPED", None))
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.table.entry("a") is None
+    assert s.keeper.forgotten == ["a"]
+    assert "a" not in s.workers.running_now
 
 
 async def test_failed_and_stuck_sessions_are_restarted_once_per_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    waha = ScriptedWaha({"static": "FAILED", "slow": "STARTING"})
-    workers = Workers({"static"})
-    monitor = _monitor(waha, workers)
+    s = setup(ScriptedWaha({"static": "FAILED", "slow": "STARTING"}))
     async with trio.open_nursery() as nursery:
-        await nursery.start(monitor.run)
+        await nursery.start(s.monitor.run)
         await trio.sleep(1)
-        assert waha.restarts == [(0, "static")]
-        waha.sessions["static"] = "FAILED"  # the restart did not help
+        assert s.waha.restarts == [(0, "static")]
+        s.waha.sessions["static"] = "FAILED"  # the restart did not help
         await trio.sleep(45)  # one listing at 30 s: too early to restart again
-        assert waha.restarts == [(0, "static")]
+        assert s.waha.restarts == [(0, "static")]
         await trio.sleep(30)  # listing at 60 s: "static" again, "slow" STARTING for 60 s...
         await trio.sleep(30)  # ... and at 90 s it has been STARTING too long
         nursery.cancel_scope.cancel()
-    assert waha.restarts == [(0, "static"), (60, "static"), (90, "slow")]
-
-
-async def test_status_webhooks_apply_at_once(autojump_clock: trio.testing.MockClock) -> None:
-    waha = ScriptedWaha({"static": "WORKING"})
-    workers = Workers({"static"})
-    statuses, inbox = status_channel()
-    monitor = _monitor(waha, workers, inbox=inbox)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(monitor.run)
-        await trio.sleep(1)
-        await statuses.send(("fresh", "WORKING"))
-        await trio.testing.wait_all_tasks_blocked()
-        assert trio.current_time() == 1  # applied at once: no time passed
-        assert "fresh" in workers.running_now  # long before the next listing at 30 s
-        await statuses.send(("fresh", "FAILED"))
-        await trio.testing.wait_all_tasks_blocked()
-        assert "fresh" not in workers.running_now
-        assert waha.restarts == [(1, "fresh")]
-        nursery.cancel_scope.cancel()
+    assert s.waha.restarts == [(0, "static"), (60, "static"), (90, "slow")]
+    assert s.table.entry("static").restarts == 2  # type: ignore[union-attr]
 
 
 async def test_waha_down_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    waha = ScriptedWaha({"static": "WORKING", "a": "WORKING"}, down=True)
-    workers = Workers({"static", "a"})
-    monitor = _monitor(waha, workers)
-    await monitor.poll_once()
-    assert workers.running_now == {"static", "a"}
+    s = setup(ScriptedWaha({"static": "WORKING", "a": "WORKING"}, down=True), running={"static"})
+    await s.monitor.poll_once()
+    assert s.workers.running_now == {"static"}
     assert "could not list WAHA sessions" in caplog.text
-    waha.down = False
-    waha.fail_restart = True
-    await monitor.apply("a", "FAILED")
+    assert s.metrics.discovery.labels("failed")._value.get() == 1
+    s.waha.down = False
+    await s.monitor.poll_once()
+    s.waha.fail_restart = True
+    await s.monitor.apply_event(StatusEvent("a", "FAILED", None))  # asks WAHA: still WORKING
+    assert s.table.status("a") == "WORKING"
+    s.waha.sessions["a"] = "FAILED"
+    await s.monitor.apply_event(StatusEvent("a", "FAILED", None))
     assert "restarting the session failed" in caplog.text
-    assert waha.restarts == []
+    assert s.waha.restarts == []

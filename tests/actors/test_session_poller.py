@@ -35,10 +35,17 @@ class MemoryJournal:
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
 
-    def add(self, row_id: int, chat: str | None, *, received_at: float | None = None) -> None:
+    def add(
+        self,
+        row_id: int,
+        chat: str | None,
+        *,
+        received_at: float | None = None,
+        source: str = "whatsapp",
+    ) -> None:
         self.rows[row_id] = JournalRow(
             id=row_id,
-            source="whatsapp",
+            source=source,  # type: ignore[arg-type]
             key=f"k{row_id}",
             queue="personal",
             chat=chat,
@@ -64,8 +71,15 @@ class MemoryJournal:
             if row.chat is None:
                 loose.append(row)
             else:
-                heads.setdefault(row.chat, row)
+                heads.setdefault(f"{row.source}:{row.chat}", row)  # a lane: chat and direction
         return sorted([*heads.values(), *loose], key=lambda r: r.id)[:limit]
+
+    async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
+        return sum(
+            1
+            for r in self.rows.values()
+            if r.state == "pending" and queue in (None, r.queue) and source in (None, r.source)
+        )
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
         self.rows[row_id] = attrs.evolve(self.rows[row_id], state="done")
@@ -89,6 +103,19 @@ Outcome = Callable[[], None]
 
 
 @attrs.define
+class Statuses:
+    """The session table, as far as a poller asks it."""
+
+    now: dict[str, str] = attrs.Factory(dict)
+
+    def status(self, session: str) -> str | None:
+        return self.now.get(session)
+
+    def working(self, session: str) -> bool:
+        return self.now.get(session, "WORKING") == "WORKING"
+
+
+@attrs.define
 class ScriptedRelay:
     """Each call of a row takes ``duration`` seconds, then plays the next scripted outcome
     (nothing scripted: success)."""
@@ -97,6 +124,7 @@ class ScriptedRelay:
     script: dict[int, list[Outcome]] = attrs.Factory(dict)
     calls: list[tuple[int, float]] = attrs.Factory(list)
     dead_rows: list[int] = attrs.Factory(list)
+    told: list[tuple[str, float, tuple[object, ...]]] = attrs.Factory(list)
 
     async def handle(self, row: JournalRow) -> Sequence[MessageMapping]:
         self.calls.append((row.id, trio.current_time()))
@@ -108,6 +136,12 @@ class ScriptedRelay:
 
     async def dead(self, row: JournalRow) -> None:
         self.dead_rows.append(row.id)
+
+    async def session_down(self, session: str, status: str, waiting: int) -> None:
+        self.told.append(("down", trio.current_time(), (status, waiting)))
+
+    async def session_back(self, session: str, delivered: int, failed: int) -> None:
+        self.told.append(("back", trio.current_time(), (delivered, failed)))
 
     def times(self, row_id: int) -> list[float]:
         return [t for r, t in self.calls if r == row_id]
@@ -139,15 +173,17 @@ class Setup:
     in_flight: InFlight
     stopping: trio.Event
     metrics: Metrics
+    statuses: Statuses
 
 
 def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600.0) -> Setup:
     journal, relay, doorbells = MemoryJournal(), ScriptedRelay(duration), Doorbells()
-    in_flight, stopping, metrics = InFlight(), trio.Event(), Metrics()
+    in_flight, stopping, metrics, statuses = InFlight(), trio.Event(), Metrics(), Statuses()
     poller = SessionPoller(
         session="personal",
         journal=journal,  # type: ignore[arg-type]
         relay=relay,
+        sessions=statuses,
         doorbell=doorbells.claim("personal"),
         retry=RetryPolicy(Backoff(initial=1, maximum=8, jitter=0), max_attempts, max_age),
         metrics=metrics,
@@ -155,7 +191,7 @@ def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600
         in_flight=in_flight,
         stopping=stopping,
     )
-    return Setup(journal, relay, poller, doorbells, in_flight, stopping, metrics)
+    return Setup(journal, relay, poller, doorbells, in_flight, stopping, metrics, statuses)
 
 
 async def run_for(s: Setup, seconds: float) -> None:
@@ -311,3 +347,70 @@ async def test_in_flight_is_idle_when_nothing_runs() -> None:
     assert in_flight.count == 0
     with trio.fail_after(1):
         await in_flight.idle()
+
+
+async def test_one_direction_of_a_chat_never_waits_for_the_other(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(duration=1.0)
+    s.journal.add(1, "a@c.us", source="signal")
+    s.journal.add(2, "a@c.us", source="signal")
+    s.journal.add(3, "a@c.us")  # WhatsApp -> Signal, same chat
+    s.relay.script[1] = [fails(Failure.TRANSIENT)] * 3  # WAHA is down for a while
+    await run_for(s, 30)
+    assert s.relay.times(3) == [0.0]  # not held back behind the failing reply
+    assert s.relay.times(1) == [0.0, 2.0, 5.0, 10.0]
+    assert s.relay.times(2) == [11.0]  # the replies keep their own order
+
+
+async def test_replies_wait_for_their_session_and_go_when_it_works_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.statuses.now["personal"] = "STOPPED"
+    s.journal.add(1, "a@c.us", source="signal")
+    s.journal.add(2, "b@c.us", source="signal")
+    s.journal.add(3, "a@c.us")  # what WhatsApp sent still goes to Signal
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        s.doorbells.ring("personal")
+        await trio.sleep(60)
+        assert [r for r, _ in s.relay.calls] == [3]  # no reply tried while STOPPED
+        assert s.relay.told == [("down", 0.0, ("STOPPED", 2))]  # told once, with the count
+        s.journal.add(4, "a@c.us", source="signal")  # another reply during the same outage
+        s.doorbells.ring("personal")
+        await trio.sleep(60)
+        assert len(s.relay.told) == 1  # still the same outage: not told again
+        s.statuses.now["personal"] = "WORKING"
+        s.doorbells.ring("personal")  # the monitor rings when the status changes
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    assert sorted(s.relay.times(1) + s.relay.times(2)) == [120.0, 120.0]
+    assert s.relay.times(4) == [121.0]  # after 1, in order
+    assert s.relay.told[1] == ("back", 122.0, (3, 0))
+    assert [s.journal.state(n) for n in (1, 2, 3, 4)] == [("done", 0)] * 4
+
+
+async def test_a_reply_that_waits_longer_than_the_maximum_age_is_given_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_age=100.0)
+    s.statuses.now["personal"] = "SCAN_QR_CODE"
+    s.journal.add(1, "a@c.us", source="signal")
+    await run_for(s, 200)
+    assert s.relay.calls == []  # never sent to a session that could not take it
+    assert s.journal.state(1) == ("dead", 0)
+    assert "was not WORKING" in (s.journal.rows[1].last_error or "")
+    assert s.relay.dead_rows == [1]
+
+
+async def test_a_deferral_counts_against_the_maximum_age(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_age=60.0)
+    s.journal.add(1, "a@c.us", received_at=EPOCH - 61)
+    s.relay.script[1] = [raises(Deferred("breaker open", 7.0))]
+    await run_for(s, 30)
+    assert s.relay.times(1) == [0.0]
+    assert s.journal.state(1) == ("dead", 0)
+    assert s.metrics.handled.labels("wa_to_signal", "dead")._value.get() == 1

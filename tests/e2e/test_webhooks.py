@@ -229,35 +229,50 @@ async def test_push_and_websocket_together_deliver_once(tmp_path: Path) -> None:
         assert texts == [f"both paths {n}" for n in range(5)]
 
 
-async def test_health_follows_the_upstreams(tmp_path: Path) -> None:
+async def _degraded_sessions(w: World) -> bool:
+    return "sessions" in (await get(w, "/health")).json()["checks"]
+
+
+async def _health_ok(w: World) -> bool:
+    return (await get(w, "/health")).json()["status"] == "ok"
+
+
+async def test_health_shows_upstreams_degraded_but_stays_ready(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         ok = await get(w, "/health")
-        assert (ok.status_code, ok.json()["checks"]) == (
+        assert (ok.status_code, ok.json()) == (
             200,
-            {"whatsapp": "ok", "signal": "ok"},
+            {"status": "ok", "checks": {"storage": "ok", "whatsapp": "ok", "signal": "ok"}},
         )
         assert (await get(w, "/readyz")).status_code == 200
 
+        # WAHA away: the bridge still takes webhooks and journals; it says so, and stays ready.
         waha_down = w.waha.add_fault(
             Fault(path="/api/server/version", count=None, status=502, body={"message": "down"})
         )
         down = await get(w, "/health")
-        assert down.status_code == 503
+        assert down.status_code == 200
+        assert down.json()["status"] == "degraded"
         assert down.json()["checks"]["signal"] == "ok"
         assert down.json()["checks"]["whatsapp"] != "ok"
-        assert (await get(w, "/readyz")).status_code == 503
+        assert (await get(w, "/readyz")).status_code == 200
         assert (await get(w, "/healthz")).status_code == 200  # liveness never follows upstreams
         waha_down.count = 0
 
         w.signal.add_fault(Fault(path="/v1/health", count=None, drop=True))
         down = await get(w, "/health")
-        assert down.status_code == 503
-        assert down.json()["checks"] == {
-            "whatsapp": "ok",
-            "signal": down.json()["checks"]["signal"],
-        }
+        assert (down.status_code, down.json()["status"]) == (200, "degraded")
+        assert down.json()["checks"]["whatsapp"] == "ok"
         assert down.json()["checks"]["signal"] != "ok"
         w.signal.injector.clear()
-        assert (await get(w, "/health")).status_code == 200
+
+        # A session that stops shows as degraded too.
+        w.waha.stop_session("business")
+        await w.until(lambda: _degraded_sessions(w))
+        stopped = (await get(w, "/health")).json()
+        assert stopped["status"] == "degraded"
+        assert stopped["checks"]["sessions"] == {"business": "STOPPED"}
+        w.waha.start_session("business")
+        await w.until(lambda: _health_ok(w))
         body = (await get(w, "/healthz")).json()
         assert body == {"status": "alive", "version": whatsignal.__version__}

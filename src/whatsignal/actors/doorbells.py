@@ -84,6 +84,13 @@ class Doorbells:
         self._unclaimed.pop(queue, None)
         return self._bell(queue)
 
+    def forget(self, queue: str) -> None:
+        """The queue's session is gone: drop its doorbell. A later ring (a session of that
+        name created again) starts from scratch, as unclaimed."""
+        self._bells.pop(queue, None)
+        self._claimed.discard(queue)
+        self._unclaimed.pop(queue, None)
+
     async def unclaimed(self) -> list[str]:
         """Wait until queues nobody has claimed were rung; returns them (oldest first), once."""
         while not self._unclaimed:

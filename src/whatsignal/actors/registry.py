@@ -6,16 +6,12 @@ without touching the others. A child's doorbell belongs to :class:`~whatsignal.a
 Doorbells` and outlives the child's restarts: a ring is never lost, and it is only a hint anyway
 because the work itself waits in the journal.
 
-Which sessions have a poller:
+Which sessions have a poller is not the registry's decision: the configured sessions get
+theirs at start, and from then on the
+:class:`~whatsignal.actors.session_monitor.SessionMonitor` starts and stops them through
+:meth:`start` and :meth:`stop` (:class:`SessionControl`), following its
+:class:`~whatsignal.actors.session_table.SessionTable`.
 
-* the configured channels' sessions, from the start;
-* sessions with rows left in the journal by an earlier run, if they still have a channel;
-* a session the ``"*"`` channel serves, as soon as work for it is rung (a webhook arrived);
-* whatever the :class:`~whatsignal.actors.session_monitor.SessionMonitor` starts and stops
-  through :meth:`start` and :meth:`stop` (:class:`SessionControl`).
-
-:class:`LiveSessions` is the registry's record of which sessions run now; the router and the
-monitor read it, only the registry writes it.
 """
 
 from __future__ import annotations
@@ -31,10 +27,8 @@ import trio
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.supervisor import RestartPolicy, supervise
 from whatsignal.metrics import Metrics
-from whatsignal.storage import Journal
 
 __all__ = [
-    "LiveSessions",
     "Poller",
     "PollerFactory",
     "PollerRegistry",
@@ -53,6 +47,12 @@ class Poller(Protocol):
 
     @property
     def busy(self) -> set[str]: ...
+
+    @property
+    def last_activity(self) -> float | None: ...
+
+    @property
+    def last_error(self) -> str | None: ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> NoReturn: ...
 
@@ -86,48 +86,27 @@ class SessionControl(Protocol):
     def running(self) -> Sequence[str]: ...
 
 
-@attrs.define(eq=False)
-class LiveSessions:
-    """The sessions that have a poller now (written by the registry, read by others)."""
-
-    _names: set[str] = attrs.field(factory=set, init=False)
-
-    def running(self) -> list[str]:
-        return sorted(self._names)
-
-    def add(self, session: str) -> None:
-        """The registry started the session's poller."""
-        self._names.add(session)
-
-    def discard(self, session: str) -> None:
-        """The registry stopped the session's poller (or it ended)."""
-        self._names.discard(session)
-
-
 @attrs.define(eq=False, kw_only=True)
 class PollerRegistry:
     """The supervisor of every session's poller and every bridge number's receiver.
 
     Args:
         sessions: the configured sessions (they always have a poller).
-        serves: whether a session has a channel (its own or the ``"*"`` default).
         make_poller: builds a session's poller around its doorbell.
         receivers: the bridge numbers' receivers, built with their doorbells claimed.
-        journal: asked once at start which queues still have pending rows.
     """
 
     doorbells: Doorbells
-    live: LiveSessions
     sessions: tuple[str, ...]
-    serves: Callable[[str], bool]
     make_poller: PollerFactory
     receivers: Sequence[Receiver]
-    journal: Journal
     metrics: Metrics
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
     _pollers: dict[str, Poller] = attrs.field(factory=dict, init=False)
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict, init=False)
+    _crashes: dict[str, int] = attrs.field(factory=dict, init=False)
+    _restarting: set[str] = attrs.field(factory=set, init=False)
     _receiving: dict[str, trio.Event] = attrs.field(factory=dict, init=False)
 
     async def run(
@@ -141,23 +120,12 @@ class PollerRegistry:
                     # bridge must take WhatsApp's webhooks in the meantime.
                     ready = self._receiving[receiver.number] = trio.Event()
                     nursery.start_soon(self._receive, receiver, ready)
-                pending = await self.journal.queues_with_pending()
-                leftovers = [q for q in pending if not q.startswith("signal:")]
-                for session in dict.fromkeys([*self.sessions, *leftovers]):
-                    if self.serves(session):
-                        self.start(session)
-                nursery.start_soon(self._follow_unclaimed)
+                for session in self.sessions:
+                    self.start(session)
                 task_status.started(self)
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
-
-    async def _follow_unclaimed(self) -> NoReturn:
-        """Start a poller for a ``"*"``-served session as soon as its first work is rung."""
-        while True:
-            for queue in await self.doorbells.unclaimed():
-                if not queue.startswith("signal:") and self.serves(queue):
-                    self.start(queue)
 
     def start(self, session: str) -> None:
         """Start the session's poller unless it runs already."""
@@ -169,10 +137,17 @@ class PollerRegistry:
         scope = trio.CancelScope()
         self._pollers[session] = poller
         self._scopes[session] = scope
-        self.live.add(session)
-        self._nursery.start_soon(self._supervised, f"worker[{session}]", poller.run, scope, session)
+
+        async def incarnation(
+            *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        ) -> None:
+            self._restarting.discard(session)  # a new run after a crash
+            await poller.run(task_status=task_status)
+
+        name = f"worker[{session}]"
+        self._nursery.start_soon(self._supervised, name, incarnation, scope, session)
         poller.doorbell.ring()  # look at what waits in the journal
-        log.info("worker started", extra={"session": session})
+        log.info("worker started", extra={"session": session, "event": "worker.started"})
 
     def stop(self, session: str) -> None:
         """Stop the session's poller (its rows wait in the journal). It no longer counts as
@@ -180,11 +155,21 @@ class PollerRegistry:
         scope = self._scopes.pop(session, None)
         if scope is not None:
             self._pollers.pop(session, None)
-            self.live.discard(session)
+            self._crashes.pop(session, None)
+            self._restarting.discard(session)
             scope.cancel(reason=f"session {session} stopped")
 
     def running(self) -> list[str]:
-        return self.live.running()
+        return sorted(self._pollers)
+
+    def poller(self, session: str) -> Poller | None:
+        """The session's poller, if it has one now (for the status page)."""
+        return self._pollers.get(session)
+
+    def crashes(self, session: str) -> tuple[int, bool]:
+        """How often the session's poller crashed since it started, and whether it is
+        waiting to be restarted now."""
+        return self._crashes.get(session, 0), session in self._restarting
 
     async def receiving(self) -> None:
         """Return once every receiver has reported that it receives."""
@@ -217,6 +202,9 @@ class PollerRegistry:
     ) -> None:
         def crashed(actor: str) -> None:
             self.metrics.restarts.labels(actor).inc()
+            if session is not None:
+                self._crashes[session] = self._crashes.get(session, 0) + 1
+                self._restarting.add(session)
 
         try:
             with scope:
@@ -233,7 +221,8 @@ class PollerRegistry:
             if session is not None and self._scopes.get(session) is scope:
                 self._pollers.pop(session, None)
                 self._scopes.pop(session, None)
-                self.live.discard(session)
+                self._crashes.pop(session, None)
+                self._restarting.discard(session)
 
     def snapshot(self) -> dict[str, Any]:
         """What the status page shows of the pollers and receivers (numbers masked)."""

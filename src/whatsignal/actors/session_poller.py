@@ -14,6 +14,16 @@ when to try again and when to give up:
         ``retry.maxAttempts`` the row is dead: it stops blocking its chat, and the relay tells
         the destination in Signal (an admin can retry it).
 
+A lane is one chat in one direction (:meth:`~whatsignal.storage.Journal.pending_heads`): a
+WAHA outage never holds back what WhatsApp sent to Signal, and a Signal outage never holds
+back the replies.
+
+While its WAHA session is known not to be WORKING (:class:`SessionStatus`), the poller holds the
+replies written in Signal for it instead of trying them: they wait in the journal, in order,
+and go as soon as the session works again. The user is told once per outage, when the first
+reply has to wait, and once more when the replies that waited have gone. A held reply older
+than ``retry.maxAgeHours`` is given up on like any other row.
+
 Stopping: once ``stopping`` is set the poller starts no new row and finishes those in hand;
 :class:`InFlight` tells the root when they are done.
 """
@@ -38,9 +48,17 @@ from whatsignal.relay.upstreams import Deferred, UpstreamError
 from whatsignal.reliability import Backoff, Failure
 from whatsignal.storage import Journal, JournalRow, MessageMapping
 
-__all__ = ["InFlight", "RetryPolicy", "RowHandler", "SessionPoller"]
+__all__ = ["InFlight", "RetryPolicy", "RowHandler", "SessionPoller", "SessionStatus"]
 
 log = logging.getLogger("whatsignal.worker")
+
+
+class SessionStatus(Protocol):
+    """What the poller knows of its WAHA session (the session table)."""
+
+    def working(self, session: str) -> bool: ...
+
+    def status(self, session: str) -> str | None: ...
 
 
 class RowHandler(Protocol):
@@ -53,6 +71,22 @@ class RowHandler(Protocol):
     async def dead(self, row: JournalRow) -> None:
         """The row was given up on (best effort, must not raise)."""
         ...
+
+    async def session_down(self, session: str, status: str, waiting: int) -> None:
+        """Replies wait because the session is not WORKING (best effort, must not raise)."""
+        ...
+
+    async def session_back(self, session: str, delivered: int, failed: int) -> None:
+        """The replies that waited have gone (best effort, must not raise)."""
+        ...
+
+
+@attrs.define
+class _Outage:
+    """Replies held for the session: the user was told; what became of them since."""
+
+    delivered: int = 0
+    failed: int = 0
 
 
 @attrs.frozen
@@ -115,6 +149,7 @@ class SessionPoller:
     session: str
     journal: Journal
     relay: RowHandler
+    sessions: SessionStatus
     doorbell: Doorbell
     retry: RetryPolicy
     metrics: Metrics
@@ -123,8 +158,13 @@ class SessionPoller:
     stopping: trio.Event
     concurrency: int = 16
     busy: set[str] = attrs.field(factory=set, init=False)
-    """The chats (lanes) with a row in flight now."""
+    """The lanes (a chat in one direction) with a row in flight now."""
+    last_activity: float | None = attrs.field(default=None, init=False)
+    """When (wall clock) a row of this session was last handled."""
+    last_error: str | None = attrs.field(default=None, init=False)
+    """The last failure of a row of this session (masked), for the status page."""
     _transient: dict[int, int] = attrs.field(factory=dict, init=False)
+    _outage: _Outage | None = attrs.field(default=None, init=False)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -142,23 +182,68 @@ class SessionPoller:
                 busy_during_read = set(self.busy)
                 heads = await self.journal.pending_heads(self.session)
                 now = self.clock()
-                wake = math.inf
+                working = self.sessions.working(self.session)
+                wake, held = math.inf, False
                 for row in heads:
-                    lane = row.chat or f"#{row.id}"
+                    lane = f"{row.source}:{row.chat or f'#{row.id}'}"
                     if lane in busy_during_read or self.stopping.is_set():
+                        continue
+                    expires = row.received_at + self.retry.max_age
+                    if row.source == "signal" and not working and now < expires:
+                        held = True  # the reply waits for its session
+                        wake = min(wake, expires)
                         continue
                     if row.next_attempt_at > now:
                         wake = min(wake, row.next_attempt_at)
                         continue
                     self.busy.add(lane)
-                    nursery.start_soon(self._run_one, row, lane, limiter)
+                    nursery.start_soon(self._run_one, row, lane, limiter, working)
+                await self._tell(held, working)
                 await self.doorbell.wait(max(0.0, wake - now))
 
-    async def _run_one(self, row: JournalRow, lane: str, limiter: trio.CapacityLimiter) -> None:
+    async def _tell(self, held: bool, working: bool) -> None:
+        """Tell the user once when replies start to wait, and once when they have gone."""
+        if held and self._outage is None:
+            waiting = await self.journal.pending_count(self.session, source="signal")
+            status = self.sessions.status(self.session) or "not WORKING"
+            log.warning(
+                "session is %s: %d replies wait for it",
+                status,
+                waiting,
+                extra={"session": self.session, "event": "replies.waiting"},
+            )
+            self._outage = _Outage()
+            await self.relay.session_down(self.session, status, waiting)
+        elif (
+            working
+            and self._outage is not None
+            and not self._replies_busy()
+            and await self.journal.pending_count(self.session, source="signal") == 0
+        ):
+            outage, self._outage = self._outage, None
+            log.info(
+                "session works again: %d replies that waited delivered, %d failed",
+                outage.delivered,
+                outage.failed,
+                extra={"session": self.session, "event": "replies.delivered"},
+            )
+            await self.relay.session_back(self.session, outage.delivered, outage.failed)
+
+    def _replies_busy(self) -> bool:
+        return any(lane.startswith("signal:") for lane in self.busy)
+
+    async def _run_one(
+        self, row: JournalRow, lane: str, limiter: trio.CapacityLimiter, working: bool
+    ) -> None:
         try:
             with self.in_flight.one():
                 async with limiter:
-                    await self._attempt(row)
+                    if row.source == "signal" and not working:
+                        # Held past retry.maxAgeHours: its session did not come back in time.
+                        reason = "gave up after retry.maxAgeHours: the session was not WORKING"
+                        await self._dead(row, reason)
+                    else:
+                        await self._attempt(row)
         finally:
             self.busy.discard(lane)
             self.doorbell.ring()
@@ -167,6 +252,9 @@ class SessionPoller:
         try:
             mappings = await self.relay.handle(row)
         except Deferred as deferred:
+            if self._too_old(row):
+                await self._dead(row, f"gave up after retry.maxAgeHours: {deferred}")
+                return
             await self._later(row, str(deferred), deferred.retry_after)
         except UpstreamError as error:
             await self._failed(row, error)
@@ -183,6 +271,13 @@ class SessionPoller:
         else:
             await self.journal.complete(row.id, mappings=mappings)
             self._transient.pop(row.id, None)
+            self.last_activity = self.clock()
+            self.metrics.handled.labels(_direction(row), "delivered").inc()
+            if self._outage is not None and row.source == "signal":
+                self._outage.delivered += 1
+
+    def _too_old(self, row: JournalRow) -> bool:
+        return self.clock() - row.received_at > self.retry.max_age
 
     async def _failed(self, row: JournalRow, error: UpstreamError) -> None:
         self.metrics.failures.labels(_direction(row), error.failure.value).inc()
@@ -191,7 +286,7 @@ class SessionPoller:
             # The upstream paused the whole bridge number; this row waits for the pause.
             await self._later(row, text, error.retry_after or 0.0)
         elif error.failure is Failure.TRANSIENT:
-            if self.clock() - row.received_at > self.retry.max_age:
+            if self._too_old(row):
                 await self._dead(row, f"gave up after retry.maxAgeHours: {text}")
                 return
             count = self._transient.get(row.id, 0) + 1
@@ -203,6 +298,8 @@ class SessionPoller:
     async def _later(
         self, row: JournalRow, error: str, delay: float, *, count: bool = False
     ) -> None:
+        self.last_error = wlog.mask_text(error)
+        self.metrics.handled.labels(_direction(row), "retried").inc()
         log.info(
             "row %d (%s) retry in %.1fs: %s",
             row.id,
@@ -229,7 +326,11 @@ class SessionPoller:
     async def _dead(self, row: JournalRow, error: str) -> None:
         await self.journal.bury(row.id, error=error)
         self._transient.pop(row.id, None)
+        self.last_error = wlog.mask_text(error)
         self.metrics.dead.labels(_direction(row)).inc()
+        self.metrics.handled.labels(_direction(row), "dead").inc()
+        if self._outage is not None and row.source == "signal":
+            self._outage.failed += 1
         log.error(
             "row %d (%s) is a dead letter: %s",
             row.id,

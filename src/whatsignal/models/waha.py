@@ -22,6 +22,7 @@ __all__ = [
     "WaReplyTo",
     "WaRevoked",
     "WaSessionStatus",
+    "WaStatusPoint",
     "WahaEvent",
 ]
 
@@ -169,8 +170,27 @@ class WaRevoked:
 
 
 @attrs.frozen
-class WaSessionStatus:
-    """``session.status`` payload."""
+class WaStatusPoint:
+    """One entry of a ``session.status`` payload's history: a status and when (ms)."""
 
-    name: str
     status: str
+    timestamp: float
+
+
+@attrs.frozen
+class WaSessionStatus:
+    """``session.status`` payload: the current status and the last few with their times.
+
+    ``name`` is required by the spec but missing from WAHA's own documented example, and the
+    envelope's ``session`` says the same, so it is optional here.
+    """
+
+    status: str
+    name: str | None = None
+    statuses: list[WaStatusPoint] = attrs.field(factory=list)
+
+    @property
+    def changed_at(self) -> float | None:
+        """When (WAHA's clock, ms) the session entered its current status, if WAHA said."""
+        times = [p.timestamp for p in self.statuses if p.status == self.status]
+        return max(times) if times else None

@@ -16,7 +16,13 @@ from whatsignal.channels import ChannelMap
 from whatsignal.convert.text import chat_number
 from whatsignal.errors import PayloadError
 from whatsignal.relay.names import Names
-from whatsignal.relay.notices import Notices, dead_from_signal, dead_from_whatsapp
+from whatsignal.relay.notices import (
+    Notices,
+    dead_from_signal,
+    dead_from_whatsapp,
+    replies_delivered,
+    replies_wait,
+)
 from whatsignal.relay.to_signal import ToSignal
 from whatsignal.relay.to_whatsapp import ToWhatsApp
 from whatsignal.serde import parse_signal_received
@@ -76,6 +82,20 @@ class Relay:
         else:
             text = dead_from_signal(row.queue, row.id)
         await self.notices.tell(route.bridge_number, route.destination, text)
+
+    async def session_down(self, session: str, status: str, waiting: int) -> None:
+        """Tell the destination that its replies wait for the session (once per outage)."""
+        route = self.channels.route(session)
+        if route is not None:
+            text = replies_wait(session, status, waiting)
+            await self.notices.tell(route.bridge_number, route.destination, text)
+
+    async def session_back(self, session: str, delivered: int, failed: int) -> None:
+        """Tell the destination that the replies that waited have gone."""
+        route = self.channels.route(session)
+        if route is not None:
+            text = replies_delivered(session, delivered, failed)
+            await self.notices.tell(route.bridge_number, route.destination, text)
 
     def _chat_label(self, session: str, chat: str | None) -> str:
         """How the destination knows the chat: its cached name, else its number. (This goes

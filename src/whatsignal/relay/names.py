@@ -68,6 +68,11 @@ class Names:
             until = self.clock() + ttl
         self._memory[(kind, session, key)] = (name, until)
 
+    def forget(self, session: str) -> None:
+        """The session is gone: its names leave memory (the store keeps them for retention)."""
+        for key in [k for k in self._memory if k[1] == session]:
+            del self._memory[key]
+
     def _ttl(self, kind: Kind) -> float:
         return self.group_ttl if kind == "group" else self.contact_ttl
 

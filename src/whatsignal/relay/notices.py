@@ -22,6 +22,8 @@ __all__ = [
     "Notices",
     "dead_from_signal",
     "dead_from_whatsapp",
+    "replies_delivered",
+    "replies_wait",
 ]
 
 log = logging.getLogger("whatsignal.notices")
@@ -52,6 +54,31 @@ def dead_from_signal(session: str, row_id: int) -> str:
         f"It is kept as dead letter #{row_id}; an admin can retry it with "
         f"POST /admin/dead-letters/{row_id}/retry."
     )
+
+
+def replies_wait(session: str, status: str, waiting: int) -> str:
+    """Replies wait because their WhatsApp session is not WORKING."""
+    replies = "1 reply waits" if waiting == 1 else f"{waiting} replies wait"
+    return (
+        f"⏸️ whatsignal: WhatsApp session {session!r} is {status}, so your replies to its chats "
+        f"wait ({replies} now). They will be sent, in order, as soon as it works again."
+    )
+
+
+def replies_delivered(session: str, delivered: int, failed: int) -> str:
+    """The replies that waited for their session have gone."""
+    sent = (
+        "1 reply that waited was sent"
+        if delivered == 1
+        else (f"{delivered} replies that waited were sent")
+    )
+    text = f"▶️ whatsignal: WhatsApp session {session!r} works again; {sent}."
+    if failed:
+        text += (
+            f" {failed} could not be delivered and are kept as dead letters "
+            "(GET /admin/dead-letters)."
+        )
+    return text
 
 
 @attrs.define(eq=False, kw_only=True)

@@ -8,12 +8,19 @@ Rules (DESIGN.md section 3.2):
 3. A quote resolves through the mapping (exact Signal timestamp). If the quoted message is
    unknown, the quoted text ``"Name: ..."`` names the chat; if that fails too, the message is NOT
    sent anywhere (a guess could put it in the wrong chat): the sender gets a notice instead.
-4. No quote: the destination's most recent chat, across its sessions: the chat of the latest
-   bridged message, or where the destination's previous message was routed if that is more
-   recent (a reply is only mapped once delivered; a follow-up must not overtake it).
+4. No quote: the destination's most recent chat, across its channel's sessions: the chat of
+   the latest bridged message, or where the destination's previous message was routed if that
+   is more recent (a reply is only mapped once delivered; a follow-up must not overtake it).
 5. Nothing to go on: a notice in Signal saying how to fix it (quote a message).
 6. What the destination writes in a Signal group the bridge number belongs to is never
-   forwarded: only the one-to-one conversation with the bridge number speaks for WhatsApp.
+   forwarded: only the one-to-one conversation with the bridge number speaks for WhatsApp. They
+   are told so once per group, in that one-to-one conversation; anyone else in the group is
+   ignored silently.
+
+A session that is not WORKING right now does not change where a reply goes: it goes to its
+chat's session all the same, where it waits, in order, until the session works again (the
+session's poller holds it and tells the user). Routing it to another session's chat instead
+would give it to a stranger.
 
 The router owns what it learns on the way: where each destination's last message went, and
 which Signal uuid belongs to which number. One router serves every bridge number's receiver.
@@ -39,7 +46,18 @@ from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
 from whatsignal.storage import Caches, Mappings, MessageMapping
 
-__all__ = ["Decision", "Router", "SessionView"]
+__all__ = ["NOTICE_NO_SESSION", "NOTICE_SIGNAL_GROUP", "Decision", "Router", "SessionView"]
+
+NOTICE_NO_SESSION = (
+    "⚠️ whatsignal: no WhatsApp session is known yet to start a chat through; "
+    "try again in a moment, or name it: /to session:+491701234567 your text"
+)
+
+NOTICE_SIGNAL_GROUP = (
+    "⚠️ whatsignal: messages you write in Signal groups are not sent to WhatsApp. Write to this "
+    "number directly (quote a forwarded message to choose the chat)."
+)
+TOLD_GROUPS_MAX = 10_000
 
 log = logging.getLogger("whatsignal.router")
 
@@ -49,9 +67,9 @@ class RouterStore(Mappings, Caches, Protocol):
 
 
 class SessionView(Protocol):
-    """The sessions that have a poller now (kept by the registry)."""
+    """The WAHA sessions the bridge knows now, whatever their state (the session table)."""
 
-    def running(self) -> Sequence[str]: ...
+    def known(self) -> Sequence[str]: ...
 
 
 @attrs.frozen
@@ -88,6 +106,8 @@ class Router:
     """Per ``(bridge number, destination)``: where its latest message was routed."""
     _known_identities: dict[str, str] = attrs.field(factory=dict, init=False)
     """Signal uuid -> number, learned from envelopes (saves a database write per envelope)."""
+    _told_groups: set[tuple[str, str, str]] = attrs.field(factory=set, init=False)
+    """``(bridge number, destination, group id)`` already told that groups are not bridged."""
 
     async def sender(self, item: SigReceived) -> str | None:
         """The sender's phone number. Users who hide their number arrive as a uuid only: learn
@@ -123,8 +143,11 @@ class Router:
     async def decide(self, item: SigReceived) -> Decision:
         """Decide where one envelope goes."""
         env = item.envelope
+        group = _group_of(item)
         sender = await self.sender(item)
         if sender is None or not self.channels.is_destination(sender, item.account):
+            if group is not None:
+                return Decision(ignore="signal group message")  # silently: not our business
             self.metrics.strangers.inc()
             log.warning(
                 "signal message from %s ignored: not a channel destination of %s",
@@ -132,18 +155,14 @@ class Router:
                 wlog.phone(item.account),
             )
             return Decision(ignore="sender is no channel's destination")
-        edited = env.edit_message.data_message if env.edit_message is not None else None
-        if any(d is not None and d.group_info is not None for d in (env.data_message, edited)):
-            log.info("signal group message from a destination ignored: groups are not bridged")
-            return Decision(ignore="signal group message")
-        sessions = self.channels.sessions_for(sender, item.account, self.sessions.running())
-        if not sessions:
-            return Decision(ignore="no session serves this destination")
         account = item.account
+        key = (account, sender)
+        if group is not None:
+            return self._group_message(key, group)
 
         async def by_timestamp(stamp: int) -> MessageMapping | None:
             found = await self.store.mapping_by_signal_timestamp(account, stamp)
-            return found if found is not None and found.session in sessions else None
+            return found if found is not None and self._serves(found.session, key) else None
 
         if env.receipt_message is not None:
             target: MessageMapping | None = None
@@ -166,22 +185,21 @@ class Router:
             return _to(target, "delete of unknown message")
         if not (data.message or "").strip() and not data.attachments:
             return Decision(ignore="empty message")
-        key = (account, sender)
         command = commands.parse(data.message)
         if command is not None and command.name != "escaped":
-            return await self._command(command, key, sessions)
+            return await self._command(command, key)
         if data.quote is not None:
             target = await by_timestamp(data.quote.id)
             if target is None:
-                target = await self._by_quoted_name(key, data.quote.text, sessions)
+                target = await self._by_quoted_name(key, data.quote.text)
             if target is None:
                 return Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
             return self._routed(key, target.session, target.chat_id)
-        latest = await self.store.latest_mapping(account, sender, sessions=sessions)
+        latest = await self._latest(key)
         recent = self._last_routed.get(key)
         if (
             recent is not None
-            and recent.session in sessions
+            and self._serves(recent.session, key)
             and (latest is None or recent.at >= latest.created_at)
         ):
             return self._routed(key, recent.session, recent.chat)
@@ -189,8 +207,34 @@ class Router:
             return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
         return self._routed(key, latest.session, latest.chat_id)
 
+    def _serves(self, session: str, key: tuple[str, str]) -> bool:
+        """Whether ``session``'s chats belong to this destination on this bridge number (its
+        own channel, or the ``"*"`` one), running or not."""
+        route = self.channels.route(session)
+        return route is not None and (route.bridge_number, route.destination) == key
+
+    def _explicit(self, key: tuple[str, str]) -> list[str]:
+        """The sessions named in the configuration for this destination."""
+        return self.channels.sessions_for(key[1], key[0], ())
+
+    def _serves_default(self, key: tuple[str, str]) -> bool:
+        default = self.channels.default
+        return default is not None and (default.bridge_number, default.destination) == key
+
+    async def _latest(self, key: tuple[str, str]) -> MessageMapping | None:
+        """The destination's latest bridged message, across its channel's sessions."""
+        account, sender = key
+        if self._serves_default(key):
+            found = await self.store.latest_mapping(account, sender)
+            if found is None or self._serves(found.session, key):
+                return found
+        explicit = self._explicit(key)
+        if not explicit:
+            return None
+        return await self.store.latest_mapping(account, sender, sessions=explicit)
+
     async def _by_quoted_name(
-        self, key: tuple[str, str], text: str | None, sessions: Sequence[str]
+        self, key: tuple[str, str], text: str | None
     ) -> MessageMapping | None:
         """The chat a quoted bridged text ``"Name: ..."`` / ``"Name in Group: ..."`` came from.
 
@@ -204,8 +248,13 @@ class Router:
             return None
         name, group = named
         account, sender = key
-        found = await self.store.latest_mapping_by_name(account, sender, name, sessions=sessions)
-        if found is None:
+        found = await self.store.latest_mapping_by_name(
+            account,
+            sender,
+            name,
+            sessions=None if self._serves_default(key) else self._explicit(key),
+        )
+        if found is None or not self._serves(found.session, key):
             return None
         in_group = found.chat_id.endswith("@g.us")
         if group is None and not in_group:
@@ -218,9 +267,7 @@ class Router:
         log.info("quoted text names a sender whose latest chat is not the quoted one; not routed")
         return None
 
-    async def _command(
-        self, command: commands.Command, key: tuple[str, str], sessions: Sequence[str]
-    ) -> Decision:
+    async def _command(self, command: commands.Command, key: tuple[str, str]) -> Decision:
         """Answer ``/help`` and bad commands in Signal; route ``/to`` to the chat it names."""
         if command.name == "help":
             return Decision(ignore="command", notice=commands.HELP)
@@ -228,12 +275,15 @@ class Router:
             return Decision(ignore="invalid command", notice=f"⚠️ whatsignal: {command.text}")
         assert command.number is not None
         session = command.session
+        sessions = self.channels.sessions_for(key[1], key[0], self.sessions.known())
         if session is None:
-            latest = await self.store.latest_mapping(key[0], key[1], sessions=sessions)
+            latest = await self._latest(key)
             if latest is not None:
                 session = latest.session
             elif len(sessions) == 1:
                 session = sessions[0]
+            elif not sessions:
+                return Decision(ignore="no session", notice=NOTICE_NO_SESSION)
             else:
                 choices = ", ".join(sorted(sessions))
                 notice = (
@@ -246,10 +296,32 @@ class Router:
             return Decision(ignore="unknown session", notice=notice)
         return self._routed(key, session, command.number.lstrip("+") + "@c.us")
 
+    def _group_message(self, key: tuple[str, str], group: str) -> Decision:
+        """A destination wrote in a Signal group: never forwarded; told once per group."""
+        told = (*key, group)
+        if told in self._told_groups:
+            return Decision(ignore="signal group message")
+        if len(self._told_groups) >= TOLD_GROUPS_MAX:
+            self._told_groups.clear()  # bounded; at worst someone is told twice
+        self._told_groups.add(told)
+        log.info("signal group message from a destination ignored: groups are not bridged")
+        return Decision(ignore="signal group message", notice=NOTICE_SIGNAL_GROUP)
+
     def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
         """Route a message there, remembering it for an unquoted follow-up."""
         self._last_routed[key] = _RoutedTo(session, chat, self.clock())
         return Decision(session=session, chat=chat)
+
+
+def _group_of(item: SigReceived) -> str | None:
+    """The Signal group an envelope was written in, if any (messages, reactions, edits,
+    deletions alike)."""
+    env = item.envelope
+    edited = env.edit_message.data_message if env.edit_message is not None else None
+    for data in (env.data_message, edited):
+        if data is not None and data.group_info is not None:
+            return data.group_info.group_id
+    return None
 
 
 def _to(target: MessageMapping | None, reason: str) -> Decision:

@@ -128,6 +128,10 @@ class WhatsAppUpstream:
             self._breakers[session] = found
         return found
 
+    def forget(self, session: str) -> None:
+        """The session is gone: its breaker goes with it."""
+        self._breakers.pop(session, None)
+
     async def _call(self, session: str, call: Callable[[], Awaitable[T]]) -> T:
         breaker = self.breaker(session)
         now = trio.current_time()

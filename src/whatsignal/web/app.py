@@ -40,10 +40,18 @@ log = logging.getLogger("whatsignal.http")
 
 @attrs.frozen
 class Readiness:
-    """Whether the bridge can do its job, and per dependency why not."""
+    """Whether the bridge can take work (``ready``), and what each part says (``checks``:
+    ``"ok"`` or why not; sessions that are not WORKING as a name -> status map)."""
 
     ready: bool
-    checks: dict[str, str]
+    checks: dict[str, Any]
+
+    @property
+    def state(self) -> str:
+        """``ok``, ``degraded`` (ready, but something is away) or ``unavailable``."""
+        if not self.ready:
+            return "unavailable"
+        return "ok" if all(v == "ok" for v in self.checks.values()) else "degraded"
 
 
 class WebhookIntake(Protocol):
@@ -130,9 +138,11 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         return jsonify({"status": "alive", "version": settings.version})
 
     async def health() -> Response:
-        """Readiness: 503 until WAHA and signal-cli answer."""
+        """Readiness: 200 while the bridge can take work (its storage answers), with
+        ``degraded`` and the reasons when WAHA, signal-cli or a session is away; 503 only
+        when the bridge itself cannot journal."""
         result = await admin.readiness()
-        body = jsonify({"status": "ok" if result.ready else "unavailable", "checks": result.checks})
+        body = jsonify({"status": result.state, "checks": result.checks})
         body.status_code = 200 if result.ready else 503
         return body
 
