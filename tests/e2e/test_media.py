@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
 import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, world
 
@@ -60,24 +61,35 @@ def counting(waha: FakeWaha, path: str) -> Fault:
     return waha.add_fault(Fault(path=path, count=None))
 
 
-async def test_media_from_wahas_default_public_url_still_arrives(tmp_path: Path) -> None:
-    """WAHA writes media URLs with its WAHA_BASE_URL, http://localhost:3000 by default, where
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        pytest.param("http://localhost:3000", id="WAHA's default"),
+        pytest.param("http://waha.invalid:8080", id="another name"),
+        pytest.param("http://192.0.2.10:3000", id="another address"),
+        pytest.param("https://waha.invalid/wa", id="a public base path"),
+    ],
+)
+async def test_media_arrives_whatever_public_url_waha_writes(
+    tmp_path: Path, public_url: str
+) -> None:
+    """WAHA writes media URLs with its WAHA_BASE_URL (http://localhost:3000 by default), where
     nothing answers the bridge: the file is fetched from the WAHA the bridge is configured with."""
-    async with world(tmp_path, waha_options={"public_url": "http://localhost:3000"}) as w:
+    async with world(tmp_path, waha_options={"public_url": public_url}) as w:
         files = counting(w.waha, "/api/files/*")
         sent = w.waha.inject_message(
             "personal",
             from_="+4917000000018",
-            body="from localhost",
+            body="from afar",
             media=PNG,
             mimetype="image/png",
             notify_name="Kai",
         )
-        assert sent["media"]["url"].startswith("http://localhost:3000/api/files/personal/")
+        assert sent["media"]["url"].startswith(f"{public_url}/api/files/personal/")
         await w.until(lambda: len(w.to_signal()) == 1)
         await w.settled()
         (message,) = w.to_signal()
-        assert message.message == "Kai: from localhost"
+        assert message.message == "Kai: from afar"
         assert [a.data for a in message.attachments] == [PNG]
         assert files.hits == 1
 
