@@ -441,6 +441,7 @@ FILE = "/api/files/default/false_1@c.us_A.jpeg"
         pytest.param(
             "http://h/api/files/a/./b/../c.jpeg", f"{BASE}/api/files/a/c.jpeg", id="dots resolved"
         ),
+        pytest.param(f"/..{FILE}", f"{BASE}{FILE}", id="dots above the root"),
     ],
 )
 async def test_download_media_always_from_the_configured_waha(
