@@ -411,22 +411,40 @@ async def test_group_name_other_errors_propagate(waha: WahaClient, upstream: Ups
 # Media download --------------------------------------------------------------------------
 
 
+FILE = "/api/files/default/false_1@c.us_A.jpeg"
+"""A received file's path as WAHA writes it (``@`` is kept: it is legal in a path)."""
+
+
 @pytest.mark.parametrize(
     ("url", "fetched"),
     [
-        (
-            f"{BASE}/api/files/default/false_1@c.us_A.jpeg",
-            f"{BASE}/api/files/default/false_1@c.us_A.jpeg",
+        pytest.param(f"{BASE}{FILE}", f"{BASE}{FILE}", id="the WAHA host"),
+        pytest.param(f"http://WAHA:3000{FILE}", f"{BASE}{FILE}", id="the WAHA host, upper case"),
+        pytest.param(f"http://localhost:3000{FILE}", f"{BASE}{FILE}", id="localhost"),
+        pytest.param(f"https://127.0.0.1{FILE}", f"{BASE}{FILE}", id="127.0.0.1"),
+        pytest.param(f"http://[::1]:3000{FILE}", f"{BASE}{FILE}", id="::1"),
+        pytest.param(f"http://10.0.0.5:3000{FILE}", f"{BASE}{FILE}", id="another IP"),
+        pytest.param(f"http://evil.example{FILE}", f"{BASE}{FILE}", id="another host"),
+        pytest.param(f"https://waha.example.org:8443{FILE}", f"{BASE}{FILE}", id="public name"),
+        pytest.param(f"http://waha:3001{FILE}", f"{BASE}{FILE}", id="another port"),
+        pytest.param(FILE, f"{BASE}{FILE}", id="relative"),
+        pytest.param(f"//evil.example{FILE}", f"{BASE}{FILE}", id="scheme-relative"),
+        pytest.param(
+            f"http://localhost:3000{FILE}?x=1&y=%20",
+            f"{BASE}{FILE}?x=1&y=%20",
+            id="query kept",
         ),
-        ("http://WAHA:3000/api/files/x.jpeg", "http://waha:3000/api/files/x.jpeg"),
-        ("http://localhost:3000/api/files/x.jpeg", f"{BASE}/api/files/x.jpeg"),
-        ("https://127.0.0.1/api/files/x.jpeg", f"{BASE}/api/files/x.jpeg"),
-        ("http://[::1]:3000/api/files/x.jpeg", f"{BASE}/api/files/x.jpeg"),
-        ("http://0.0.0.0:3000/api/files/x.jpeg", f"{BASE}/api/files/x.jpeg"),
-        ("/api/files/x.jpeg", f"{BASE}/api/files/x.jpeg"),
+        pytest.param(f"http://localhost:3000{FILE}#frag", f"{BASE}{FILE}", id="fragment dropped"),
+        pytest.param(
+            f"https://example.org/waha{FILE}", f"{BASE}{FILE}", id="public base path dropped"
+        ),
+        pytest.param(
+            "http://h/api/files/a/./b/../c.jpeg", f"{BASE}/api/files/a/c.jpeg", id="dots resolved"
+        ),
+        pytest.param(f"/..{FILE}", f"{BASE}{FILE}", id="dots above the root"),
     ],
 )
-async def test_download_media_only_from_the_waha_server(
+async def test_download_media_always_from_the_configured_waha(
     waha: WahaClient, upstream: Upstream, url: str, fetched: str
 ) -> None:
     upstream.answer(httpx.Response(200, content=b"JPEG", headers={"content-type": "image/jpeg"}))
@@ -439,18 +457,27 @@ async def test_download_media_only_from_the_waha_server(
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://evil.example:3000/api/files/x.jpeg", "not the WAHA server"),
-        ("http://waha:3001/api/files/x.jpeg", "not the WAHA server"),
-        ("https://waha:3000/api/files/x.jpeg", "not the WAHA server"),
-        ("http://169.254.169.254/latest/meta-data", "not the WAHA server"),
-        ("http://10.0.0.5:3000/api/files/x.jpeg", "not the WAHA server"),
-        ("file:///etc/passwd", "scheme"),
-        ("ftp://waha:3000/x", "scheme"),
-        ("http://user:pw@waha:3000/api/files/x.jpeg", "credentials"),
-        ("http://[::1", "not a valid URL"),
+        pytest.param(f"{BASE}/api/files/../api/sessions", "not under", id="traversal, absolute"),
+        pytest.param("/api/files/../api/sessions", "not under", id="traversal, relative"),
+        pytest.param(
+            f"{BASE}/api/files/%2e%2e/%2E%2E/api/sessions", "not under", id="traversal, encoded"
+        ),
+        pytest.param(f"{BASE}/api/files%2f..%2fsessions", "separator", id="encoded slash"),
+        pytest.param(f"{BASE}/api/files/a%5c..%5c/x", "separator", id="encoded backslash"),
+        pytest.param(f"{BASE}/api/sendText", "not under", id="another API"),
+        pytest.param(f"{BASE}/api/files/", "not under", id="no file name"),
+        pytest.param(f"{BASE}/api/filesx/y.jpeg", "not under", id="files prefix only"),
+        pytest.param("http://169.254.169.254/latest/meta-data", "not under", id="metadata"),
+        pytest.param("file:///api/files/x.jpeg", "scheme", id="file"),
+        pytest.param("ftp://waha:3000/api/files/x", "scheme", id="ftp"),
+        pytest.param("javascript:alert(1)", "scheme", id="javascript"),
+        pytest.param(f"http://user:pw@waha:3000{FILE}", "credentials", id="credentials"),
+        pytest.param(f"http://user@localhost:3000{FILE}", "credentials", id="user only"),
+        pytest.param("http://[::1", "not a valid URL", id="garbage"),
+        pytest.param("", "not under", id="empty"),
     ],
 )
-async def test_download_media_refuses_other_hosts_without_a_request(
+async def test_download_media_refuses_without_a_request(
     waha: WahaClient, upstream: Upstream, url: str, why: str
 ) -> None:
     with pytest.raises(ClientError, match=why) as caught:
@@ -484,7 +511,15 @@ async def test_download_media_size_cap(waha: WahaClient, upstream: Upstream) -> 
     assert content_type is None
 
 
-async def test_download_media_keeps_a_base_path_prefix() -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://localhost:3000/api/files/s/x.jpeg?a=b", id="WAHA's default base"),
+        pytest.param("https://proxy.example/waha/api/files/s/x.jpeg?a=b", id="the proxy itself"),
+        pytest.param("https://public.example/wa/api/files/s/x.jpeg?a=b", id="another prefix"),
+    ],
+)
+async def test_download_media_keeps_a_base_path_prefix(url: str) -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -492,14 +527,17 @@ async def test_download_media_keeps_a_base_path_prefix() -> None:
         return httpx.Response(200, json={"id": "x"})
 
     async with open_http_client(
-        "https://proxy.example/waha", timeout=5, transport=httpx.MockTransport(handler)
+        "https://proxy.example/waha",
+        timeout=5,
+        api_key="secret-key",
+        transport=httpx.MockTransport(handler),
     ) as http:
         waha = WahaClient(http)
-        await waha.download_media("https://proxy.example/waha/api/files/x", max_bytes=10)
+        await waha.download_media(url, max_bytes=10)
         assert await waha.send_text("s", "1@c.us", "x") == "x"
-    assert str(seen[0].url) == "https://proxy.example/waha/api/files/x"
+    assert str(seen[0].url) == "https://proxy.example/waha/api/files/s/x.jpeg?a=b"
+    assert seen[0].headers["X-Api-Key"] == "secret-key"
     assert seen[1].url.path == "/waha/api/sendText"
-    assert "X-Api-Key" not in seen[0].headers
 
 
 # Errors ----------------------------------------------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
+import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, world
 
-from whatsignal.testing import Fault
+from whatsignal.testing import FakeWaha, Fault
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 OGG = b"OggS" + b"\x00" * 60
@@ -52,6 +54,98 @@ async def test_expired_whatsapp_media_still_delivers_the_text_with_a_note(tmp_pa
         (sent,) = w.to_signal()
         assert sent.message == "Dan: [media expired before it could be fetched]"
         assert sent.attachments == ()
+
+
+def counting(waha: FakeWaha, path: str) -> Fault:
+    """A pass-through fault (no status, no latency): it only counts the requests to ``path``."""
+    return waha.add_fault(Fault(path=path, count=None))
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        pytest.param("http://localhost:3000", id="WAHA's default"),
+        pytest.param("http://waha.invalid:8080", id="another name"),
+        pytest.param("http://192.0.2.10:3000", id="another address"),
+        pytest.param("https://waha.invalid/wa", id="a public base path"),
+    ],
+)
+async def test_media_arrives_whatever_public_url_waha_writes(
+    tmp_path: Path, public_url: str
+) -> None:
+    """WAHA writes media URLs with its WAHA_BASE_URL (http://localhost:3000 by default), where
+    nothing answers the bridge: the file is fetched from the WAHA the bridge is configured with."""
+    async with world(tmp_path, waha_options={"public_url": public_url}) as w:
+        files = counting(w.waha, "/api/files/*")
+        sent = w.waha.inject_message(
+            "personal",
+            from_="+4917000000018",
+            body="from afar",
+            media=PNG,
+            mimetype="image/png",
+            notify_name="Kai",
+        )
+        assert sent["media"]["url"].startswith(f"{public_url}/api/files/personal/")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        await w.settled()
+        (message,) = w.to_signal()
+        assert message.message == "Kai: from afar"
+        assert [a.data for a in message.attachments] == [PNG]
+        assert files.hits == 1
+
+
+async def test_a_media_url_naming_another_host_is_fetched_from_the_configured_waha(
+    tmp_path: Path,
+) -> None:
+    decoy = FakeWaha(sessions=("personal",))
+    async with trio.open_nursery() as nursery:
+        decoy_url: str = await nursery.start(decoy.run)
+        asked_decoy = counting(decoy, "*")
+        async with world(tmp_path, waha_options={"public_url": decoy_url}) as w:
+            files = counting(w.waha, "/api/files/*")
+            sent = w.waha.inject_message(
+                "personal",
+                from_="+4917000000019",
+                body="elsewhere",
+                media=PNG,
+                mimetype="image/png",
+                notify_name="Lou",
+            )
+            assert sent["media"]["url"].startswith(f"{decoy_url}/api/files/personal/")
+            await w.until(lambda: len(w.to_signal()) == 1)
+            await w.settled()
+            (message,) = w.to_signal()
+            assert [a.data for a in message.attachments] == [PNG]
+            assert files.hits == 1
+            assert asked_decoy.hits == 0  # nor did the API key go there
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_media_url_outside_wahas_files_is_not_fetched(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        first = w.waha.inject_message(
+            "personal", from_="+4917000000020", body="first", notify_name="Max"
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        files = counting(w.waha, "/api/files/*")
+        screenshot = counting(w.waha, "/api/screenshot")
+        url = f"{w.waha.url}/api/files/../screenshot?session=personal"
+        media = {"url": url, "mimetype": "image/png", "filename": None, "error": None}
+        forged = {
+            **first,
+            "id": first["id"][:-6] + "MED001",
+            "body": "see this",
+            "hasMedia": True,
+            "media": media,
+            "mediaUrl": url,
+        }
+        w.waha.inject_event("message", "personal", forged)
+        await w.until(lambda: len(w.to_signal()) == 2)
+        await w.settled()
+        note = w.to_signal()[1]
+        assert note.message == "Max: see this\n[media could not be fetched]"
+        assert note.attachments == ()
+        assert (files.hits, screenshot.hits) == (0, 0)
 
 
 async def test_signal_attachments_go_to_whatsapp_by_type_with_the_caption(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from relay_fakes import (
     ME,
     ROUTE,
     SESSION,
+    START,
     FakeSignal,
     FakeWaha,
     WallClock,
@@ -37,9 +38,17 @@ from relay_fakes import (
 from whatsignal.convert.media import MB, MediaPolicy
 from whatsignal.errors import PayloadError
 from whatsignal.metrics import Metrics
-from whatsignal.relay import Deferred, ToSignal, UpstreamError
+from whatsignal.relay import Deferred, ToSignal, UpstreamError, Upstreams
+from whatsignal.relay.to_signal import MEDIA_RETRY_WINDOW, NOT_FETCHED
 from whatsignal.reliability import Failure
-from whatsignal.storage import ACK_DEVICE, ACK_PLAYED, ACK_READ, MessageMapping, SqliteStore
+from whatsignal.storage import (
+    ACK_DEVICE,
+    ACK_PLAYED,
+    ACK_READ,
+    JournalRow,
+    MessageMapping,
+    SqliteStore,
+)
 
 FIRST_STAMP = 1_700_000_100_000
 """The Signal timestamp the fake signal-cli gives the first message sent."""
@@ -395,13 +404,15 @@ async def test_media_waha_did_not_download_is_a_note(
     assert only_send(fake_signal)["message"] == "Carol: look\n[media not downloaded by WAHA]"
 
 
+async def stalls(request: httpx.Request) -> httpx.Response:
+    """A WAHA that never answers the download."""
+    await trio.sleep_forever()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def test_a_download_slower_than_its_limit_defers_the_message(
     to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal
 ) -> None:
-    async def stalls(request: httpx.Request) -> httpx.Response:
-        await trio.sleep_forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
     fake_waha.upstream.script(MEDIA_PATH, stalls)
     slow = attrs.evolve(to_signal, media=MediaPolicy(download_timeout=0.05))
     message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())
@@ -413,17 +424,161 @@ async def test_a_download_slower_than_its_limit_defers_the_message(
     assert fake_signal.sends() == []
 
 
-async def test_a_failing_download_fails_the_message_for_a_retry(
+def downloads(fake_waha: FakeWaha) -> list[httpx.Request]:
+    """Every request WAHA saw that was not a name lookup (the relay asks for names freely)."""
+    return [r for r in fake_waha.upstream.requests if not r.url.path.startswith("/api/contacts")]
+
+
+def aged(row: JournalRow, seconds: float) -> JournalRow:
+    """``row`` as if the bridge had received it ``seconds`` before the test's start."""
+    return attrs.evolve(row, received_at=START - seconds)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://waha:3000/api/sendText", id="another API"),
+        pytest.param("http://localhost:3000/api/files/../api/sessions", id="traversal"),
+        pytest.param("/api/files/%2e%2e/api/sessions", id="encoded traversal"),
+        pytest.param("file:///api/files/personal/pic.jpg", id="file scheme"),
+        pytest.param("http://u:pw@waha:3000/api/files/personal/pic.jpg", id="credentials"),
+        pytest.param("http://[::1", id="garbage"),
+    ],
+)
+async def test_a_refused_media_url_sends_the_text_with_a_note_and_fetches_nothing(
+    to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal, url: str
+) -> None:
+    message = wa_message("look", push_name="Carol", hasMedia=True, media=picture(url=url))
+
+    await to_signal.handle(ROUTE, waha_row("message", message))
+
+    assert downloads(fake_waha) == []
+    sent = only_send(fake_signal)
+    assert sent["message"] == f"Carol: look\n{NOT_FETCHED}"
+    assert "base64_attachments" not in sent
+
+
+@pytest.mark.parametrize("status", [401, 403, 400])
+async def test_a_permanent_download_failure_sends_the_text_with_a_note_at_once(
+    to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal, status: int
+) -> None:
+    fake_waha.upstream.script(MEDIA_PATH, error_response(status, "no"))
+    message = wa_message(None, push_name="Carol", hasMedia=True, media=picture())
+
+    await to_signal.handle(ROUTE, waha_row("message", message))
+
+    assert len(fake_waha.upstream.calls(MEDIA_PATH)) == 1
+    assert only_send(fake_signal)["message"] == f"Carol: {NOT_FETCHED}"
+
+
+TRANSIENT = [
+    pytest.param(error_response(502, "bad gateway"), UpstreamError, id="5xx"),
+    pytest.param(no_answer(), UpstreamError, id="no answer"),
+    pytest.param(stalls, Deferred, id="slower than its limit"),
+]
+
+
+@pytest.mark.parametrize(("answer", "raised"), TRANSIENT)
+async def test_a_transient_download_failure_is_retried_while_the_file_may_still_exist(
+    to_signal: ToSignal,
+    fake_waha: FakeWaha,
+    fake_signal: FakeSignal,
+    clock: WallClock,
+    answer: Any,
+    raised: type[Exception],
+) -> None:
+    relay = attrs.evolve(to_signal, media=MediaPolicy(download_timeout=0.05))
+    message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())
+    row = waha_row("message", message)
+
+    fake_waha.upstream.script(MEDIA_PATH, answer)
+    with pytest.raises(raised) as failed:
+        await relay.handle(ROUTE, row)  # the poller retries the row with backoff
+    if isinstance(failed.value, UpstreamError):
+        assert (failed.value.upstream, failed.value.failure) == ("waha", Failure.TRANSIENT)
+    assert fake_signal.sends() == []
+
+    clock.advance(MEDIA_RETRY_WINDOW - 1)
+    fake_waha.upstream.script(MEDIA_PATH, answer)
+    with pytest.raises(raised):
+        await relay.handle(ROUTE, row)
+    assert fake_signal.sends() == []
+
+    clock.advance(1)  # WAHA has deleted the file by now: the text goes without it
+    fake_waha.upstream.script(MEDIA_PATH, answer)
+    await relay.handle(ROUTE, row)
+
+    assert len(fake_waha.upstream.calls(MEDIA_PATH)) == 3
+    sent = only_send(fake_signal)
+    assert sent["message"] == f"Carol: look\n{NOT_FETCHED}"
+    assert "base64_attachments" not in sent
+
+
+async def test_an_open_waha_breaker_defers_the_download_then_gives_up_on_the_file(
+    to_signal: ToSignal,
+    fake_waha: FakeWaha,
+    fake_signal: FakeSignal,
+    upstreams: Upstreams,
+    clock: WallClock,
+) -> None:
+    breaker = upstreams.whatsapp.breaker(SESSION)
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(trio.current_time())
+    message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())
+    row = waha_row("message", message)
+
+    with pytest.raises(Deferred):
+        await to_signal.handle(ROUTE, row)
+    clock.advance(MEDIA_RETRY_WINDOW)
+    await to_signal.handle(ROUTE, row)
+
+    assert downloads(fake_waha) == []  # the breaker let no call through
+    assert only_send(fake_signal)["message"] == f"Carol: look\n{NOT_FETCHED}"
+
+
+async def test_the_retry_window_counts_from_when_the_bridge_received_the_message(
+    to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    """A bridge restarted after the window (its in-memory retry counts lost) still gives the
+    file up on the row's first failure after the restart."""
+    fake_waha.upstream.script(MEDIA_PATH, error_response(503, "unavailable"))
+    message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())
+
+    await to_signal.handle(ROUTE, aged(waha_row("message", message), MEDIA_RETRY_WINDOW))
+
+    assert only_send(fake_signal)["message"] == f"Carol: look\n{NOT_FETCHED}"
+
+
+async def test_an_old_message_still_gets_its_file_when_the_download_works(
+    to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    fake_waha.upstream.script(
+        MEDIA_PATH, httpx.Response(200, content=b"JPEG", headers={"content-type": "image/jpeg"})
+    )
+    message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())
+
+    await to_signal.handle(ROUTE, aged(waha_row("message", message), 10 * MEDIA_RETRY_WINDOW))
+
+    sent = only_send(fake_signal)
+    assert sent["message"] == "Carol: look"
+    assert sent["base64_attachments"] == [attachment_wire(b"JPEG", "image/jpeg", "pic.jpg")]
+
+
+async def test_an_edit_sent_as_a_new_message_gives_up_its_file_by_the_rows_age(
     to_signal: ToSignal, fake_waha: FakeWaha, fake_signal: FakeSignal
 ) -> None:
     fake_waha.upstream.script(MEDIA_PATH, error_response(502, "bad gateway"))
-    message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())
+    edit = wa_message(
+        "new caption",
+        push_name="Carol",
+        hasMedia=True,
+        media=picture(),
+        editedMessageId="NEVER_BRIDGED",
+    )
 
-    with pytest.raises(UpstreamError) as failed:
-        await to_signal.handle(ROUTE, waha_row("message", message))
+    await to_signal.handle(ROUTE, aged(waha_row("message.edited", edit), MEDIA_RETRY_WINDOW))
 
-    assert (failed.value.upstream, failed.value.failure) == ("waha", Failure.TRANSIENT)
-    assert fake_signal.sends() == []
+    assert only_send(fake_signal)["message"] == f"Carol: new caption\n{NOT_FETCHED}"
 
 
 # Edits ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import math
 import re
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import trio
 
-from whatsignal.testing.waha import FakeWaha
+from whatsignal.testing.waha import FakeWaha, add_arguments, from_args
 
 KEY = "test-key"
 
@@ -367,6 +368,33 @@ async def test_file_expiry_zero_keeps_files(nursery: trio.Nursery) -> None:
     kept = await client.get(payload["media"]["url"])
     assert kept.status_code == 200
     assert kept.content == b"x"
+
+
+async def test_public_url_is_written_into_media_urls_and_the_fake_still_serves_them(
+    nursery: trio.Nursery,
+) -> None:
+    fake, client = await start(nursery, api_key=KEY, public_url="http://localhost:3000/")
+    payload = fake.inject_message(from_="491711234567", media=b"JPEG", mimetype="image/jpeg")
+    url = payload["media"]["url"]
+    assert re.fullmatch(r"http://localhost:3000/api/files/default/false_[^/]+\.jpeg", url)
+    assert payload["mediaUrl"] == url
+    served = await client.get(httpx.URL(url).path)  # at the fake's own address
+    assert (served.status_code, served.content) == (200, b"JPEG")
+
+
+def test_public_url_comes_from_the_command_line_or_waha_base_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WAHA_BASE_URL", raising=False)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert from_args(parser.parse_args([])).public_url is None
+    given = parser.parse_args(["--public-url", "http://localhost:3000"])
+    assert from_args(given).public_url == "http://localhost:3000"
+    monkeypatch.setenv("WAHA_BASE_URL", "https://waha.example.org")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert from_args(parser.parse_args([])).public_url == "https://waha.example.org"
 
 
 # Conversion, contacts, groups -------------------------------------------------------------

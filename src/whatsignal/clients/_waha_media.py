@@ -1,75 +1,95 @@
-"""Which URL a file WhatsApp sent may be downloaded from.
+"""Where a file WhatsApp sent is downloaded from: the one place that states the rule.
 
-A received file arrives as ``media.url`` in a webhook, so the URL comes from outside, while
-the download carries the bridge's WAHA API key. The file is therefore only ever fetched
-from the WAHA server the bridge is configured with:
+A received file arrives as ``media.url`` in a webhook. WAHA writes that URL with its own
+public base, ``WAHA_BASE_URL`` (by default ``http://localhost:3000``, "WAHA itself" seen from
+inside its container), which is rarely the address the bridge reaches WAHA at
+(``whatsapp.api_base_url``, e.g. ``http://waha:3000``). And the URL comes from outside while
+the download carries the bridge's WAHA API key. So the URL's host is never used:
 
-- a URL on the WAHA base URL's scheme, host and port is used as it is;
-- a relative URL is resolved against the base URL;
-- a loopback URL is moved to the base URL's scheme, host and port: WAHA writes its own
-  ``WAHA_BASE_URL`` into media URLs, and that defaults to ``http://localhost:3000``,
-  which means "WAHA itself" seen from inside its container;
-- anything else is refused before any request is made, so a forged webhook cannot make
-  the bridge fetch from, or send its API key to, another host.
+- only WAHA's received files are fetched: the URL's path, once its dot segments are resolved,
+  must contain ``/api/files/<name>``. What follows ``/api/files/`` and the URL's query are kept;
+  everything before it (WAHA's public base path, e.g. ``/waha`` when ``WAHA_BASE_URL`` is
+  ``https://example.org/waha``) is dropped;
+- the file is always fetched from the configured WAHA base URL, with its path prefix kept
+  (``https://example.org/waha`` fetches ``https://example.org/waha/api/files/...``) and with
+  the API key, as every WAHA call: whatever scheme, host or port the URL names (localhost,
+  the WAHA host, an IP address, a public name) and for relative URLs alike;
+- anything else is refused before any request is made: a path with no ``/api/files/<name>``
+  (``/api/sendText``, or ``/api/files/../api/sessions`` once resolved), an encoded ``/`` or
+  ``\\`` in a segment, a scheme other than http(s), credentials in the URL, a URL that does
+  not parse.
 
-Redirects are never followed (:func:`~whatsignal.clients.open_http_client`), so an
-accepted URL cannot bounce the download elsewhere either. The download itself is
-:meth:`WahaClient.download_media <whatsignal.clients.WahaClient.download_media>`.
+The worst a forged ``media.url`` can do is therefore name another of WAHA's received files.
+Redirects are never followed (:func:`~whatsignal.clients.open_http_client`), so a download
+cannot bounce elsewhere either. The download itself is
+:meth:`WahaClient.download_media <whatsignal.clients.WahaClient.download_media>`; a refusal is
+a plain :class:`~whatsignal.errors.ClientError` (neither an answer nor a lost connection),
+which classifies as permanent, so the message goes on with a note instead of the file.
 """
 
 from __future__ import annotations
 
-import ipaddress
+from urllib.parse import unquote
 
 import httpx
 
-from whatsignal.clients._http import mask_numbers
 from whatsignal.errors import ClientError
 
-__all__ = ["media_url"]
+__all__ = ["FILES_PATH", "media_url"]
 
-# Hosts that can only mean "the machine WAHA runs on" when WAHA writes them into a media URL
-# (its WAHA_BASE_URL defaults to http://localhost:3000). Such URLs are rewritten to the base
-# URL the bridge reaches WAHA at.
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+FILES_PATH = "/api/files/"
+"""Where WAHA serves the files it received (``{WAHA_BASE_URL}/api/files/{session}/{id}.{ext}``)."""
+
+_OPERATION = "WAHA media download"
 
 
 def media_url(base: httpx.URL, url: str) -> httpx.URL:
-    """The URL to fetch ``url`` from, given the WAHA ``base`` URL (rules: module docstring).
+    """The URL to fetch ``url`` (a ``media.url``) from, given the WAHA ``base`` URL.
+
+    The rules are the module docstring's.
 
     Raises:
-        ClientError: the URL points anywhere else, or is not http(s).
+        ClientError: the URL is refused (not one of WAHA's files, not http(s), credentials,
+            does not parse); no request may be made for it.
     """
     try:
         target = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ClientError("WAHA media download: the media URL is not a valid URL") from exc
-    if not target.scheme and not target.host:
-        return base.join(target)
-    if target.scheme not in ("http", "https"):
-        raise ClientError(f"WAHA media download: scheme {target.scheme!r} refused")
+        raise ClientError(f"{_OPERATION}: the media URL is not a valid URL") from exc
+    if target.scheme not in ("", "http", "https"):
+        raise ClientError(f"{_OPERATION}: scheme {target.scheme!r} refused")
     if target.userinfo:
-        raise ClientError("WAHA media download: URLs with credentials are refused")
-    if _origin(target) == _origin(base):
-        return target
-    if _is_loopback(target.host):
-        return target.copy_with(scheme=base.scheme, host=base.host, port=base.port)
-    raise ClientError(
-        f"WAHA media download: host {mask_numbers(target.host)!r} is not the WAHA server"
-    )
+        raise ClientError(f"{_OPERATION}: URLs with credentials are refused")
+    path = target.raw_path.split(b"?", 1)[0].decode("ascii")
+    name = _file_name(path)
+    prefix = base.raw_path.split(b"?", 1)[0].rstrip(b"/")
+    raw = prefix + FILES_PATH.encode() + name.encode("ascii")
+    if target.query:
+        raw += b"?" + target.query
+    return base.copy_with(raw_path=raw)
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host.lower(), url.port if url.port is not None else default
+def _file_name(path: str) -> str:
+    """What follows ``/api/files/`` in ``path`` (still percent-encoded), dot segments resolved.
 
-
-def _is_loopback(host: str) -> bool:
-    host = host.lower().strip("[]")
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
+    Raises:
+        ClientError: the resolved path has no ``/api/files/<name>``, or a segment hides a
+            separator (``%2F``, ``\\``).
+    """
+    kept: list[tuple[str, str]] = []  # (as written, decoded)
+    for segment in path.split("/"):
+        plain = unquote(segment)
+        if "/" in plain or "\\" in plain:
+            raise ClientError(f"{_OPERATION}: the media URL's path hides a separator")
+        if plain in ("", "."):
+            continue
+        if plain == "..":
+            if kept:
+                kept.pop()
+            continue
+        kept.append((segment, plain))
+    decoded = [plain for _, plain in kept]
+    for i in range(len(kept) - 2):
+        if decoded[i : i + 2] == ["api", "files"]:
+            return "/".join(segment for segment, _ in kept[i + 2 :])
+    raise ClientError(f"{_OPERATION}: the media URL is not under {FILES_PATH}")

@@ -340,16 +340,12 @@ class WahaClient:
     # Media -----------------------------------------------------------------------------
 
     def media_url(self, url: str) -> httpx.URL:
-        """The URL to fetch ``media.url`` from, which is always on the WAHA server.
-
-        A URL on the WAHA base URL's scheme, host and port is used as it is; a relative URL
-        is resolved against the base; a loopback URL (WAHA's default ``WAHA_BASE_URL`` is
-        ``http://localhost:3000``, which means "WAHA itself" seen from inside its container)
-        is moved to the base URL's scheme, host and port. Anything else is refused, so a
-        forged webhook cannot make the bridge fetch from, or send its API key to, another host.
+        """The URL to fetch ``media.url`` from: the path under ``/api/files/`` and the query
+        of ``url``, on the configured WAHA base URL, never on the host ``url`` names (the rule
+        is stated in :mod:`whatsignal.clients._waha_media`).
 
         Raises:
-            ClientError: the URL points anywhere else, or is not http(s).
+            ClientError: the URL is refused (not one of WAHA's received files).
         """
         return _waha_media.media_url(self._http.base_url, url)
 
@@ -360,7 +356,7 @@ class WahaClient:
             ``(data, content_type)``; the content type as WAHA sent it, or None.
 
         Raises:
-            ClientError: the URL is not on the WAHA server (see :meth:`media_url`).
+            ClientError: the URL is refused, and no request was made (see :meth:`media_url`).
             ApiError: an error answer (404 once the file expired: WAHA keeps files for
                 ``WHATSAPP_FILES_LIFETIME``, 180 s by default), or a file over the cap.
             TransportError: no answer.

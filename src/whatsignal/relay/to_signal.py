@@ -35,12 +35,23 @@ from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
 from whatsignal.relay.names import Names
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
+from whatsignal.reliability import Failure
 from whatsignal.serde import parse_waha_event, parse_waha_payload
 from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, Mappings, MessageMapping
 
 __all__ = ["ToSignal", "quote_author"]
 
 log = logging.getLogger("whatsignal.relay")
+
+MEDIA_RETRY_WINDOW = 180.0
+"""How long (seconds after the bridge received the message) a media download that fails
+transiently is retried before the message is sent without its file. WAHA deletes received
+files after ``WHATSAPP_FILES_LIFETIME`` (180 s by default), so later retries would only meet a
+404 while the text waits. It is counted from the row's ``received_at``, not from the first
+attempt, so a restart of the bridge does not start it again."""
+
+NOT_FETCHED = "[media could not be fetched]"
+"""What the recipient reads instead of a file that could not be downloaded from WAHA."""
 
 
 def quote_author(route: Route, mapping: MessageMapping) -> str:
@@ -64,9 +75,9 @@ class ToSignal:
         payload = parse_waha_payload(parse_waha_event(row.payload))
         match payload:
             case WaMessage() if row.kind == "message.edited":
-                return await self._edit(route, payload)
+                return await self._edit(route, payload, row.received_at)
             case WaMessage():
-                return await self._message(route, payload)
+                return await self._message(route, payload, row.received_at)
             case WaAck():
                 await self._ack(route, payload)
             case WaReaction():
@@ -86,29 +97,58 @@ class ToSignal:
                 return found
         return None
 
-    async def _media(self, route: Route, msg: WaMessage) -> tuple[list[OutboundAttachment], str]:
-        """The attachment of a media message, or a note saying why there is none."""
+    async def _media(
+        self, route: Route, msg: WaMessage, received_at: float
+    ) -> tuple[list[OutboundAttachment], str]:
+        """The attachment of a media message, or a note saying why there is none.
+
+        A media failure never costs the message its text. A refused URL, an expired file (404),
+        a file over its limit or any other permanent failure is a note at once. A transient
+        one (no answer, 5xx, breaker open, slower than ``media.downloadTimeoutSec``) is raised
+        so that the poller retries the row with backoff, until the row is
+        :data:`MEDIA_RETRY_WINDOW` old; then it is a note too.
+        """
         media = msg.media
         if media is None or not media.url:
             return [], "[media not downloaded by WAHA]"
         policy = self.media
+        may_retry = self.clock() - received_at < MEDIA_RETRY_WINDOW
         try:
             with trio.fail_after(policy.download_timeout):
                 data, content_type = await self.upstreams.whatsapp.download(
                     route.session, media.url, max_bytes=policy.limit(media.mimetype, media.filename)
                 )
         except trio.TooSlowError:
-            raise Deferred(
-                "media download took longer than media.downloadTimeoutSec", 1.0
-            ) from None
+            if may_retry:
+                raise Deferred(
+                    "media download took longer than media.downloadTimeoutSec", 1.0
+                ) from None
+            return self._not_fetched(route, msg, "slower than media.downloadTimeoutSec")
+        except Deferred as deferred:
+            if may_retry:
+                raise
+            return self._not_fetched(route, msg, str(deferred))
         except UpstreamError as error:
             if isinstance(error.error, ApiError) and error.error.status == 404:
                 return [], "[media expired before it could be fetched]"
             if too_large(error.error):
                 return [], policy.too_large_note(media.mimetype, media.filename)
-            raise
+            if may_retry and error.failure is Failure.TRANSIENT:
+                raise
+            return self._not_fetched(route, msg, str(error))
         mime = media.mimetype or content_type or "application/octet-stream"
         return [OutboundAttachment(data, mime, media.filename)], ""
+
+    def _not_fetched(
+        self, route: Route, msg: WaMessage, reason: str
+    ) -> tuple[list[OutboundAttachment], str]:
+        log.warning(
+            "whatsapp -> signal: media of a message in %s not fetched, sent without it: %s",
+            wlog.chat(msg.chat_id),
+            wlog.mask_text(reason),
+            extra={"session": route.session},
+        )
+        return [], NOT_FETCHED
 
     async def _body(self, session: str, msg: WaMessage) -> str:
         if msg.location is not None:
@@ -122,14 +162,16 @@ class ToSignal:
             return "\n".join(vcard_text(card) for card in msg.v_cards)
         return await self.names.with_mention_names(session, msg.body or "")
 
-    async def _message(self, route: Route, msg: WaMessage) -> list[MessageMapping]:
+    async def _message(
+        self, route: Route, msg: WaMessage, received_at: float
+    ) -> list[MessageMapping]:
         session, chat = route.session, msg.chat_id
         name = await self.names.sender(session, msg)
         group = await self.names.group(session, chat) if msg.is_group else None
         body = await self._body(session, msg)
         attachments: list[OutboundAttachment] = []
         if msg.has_media:
-            attachments, note = await self._media(route, msg)
+            attachments, note = await self._media(route, msg, received_at)
             if note:
                 body = f"{body}\n{note}" if body else note
         quote: MessageMapping | None = None
@@ -169,7 +211,7 @@ class ToSignal:
             )
         ]
 
-    async def _edit(self, route: Route, msg: WaMessage) -> list[MessageMapping]:
+    async def _edit(self, route: Route, msg: WaMessage, received_at: float) -> list[MessageMapping]:
         original = msg.edited_message_id
         mapping = (
             await self._mapping(route.session, original, msg.chat_id, msg.participant)
@@ -178,7 +220,7 @@ class ToSignal:
         )
         if mapping is None or mapping.direction != "wa_to_signal":
             # The original never crossed the bridge (or is too old): show the new text as a message.
-            return await self._message(route, msg)
+            return await self._message(route, msg, received_at)
         name = mapping.sender_name or await self.names.sender(route.session, msg)
         group = await self.names.group(route.session, msg.chat_id) if msg.is_group else None
         await self.upstreams.signal.send(

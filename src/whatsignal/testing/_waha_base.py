@@ -49,6 +49,7 @@ class WahaBase(SimulatorBase):
     webhook_timeout: float = 30.0
     not_working_wait: float = attrs.field(default=5.0, validator=_positive)
     file_expiry: float = attrs.field(default=180.0, validator=_positive)
+    public_url: str | None = None
     status_step: float = attrs.field(default=1.0, validator=_positive)
     auto_pair: bool = False
     check_contracts: bool = True

@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: $WHATSAPP_FILES_LIFETIME or 180)",
     )
     parser.add_argument(
+        "--public-url",
+        default=os.environ.get("WAHA_BASE_URL"),
+        help="base URL written into received media URLs, e.g. http://localhost:3000 "
+        "(default: $WAHA_BASE_URL, else the simulator's own address)",
+    )
+    parser.add_argument(
         "--status-step",
         type=float,
         default=1.0,

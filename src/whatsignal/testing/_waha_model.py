@@ -47,11 +47,17 @@ class WahaModel(WahaSessions):
     # Media files -----------------------------------------------------------------------------
 
     def store_file(self, session: str, message_id: str, data: bytes, mimetype: str) -> str:
-        """Keep ``data`` under ``/api/files/{session}/{message_id}.{ext}``; returns its URL."""
+        """Keep ``data`` under ``/api/files/{session}/{message_id}.{ext}``; returns its URL.
+
+        The URL is written with ``public_url`` when set (as WAHA writes its ``WAHA_BASE_URL``,
+        whatever address its clients reach it at), else with the fake's own address. The file
+        is served by the fake either way.
+        """
         name = f"{message_id}.{file_extension(mimetype)}"
         expires = trio.current_time() + self.file_expiry if self.file_expiry > 0 else math.inf
         self._files[f"{session}/{name}"] = StoredFile(data, mimetype, expires)
-        return f"{self.url}/api/files/{session}/{name}"
+        base = (self.public_url or self.url).rstrip("/")
+        return f"{base}/api/files/{session}/{name}"
 
     def get_file(self, session: str, name: str) -> StoredFile | None:
         """The stored file, or None when unknown or expired (expired files are removed)."""

@@ -54,6 +54,9 @@ class FakeWaha(WahaModel):
             (upstream ``WAIT_STATUS_TIMEOUT``).
         file_expiry: seconds a received media file stays downloadable (0: forever; upstream
             ``WHATSAPP_FILES_LIFETIME=180``).
+        public_url: the base URL written into ``media.url`` (upstream ``WAHA_BASE_URL``, whose
+            default ``http://localhost:3000`` rarely is where clients reach WAHA); None: the
+            fake's own address. The files are served by the fake whatever it says.
         status_step: delay of each automatic transition (STARTING -> WORKING / SCAN_QR_CODE).
         auto_pair: sessions created by ``POST /api/sessions`` reach WORKING as if their QR code
             had been scanned (default: they stop at SCAN_QR_CODE, as a new WAHA session does).
@@ -82,6 +85,7 @@ def from_args(args: argparse.Namespace) -> FakeWaha:
         webhook_retry_attempts=args.webhook_retry_attempts,
         webhook_retry_delay=args.webhook_retry_delay,
         file_expiry=args.file_expiry,
+        public_url=args.public_url or None,
         status_step=args.status_step,
         not_working_wait=args.not_working_wait,
         auto_pair=args.auto_pair,
