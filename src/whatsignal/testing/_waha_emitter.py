@@ -68,9 +68,15 @@ class WahaEmitter(WahaBase):
             )
         return out
 
-    def envelope(self, event: str, session: str, payload: Any) -> dict[str, Any]:
-        """WAHA's webhook envelope around ``payload`` (ms timestamp, ``evt_`` ULID id)."""
-        ms = now_ms()
+    def envelope(
+        self, event: str, session: str, payload: Any, *, timestamp_ms: int | None = None
+    ) -> dict[str, Any]:
+        """WAHA's webhook envelope around ``payload`` (ms timestamp, ``evt_`` ULID id).
+
+        ``timestamp_ms`` is when the event was created (default: now); a ``session.status``
+        event carries the time of its status change, as WAHA stamps both in one go.
+        """
+        ms = now_ms() if timestamp_ms is None else timestamp_ms
         body: dict[str, Any] = {
             "id": f"evt_{new_ulid(ms)}",
             "timestamp": ms,
@@ -87,14 +93,16 @@ class WahaEmitter(WahaBase):
         body["environment"] = environment(self.engine)
         return body
 
-    def emit(self, event: str, session: str, payload: Any) -> dict[str, Any]:
+    def emit(
+        self, event: str, session: str, payload: Any, *, timestamp_ms: int | None = None
+    ) -> dict[str, Any]:
         """Build, check and deliver one event to every target that subscribes to it.
 
         Raises:
             ContractViolation: when ``check_contracts`` and the envelope breaks the spec
                 (nothing is delivered then).
         """
-        body = self.envelope(event, session, payload)
+        body = self.envelope(event, session, payload, timestamp_ms=timestamp_ms)
         checker = self.checker
         if checker is not None:
             try:
