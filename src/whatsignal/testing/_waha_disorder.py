@@ -271,7 +271,7 @@ def rule_from_json(kind: RuleKind, data: dict[str, Any]) -> Rule:
             raise ValueError("'count' is required: how many deliveries to hold")
         order = data.get("order", "reverse")
         if order == "reverse":
-            order = ()
+            order = []
         if not isinstance(order, list) or not all(
             isinstance(i, int) and not isinstance(i, bool) for i in order
         ):
