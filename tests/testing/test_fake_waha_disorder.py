@@ -162,10 +162,10 @@ async def test_a_delayed_delivery_is_overtaken_by_the_next_events(
 ) -> None:
     fake, client = await start_fake(nursery, webhook_url=receiver.url)
     response = await client.post(
-        "/_sim/deliveries/delay", json={"seconds": 0.3, "session": "default"}
+        "/_sim/deliveries/delay", json={"seconds": 0.5, "session": "default"}
     )
     assert response.status_code == 201
-    assert response.json()["seconds"] == 0.3
+    assert response.json()["seconds"] == 0.5
     slow, fast1, fast2 = inject(fake, "slow", "fast 1", "fast 2")
     await receiver.wait_for(2)
     assert set(receiver.ids()) == {fast1, fast2}
