@@ -288,6 +288,17 @@ def test_rules_match_and_plan_without_a_running_fake() -> None:
     assert rules.plan("s", "session.status") is None  # the duplicate is spent
     assert rules.plan("t", "message") is not None
     assert rules.plan("t", "message") is None
+    fake = FakeWaha()
     with pytest.raises(ValueError, match="reverse"):
-        FakeWaha().hold_deliveries(2, order="forward")
+        fake.hold_deliveries(2, order="forward")
+    delay = fake.delay_deliveries(0.25, event="message", count=2)
+    assert delay.to_json() == {
+        "kind": "delay",
+        "session": None,
+        "event": "message",
+        "count": 2,
+        "caught": 0,
+        "seconds": 0.25,
+    }
+    assert fake.delivery_rules.rules == [delay]
     assert Hold(count=2).to_json()["order"] == [1, 0]
