@@ -13,72 +13,24 @@ import logging
 import re
 from typing import Any
 
-import attrs
 import httpx
 import pytest
 import trio
-from quart import Response, request
-from quart_trio import QuartTrio
+from waha_receiver import Receiver, serve_receiver, start_fake
 
-from whatsignal._serve import base_url, serve_app
 from whatsignal.testing._waha_contract import DEVIATIONS, WahaChecker
 from whatsignal.testing._waha_webhooks import WebhookTarget, retry_delay, sign
 from whatsignal.testing.contract import ContractViolation, waha_examples
 from whatsignal.testing.waha import FakeWaha
 
 
-@attrs.define(eq=False)
-class Receiver:
-    """Records every POST; answers the next status from ``statuses`` (then 200)."""
-
-    url: str = ""
-    requests: list[tuple[dict[str, str], bytes]] = attrs.Factory(list)
-    statuses: list[int] = attrs.Factory(list)
-    headers: dict[str, str] = attrs.Factory(dict)
-    arrived: trio.Event = attrs.Factory(trio.Event)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(raw) for _, raw in self.requests]
-
-    async def wait_for(self, count: int) -> None:
-        with trio.fail_after(5):
-            while len(self.requests) < count:
-                await self.arrived.wait()
-
-    def build(self) -> QuartTrio:
-        app = QuartTrio("receiver")
-
-        @app.route("/hook", methods=["POST"])
-        async def hook() -> Response:
-            raw = await request.get_data()
-            assert isinstance(raw, bytes)
-            self.requests.append(({k.lower(): v for k, v in request.headers.items()}, raw))
-            self.arrived.set()
-            self.arrived = trio.Event()
-            if self.statuses:
-                return Response(b"", status=self.statuses.pop(0), headers=self.headers)
-            return Response(b"", status=200)
-
-        return app
-
-
 @pytest.fixture
 async def receiver(nursery: trio.Nursery) -> Receiver:
-    rec = Receiver()
-    app = rec.build()
-    binds: list[str] = await nursery.start(
-        lambda task_status: serve_app(app, host="127.0.0.1", port=0, task_status=task_status)
-    )
-    rec.url = base_url(binds) + "/hook"
-    return rec
+    return await serve_receiver(nursery)
 
 
 async def start(nursery: trio.Nursery, **kwargs: Any) -> tuple[FakeWaha, httpx.AsyncClient]:
-    kwargs.setdefault("status_step", 0.01)
-    kwargs.setdefault("webhook_retry_delay", 0.01)
-    fake = FakeWaha(**kwargs)
-    url: str = await nursery.start(fake.run)
-    return fake, httpx.AsyncClient(base_url=url)
+    return await start_fake(nursery, **kwargs)
 
 
 # Envelope and headers ---------------------------------------------------------------------
@@ -285,17 +237,19 @@ async def test_logout_leads_to_scan_qr_code_and_failed_is_injectable(
     fake, client = await start(
         nursery, webhook_url=receiver.url, webhook_events=("session.status",)
     )
-    await client.post("/api/sessions/default/logout")
-    await receiver.wait_for(2)
-    assert [b["payload"]["status"] for b in receiver.bodies()] == ["STARTING", "SCAN_QR_CODE"]
-    assert "me" not in receiver.bodies()[-1]
-    fake.set_session_status("default", "FAILED")
+    await client.post("/api/sessions/default/logout")  # WAHA: stop, log out, start
     await receiver.wait_for(3)
+    # STOPPED and STARTING leave together, on two concurrent requests: order by timestamp.
+    bodies = sorted(receiver.bodies(), key=lambda b: b["timestamp"])
+    assert [b["payload"]["status"] for b in bodies] == ["STOPPED", "STARTING", "SCAN_QR_CODE"]
+    assert "me" not in bodies[-1]
+    fake.set_session_status("default", "FAILED")
+    await receiver.wait_for(4)
     assert receiver.bodies()[-1]["payload"]["status"] == "FAILED"
     # a QR "scan" brings it back
     response = await client.post("/_sim/sessions", json={"name": "default", "status": "WORKING"})
     assert response.json()["status"] == "WORKING"
-    await receiver.wait_for(4)
+    await receiver.wait_for(5)
     assert receiver.bodies()[-1]["me"]["id"].endswith("@c.us")
 
 

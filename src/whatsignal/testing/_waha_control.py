@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, jsonify, request
 
 from whatsignal.testing._common import Fault
+from whatsignal.testing._waha_disorder import RuleKind, rule_from_json
 from whatsignal.testing.contract import ContractViolation
 
 if TYPE_CHECKING:
@@ -172,6 +173,49 @@ def register_control(
     async def deliveries() -> Response:
         return _json([d.to_json() for d in fake.deliveries])
 
+    @control(
+        "/_sim/deliveries/hold",
+        "POST",
+        "hold the next deliveries, then let them arrive in another order: "
+        '{count, session, event, order ("reverse" or indexes)}',
+    )
+    async def hold() -> Response:
+        return await _add_rule("hold")
+
+    @control(
+        "/_sim/deliveries/delay",
+        "POST",
+        "delay the next deliveries while later ones go at once: {seconds, count, session, event}",
+    )
+    async def delay() -> Response:
+        return await _add_rule("delay")
+
+    @control(
+        "/_sim/deliveries/duplicate",
+        "POST",
+        "deliver the next deliveries twice (WAHA misses the 2xx and retries, same event id): "
+        "{count, session, event}",
+    )
+    async def duplicate() -> Response:
+        return await _add_rule("duplicate")
+
+    async def _add_rule(kind: RuleKind) -> Response:
+        data = await _body()
+        rule = guarded(lambda: rule_from_json(kind, data))
+        return _json(fake.delivery_rules.add(rule).to_json(), 201)
+
+    @control("/_sim/deliveries/release", "POST", "let every held delivery go now, in its order")
+    async def release() -> Response:
+        return _json({"released": fake.release_deliveries()})
+
+    @control("/_sim/deliveries/rules", "GET", "the delivery rules (hold, delay, duplicate)")
+    async def rules() -> Response:
+        return _json(fake.delivery_rules.to_json())
+
+    @control("/_sim/deliveries/rules", "DELETE", "remove every delivery rule (held ones go)")
+    async def clear_rules() -> Response:
+        return _json({"released": fake.clear_delivery_rules(), "rules": 0})
+
     @control("/_sim/events", "GET", "every webhook envelope emitted, in order")
     async def events() -> Response:
         return _json(fake.events)
@@ -207,7 +251,7 @@ def register_control(
     @control(
         "/_sim/sessions",
         "POST",
-        "create a session or change its status: {name, status (default WORKING), config}",
+        "create a session or change its status: {name, status (default WORKING), config, data}",
     )
     async def sessions() -> Response:
         data = await _body()
@@ -216,11 +260,14 @@ def register_control(
         config = data.get("config")
         if config is not None and not isinstance(config, dict):
             raise BadInput("'config' must be an object")
+        extra = data.get("data")
+        if extra is not None and not isinstance(extra, dict):
+            raise BadInput("'data' must be an object")
 
         def apply() -> dict[str, Any]:
             if config is not None and fake.has_session(name):
                 fake.session(name).config = dict(config)
-            session = fake.set_session_status(name, status)
+            session = fake.set_session_status(name, status, data=extra)
             if config is not None:
                 session.config = dict(config)
             return session.info(fake.engine)

@@ -4,11 +4,13 @@ An event is wrapped in WAHA's envelope, checked against the spec (when contracts
 recorded in ``events`` and handed to one delivery task per subscribed target
 (:func:`~whatsignal.testing._waha_webhooks.deliver`), in the fake's nursery. Every attempt
 lands in ``deliveries``. The emitter also owns the HTTP client those tasks share, for as long
-as the fake runs.
+as the fake runs, and the delivery rules (:mod:`._waha_disorder`) with which a test makes
+deliveries arrive out of order, late or twice, as WAHA's concurrent sends and retries can.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -16,6 +18,14 @@ import httpx
 import trio
 
 from whatsignal.testing._waha_base import WahaBase
+from whatsignal.testing._waha_disorder import (
+    Delay,
+    DeliveryRules,
+    Duplicate,
+    Hold,
+    Plan,
+    order_argument,
+)
 from whatsignal.testing._waha_payloads import environment, new_ulid, now_ms
 from whatsignal.testing._waha_webhooks import Delivery, WebhookTarget, deliver, encode
 from whatsignal.testing.contract import ContractViolation
@@ -26,6 +36,9 @@ __all__ = ["WahaEmitter"]
 @attrs.define(eq=False, kw_only=True)
 class WahaEmitter(WahaBase):
     """Envelopes, targets and deliveries of FakeWaha's webhooks."""
+
+    delivery_rules: DeliveryRules = attrs.field(init=False, factory=DeliveryRules)
+    """The rules that hold, delay or repeat deliveries (see :meth:`hold_deliveries`)."""
 
     async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; reports the base URL. Webhook deliveries share one client."""
@@ -68,9 +81,15 @@ class WahaEmitter(WahaBase):
             )
         return out
 
-    def envelope(self, event: str, session: str, payload: Any) -> dict[str, Any]:
-        """WAHA's webhook envelope around ``payload`` (ms timestamp, ``evt_`` ULID id)."""
-        ms = now_ms()
+    def envelope(
+        self, event: str, session: str, payload: Any, *, timestamp_ms: int | None = None
+    ) -> dict[str, Any]:
+        """WAHA's webhook envelope around ``payload`` (ms timestamp, ``evt_`` ULID id).
+
+        ``timestamp_ms`` is when the event was created (default: now); a ``session.status``
+        event carries the time of its status change, as WAHA stamps both in one go.
+        """
+        ms = now_ms() if timestamp_ms is None else timestamp_ms
         body: dict[str, Any] = {
             "id": f"evt_{new_ulid(ms)}",
             "timestamp": ms,
@@ -87,14 +106,19 @@ class WahaEmitter(WahaBase):
         body["environment"] = environment(self.engine)
         return body
 
-    def emit(self, event: str, session: str, payload: Any) -> dict[str, Any]:
+    def emit(
+        self, event: str, session: str, payload: Any, *, timestamp_ms: int | None = None
+    ) -> dict[str, Any]:
         """Build, check and deliver one event to every target that subscribes to it.
+
+        Each delivery is one task, started now; the delivery rules are asked about it right
+        here, so they see the deliveries in the order the events happened.
 
         Raises:
             ContractViolation: when ``check_contracts`` and the envelope breaks the spec
                 (nothing is delivered then).
         """
-        body = self.envelope(event, session, payload)
+        body = self.envelope(event, session, payload, timestamp_ms=timestamp_ms)
         checker = self.checker
         if checker is not None:
             try:
@@ -105,10 +129,13 @@ class WahaEmitter(WahaBase):
         raw = encode(body)
         for target in self.targets(session):
             if target.wants(event):
-                self.nursery.start_soon(self._deliver, target, body, raw)
+                plan = self.delivery_rules.plan(session, event)
+                self.nursery.start_soon(self._deliver, target, body, raw, plan)
         return body
 
-    async def _deliver(self, target: WebhookTarget, body: dict[str, Any], raw: bytes) -> None:
+    async def _deliver(
+        self, target: WebhookTarget, body: dict[str, Any], raw: bytes, plan: Plan | None
+    ) -> None:
         assert self._client is not None, "deliveries run only while the fake runs"
         await deliver(
             self._client,
@@ -119,6 +146,7 @@ class WahaEmitter(WahaBase):
             timestamp_ms=body["timestamp"],
             raw=raw,
             record=self._record_delivery,
+            plan=plan,
         )
 
     def _record_delivery(self, delivery: Delivery) -> None:
@@ -135,3 +163,62 @@ class WahaEmitter(WahaBase):
     def inject_event(self, event: str, session: str, payload: Any) -> dict[str, Any]:
         """Deliver a raw event (the payload as given) in the full envelope; returns it."""
         return self.emit(event, session, payload)
+
+    # Out-of-order and repeated deliveries ------------------------------------------------------
+
+    def hold_deliveries(
+        self,
+        count: int,
+        *,
+        session: str | None = None,
+        event: str | None = None,
+        order: str | Sequence[int] = "reverse",
+    ) -> Hold:
+        """Hold the next ``count`` deliveries (of ``session``/``event``; None: any), then let
+        them arrive one after the other in ``order``: ``"reverse"`` or the caught deliveries'
+        indexes, e.g. ``(2, 0, 1)``.
+
+        Reproduces several webhook requests in flight at once whose earlier ones are slower
+        (WAHA sends every event independently). The hold releases itself when the last
+        delivery is caught; :meth:`release_deliveries` lets the ones caught so far go.
+        """
+        hold = Hold(count=count, session=session, event=event, order=order_argument(order))
+        self.delivery_rules.add(hold)
+        return hold
+
+    def delay_deliveries(
+        self,
+        seconds: float,
+        *,
+        session: str | None = None,
+        event: str | None = None,
+        count: int = 1,
+    ) -> Delay:
+        """The next ``count`` deliveries wait ``seconds`` before their first attempt, while
+        later ones go at once (one slow request overtaken by the following events)."""
+        delay = Delay(seconds=seconds, session=session, event=event, count=count)
+        self.delivery_rules.add(delay)
+        return delay
+
+    def duplicate_deliveries(
+        self, *, session: str | None = None, event: str | None = None, count: int = 1
+    ) -> Duplicate:
+        """The next ``count`` deliveries arrive twice with the same event id and request id:
+        WAHA misses the receiver's 2xx answer (a lost response) and retries it after the
+        webhook's retry delay. Needs a retry left (no second copy with ``attempts=0``)."""
+        duplicate = Duplicate(session=session, event=event, count=count)
+        self.delivery_rules.add(duplicate)
+        return duplicate
+
+    def release_deliveries(self) -> int:
+        """Let every held delivery go now (each hold in its order); returns how many."""
+        return self.delivery_rules.release()
+
+    def clear_delivery_rules(self) -> int:
+        """Remove every delivery rule, releasing held deliveries; returns how many went."""
+        return self.delivery_rules.clear()
+
+    def reset(self) -> None:
+        """As :meth:`WahaBase.reset`, and drop the delivery rules (held deliveries go)."""
+        super().reset()
+        self.delivery_rules.clear()

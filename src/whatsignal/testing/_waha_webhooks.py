@@ -2,7 +2,8 @@
 
 Each (event, target) pair is delivered by its own task, so deliveries are independent and may
 arrive in any order, as upstream (WebhookConductor posts every event with ``setImmediate``).
-Every attempt is recorded as a :class:`Delivery` so tests can see retries happen.
+Every attempt is recorded as a :class:`Delivery` so tests can see retries happen. A
+:class:`~._waha_disorder.Plan` can hold, delay or repeat one delivery on a test's request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import attrs
 import httpx
 import trio
 
+from whatsignal.testing._waha_disorder import Plan
 from whatsignal.testing._waha_payloads import VERSION, new_ulid
 
 __all__ = [
@@ -92,7 +94,11 @@ class WebhookTarget:
 
 @attrs.frozen
 class Delivery:
-    """One delivery attempt: ``status`` is the HTTP status, or None with ``error`` set."""
+    """One delivery attempt: ``status`` is the HTTP status, or None with ``error`` set.
+
+    ``lost`` marks a 2xx answer that WAHA was made not to see (a
+    :class:`~._waha_disorder.Duplicate` rule): the receiver got the event, WAHA retries it.
+    """
 
     event_id: str
     event: str
@@ -103,10 +109,12 @@ class Delivery:
     status: int | None
     error: str | None
     at: float
+    lost: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+        """Whether WAHA took this attempt as delivered (a 2xx answer that was not lost)."""
+        return self.status is not None and 200 <= self.status < 300 and not self.lost
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +127,7 @@ class Delivery:
             "status": self.status,
             "error": self.error,
             "at": self.at,
+            "lost": self.lost,
         }
 
 
@@ -164,11 +173,14 @@ async def deliver(
     timestamp_ms: int,
     raw: bytes,
     record: Callable[[Delivery], None],
+    plan: Plan | None = None,
 ) -> bool:
     """POST ``raw`` to ``target`` until a 2xx or until the retries run out.
 
     The body, the event id and ``X-Webhook-Request-Id`` stay the same across retries. Any
     non-2xx status and any transport error is retried (WAHA's ``retryCondition: () => true``).
+    A ``plan`` (see :mod:`._waha_disorder`) may hold or delay the first attempt, and may make
+    WAHA miss 2xx answers, which are then retried like failures.
 
     Returns:
         Whether the event was delivered. After the last failed attempt the event is dropped,
@@ -185,6 +197,10 @@ async def deliver(
         headers.append(("X-Webhook-Hmac", sign(raw, target.hmac_key)))
         headers.append(("X-Webhook-Hmac-Algorithm", "sha512"))
     headers.extend(target.headers)
+    lose = 0
+    if plan is not None:
+        await plan.before_first_attempt()
+        lose = plan.lose_answers
     for attempt in range(1, target.attempts + 2):
         retry_after: float | None = None
         try:
@@ -204,6 +220,8 @@ async def deliver(
                 )
             )
         else:
+            lost = lose > 0 and 200 <= response.status_code < 300
+            lose -= lost
             delivery = Delivery(
                 event_id,
                 event,
@@ -214,11 +232,16 @@ async def deliver(
                 response.status_code,
                 None,
                 trio.current_time(),
+                lost,
             )
             record(delivery)
             if delivery.ok:
                 return True
-            retry_after = _retry_after(response)
+            if not lost:
+                retry_after = _retry_after(response)
+        finally:
+            if attempt == 1 and plan is not None:
+                plan.after_first_attempt()
         if attempt <= target.attempts:
             await trio.sleep(retry_delay(target.policy, target.delay, attempt, retry_after))
     log.warning("webhook %s for %s dropped after %d attempts", event, session, attempt)
