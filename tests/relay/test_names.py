@@ -10,6 +10,7 @@ import attrs
 import pytest
 from relay_fakes import CAROL, DAVE, FAMILY, SESSION, FakeWaha, WallClock, error_response
 
+from whatsignal.errors import StorageError
 from whatsignal.relay import Names
 from whatsignal.relay import names as names_module
 from whatsignal.storage import Contact, SqliteStore
@@ -231,3 +232,32 @@ async def test_sync_asks_only_for_what_is_configured(
 
     assert stored == len(asked)
     assert [f"{r.method} {r.url.path}" for r in fake_waha.upstream.requests] == asked
+
+
+async def test_mentions_are_looked_up_bounded_and_the_rest_stay_numbers(
+    names: Names, fake_waha: FakeWaha
+) -> None:
+    numbers = [f"49170{n:07d}" for n in range(200)]
+    for number in numbers:
+        fake_waha.contacts[f"{number}@c.us"] = f"N{number[-3:]}"
+    body = " ".join(f"@{n}" for n in numbers + numbers)  # each twice
+
+    shown = await names.with_mention_names(SESSION, body)
+
+    limit = names_module.MENTION_LOOKUPS
+    assert lookups(fake_waha) == limit  # not one per mention, not one per number
+    words = shown.split()
+    assert words[:limit] == [f"@N{n[-3:]}" for n in numbers[:limit]]
+    assert words[limit:200] == [f"@{n}" for n in numbers[limit:]]
+    assert words[200 : 200 + limit] == words[:limit]  # the second mention of a number too
+
+
+async def test_a_failing_store_during_mention_lookups_is_one_storage_error(names: Names) -> None:
+    class BrokenCaches:
+        async def get_contact(self, session: str, contact_id: str) -> None:
+            raise StorageError("disk I/O error")
+
+    broken = attrs.evolve(names, store=BrokenCaches())
+
+    with pytest.raises(StorageError, match="name lookup failed"):  # not an exception group
+        await broken.with_mention_names(SESSION, "hi @4917000000001 and @4917000000002")

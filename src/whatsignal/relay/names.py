@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 import attrs
+import trio
 
 from whatsignal import log as wlog
 from whatsignal.clients import WahaClient
 from whatsignal.clock import Clock
 from whatsignal.convert.text import chat_number, mention_numbers, with_mentions
-from whatsignal.errors import ClientError
+from whatsignal.errors import ClientError, StorageError
 from whatsignal.models.waha import WaMessage
 from whatsignal.storage import Caches, Contact, Group
 
@@ -27,6 +28,10 @@ log = logging.getLogger("whatsignal.names")
 
 NAME_CACHE_MAX = 50_000
 NAME_MISS_TTL = 300.0
+MENTION_LOOKUPS = 20
+"""At most this many mentioned numbers of one message are looked up (the rest stay numbers)."""
+MENTION_CONCURRENCY = 4
+"""How many of a message's mention lookups may run at once."""
 
 Kind = Literal["contact", "group"]
 
@@ -96,7 +101,22 @@ class Names:
         numbers = mention_numbers(body)
         if not numbers:
             return body
-        names = {n: await self.contact(session, f"{n}@c.us") for n in numbers}
+        # Bounded: a message may mention thousands of numbers. Only the first MENTION_LOOKUPS
+        # are looked up, MENTION_CONCURRENCY at a time; the rest keep their numbers.
+        names: dict[str, str | None] = {}
+
+        async def look_up(number: str, limiter: trio.CapacityLimiter) -> None:
+            async with limiter:
+                names[number] = await self.contact(session, f"{number}@c.us")
+
+        limiter = trio.CapacityLimiter(MENTION_CONCURRENCY)
+        try:
+            async with trio.open_nursery() as nursery:
+                for number in numbers[:MENTION_LOOKUPS]:
+                    nursery.start_soon(look_up, number, limiter)
+        except* StorageError as group:
+            # The store is unwell, not the message: one StorageError for the poller to see.
+            raise StorageError(f"name lookup failed: {group.exceptions[0]}") from group
         return with_mentions(body, names)
 
     async def _name(self, kind: Kind, session: str, key: str) -> str | None:
