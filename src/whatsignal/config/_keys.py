@@ -93,7 +93,8 @@ KEYS: tuple[Key, ...] = (
     Key("whatsapp.contactSyncOnStartup", _B, False,
         note="fetch every contact name at start (else on first use)"),
     Key("whatsapp.contactCacheHours", _I, 24, 1, 168, zero_default=True),
-    Key("whatsapp.sessionHealthCheckSec", _I, 30, 1, 3600, zero_default=True),
+    Key("whatsapp.sessionHealthCheckSec", _I, 30, 1, 3600, zero_default=True,
+        note="how often sessions are listed when discovery is off"),
     Key("whatsapp.sessionAutoRestart", _B, False,
         note="restart sessions stuck in STARTING or FAILED"),
     Key("whatsapp.sessionStartupTimeoutSec", _I, 30, 1, 3600,
@@ -102,7 +103,8 @@ KEYS: tuple[Key, ...] = (
         note="fetch every group name at start (else on first use)"),
     Key("whatsapp.groups.cacheHours", _I, 24, 1, 168, zero_default=True),
     Key("whatsapp.sessionApiEnabled", _B, True,
-        note="discover sessions via WAHA (with signal.enableDynamicPolling)"),
+        note="list WAHA's sessions (discovery with signal.enableDynamicPolling, health, "
+        "auto restart); off: only session.status webhooks tell, exactly the configured run"),
     Key("whatsapp.sessionApiPath", _S, "/api/sessions/", note="must start with /"),
     Key("whatsapp.linkPreview", _B, True, note="ask WAHA for link previews on URLs"),
     # signal
@@ -124,9 +126,11 @@ KEYS: tuple[Key, ...] = (
     Key("signal.forceNativePolling", _B, False,
         note="with receiveMode auto: poll even in json-rpc mode (prefer receiveMode: poll)"),
     Key("signal.sessionDiscoveryIntervalSec", _I, 30, 1, 3600),
-    Key("signal.maxConcurrentSessions", _I, 10, 1, 10000),
+    Key("signal.maxConcurrentSessions", _I, 10, 1, 10000,
+        note="discovered sessions served at once; more are left out (their work waits)"),
     Key("signal.enableDynamicPolling", _B, True,
-        note="discover sessions at run time (with whatsapp.sessionApiEnabled)"),
+        note="serve sessions the '*' channel finds at run time (with "
+        "whatsapp.sessionApiEnabled); off: exactly the configured sessions run"),
     Key("signal.receiveMode", Kind.CHOICE, "auto", choices=("auto", "websocket", "poll"),
         note="checked against /v1/about at start"),
     Key("signal.webhookToken", _S, env="WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN", secret=True,
