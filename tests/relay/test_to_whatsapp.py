@@ -656,4 +656,31 @@ async def test_a_read_receipt_marks_the_bridged_messages_seen_per_chat(
             "messageIds": [f"false_{CAROL}_A1", f"false_{CAROL}_A2"],
         },
         {"session": SESSION, "chatId": DAVE, "messageIds": [f"false_{DAVE}_D1"]},
+        # The same person read a message of their other session: marked there, through it.
+        {"session": "work", "chatId": CAROL, "messageIds": [f"false_{CAROL}_W1"]},
     ]
+
+
+async def test_marking_read_in_another_session_is_best_effort_in_its_own_a_must(
+    to_whatsapp: ToWhatsApp, store: SqliteStore, fake_waha: FakeWaha
+) -> None:
+    await remember(
+        store,
+        mapping(f"false_{CAROL}_W1", 1101, session="work"),
+        attrs.evolve(
+            mapping(f"false_{CAROL}_X1", 1102, session="work"), destination="+15559990000"
+        ),
+    )
+    receipt = {"timestamps": [1101, 1102], "isRead": True}
+    down = error_response(500, "session work is restarting")
+    fake_waha.upstream.script("POST /api/sendSeen", down)
+
+    # The other session failing costs the row nothing; someone else's message is not marked.
+    await to_whatsapp.handle(ROUTE, signal_row({"timestamp": STAMP, "receiptMessage": receipt}))
+    assert [r.url.path for r in fake_waha.upstream.requests] == ["/api/sendSeen"]
+
+    await remember(store, mapping(f"false_{CAROL}_A9", 1103))
+    fake_waha.upstream.script("POST /api/sendSeen", down)
+    own = {"timestamps": [1103], "isRead": True}
+    with pytest.raises(UpstreamError):  # its own session must take it: the row is retried
+        await to_whatsapp.handle(ROUTE, signal_row({"timestamp": STAMP, "receiptMessage": own}))

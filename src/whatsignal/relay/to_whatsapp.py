@@ -28,7 +28,7 @@ from whatsignal.convert.text import contains_url
 from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
-from whatsignal.relay.upstreams import UpstreamError, Upstreams, too_large
+from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure, waha_quote_failed
 from whatsignal.serde import parse_signal_received
 from whatsignal.storage import JournalRow, Mappings, MessageMapping
@@ -83,14 +83,27 @@ class ToWhatsApp:
         return found if found is not None and found.session == session else None
 
     async def _read(self, route: Route, item: SigReceived, stamps: Sequence[int]) -> None:
-        session = route.session
-        by_chat: dict[str, list[str]] = {}
+        """Mark what the user read in Signal as seen in WhatsApp, each message in its own
+        session: one receipt may cover chats of several sessions of the same person. The
+        row's own session must take it (a failure is retried); another session's is best
+        effort (it may be down, and a read mark is not worth holding anything up for)."""
+        by_chat: dict[tuple[str, str], list[str]] = {}
         for stamp in stamps:
-            found = await self._target(item.account, stamp, session)
-            if found is not None and found.direction == "wa_to_signal":
-                by_chat.setdefault(found.chat_id, []).append(found.whatsapp_id)
-        for chat, ids in by_chat.items():
-            await self.upstreams.whatsapp.mark_seen(session, chat, ids)
+            found = await self.store.mapping_by_signal_timestamp(item.account, stamp)
+            if (
+                found is not None
+                and found.direction == "wa_to_signal"
+                and (found.bridge_number, found.destination)
+                == (route.bridge_number, route.destination)
+            ):
+                by_chat.setdefault((found.session, found.chat_id), []).append(found.whatsapp_id)
+        for (session, chat), ids in by_chat.items():
+            try:
+                await self.upstreams.whatsapp.mark_seen(session, chat, ids)
+            except (UpstreamError, Deferred) as error:
+                if session == route.session:
+                    raise
+                log.info("marking read in another session failed: %s", error)
 
     async def _edit(self, route: Route, item: SigReceived) -> None:
         edit = item.envelope.edit_message
