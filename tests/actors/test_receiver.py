@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import httpx
 import trio
 import trio.testing
@@ -19,9 +21,9 @@ from whatsignal.channels import ChannelMap
 from whatsignal.clients import SignalClient
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
-from whatsignal.relay import Notices, Router
+from whatsignal.relay import Decision, Notices, Router
 from whatsignal.reliability import Backoff
-from whatsignal.storage import SqliteStore
+from whatsignal.storage import JournalRow, SqliteStore
 
 NUMBER = "+15550000001"
 
@@ -221,3 +223,96 @@ async def test_the_websocket_reader_reports_started_once_connected(
         assert receiver.connected
         nursery.cancel_scope.cancel()
     assert not receiver.connected
+
+
+@attrs.define
+class RoutingJournal:
+    """The journal as the routing loop uses it: the Signal queue's rows, and where they went."""
+
+    rows: list[JournalRow] = attrs.Factory(list)
+    moved: list[tuple[int, str, str | None, float]] = attrs.Factory(list)
+    completed: list[int] = attrs.Factory(list)
+
+    async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
+        return [r for r in self.rows if r.queue == queue][:limit]
+
+    async def requeue_many(self, moves: list[tuple[int, str, str | None]]) -> list[int]:
+        for row_id, queue, chat in moves:
+            self.moved.append((row_id, queue, chat, trio.current_time()))
+        self.rows = [r for r in self.rows if r.id not in {m[0] for m in moves}]
+        return [m[0] for m in moves]
+
+    async def complete(self, row_id: int, **_: Any) -> None:
+        self.completed.append(row_id)
+        self.rows = [r for r in self.rows if r.id != row_id]
+
+    async def bury(self, row_id: int, *, error: str) -> None:  # pragma: no cover - not here
+        raise AssertionError(error)
+
+
+@attrs.define
+class Undecided:
+    """A router that cannot tell who sent the first envelopes for a while."""
+
+    unknown_until: float
+    decided: list[tuple[int, float]] = attrs.Factory(list)
+
+    async def decide(self, item: Any) -> Decision:
+        if trio.current_time() < self.unknown_until:
+            return Decision(ignore="sender not known yet", retry_after=5.0)
+        self.decided.append((item.envelope.timestamp, trio.current_time()))
+        return Decision(session="personal", chat="1@c.us")
+
+
+def _envelope_row(row_id: int, stamp: int, received_at: float) -> JournalRow:
+    payload = {
+        "envelope": {
+            "source": "+15550000002",
+            "timestamp": stamp,
+            "dataMessage": {"timestamp": stamp, "message": "hi"},
+        },
+        "account": NUMBER,
+    }
+    return JournalRow(
+        id=row_id,
+        source="signal",
+        key=f"sig:{row_id}",
+        queue=signal_queue(NUMBER),
+        chat=None,
+        kind="envelope",
+        payload=json.dumps(payload).encode(),
+        received_at=received_at,
+        state="pending",
+        attempts=0,
+        next_attempt_at=0.0,
+        last_error=None,
+    )
+
+
+async def test_an_envelope_whose_sender_cannot_be_told_yet_waits_in_its_place(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = RoutingJournal([_envelope_row(1, 100, 0.0), _envelope_row(2, 200, 0.0)])
+    router = Undecided(unknown_until=12.0)
+    receiver = attrs.evolve(
+        _receiver(None, Metrics()), journal=journal, router=router, clock=trio.current_time
+    )
+    with trio.move_on_after(30):
+        await receiver._route_loop()
+    # Asked again every 5 s; once it can be told, both go, in order, nothing was dropped.
+    assert [stamp for stamp, _ in router.decided] == [100, 200]
+    assert [t for _, _, _, t in journal.moved] == [15.0, 15.0]
+    assert journal.completed == []
+
+
+async def test_after_ten_minutes_an_undecidable_envelope_is_settled_as_it_is(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = RoutingJournal([_envelope_row(1, 100, -601.0)])
+    router = Undecided(unknown_until=1e9)
+    receiver = attrs.evolve(
+        _receiver(None, Metrics()), journal=journal, router=router, clock=trio.current_time
+    )
+    with trio.move_on_after(1):
+        await receiver._route_loop()
+    assert journal.completed == [1]  # not routed, not left waiting for ever

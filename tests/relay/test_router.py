@@ -27,7 +27,7 @@ from whatsignal.convert import commands
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
-from whatsignal.relay.router import NOTICE_SIGNAL_GROUP, Decision, Router
+from whatsignal.relay.router import NOTICE_SIGNAL_GROUP, Decision, Router, SenderUnknown
 from whatsignal.serde import parse_signal_received
 from whatsignal.storage import Direction, Group, InboundEvent, MessageMapping, SqliteStore
 
@@ -364,11 +364,17 @@ async def test_a_hidden_number_stays_unknown_while_signal_contacts_cannot_be_fet
     world.contacts.down = True
     await world.remember(bridged("personal", CAROL, next(_stamps), at=1000))
 
-    assert await world.router.sender(text(HIDDEN_ALICE, "hi")) is None
+    with pytest.raises(SenderUnknown):
+        await world.router.sender(text(HIDDEN_ALICE, "hi"))
     decision = await world.decide(text(HIDDEN_ALICE, "hi"))
 
-    assert decision.session is None  # never guessed into a chat
+    # Neither guessed into a chat nor thrown away as a stranger's: asked again later.
+    assert decision == Decision(ignore="sender not known yet", retry_after=5.0)
+    assert world.metrics.strangers._value.get() == 0
     assert len(world.contacts.asked) == 2
+    world.contacts.down = False
+    world.contacts.contacts = [{"number": ALICE.number, "uuid": ALICE.uuid}]
+    assert (await world.decide(text(HIDDEN_ALICE, "hi"))).session == "personal"
 
 
 async def test_a_number_in_source_alone_is_the_sender(world: World) -> None:

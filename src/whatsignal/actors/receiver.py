@@ -51,6 +51,9 @@ __all__ = [
 
 log = logging.getLogger("whatsignal.receiver")
 
+GIVE_UP_SEC = 600.0
+"""How long an envelope may wait to be routed while who sent it cannot be looked up."""
+
 ReceiveMode = Literal["websocket", "poll", "auto"]
 
 
@@ -309,6 +312,9 @@ class SignalReceiver:
                     wait = settled_at - now
                     break
                 decision = await self.router.decide(item)
+                if decision.retry_after is not None and now - row.received_at < GIVE_UP_SEC:
+                    wait = decision.retry_after  # later rows wait too: order is kept
+                    break
                 if decision.session is None:
                     await self._unrouted(row, item, decision)
                 else:

@@ -58,12 +58,17 @@ NOTICE_SIGNAL_GROUP = (
     "number directly (quote a forwarded message to choose the chat)."
 )
 TOLD_GROUPS_MAX = 10_000
+SENDER_RETRY_SEC = 5.0
 
 log = logging.getLogger("whatsignal.router")
 
 
 class RouterStore(Mappings, Caches, Protocol):
     """What the router reads and learns: mappings, group names, Signal identities."""
+
+
+class SenderUnknown(Exception):
+    """Who sent an envelope cannot be told right now (signal-cli's contacts did not answer)."""
 
 
 class SessionView(Protocol):
@@ -81,6 +86,9 @@ class Decision:
     chat: str | None = None
     ignore: str | None = None
     notice: str | None = None
+    retry_after: float | None = None
+    """Set when nothing can be decided yet (who the sender is could not be looked up): ask
+    again after that many seconds, the envelope still waiting in its place."""
 
 
 @attrs.frozen
@@ -130,7 +138,7 @@ class Router:
             contacts = await self.signal.contacts(item.account)
         except ClientError as error:
             log.info("could not fetch signal contacts to resolve a uuid: %s", error)
-            return None
+            raise SenderUnknown(str(error)) from error
         found: str | None = None
         for contact in contacts:
             number, cuuid = contact.get("number"), contact.get("uuid")
@@ -144,7 +152,12 @@ class Router:
         """Decide where one envelope goes."""
         env = item.envelope
         group = _group_of(item)
-        sender = await self.sender(item)
+        try:
+            sender = await self.sender(item)
+        except SenderUnknown:
+            # Not a stranger for all we know: a destination who hides their number, while
+            # signal-cli cannot be asked. Deciding now could drop their message.
+            return Decision(ignore="sender not known yet", retry_after=SENDER_RETRY_SEC)
         if sender is None or not self.channels.is_destination(sender, item.account):
             if group is not None:
                 return Decision(ignore="signal group message")  # silently: not our business
