@@ -8,21 +8,34 @@ announced by ``session.status`` webhooks, which FakeWaha can deliver out of orde
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
-from bridge_harness import ALICE_PHONE, envelope_key, world
-from e2e_tools import WA_ALICE, WA_BOB, chat_of, forward, send_texts
+from bridge_harness import ALICE_PHONE, envelope_key, message_key, world
+from e2e_tools import (
+    WA_ALICE,
+    WA_BOB,
+    WA_CAROL,
+    chat_of,
+    forward,
+    send_texts,
+    signal_texts,
+    webhook_acknowledged,
+)
 from session_tools import (
     STAR_CHANNELS,
     delivered_notices,
+    metrics_text,
     monitor_caught_up,
     sessions_shown,
+    spy,
     status_events_answered,
     waiting_notices,
 )
 
 from whatsignal.relay.notices import replies_delivered, replies_wait
+from whatsignal.testing import FakeSignal, FakeWaha, Fault
 
 # ---- 1. replies wait for their session -----------------------------------------------------
 
@@ -173,3 +186,201 @@ async def test_status_events_arriving_reversed_and_twice_leave_the_session_worki
         assert await w.envelopes_done(reply) == ["done"]
         assert [(c["session"], c["text"]) for c in send_texts(w)] == [("sales", "yes")]
         assert waiting_notices(w) == []
+
+
+# ---- 3. the cap on discovered sessions, and the flags ----------------------------------------
+
+
+@pytest.mark.parametrize("frees", ["stop", "delete"])
+@pytest.mark.parametrize("shows_up", ["listing", "status webhook", "message webhook"])
+async def test_the_cap_holds_however_a_session_shows_up_and_its_messages_wait(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, shows_up: str, frees: str
+) -> None:
+    """``signal.maxConcurrentSessions: 1`` with two discovered sessions: the second is left
+    out however it shows up (listed, announced by ``session.status``, or by a message), is
+    shown so in /session/status and /metrics, and its messages wait in the journal until the
+    first session stops or is deleted; then they reach Signal, once."""
+    caplog.set_level(logging.INFO, logger="whatsignal")
+    interval = 1 if shows_up == "listing" else 3600
+    extra = {"signal": {"maxConcurrentSessions": 1, "sessionDiscoveryIntervalSec": interval}}
+    async with world(
+        tmp_path,
+        channels=STAR_CHANNELS,
+        sessions=("personal", "sales"),
+        extra=extra,
+        waha_options={"auto_pair": True},
+    ) as w:
+        table, registry = w.parts.sessions, w.parts.registry
+        await w.until(lambda: "sales" in registry.running())
+        await monitor_caught_up(w)  # the first listing is over: sales holds the one slot
+        if shows_up != "status webhook":
+            # Only the listing, or only a message, may tell the bridge about "support".
+            w.waha.hold_deliveries(100, session="support", event="session.status")
+        w.waha.create_session("support")  # STARTING, then WORKING
+
+        def left_out() -> bool:
+            entry = table.entry("support")
+            return entry is not None and entry.left_out
+
+        if shows_up != "message webhook":
+            await w.until(lambda: left_out() and table.status("support") == "WORKING")
+            entry = table.entry("support")
+            assert entry is not None and entry.listed is (shows_up == "listing")
+        waits = w.waha.inject_message("support", from_=WA_CAROL, body="me too", notify_name="C")
+        await w.until(lambda: webhook_acknowledged(w, waits))  # journaled
+        await w.until(left_out)
+        if shows_up == "message webhook":
+            assert table.status("support") is None  # nothing but the message told of it
+
+        # The session that holds the slot still works; the left-out one has no poller.
+        await forward(w, "sales", from_=WA_BOB, body="first come", name="Bob")
+        assert registry.running() == ["personal", "sales"]
+        assert registry.poller("support") is None
+        assert await w.row_state(message_key("support", waits)) == "pending"
+        assert signal_texts(w) == ["Bob: first come"]
+        shown = await sessions_shown(w)
+        assert shown["support"]["worker"] == "left out"
+        assert shown["support"]["queue"] == 1
+        assert (shown["sales"]["worker"], shown["personal"]["worker"]) == ("running", "running")
+        assert STAR_SERVES_NOTHING not in caplog.text
+        metrics = await metrics_text(w)
+        assert 'whatsignal_workers{state="left out"} 1.0' in metrics
+        assert 'whatsignal_workers{state="running"} 2.0' in metrics
+        assert caplog.text.count("signal.maxConcurrentSessions (1) reached") == 1
+
+        if frees == "stop":
+            w.waha.stop_session("sales")
+        else:
+            w.waha.delete_session("sales")
+        await w.until(lambda: "C: me too" in signal_texts(w))
+        assert await w.row_done(message_key("support", waits)) == ["done"]
+        assert signal_texts(w) == ["Bob: first come", "C: me too"]
+        assert "support" in registry.running()
+        shown = await sessions_shown(w)
+        assert shown["support"]["worker"] == "running"
+        assert table.slots_used() == 1
+        if frees == "delete":
+            await w.until(lambda: "sales" not in registry.running())
+        metrics = await metrics_text(w)
+        assert 'whatsignal_workers{state="left out"}' not in metrics
+
+
+STAR_SERVES_NOTHING = "the '*' channel serves no session"
+
+
+@pytest.mark.parametrize(
+    "off",
+    [{"signal": {"enableDynamicPolling": False}}, {"whatsapp": {"sessionApiEnabled": False}}],
+    ids=["enableDynamicPolling-false", "sessionApiEnabled-false"],
+)
+async def test_without_discovery_exactly_the_configured_sessions_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, off: dict[str, dict[str, bool]]
+) -> None:
+    """Discovery off (either flag) with a ``"*"`` channel: only the configured session runs,
+    a discovered session's messages are not forwarded however it shows up, and the start-up
+    log says the ``"*"`` channel serves nothing. With ``sessionApiEnabled: false`` WAHA is
+    never asked for its sessions."""
+    caplog.set_level(logging.INFO, logger="whatsignal")
+    listings: list[Fault] = []
+
+    def watch_listings(waha: FakeWaha, _: FakeSignal) -> None:
+        listings.extend(spy(waha, path) for path in ("/api/sessions", "/api/sessions/"))
+
+    extra = {**off, "signal": {**off.get("signal", {}), "sessionDiscoveryIntervalSec": 1}}
+    async with world(
+        tmp_path,
+        channels=STAR_CHANNELS,
+        sessions=("personal", "sales"),
+        extra=extra,
+        waha_options={"auto_pair": True},
+        before_bridge=watch_listings,
+    ) as w:
+        table, registry = w.parts.sessions, w.parts.registry
+        assert caplog.text.count(STAR_SERVES_NOTHING) == 1
+        # A discovered session shows up every way there is: listed, announced, with messages.
+        w.waha.create_session("late")
+        lost = [
+            w.waha.inject_message(name, from_=WA_CAROL, body=f"in {name}", notify_name="C")
+            for name in ("sales", "late")
+        ]
+        w.waha.stop_session("sales")
+        w.waha.start_session("sales")
+        await w.until(lambda: all(webhook_acknowledged(w, p) for p in lost))
+        await w.until(lambda: status_events_answered(w, "sales"))
+        await w.until(lambda: status_events_answered(w, "late"))
+        await monitor_caught_up(w)
+        # A later message of the configured session went through; the others wait unseen.
+        await forward(w, "personal", from_=WA_ALICE, body="configured", name="Alice")
+        assert signal_texts(w) == ["Alice: configured"]
+        assert registry.running() == ["personal"]
+        assert table.known() == ["personal"]
+        pairs = zip(("sales", "late"), lost, strict=True)
+        states = [await w.row_state(message_key(session, payload)) for session, payload in pairs]
+        assert states == ["pending", "pending"]
+        if "whatsapp" in off:
+            assert [spied.hits for spied in listings] == [0, 0]  # WAHA was never asked
+        else:
+            assert sum(spied.hits for spied in listings) >= 1  # configured sessions' health
+        shown = await sessions_shown(w)
+        assert shown["personal"]["worker"] == "running"
+        assert all(shown[name]["worker"] == "none" for name in ("sales", "late"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/sessions", "/waha/v2/sessions"],
+    ids=["served-by-fakewaha", "answered-by-a-stub"],
+)
+async def test_the_session_listing_uses_the_configured_path(tmp_path: Path, path: str) -> None:
+    """``whatsapp.sessionApiPath`` is where the bridge lists WAHA's sessions (start-up check
+    and discovery alike), never the default ``/api/sessions/``. FakeWaha serves its listing at
+    ``/api/sessions`` with or without the slash only; another path is answered with
+    FakeWaha's own listing through a stub in its fault layer."""
+    spies: dict[str, Fault] = {}
+
+    def serve(waha: FakeWaha, _: FakeSignal) -> None:
+        if path != "/api/sessions":
+            listing = [waha.session(n).info(waha.engine) for n in waha.session_names()]
+            spies[path] = Fault(path=path, method="GET", count=None, status=200, body=listing)
+            waha.add_fault(spies[path])
+        else:
+            spies[path] = spy(waha, path)
+        spies["default"] = spy(waha, "/api/sessions/")
+
+    extra = {"whatsapp": {"sessionApiPath": path}}
+    async with world(
+        tmp_path,
+        channels=STAR_CHANNELS,
+        sessions=("personal", "sales"),
+        extra=extra,
+        before_bridge=serve,
+    ) as w:
+        await w.until(lambda: w.parts.registry.running() == ["personal", "sales"])
+        assert w.parts.sessions.entry("sales").listed  # type: ignore[union-attr]
+        await w.until(lambda: spies[path].hits >= 2)  # the start-up check and discovery
+        await forward(w, "sales", from_=WA_BOB, body="found", name="Bob")
+        assert spies["default"].hits == 0
+
+
+async def test_polling_disabled_makes_no_receive_connection_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``signal.pollingEnabled: false``: no connection to signal-cli's receive endpoint (no
+    websocket, no long poll), and the start-up log warns that replies are not received."""
+    caplog.set_level(logging.INFO, logger="whatsignal")
+    receives: list[Fault] = []
+
+    def watch_receive(_: FakeWaha, signal: FakeSignal) -> None:
+        receives.append(spy(signal, "/v1/receive/*", method="*"))
+
+    extra = {"signal": {"pollingEnabled": False}}
+    async with world(tmp_path, extra=extra, before_bridge=watch_receive) as w:
+        assert caplog.text.count("signal.pollingEnabled is false") == 1
+        assert STAR_SERVES_NOTHING not in caplog.text
+        await forward(w, "personal", from_=WA_ALICE, body="one way", name="Alice")
+        reply = w.signal.inject_envelope(ALICE_PHONE, message="never received")
+        assert w.signal.dropped == 1, reply  # nobody listened: signal-cli dropped it
+        assert receives[0].hits == 0
+        assert w.signal.sockets() == {}
+        assert w.parts.registry.snapshot()["receivers"] == {}
+        assert send_texts(w) == []
