@@ -107,6 +107,8 @@ def bridge_tasks(w: World) -> Counter[str]:
         inside = inside or task.name.endswith("Bridge.run")
         if inside:
             found[task.name] += 1
+            if task.name.endswith("_run_handler"):
+                return  # one connection of the HTTP server: its tasks are hypercorn's
         for nursery in task.child_nurseries:
             for child in nursery.child_tasks:
                 walk(child, inside)
@@ -114,3 +116,11 @@ def bridge_tasks(w: World) -> Counter[str]:
     walk(root, False)
     assert found, "no Bridge.run task found"
     return found
+
+
+def census(w: World) -> Counter[str]:
+    """The bridge's own tasks by name, without the HTTP server's per-connection handlers: those
+    follow the peers' keep-alive connection pools (bounded by them, not by session names)."""
+    return Counter(
+        {name: n for name, n in bridge_tasks(w).items() if not name.endswith("_run_handler")}
+    )

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from bridge_harness import ALICE_PHONE, envelope_key, message_key, world
+from bridge_harness import ALICE_PHONE, BRIDGE, World, envelope_key, message_key, world
 from e2e_tools import (
     WA_ALICE,
     WA_BOB,
@@ -25,6 +25,7 @@ from e2e_tools import (
 )
 from session_tools import (
     STAR_CHANNELS,
+    census,
     delivered_notices,
     metrics_text,
     monitor_caught_up,
@@ -384,3 +385,90 @@ async def test_polling_disabled_makes_no_receive_connection_and_says_so(
         assert w.signal.sockets() == {}
         assert w.parts.registry.snapshot()["receivers"] == {}
         assert send_texts(w) == []
+
+
+# ---- 4. nothing kept per session name once the session is gone ------------------------------
+
+POLLER_TASK = "whatsignal.actors.registry.PollerRegistry.start.<locals>.incarnation"
+
+
+async def test_sessions_created_and_deleted_by_the_hundred_leave_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """Rounds of 100 discovered sessions, created (each gets a poller), ten of them with a
+    message and a reply, then deleted: after each round the pollers, the session table, the
+    doorbells, the WAHA breakers, the cached names and the metrics' per-session series are back
+    to the configured session, and the bridge runs as many tasks as after the first round."""
+    extra = {"signal": {"maxConcurrentSessions": 1000, "sessionDiscoveryIntervalSec": 1}}
+    async with world(
+        tmp_path,
+        channels=STAR_CHANNELS,
+        sessions=("personal",),
+        extra=extra,
+        waha_options={"auto_pair": True},
+    ) as w:
+        # The first round: per-session series show on the metrics page while rows wait.
+        await _create_use_delete(w, 0, slow_signal=True)
+        # The stopped pollers' tasks end once their cancelled scopes unwind.
+        await w.until(lambda: census(w)[POLLER_TASK] == 1)  # the configured session's
+        baseline = census(w)
+        for round_ in (1, 2, 3):
+            await _create_use_delete(w, round_)
+            await w.until(lambda: census(w) == baseline)
+        assert len(send_texts(w)) == 40  # every reply went, once
+
+
+async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False) -> None:
+    """One round: 100 sessions created, ten of them used both ways, all deleted; returns once
+    the bridge keeps nothing of them (the tasks may still be unwinding)."""
+    parts = w.parts
+    registry, table, doorbells = parts.registry, parts.sessions, parts.doorbells
+    breakers = parts.upstreams.whatsapp._breakers
+    names = [f"r{round_}-{i:03d}" for i in range(100)]
+    for name in names:
+        w.waha.create_session(name)  # STARTING, then WORKING
+    await w.until(lambda: len(registry.running()) == 101)
+    # Ten carry traffic both ways: cached names, mappings, breakers, pending rows.
+    if slow_signal:
+        w.signal.add_fault(Fault(path="/v2/send", count=10, latency=0.3))
+    busy = names[:10]
+    payloads = [
+        w.waha.inject_message(name, from_=f"+4917{round_}00{i:05d}", body="hi", notify_name=name)
+        for i, name in enumerate(busy)
+    ]
+    if slow_signal:
+
+        async def series_shown() -> bool:
+            text = await metrics_text(w)
+            return all(f'queue="{name}"' in text for name in busy)
+
+        await w.until(series_shown)
+    keys = [message_key(name, p) for name, p in zip(busy, payloads, strict=True)]
+    assert await w.row_done(*keys) == ["done"] * 10
+    forwarded = {m.message.partition(":")[0]: m for m in w.signal.messages[-10:]}
+    replies = [
+        w.signal.inject_envelope(
+            ALICE_PHONE, message=f"re {name}", quote_timestamp=forwarded[name].timestamp
+        )
+        for name in busy
+    ]
+    assert await w.envelopes_done(*replies) == ["done"] * 10
+    assert set(breakers) >= set(busy)
+    assert {key[1] for key in parts.names._memory} >= set(busy)
+
+    for name in names:
+        w.waha.delete_session(name)  # STOPPED; then WAHA no longer knows it
+
+    def back_to_configured() -> bool:
+        return (
+            registry.running() == ["personal"]
+            and table.known() == ["personal"]
+            and set(doorbells._bells) == {"personal", f"signal:{BRIDGE}"}
+            and not doorbells._unclaimed
+            and set(breakers) <= {"personal"}
+            and {key[1] for key in parts.names._memory} <= {"personal"}
+        )
+
+    await w.until(back_to_configured)
+    text = await metrics_text(w)
+    assert not any(name in text for name in names), "a gone session named in /metrics"
