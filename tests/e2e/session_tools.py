@@ -7,6 +7,7 @@ on the simulators, the notices about replies that wait, and a census of the brid
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -70,7 +71,7 @@ def status_events_answered(w: World, session: str) -> bool:
     return ids <= {d.event_id for d in w.waha.deliveries if d.ok}
 
 
-_probes = 0
+_probes = itertools.count(1)
 
 
 async def monitor_caught_up(w: World, session: str = "personal") -> None:
@@ -80,14 +81,12 @@ async def monitor_caught_up(w: World, session: str = "personal") -> None:
     The intake hands status events to the monitor over one channel, in the order they arrive,
     and the monitor applies them one at a time. So a probe event sent now, once applied, proves
     every earlier one applied (and the monitor's first listing is over: it comes before any
-    event). The probe is a WORKING with new ``data`` for a configured,
-    WORKING session (WAHA announces such a change, e.g. a reachout timelock): it changes no
-    status, only the time of the session's last change the bridge records.
+    event). The probe is a WORKING with new ``data`` for a configured, WORKING session (WAHA
+    announces such a change, e.g. a reachout timelock): it changes no status, only the time of
+    the session's last change that the bridge records.
     """
-    global _probes
-    _probes += 1
     assert w.waha.session(session).status == "WORKING", f"the probe needs {session} WORKING"
-    w.waha.set_session_status(session, "WORKING", data={"probe": _probes})
+    w.waha.set_session_status(session, "WORKING", data={"probe": next(_probes)})
     probe = w.waha.events[-1]
     assert probe["event"] == "session.status" and probe["session"] == session
 
