@@ -246,8 +246,9 @@ class Bridge:
                     )
                 for warning in wiring.startup_warnings(config, channels):
                     log.warning("%s", warning)
-                signed = bool(config.secrets.webhook_secret)
-                nursery.start_soon(partial(check_sessions, waha, configured, signed=signed))
+                if wa.session_api_enabled:  # otherwise WAHA's session API is never asked
+                    signed = bool(config.secrets.webhook_secret)
+                    nursery.start_soon(partial(check_sessions, waha, configured, signed=signed))
                 task_status.started(self)
                 await stopping.wait()
                 # Pollers start nothing new now; let the rows in hand finish (the scope's
