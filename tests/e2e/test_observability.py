@@ -197,6 +197,11 @@ async def test_session_status_follows_what_happens(
             return (found["worker"], found["worker_restarts"]) == ("restarting", 1)
 
         await w.until(crashed)
+        # The metrics page agrees (the restart waits 1 s: well within this look).
+        page = await metrics(w)
+        assert sample(page, "whatsignal_workers", state="restarting") == 1
+        assert sample(page, "whatsignal_workers", state="running") == 1
+        assert sample(page, "whatsignal_actor_restarts_total", actor="worker[personal]") == 1
 
         async def running_again() -> bool:
             found = (await sessions(w))["personal"]
