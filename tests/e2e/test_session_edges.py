@@ -146,6 +146,53 @@ async def test_failing_sends_hold_the_replies_but_not_the_chats_messages(tmp_pat
         assert len(send_texts(w)) == 3
 
 
+async def test_failing_sends_do_not_hold_back_the_chats_media(tmp_path: Path) -> None:
+    """WAHA refusing every send trips the session's breaker for the replies; the files of
+    WhatsApp's messages (downloaded from the same WAHA, which serves them fine) must not wait
+    for that breaker's pause (15 s by default) nor lose their file to it."""
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="before", name="Alice")
+        w.waha.fault("/api/sendText", count=None, status=500)
+        replies = [w.signal.inject_envelope(ALICE_PHONE, message=f"reply {n}") for n in range(3)]
+        whatsapp = w.parts.upstreams.whatsapp
+        await w.until(lambda: whatsapp.breaker("personal").state is BreakerState.OPEN)
+
+        photo = w.waha.inject_message(
+            "personal", from_=WA_ALICE, body="a photo", media=PNG, notify_name="Alice"
+        )
+        # Seconds, not the breaker's 15 s pause (the message is done once it reached Signal).
+        assert await w.row_done(message_key("personal", photo), timeout=3) == ["done"]
+        sent = w.to_signal()[-1]
+        assert (sent.message, [a.data for a in sent.attachments]) == ("Alice: a photo", [PNG])
+        for item in replies:
+            assert await w.row_state(envelope_key(item)) == "pending"
+        assert send_texts(w) == []
+
+
+async def test_failing_signal_sends_do_not_hold_back_the_replies_files(tmp_path: Path) -> None:
+    """The other way round: signal-cli refusing every send trips the bridge number's breaker
+    for WhatsApp's messages; the files of the replies (fetched from the same signal-cli, which
+    serves them from its disk) must not wait for that breaker's pause."""
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="before", name="Alice")
+        w.signal.add_fault(Fault(path="/v2/send", count=None, status=500, body={"error": "down"}))
+        held = [
+            w.waha.inject_message("personal", from_=WA_BOB, body=f"m{n}", notify_name="Bob")
+            for n in range(3)
+        ]
+        gate = w.parts.upstreams.signal.gate(BRIDGE)
+        await w.until(lambda: gate.breaker.state is BreakerState.OPEN)
+
+        reply = w.signal.inject_envelope(
+            ALICE_PHONE, message="a photo", attachments=[(PNG, "image/png", "pic.png")]
+        )
+        assert await w.envelopes_done(reply, timeout=3) == ["done"]  # not the breaker's 15 s
+        (image,) = w.whatsapp_calls("/api/sendImage")
+        assert (image["chatId"], image["caption"]) == (chat_of(WA_ALICE), "a photo")
+        for payload in held:
+            assert await w.row_state(message_key("personal", payload)) == "pending"
+
+
 # ---- 3. Mentions bounded -------------------------------------------------------------------
 
 
