@@ -121,6 +121,14 @@ class Metrics:
             registry=r,
         )
 
+        # The series an alert watches for "any increase" exist from the start, at 0: a series
+        # that first appears with its first increment has no earlier sample, so Prometheus'
+        # increase() and rate() miss that first failure.
+        for result in ("listing", "failed"):
+            self.discovery.labels(result)
+        for direction in ("wa_to_signal", "signal_to_wa"):
+            self.dead.labels(direction)
+
     def forget(self, session: str) -> None:
         """Drop the series that name a session that is gone (labels stay bounded)."""
         with contextlib.suppress(KeyError):

@@ -192,7 +192,9 @@ class StatusBoard:
         for name in running | {e.name for e in self.table.entries()}:
             worker = self.table.worker_state(name, name in running)
             if worker is not WorkerState.NONE:
-                states[worker.value] = states.get(worker.value, 0) + 1
+                # As the status page says: a poller that crashed waits to be restarted.
+                label = "restarting" if self.registry.crashes(name)[1] else worker.value
+                states[label] = states.get(label, 0) + 1
         for label, n in states.items():
             m.workers.labels(label).set(n)
         receivers = self.registry.snapshot()["receivers"].values()

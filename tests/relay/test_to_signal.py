@@ -521,7 +521,7 @@ async def test_an_open_waha_breaker_defers_the_download_then_gives_up_on_the_fil
     upstreams: Upstreams,
     clock: WallClock,
 ) -> None:
-    breaker = upstreams.whatsapp.breaker(SESSION)
+    breaker = upstreams.whatsapp.breaker(SESSION, files=True)
     for _ in range(breaker.failure_threshold):
         breaker.record_failure(trio.current_time())
     message = wa_message("look", push_name="Carol", hasMedia=True, media=picture())

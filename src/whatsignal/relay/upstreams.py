@@ -3,7 +3,9 @@
 Each WAHA session and each Signal bridge number has its own circuit breaker, so one broken
 session slows no other; a bridge number also has a rate-limit pause (:class:`SignalGate`).
 Both are shared by every poller that sends through the same session or number, which is why
-they live here and not in a poller.
+they live here and not in a poller. The files each direction fetches (WhatsApp's media from
+WAHA, the replies' attachments from signal-cli) have breakers of their own, apart from the
+sends of the other direction: a lane never waits for the other direction's outage.
 
 A guarded call either returns, or raises:
 
@@ -119,25 +121,35 @@ class WhatsAppUpstream:
     client: WahaClient
     breaker_threshold: int = 5
     breaker_reset: float = 15.0
-    _breakers: dict[str, CircuitBreaker] = attrs.field(factory=dict, init=False)
+    _breakers: dict[tuple[str, bool], CircuitBreaker] = attrs.field(factory=dict, init=False)
 
-    def breaker(self, session: str) -> CircuitBreaker:
-        found = self._breakers.get(session)
+    def breaker(self, session: str, *, files: bool = False) -> CircuitBreaker:
+        """The session's breaker of the sends (replies, reactions, edits, ...), or with
+        ``files`` that of the downloads of WhatsApp's media. Each direction's lanes have their
+        own: a WAHA that refuses sends must not hold back the files it serves, nor failing
+        downloads the replies."""
+        found = self._breakers.get((session, files))
         if found is None:
-            found = CircuitBreaker(f"waha[{session}]", self.breaker_threshold, self.breaker_reset)
-            self._breakers[session] = found
+            name = f"waha[{session}]" + (" files" if files else "")
+            found = CircuitBreaker(name, self.breaker_threshold, self.breaker_reset)
+            self._breakers[(session, files)] = found
         return found
 
     def forget(self, session: str) -> None:
-        """The session is gone: its breaker goes with it."""
-        self._breakers.pop(session, None)
+        """The session is gone: its breakers go with it."""
+        for files in (False, True):
+            self._breakers.pop((session, files), None)
 
-    async def _call(self, session: str, call: Callable[[], Awaitable[T]]) -> T:
-        breaker = self.breaker(session)
+    async def _call(
+        self, session: str, call: Callable[[], Awaitable[T]], *, files: bool = False
+    ) -> T:
+        breaker = self.breaker(session, files=files)
         now = trio.current_time()
         if not breaker.allow(now):
+            what = "media downloads" if files else "sends"
             raise Deferred(
-                f"WAHA circuit breaker of session {session} open", breaker.retry_after(now)
+                f"WAHA circuit breaker of session {session} ({what}) open",
+                breaker.retry_after(now),
             )
         return await _guarded(breaker, classify_waha, "waha", session, call)
 
@@ -195,7 +207,7 @@ class WhatsAppUpstream:
 
     async def download(self, session: str, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
         return await self._call(
-            session, lambda: self.client.download_media(url, max_bytes=max_bytes)
+            session, lambda: self.client.download_media(url, max_bytes=max_bytes), files=True
         )
 
 
@@ -252,6 +264,7 @@ class SignalUpstream:
     breaker_threshold: int = 5
     breaker_reset: float = 15.0
     _gates: dict[str, SignalGate] = attrs.field(factory=dict, init=False)
+    _file_breakers: dict[str, CircuitBreaker] = attrs.field(factory=dict, init=False)
 
     def gate(self, number: str) -> SignalGate:
         found = self._gates.get(number)
@@ -340,9 +353,29 @@ class SignalUpstream:
             number, lambda: self.client.remote_delete(number, recipient, timestamp=timestamp)
         )
 
+    def files_breaker(self, number: str) -> CircuitBreaker:
+        """The breaker of the downloads of received attachments (for the replies)."""
+        found = self._file_breakers.get(number)
+        if found is None:
+            name = f"signal[{wlog.phone(number)}] files"
+            found = CircuitBreaker(name, self.breaker_threshold, self.breaker_reset)
+            self._file_breakers[number] = found
+        return found
+
     async def attachment(self, number: str, attachment_id: str, *, max_bytes: int) -> bytes:
-        return await self._call(
-            number, lambda: self.client.attachment(attachment_id, max_bytes=max_bytes)
+        """A received attachment, which signal-cli serves from its own disk: not through the
+        number's gate, so that failing sends or a rate-limit pause (WhatsApp's messages) do not
+        hold back the replies' files, but through a breaker of its own."""
+        breaker = self.files_breaker(number)
+        now = trio.current_time()
+        if not breaker.allow(now):
+            raise Deferred("signal circuit breaker (attachments) open", breaker.retry_after(now))
+        return await _guarded(
+            breaker,
+            classify_signal,
+            "signal",
+            number,
+            lambda: self.client.attachment(attachment_id, max_bytes=max_bytes),
         )
 
 
