@@ -147,7 +147,7 @@ class Figures:
             connections=connections,
             pollers=len(parts.registry.running()),
             entries=len(parts.sessions.entries()),
-            doorbells=len(parts.doorbells._bells),
+            doorbells=len(parts.doorbells.queues()),
             rss=rss_mib(),
         )
 

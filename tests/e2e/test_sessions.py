@@ -423,7 +423,7 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
     the bridge keeps nothing of them (the tasks may still be unwinding)."""
     parts = w.parts
     registry, table, doorbells = parts.registry, parts.sessions, parts.doorbells
-    breakers = parts.upstreams.whatsapp._breakers
+    whatsapp = parts.upstreams.whatsapp
     names = [f"r{round_}-{i:03d}" for i in range(100)]
     for name in names:
         w.waha.create_session(name)  # STARTING, then WORKING
@@ -453,8 +453,8 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
         for name in busy
     ]
     assert await w.envelopes_done(*replies) == ["done"] * 10
-    assert set(breakers) >= set(busy)
-    assert {key[1] for key in parts.names._memory} >= set(busy)
+    assert whatsapp.sessions() >= set(busy)
+    assert parts.names.sessions() >= set(busy)
 
     for name in names:
         w.waha.delete_session(name)  # STOPPED; then WAHA no longer knows it
@@ -463,10 +463,9 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
         return (
             registry.running() == ["personal"]
             and table.known() == ["personal"]
-            and set(doorbells._bells) == {"personal", f"signal:{BRIDGE}"}
-            and not doorbells._unclaimed
-            and set(breakers) <= {"personal"}
-            and {key[1] for key in parts.names._memory} <= {"personal"}
+            and doorbells.queues() == {"personal", f"signal:{BRIDGE}"}
+            and whatsapp.sessions() <= {"personal"}
+            and parts.names.sessions() <= {"personal"}
         )
 
     await w.until(back_to_configured)

@@ -84,6 +84,10 @@ class Doorbells:
         self._unclaimed.pop(queue, None)
         return self._bell(queue)
 
+    def queues(self) -> set[str]:
+        """Every queue that has a doorbell now (claimed or waiting to be)."""
+        return set(self._bells) | set(self._unclaimed)
+
     def forget(self, queue: str) -> None:
         """The queue's session is gone: drop its doorbell. A later ring (a session of that
         name created again) starts from scratch, as unclaimed."""

@@ -73,6 +73,10 @@ class Names:
             until = self.clock() + ttl
         self._memory[(kind, session, key)] = (name, until)
 
+    def sessions(self) -> set[str]:
+        """The sessions names are kept in memory for now."""
+        return {session for _kind, session, _key in self._memory}
+
     def forget(self, session: str) -> None:
         """The session is gone: its names leave memory (the store keeps them for retention)."""
         for key in [k for k in self._memory if k[1] == session]:

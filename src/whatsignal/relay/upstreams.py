@@ -135,6 +135,10 @@ class WhatsAppUpstream:
             self._breakers[(session, files)] = found
         return found
 
+    def sessions(self) -> set[str]:
+        """The sessions the breakers keep state for now."""
+        return {session for session, _files in self._breakers}
+
     def forget(self, session: str) -> None:
         """The session is gone: its breakers go with it."""
         for files in (False, True):
