@@ -421,8 +421,8 @@ async def test_attachment_download_and_cap(signal: SignalClient, upstream: Upstr
         httpx.Response(200, content=b"x" * 11),
         httpx.Response(404, json={"error": "No attachment with that name found"}),
     )
-    assert await signal.attachment("abc/../x", max_bytes=10) == b"\x89PNG"
-    assert upstream.last.url.raw_path == b"/v1/attachments/abc%2F..%2Fx"
+    assert await signal.attachment("Jq2fJ0qYs7KZbmUfNKXf.png", max_bytes=10) == b"\x89PNG"
+    assert upstream.last.url.raw_path == b"/v1/attachments/Jq2fJ0qYs7KZbmUfNKXf.png"
     with pytest.raises(ApiError, match="larger than the limit"):
         await signal.attachment("big", max_bytes=10)
     with pytest.raises(ApiError, match="HTTP 404: No attachment with that name found"):

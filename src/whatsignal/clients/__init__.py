@@ -9,13 +9,15 @@ what to do with them through :mod:`whatsignal.reliability`.
 
 from __future__ import annotations
 
-from whatsignal.clients._http import mask_numbers as mask_numbers
 from whatsignal.clients._http import open_http_client as open_http_client
+from whatsignal.clients._redact import mask_numbers as mask_numbers
+from whatsignal.clients._redact import redact_error as redact_error
 from whatsignal.clients._signal_parse import About as About
 from whatsignal.clients._waha_parse import SessionInfo as SessionInfo
 from whatsignal.clients._waha_parse import WebhookConfig as WebhookConfig
 from whatsignal.clients.signal_api import OutboundAttachment as OutboundAttachment
 from whatsignal.clients.signal_api import SignalClient as SignalClient
+from whatsignal.clients.signal_api import attachment_id_ok as attachment_id_ok
 from whatsignal.clients.waha import MediaKind as MediaKind
 from whatsignal.clients.waha import WahaClient as WahaClient
 
@@ -27,6 +29,8 @@ __all__ = [
     "SignalClient",
     "WahaClient",
     "WebhookConfig",
+    "attachment_id_ok",
     "mask_numbers",
     "open_http_client",
+    "redact_error",
 ]

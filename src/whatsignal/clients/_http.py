@@ -11,22 +11,28 @@ everything else becomes one of the two :class:`~whatsignal.errors.ClientError` k
   message names the operation and the upstream's own error text.
 
 Privacy: error messages end up in logs, in the journal's ``last_error`` and on the admin
-dead-letter page, so they never carry message text or full phone numbers. Upstream bodies
-are reduced before they are kept: WAHA's 500 body echoes the whole request (chat id and
-text), so the ``request`` member and stack traces are dropped, and every phone-number-like
-run of digits is masked down to its last four digits.
+pages, so they never carry message text or full phone numbers. The upstream's error text in
+an :class:`~whatsignal.errors.ApiError`'s message is reduced by
+:func:`~whatsignal.clients._redact.redact_error` (the strings of the request body cut out,
+quoted runs dropped, numbers masked, bounded). The body it keeps for the classifiers loses
+WAHA's ``request`` echo and stack traces and the request body's strings, and its numbers are
+masked.
+
+Text that cannot be encoded never fails a request: lone surrogates in a JSON body, a query or a
+path segment are replaced by U+FFFD first (:func:`~whatsignal.convert.safe.clean_text`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from whatsignal.clients._redact import mask_numbers, redact_error, redact_sent
+from whatsignal.convert.safe import clean_strings, clean_text
 from whatsignal.errors import ApiError, TransportError
 
 __all__ = [
@@ -52,23 +58,6 @@ BODY_LIMIT = 2000
 
 ERROR_BODY_READ_LIMIT = 64 * 1024
 """How many bytes of an error response a streamed download reads before giving up on it."""
-
-_TEXT_LIMIT = 300
-"""How many characters of the upstream error text go into an error message."""
-
-# A phone number as it appears in error texts: an optional "+" and seven or more digits,
-# not glued to letters, digits, dashes or dots (so uuids, challenge tokens, version numbers
-# and decimal fractions are left alone) but found inside WAHA ids ("false_<number>@c.us_...").
-# Timestamps match too; losing them in an error text is harmless.
-_NUMBER = re.compile(r"(?<![A-Za-z0-9.-])(\+?)(\d{3,})(\d{4})(?![A-Za-z0-9-])")
-
-
-def mask_numbers(text: str) -> str:
-    """Mask every phone-number-like run of 7+ digits in ``text``, keeping its last four.
-
-    ``"Unregistered user \\"+4915112345678\\""`` becomes ``"Unregistered user \\"+***5678\\""``.
-    """
-    return _NUMBER.sub(lambda m: f"{m.group(1)}***{m.group(3)}", text)
 
 
 def open_http_client(
@@ -106,8 +95,15 @@ def open_http_client(
 
 
 def path_segment(value: str) -> str:
-    """Percent-encode ``value`` as one URL path segment (``@`` -> ``%40``, ``+`` -> ``%2B``)."""
-    return quote(value, safe="")
+    """Percent-encode ``value`` as one URL path segment (``@`` -> ``%40``, ``+`` -> ``%2B``).
+
+    A segment of dots only (``.``, ``..``) is encoded as ``%2E``s: left as it is, the URL
+    would be normalised to the parent path (``/v1/attachments/.`` is the attachment list).
+    """
+    encoded = quote(clean_text(value), safe="")
+    if encoded and encoded.strip(".") == "":
+        return "%2E" * len(encoded)
+    return encoded
 
 
 async def request(
@@ -134,9 +130,9 @@ async def request(
     """
     extra: dict[str, Any] = {}
     if json_body is not None:
-        extra["json"] = json_body
+        extra["json"] = clean_strings(json_body)
     if params is not None:
-        extra["params"] = dict(params)
+        extra["params"] = {clean_text(k): clean_text(v) for k, v in params.items()}
     if request_timeout is not None:
         extra["timeout"] = request_timeout
     try:
@@ -144,24 +140,25 @@ async def request(
     except httpx.RequestError as exc:
         raise transport_error(operation, exc) from exc
     if not response.is_success:
-        raise api_error(operation, response.status_code, response.text)
+        raise api_error(operation, response.status_code, response.text, sent=json_body)
     return response
 
 
 def transport_error(operation: str, exc: httpx.RequestError) -> TransportError:
     """The :class:`TransportError` for an httpx request failure, naming its kind."""
-    detail = mask_numbers(str(exc))[:_TEXT_LIMIT]
+    detail = redact_error(str(exc))
     kind = type(exc).__name__
     return TransportError(f"{operation}: no answer ({kind}{': ' + detail if detail else ''})")
 
 
-def api_error(operation: str, status: int, text: str) -> ApiError:
-    """The :class:`ApiError` for an error answer: the upstream's own words, sanitised."""
-    body = sanitise_body(text)
-    reason = upstream_error_text(text)
+def api_error(operation: str, status: int, text: str, *, sent: Any = None) -> ApiError:
+    """The :class:`ApiError` for an error answer: the upstream's own words, reduced to what
+    may be logged and stored (``sent``: the request's JSON body, whose strings are cut out)."""
+    body = sanitise_body(text, sent=sent)
+    reason = redact_error(upstream_error_text(text), sent=sent)
     message = f"{operation} failed: HTTP {status}"
     if reason:
-        message += f": {mask_numbers(reason)[:_TEXT_LIMIT]}"
+        message += f": {reason}"
     return ApiError(message, status=status, body=body)
 
 
@@ -211,16 +208,17 @@ def _try_json(text: str) -> Any:
         return None
 
 
-def sanitise_body(text: str) -> str:
-    """Drop request echoes and stack traces, mask numbers, truncate."""
+def sanitise_body(text: str, *, sent: Any = None) -> str:
+    """Drop request echoes and stack traces, cut out the strings of the request body ``sent``,
+    mask numbers, truncate."""
     data = _try_json(text)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "request"}
         exception = data.get("exception")
         if isinstance(exception, dict):
             data["exception"] = {k: v for k, v in exception.items() if k != "stack"}
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return mask_numbers(text)[:BODY_LIMIT]
+        text = json.dumps(clean_strings(data), ensure_ascii=False, separators=(",", ":"))
+    return mask_numbers(redact_sent(clean_text(text), sent))[:BODY_LIMIT]
 
 
 def parse_json(operation: str, response: httpx.Response) -> Any:

@@ -12,7 +12,9 @@ Wire facts this module encodes (``shared/reference/api-contracts.md`` section 2)
   json-rpc mode (:meth:`SignalClient.receive_websocket_url`);
 - numbers in paths are percent-encoded (``+`` -> ``%2B``), which the server unescapes;
 - attachments go out as ``data:<mime>;filename=<name>;base64,<data>`` strings, the only
-  form that carries a file name.
+  form that carries a file name (made safe by :func:`~whatsignal.convert.safe.safe_filename`);
+- a received attachment is fetched by its id only when the id is one signal-cli could have
+  given (:func:`attachment_id_ok`): ``GET /v1/attachments/.`` would be the list of every file.
 
 The answers of ``/v1/about``, ``/v2/send`` (two shapes) and ``/v1/receive`` (sometimes
 broken) are read by :mod:`whatsignal.clients._signal_parse`.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -30,13 +33,39 @@ import httpx
 
 from whatsignal.clients._http import expect_list, fetch_capped, parse_json, path_segment, request
 from whatsignal.clients._signal_parse import About, read_about, read_received, read_send_timestamp
+from whatsignal.convert.safe import safe_filename
 from whatsignal.errors import ClientError
 
-__all__ = ["About", "OutboundAttachment", "SignalClient"]
+__all__ = ["About", "OutboundAttachment", "SignalClient", "attachment_id_ok"]
 
 # Characters that would let a file name break out of its part of the data URI, which
 # signal-cli-rest-api splits on ";" and on the last "base64,".
 _FILENAME_UNSAFE = str.maketrans(dict.fromkeys(';,/\\"\r\n\t\x00', "_"))
+
+# signal-cli stores a received file as <attachments>/<base><extension> (AttachmentStore): the
+# base is the remote id with everything outside [A-Za-z0-9_.-] replaced by "_", the extension
+# is "." and what follows the last dot of the sender's file name (or one guessed from the
+# type). So an id starts with a base character, and its extension holds no dot, separator or
+# control character.
+_ATTACHMENT_ID = re.compile(
+    r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:\.[^./\\\x00-\x1f\x7f-\x9f\ud800-\udfff]*)?"
+)
+ATTACHMENT_ID_MAX_BYTES = 255
+"""The longest file name a file system holds, so the longest id signal-cli can give."""
+
+
+def attachment_id_ok(attachment_id: str | None) -> bool:
+    """Whether ``attachment_id`` is an id signal-cli can have given a received file.
+
+    Strict about what could leave the attachment directory or name it (empty, ``.``, ``..``,
+    ``../x``, ``a/b``, ``a\\b``, a leading dot, control characters, over 255 bytes); lenient
+    about the extension, which is the sender's (``Jq2f...Xf.pdf``, ``123.jpég``, ``id.my file``).
+    """
+    if not attachment_id or ".." in attachment_id:
+        return False
+    if _ATTACHMENT_ID.fullmatch(attachment_id) is None:
+        return False
+    return len(attachment_id.encode("utf-8")) <= ATTACHMENT_ID_MAX_BYTES
 
 
 @attrs.frozen
@@ -50,12 +79,15 @@ class OutboundAttachment:
     def wire(self) -> str:
         """The ``base64_attachments`` item: ``data:<mime>;filename=<name>;base64,<data>``.
 
-        Characters that would end the file name's part of the URI (``;``, ``,``, slashes,
-        quotes, control characters) are replaced by ``_``.
+        The file name is made safe (:func:`~whatsignal.convert.safe.safe_filename`: no path,
+        no control or bidi characters, bounded), and characters that would end its part of the
+        URI (``;``, ``,``) are replaced by ``_``.
         """
         encoded = base64.b64encode(self.data).decode("ascii")
         mime = self.content_type.split(";", 1)[0].strip() or "application/octet-stream"
-        name = f";filename={self.filename.translate(_FILENAME_UNSAFE)}" if self.filename else ""
+        name = ""
+        if self.filename:
+            name = f";filename={safe_filename(self.filename, mime).translate(_FILENAME_UNSAFE)}"
         return f"data:{mime}{name};base64,{encoded}"
 
 
@@ -281,10 +313,16 @@ class SignalClient:
         envelope's ``contentType`` instead.
 
         Raises:
+            ClientError: the id is not one signal-cli gives (:func:`attachment_id_ok`); no
+                request was made.
             ApiError: an error answer (404 ``No attachment with that name found``) or a file
                 over the cap.
             TransportError: no answer.
         """
+        if not attachment_id_ok(attachment_id):
+            raise ClientError(
+                "signal-cli attachment: refused an attachment id signal-cli does not give"
+            )
         data, _ = await fetch_capped(
             self._http,
             f"/v1/attachments/{path_segment(attachment_id)}",

@@ -45,6 +45,7 @@ from whatsignal.clients._waha_parse import (
     read_sent_id,
     read_session,
 )
+from whatsignal.convert.safe import safe_filename
 from whatsignal.errors import ApiError
 
 __all__ = ["MediaKind", "SessionInfo", "WahaClient", "WebhookConfig"]
@@ -166,7 +167,10 @@ class WahaClient:
         Args:
             kind: picks the endpoint. ``voice`` must be OGG/Opus and ``video`` MP4/H.264
                 unless ``convert`` asks WAHA to transcode (voice and video only).
-            filename: required by WAHA for voice and video; a default is used when None.
+            filename: required by WAHA for voice and video; a default is used when None. It
+                is the sender's, so it is made safe first
+                (:func:`~whatsignal.convert.safe.safe_filename`: no path, no control or bidi
+                characters, bounded).
             caption: not supported for ``voice`` (WhatsApp voice notes have none): send it
                 as a separate text.
 
@@ -186,7 +190,7 @@ class WahaClient:
             "data": base64.b64encode(data).decode("ascii"),
         }
         if filename:
-            file["filename"] = filename
+            file["filename"] = safe_filename(filename, mimetype)
         elif kind in ("voice", "video"):
             file["filename"] = "voice.ogg" if kind == "voice" else "video.mp4"
         body: dict[str, Any] = {"session": session, "chatId": chat_id, "file": file}
