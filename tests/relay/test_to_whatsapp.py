@@ -457,7 +457,7 @@ async def test_an_attachment_that_grows_over_its_limit_is_a_note(
     assert fake_waha.sent("sendImage") == []
 
 
-async def test_an_attachment_without_an_id_is_skipped(
+async def test_an_attachment_without_an_id_is_not_fetched(
     to_whatsapp: ToWhatsApp, fake_waha: FakeWaha, fake_signal: FakeSignal
 ) -> None:
     envelope = data_message(STAMP, "hi", attachments=[{"contentType": "image/jpeg"}])

@@ -2,7 +2,8 @@
 
 Lookups go memory, then the store's cache, then WAHA, then what the message itself says (the
 push name), then the number. Names are cosmetic: a failing lookup never fails a message, and a
-miss is remembered for a while instead of asked for every message.
+miss is remembered for a while instead of asked for every message. A name is whatever its owner
+typed: lone surrogates in what WAHA answers are replaced before it is kept or shown.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.clients import WahaClient
 from whatsignal.clock import Clock
+from whatsignal.convert.safe import clean_text
 from whatsignal.convert.text import chat_number, mention_numbers, with_mentions
 from whatsignal.errors import ClientError, StorageError
 from whatsignal.models.waha import WaMessage
@@ -151,6 +153,7 @@ class Names:
         except ClientError as error:
             log.debug("%s lookup failed for %s: %s", kind, wlog.chat(key), error)
         if name:
+            name = clean_text(name)
             now = self.clock()
             if kind == "group":
                 await self.store.put_group(Group(session, key, name, now))
@@ -172,12 +175,14 @@ class Names:
             try:
                 if contacts:
                     for contact_id, name in (await self.waha.contact_names(session)).items():
+                        contact_id, name = clean_text(contact_id), clean_text(name)
                         contact = Contact(session, contact_id, name, chat_number(contact_id), now)
                         await self.store.put_contact(contact)
                         self._remember("contact", session, contact_id, name)
                         stored += 1
                 if groups:
                     for group_id, name in (await self.waha.group_names(session)).items():
+                        group_id, name = clean_text(group_id), clean_text(name)
                         await self.store.put_group(Group(session, group_id, name, now))
                         self._remember("group", session, group_id, name)
                         stored += 1

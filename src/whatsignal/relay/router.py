@@ -39,6 +39,7 @@ from whatsignal.channels import ChannelMap
 from whatsignal.clients import SignalClient
 from whatsignal.clock import Clock
 from whatsignal.convert import commands
+from whatsignal.convert.safe import clean_text
 from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
@@ -256,7 +257,7 @@ class Router:
         private message could land in a group, or in another group of the same sender. When it
         does not fit, the reply is not sent (the caller sends a notice instead).
         """
-        named = quoted_sender(text)
+        named = quoted_sender(clean_text(text) if text else text)
         if named is None:
             return None
         name, group = named

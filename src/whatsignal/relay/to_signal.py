@@ -23,6 +23,7 @@ from whatsignal.channels import Route
 from whatsignal.clients import OutboundAttachment
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MediaPolicy
+from whatsignal.convert.safe import clean_strings
 from whatsignal.convert.text import (
     format_incoming,
     location_text,
@@ -71,8 +72,13 @@ class ToSignal:
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
 
     async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
-        """Relay one WhatsApp row; returns the mappings to record."""
-        payload = parse_waha_payload(parse_waha_event(row.payload))
+        """Relay one WhatsApp row; returns the mappings to record.
+
+        Every string of the payload (text, names, captions, quotes, file names) has its lone
+        surrogates replaced first: they could not be sent, stored or logged.
+        """
+        event = parse_waha_event(row.payload)
+        payload = parse_waha_payload(attrs.evolve(event, payload=clean_strings(event.payload)))
         match payload:
             case WaMessage() if row.kind == "message.edited":
                 return await self._edit(route, payload, row.received_at)

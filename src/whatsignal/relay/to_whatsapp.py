@@ -20,10 +20,11 @@ import attrs
 
 from whatsignal import log as wlog
 from whatsignal.channels import Route
-from whatsignal.clients import MediaKind
+from whatsignal.clients import MediaKind, attachment_id_ok
 from whatsignal.clock import Clock
 from whatsignal.convert.formatting import outgoing_text
 from whatsignal.convert.media import MediaPolicy, whatsapp_kind
+from whatsignal.convert.safe import clean_strings
 from whatsignal.convert.text import contains_url
 from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
@@ -36,6 +37,10 @@ from whatsignal.storage import JournalRow, Mappings, MessageMapping
 __all__ = ["ToWhatsApp"]
 
 log = logging.getLogger("whatsignal.relay")
+
+BAD_ATTACHMENT_ID = "[a file could not be forwarded: signal-cli gave it no valid id]"
+"""What the chat reads instead of an attachment whose id signal-cli cannot have given (empty,
+``.``, ``../x``, ...): it is never fetched, and the message goes on without it."""
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -55,8 +60,9 @@ class ToWhatsApp:
     link_preview: bool = True
 
     async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
-        """Relay one routed Signal row; returns the mappings to record."""
-        item = parse_signal_received(json.loads(row.payload))
+        """Relay one routed Signal row; returns the mappings to record (lone surrogates in the
+        envelope's strings are replaced first: they could not be sent)."""
+        item = parse_signal_received(clean_strings(json.loads(row.payload)))
         env = item.envelope
         if env.receipt_message is not None:
             await self._read(route, item, env.receipt_message.timestamps)
@@ -138,12 +144,15 @@ class ToWhatsApp:
     async def _files(
         self, account: str, attachments: Sequence[SigAttachment]
     ) -> tuple[list[tuple[SigAttachment, bytes]], list[str]]:
-        """Fetch the attachments from signal-cli; a file over its limit becomes a note."""
+        """Fetch the attachments from signal-cli; a file over its limit, or one whose id is not
+        one signal-cli gives (:func:`~whatsignal.clients.attachment_id_ok`), becomes a note."""
         policy = self.media
         files: list[tuple[SigAttachment, bytes]] = []
         notes: list[str] = []
         for attachment in attachments:
-            if not attachment.id:
+            if not attachment_id_ok(attachment.id):
+                log.warning("signal -> whatsapp: an attachment without a valid id was not fetched")
+                notes.append(BAD_ATTACHMENT_ID)
                 continue
             limit = policy.limit(attachment.content_type, attachment.filename)
             if attachment.size is not None and attachment.size > limit:
