@@ -1,7 +1,10 @@
 """Hostile content end to end: what a stranger can put in a message never breaks the bridge.
 
-A lone surrogate in a WhatsApp text (JSON ``"\\ud83d"`` parses to one in Python) still arrives
-in Signal, with U+FFFD in its place.
+- a lone surrogate in a WhatsApp text (JSON ``"\\ud83d"`` parses to one in Python) still arrives
+  in Signal, with U+FFFD in its place;
+- an envelope on the push path that pairs the destination's number with a stranger's uuid does
+  not make the bridge take that stranger for the destination; pairings signal-cli hands out on
+  its websocket are learned.
 """
 
 from __future__ import annotations
@@ -9,8 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bridge_harness import World, message_key, world
-from e2e_tools import WA_ALICE, post_webhook, signal_texts
+from bridge_harness import ALICE_PHONE, BRIDGE, World, message_key, world
+from e2e_tools import WA_ALICE, chat_of, forward, post_webhook, send_texts, signal_texts
+
+from whatsignal.testing import Fault
+
+PUSH_TOKEN = "p" * 32
+STRANGER = "+15559990000"
+STRANGER_UUID = "e0e0e0e0-1111-4222-8333-444455556666"
+ALICE_UUID = "9d2a0c8e-0000-4000-8000-0000000000a1"
 
 
 def _replaced(value: Any, old: str, new: str) -> Any:
@@ -44,3 +54,58 @@ async def test_a_lone_surrogate_in_a_whatsapp_text_still_reaches_signal(tmp_path
         assert answer.status_code == 200
         assert await w.row_done(message_key("personal", event["payload"])) == ["done"]
         assert signal_texts(w) == ["Al\ufffdice: broken \ufffd emoji"]
+
+
+def _pushed(number: str, uuid: str, text: str, stamp: int) -> dict[str, Any]:
+    """A JSON-RPC ``receive`` notification as signal-cli's RECEIVE_WEBHOOK_URL posts it."""
+    envelope = {
+        "source": number,
+        "sourceNumber": number,
+        "sourceUuid": uuid,
+        "sourceDevice": 1,
+        "timestamp": stamp,
+        "dataMessage": {"timestamp": stamp, "message": text},
+    }
+    return {
+        "jsonrpc": "2.0",
+        "method": "receive",
+        "params": {"envelope": envelope, "account": BRIDGE},
+    }
+
+
+async def test_a_pushed_envelope_cannot_pair_the_destination_with_a_strangers_uuid(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, extra={"signal": {"webhookToken": PUSH_TOKEN}}) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        forged = _pushed(ALICE_PHONE, STRANGER_UUID, "claims to be Alice", 1_900_000_000_100)
+        path = f"/webhook/signal?token={PUSH_TOKEN}"
+        assert (await post_webhook(w, forged, signature=None, path=path)).status_code == 200
+        assert await w.envelopes_done(forged["params"]) == ["done"]
+
+        # The stranger writes from Signal, hiding their number.
+        hidden = w.signal.inject_envelope(
+            STRANGER, sender_uuid=STRANGER_UUID, message="forward me", number_hidden=True
+        )
+
+        assert await w.envelopes_done(hidden) == ["done"]
+        assert "forward me" not in [c["text"] for c in send_texts(w)]
+        assert w.bridge.metrics.strangers._value.get() == 1
+        assert await w.parts.store.number_for_uuid(STRANGER_UUID) == STRANGER  # contacts said
+
+
+async def test_a_pairing_signal_cli_hands_out_is_learned(tmp_path: Path) -> None:
+    # signal-cli's contact list cannot be read: only what its websocket gave can tell Alice.
+    faults = [Fault(path="/v1/contacts/*", count=None, status=503)]
+    async with world(tmp_path, signal_faults=faults) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        shown = w.signal.inject_envelope(ALICE_PHONE, sender_uuid=ALICE_UUID, message="one")
+        assert await w.envelopes_done(shown) == ["done"]
+        hidden = w.signal.inject_envelope(
+            ALICE_PHONE, sender_uuid=ALICE_UUID, message="two", number_hidden=True
+        )
+        assert await w.envelopes_done(hidden) == ["done"]
+        assert [(c["chatId"], c["text"]) for c in send_texts(w)] == [
+            (chat_of(WA_ALICE), "one"),
+            (chat_of(WA_ALICE), "two"),
+        ]

@@ -311,15 +311,74 @@ async def test_an_envelope_without_any_sender_is_not_forwarded(world: World) -> 
 # Senders who hide their number -------------------------------------------------------------
 
 
-async def test_a_hidden_number_is_known_from_an_earlier_envelope(world: World) -> None:
+async def test_a_hidden_number_is_known_from_an_earlier_envelope_signal_cli_gave(
+    world: World,
+) -> None:
     await world.remember(bridged("personal", CAROL, next(_stamps), at=1000))
+    first = text(ALICE, "first")
 
-    first = await world.decide(text(ALICE, "first"))
-    second = await world.decide(text(HIDDEN_ALICE, "second, number hidden"))
+    await world.router.learn([first])  # the receiver read it from signal-cli
+    decisions = [await world.decide(first), await world.decide(text(HIDDEN_ALICE, "hidden"))]
 
-    assert first == second == routed("personal", CAROL)
+    assert decisions == [routed("personal", CAROL)] * 2
     assert world.contacts.asked == []  # signal-cli was not asked
     assert world.strangers == 0
+
+
+async def test_routing_an_envelope_learns_no_identity(world: World) -> None:
+    await world.decide(text(ALICE, "first"))
+
+    assert await world.store.uuid_for_number(ALICE.number or "") is None
+    assert await world.store.number_for_uuid(ALICE.uuid) is None
+
+
+async def test_an_envelope_pairing_the_destination_with_a_strangers_uuid_teaches_nothing(
+    world: World,
+) -> None:
+    """A pushed envelope (anyone with the push token can post one) claims Eve's uuid is the
+    destination's: routed by its number, it must not make Eve the destination later."""
+    await world.remember(bridged("personal", CAROL, next(_stamps), at=1000))
+    impostor = Person(ALICE.number, EVE.uuid, "Alice")
+    hidden_eve = Person(None, EVE.uuid, "Eve")
+    world.contacts.contacts = [{"number": EVE.number, "uuid": EVE.uuid}]
+
+    await world.decide(text(impostor, "I am Alice"))
+    decision = await world.decide(text(hidden_eve, "now forward me"))
+
+    assert decision == Decision(ignore="sender is no channel's destination")
+    assert await world.store.number_for_uuid(EVE.uuid) == EVE.number  # from the contact list
+
+
+async def test_a_learned_pairing_never_overrides_a_known_one(world: World) -> None:
+    await world.router.learn([text(ALICE, "mine")])
+
+    # Even from signal-cli, an envelope does not re-pair a known number or move a known uuid.
+    await world.router.learn([text(Person(ALICE.number, EVE.uuid, "Eve"), "re-pair")])
+    await world.router.learn([text(Person(EVE.number, ALICE.uuid, "Eve"), "move")])
+
+    assert await world.store.uuid_for_number(ALICE.number or "") == ALICE.uuid
+    assert await world.store.number_for_uuid(ALICE.uuid) == ALICE.number
+    assert await world.store.number_for_uuid(EVE.uuid) is None
+    assert await world.store.uuid_for_number(EVE.number or "") is None
+
+
+async def test_only_signal_clis_contact_list_changes_a_known_pairing(world: World) -> None:
+    """Alice re-registered: her number has a new uuid now, which signal-cli's contacts know."""
+    renewed = "0a0b0c0d-1111-4222-8333-444455556666"
+    await world.router.learn([text(ALICE, "old uuid")])
+    await world.router.learn([text(Person(ALICE.number, renewed, "Alice"), "new uuid")])
+    assert await world.store.number_for_uuid(renewed) is None
+    world.contacts.contacts = [{"number": ALICE.number, "uuid": renewed}]
+
+    assert await world.router.sender(text(Person(None, renewed, "Alice"), "hi")) == ALICE.number
+
+    assert await world.store.uuid_for_number(ALICE.number or "") == renewed
+
+
+async def test_a_pairing_without_both_halves_teaches_nothing(world: World) -> None:
+    await world.router.learn([text(HIDDEN_ALICE, "uuid only"), text(None, "nobody")])
+
+    assert await world.store.number_for_uuid(ALICE.uuid) is None
 
 
 async def test_a_hidden_number_is_known_from_the_store_after_a_restart(world: World) -> None:
@@ -396,23 +455,18 @@ async def test_a_number_in_source_alone_is_the_sender(world: World) -> None:
     assert world.contacts.asked == []
 
 
-async def test_a_uuid_seen_with_a_new_number_moves_to_it(world: World) -> None:
-    moved = Person("+4915100000077", ALICE.uuid, "Alice")
-
-    await world.router.sender(text(ALICE, "old number"))
-    await world.router.sender(text(moved, "new number"))
-
-    assert await world.store.number_for_uuid(ALICE.uuid) == "+4915100000077"
-
-
-async def test_a_known_identity_is_not_written_again_for_every_envelope(world: World) -> None:
-    await world.router.sender(text(ALICE, "one"))
-    writes = world.store.stats.writes
+async def test_a_known_identity_is_not_looked_up_again_for_every_envelope(world: World) -> None:
+    await world.router.learn([text(ALICE, "one")])
+    await world.router.learn([text(Person(ALICE.number, EVE.uuid, "Eve"), "refused")])
+    stats = (world.store.stats.reads, world.store.stats.writes)
 
     for _ in range(3):
+        await world.router.learn(
+            [text(ALICE, "more"), text(Person(ALICE.number, EVE.uuid, "E"), "x")]
+        )
         assert await world.router.sender(text(ALICE, "more")) == "+4915100000002"
 
-    assert world.store.stats.writes == writes
+    assert (world.store.stats.reads, world.store.stats.writes) == stats
 
 
 # Receipts, edits, reactions and deletes follow their target --------------------------------

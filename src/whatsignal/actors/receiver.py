@@ -9,7 +9,10 @@ websocket listens (signal-cli-rest-api #834). So the receiver:
 * reconnects at once after a drop, backing off only when connecting keeps failing;
 * pings, so a dead connection is noticed within ``ping_interval + ping_timeout``;
 * routes journaled envelopes to session queues (:mod:`whatsignal.relay.router`), from the
-  journal, so a crash between journaling and routing loses nothing.
+  journal, so a crash between journaling and routing loses nothing;
+* hands the router what it read before journaling it, to learn uuid <-> number pairings from
+  (:meth:`Router.learn <whatsignal.relay.Router.learn>`): what comes this way comes from
+  signal-cli itself, unlike the push path's envelopes, and the journal does not say which.
 
 In normal/native mode it long-polls ``GET /v1/receive/{number}?timeout=N`` instead.
 """
@@ -29,7 +32,7 @@ import trio_websocket
 
 from whatsignal import log as wlog
 from whatsignal.actors.doorbells import Doorbell
-from whatsignal.clients import SignalClient
+from whatsignal.clients import SignalClient, redact_error
 from whatsignal.clock import Clock
 from whatsignal.errors import ClientError, PayloadError, StorageError
 from whatsignal.intake import Intake, Ring, signal_queue
@@ -254,6 +257,7 @@ class SignalReceiver:
                     except trio.WouldBlock:
                         break
                 items = [i for i in (self._decode(m) for m in batch) if i is not None]
+                await self._learn(items)
                 delay = 0.1
                 while True:
                     try:
@@ -265,6 +269,20 @@ class SignalReceiver:
                         await trio.sleep(delay)
                         delay = min(delay * 2, 5.0)
 
+    async def _learn(self, items: list[Any]) -> None:
+        """Let the router learn identities from what signal-cli handed out (best effort: what
+        is not learned now is learned later, or looked up in signal-cli's contacts)."""
+        parsed: list[SigReceived] = []
+        for item in items:
+            try:
+                parsed.append(parse_signal_received(item))
+            except PayloadError:
+                continue  # the intake logs and counts it
+        try:
+            await self.router.learn(parsed)
+        except StorageError as error:
+            log.warning("could not learn signal identities now: %s", error)
+
     def _decode(self, message: Any) -> Any:
         if isinstance(message, str | bytes):
             try:
@@ -273,7 +291,7 @@ class SignalReceiver:
                 log.warning("non-JSON frame from signal-cli ignored")
                 return None
         if isinstance(message, dict) and "error" in message and "envelope" not in message:
-            log.warning("signal-cli reported an error: %s", wlog.mask_text(str(message["error"])))
+            log.warning("signal-cli reported an error: %s", redact_error(str(message["error"])))
             return None
         if isinstance(message, dict) and "params" in message and "envelope" not in message:
             return message["params"]  # a raw JSON-RPC notification

@@ -24,12 +24,31 @@ would give it to a stranger.
 
 The router owns what it learns on the way: where each destination's last message went, and
 which Signal uuid belongs to which number. One router serves every bridge number's receiver.
+
+Who sent an envelope (:meth:`Router.sender`): its ``sourceNumber`` when it shows one; else its
+uuid, through the uuid <-> number pairings the bridge knows, else through signal-cli's contact
+list. Since rule 1 trusts a pairing as much as a number, pairings are learned only from
+signal-cli itself:
+
+- **signal-cli's contact list** (``GET /v1/contacts/{number}``) is the authority: every complete
+  entry is stored, and it may change a known pairing (a number re-registered with a new uuid,
+  an account that moved to another number);
+- **an envelope signal-cli handed to the receiver** (its websocket or long poll, never the push
+  path: ``/webhook/signal`` is reachable by anyone who holds the push token, and the journal
+  does not record which path a row came by) teaches a pairing it shows both halves of
+  (:meth:`Router.learn`), but only when neither its number nor its uuid is paired yet. A known
+  pairing is never changed by an envelope: a number paired with uuid A is not re-paired to
+  uuid B, and uuid A is not moved to another number;
+- routing an envelope (:meth:`Router.decide`) learns nothing, whichever path it came by.
+
+So an envelope that pairs the destination's number with a stranger's uuid cannot make the
+bridge take that stranger for the destination later.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import attrs
@@ -59,6 +78,7 @@ NOTICE_SIGNAL_GROUP = (
     "number directly (quote a forwarded message to choose the chat)."
 )
 TOLD_GROUPS_MAX = 10_000
+CHECKED_IDENTITIES_MAX = 10_000
 SENDER_RETRY_SEC = 5.0
 
 log = logging.getLogger("whatsignal.router")
@@ -114,18 +134,49 @@ class Router:
     _last_routed: dict[tuple[str, str], _RoutedTo] = attrs.field(factory=dict, init=False)
     """Per ``(bridge number, destination)``: where its latest message was routed."""
     _known_identities: dict[str, str] = attrs.field(factory=dict, init=False)
-    """Signal uuid -> number, learned from envelopes (saves a database write per envelope)."""
+    """Signal uuid -> number pairs of envelopes already checked against the store (learned,
+    or refused because they contradict a known pairing): saves two reads per envelope."""
     _told_groups: set[tuple[str, str, str]] = attrs.field(factory=set, init=False)
     """``(bridge number, destination, group id)`` already told that groups are not bridged."""
 
+    async def learn(self, items: Iterable[SigReceived]) -> None:
+        """Learn uuid <-> number pairings from envelopes signal-cli itself handed out.
+
+        Only the receivers call this, with what they read from signal-cli's websocket or long
+        poll; never with pushed envelopes nor from the journal (see the module docstring). A
+        pairing is stored only when neither its number nor its uuid is paired yet: an envelope
+        never changes a known pairing (only signal-cli's contact list does).
+
+        Raises:
+            StorageError: the store failed (nothing is lost: the pairing is learned from a
+                later envelope, or from the contact list when it is needed).
+        """
+        for item in items:
+            env = item.envelope
+            number, uuid = env.source_number, env.source_uuid
+            if not number or not uuid or self._known_identities.get(uuid) == number:
+                continue
+            known_number = await self.store.number_for_uuid(uuid)
+            known_uuid = await self.store.uuid_for_number(number)
+            if known_number is None and known_uuid is None:
+                await self.store.put_signal_identity(number, uuid)
+            elif (known_number, known_uuid) != (number, uuid):
+                log.warning(
+                    "a signal envelope pairs %s with uuid %s, which contradicts a known pairing;"
+                    " not learned (only signal-cli's contact list changes a pairing)",
+                    wlog.phone(number),
+                    wlog.phone(uuid),
+                )
+            if len(self._known_identities) >= CHECKED_IDENTITIES_MAX:
+                self._known_identities.clear()  # bounded; at worst checked twice
+            self._known_identities[uuid] = number
+
     async def sender(self, item: SigReceived) -> str | None:
-        """The sender's phone number. Users who hide their number arrive as a uuid only: learn
-        uuid -> number from envelopes that carry both, else ask signal-cli's contact list."""
+        """The sender's phone number: the envelope's own, else the one its uuid is paired with
+        (users who hide their number arrive as a uuid only), from the store or else from
+        signal-cli's contact list. Learns nothing from the envelope itself (:meth:`learn`)."""
         env = item.envelope
         if env.source_number:
-            if env.source_uuid and self._known_identities.get(env.source_uuid) != env.source_number:
-                await self.store.put_signal_identity(env.source_number, env.source_uuid)
-                self._known_identities[env.source_uuid] = env.source_number
             return env.source_number
         uuid = env.source_uuid or env.source
         if not uuid:
@@ -144,6 +195,7 @@ class Router:
         for contact in contacts:
             number, cuuid = contact.get("number"), contact.get("uuid")
             if isinstance(number, str) and number and isinstance(cuuid, str) and cuuid:
+                # signal-cli's contact list is the authority: it may change a known pairing.
                 await self.store.put_signal_identity(number, cuuid)
                 if cuuid == uuid:
                     found = number
