@@ -414,3 +414,48 @@ async def test_a_deferral_counts_against_the_maximum_age(
     assert s.relay.times(1) == [0.0]
     assert s.journal.state(1) == ("dead", 0)
     assert s.metrics.handled.labels("wa_to_signal", "dead")._value.get() == 1
+
+
+# What a failure leaves behind ---------------------------------------------------------------
+
+SECRET = "the vault code is 4711"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # a bug a payload triggers, quoting it (int("...") does)
+        ValueError(f"invalid literal for int() with base 10: '{SECRET}' from +4915112345678"),
+        # an upstream error made elsewhere than the clients, unreduced
+        UpstreamError(
+            "signal",
+            "+4915100000001",
+            Failure.PERMANENT,
+            ApiError(f'send to +4915112345678 failed: "{SECRET}"', status=400),
+        ),
+    ],
+)
+async def test_an_error_text_is_reduced_before_it_is_stored_or_logged(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture, error: Exception
+) -> None:
+    s = setup(max_attempts=2)
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [raises(error), raises(error)]
+    await run_for(s, 30)
+    row = s.journal.rows[1]
+    assert row.state == "dead"
+    logged = [r.getMessage() for r in caplog.records]
+    for kept in (row.last_error or "", s.poller.last_error or "", *logged):
+        assert SECRET not in kept
+        assert "4915112345678" not in kept
+    assert "***5678" in (row.last_error or "")
+
+
+async def test_a_lone_surrogate_in_an_error_text_cannot_fail_its_storing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=1)
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [raises(RuntimeError("half a pair \ud83d"))]
+    await run_for(s, 5)
+    assert s.journal.rows[1].last_error == "unhandleable: RuntimeError: half a pair \ufffd"

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bridge_harness import ALICE_PHONE, BRIDGE, World, message_key, world
-from e2e_tools import WA_ALICE, chat_of, forward, post_webhook, send_texts, signal_texts
+from e2e_tools import WA_ALICE, chat_of, forward, get, post_webhook, send_texts, signal_texts
 
 from whatsignal.testing import Fault
 
@@ -109,3 +111,46 @@ async def test_a_pairing_signal_cli_hands_out_is_learned(tmp_path: Path) -> None
             (chat_of(WA_ALICE), "one"),
             (chat_of(WA_ALICE), "two"),
         ]
+
+
+WA_SECRET = "the vault code is 4711 and the key lies under the blue mat"
+SIGNAL_SECRET = "meet me at the north gate at midnight, come alone"
+
+
+async def test_upstream_errors_quoting_the_message_keep_neither_text_nor_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="whatsignal")  # httpx's own lines stay off, as run
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        # signal-cli names the recipient and quotes the message; WAHA echoes text and chat.
+        echo = f'Failed to send message to "{ALICE_PHONE}": "Alice: {WA_SECRET}"'
+        w.signal.add_fault(Fault(path="/v2/send", count=None, status=400, body={"error": echo}))
+        payload = w.waha.inject_message(
+            "personal", from_=WA_ALICE, body=WA_SECRET, notify_name="Alice"
+        )
+        assert await w.row_done(message_key("personal", payload)) == ["dead"]
+
+        rejected = f"text {SIGNAL_SECRET} for chatId {chat_of(WA_ALICE)} rejected"
+        w.waha.fault(
+            "/api/sendText",
+            count=None,
+            status=400,
+            body={"statusCode": 400, "message": rejected, "error": "Bad Request"},
+        )
+        reply = w.signal.inject_envelope(ALICE_PHONE, message=SIGNAL_SECRET)
+        assert await w.envelopes_done(reply) == ["dead"]
+
+        stored = [row.last_error or "" for row in await w.parts.store.dead_letters()]
+        letters = (await get(w, "/admin/dead-letters")).text
+        status = await get(w, "/session/status")
+        shown = status.json()["sessions"]["personal"]["last_error"] or ""
+        assert len(stored) == 2 and all("HTTP 400" in error for error in stored)
+        assert "HTTP 400" in shown
+        logged = [r.getMessage() for r in caplog.records if r.name.startswith("whatsignal")]
+        assert any("dead letter" in line for line in logged)
+        for where in [*stored, letters, status.text, shown, *logged]:
+            for secret in (WA_SECRET, SIGNAL_SECRET, "vault code", "north gate"):
+                assert secret not in where, where
+            for number in (ALICE_PHONE, WA_ALICE):
+                assert number.lstrip("+") not in where, where

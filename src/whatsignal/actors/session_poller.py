@@ -26,6 +26,11 @@ than ``retry.maxAgeHours`` is given up on like any other row.
 
 Stopping: once ``stopping`` is set the poller starts no new row and finishes those in hand;
 :class:`InFlight` tells the root when they are done.
+
+A failure's text is kept in the journal (``last_error``, shown on the dead-letter page), on the
+status page and in the log. It is reduced first (:func:`~whatsignal.clients.redact_error`):
+quoted runs dropped, numbers masked, lone surrogates replaced, bounded. Upstream errors come
+reduced already; this catches whatever else a row's failure says (a bug quoting the payload).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import trio
 
 from whatsignal import log as wlog
 from whatsignal.actors.doorbells import Doorbell
+from whatsignal.clients import redact_error
 from whatsignal.clock import Clock
 from whatsignal.errors import StorageError
 from whatsignal.metrics import Metrics
@@ -51,6 +57,14 @@ from whatsignal.storage import Journal, JournalRow, MessageMapping
 __all__ = ["InFlight", "RetryPolicy", "RowHandler", "SessionPoller", "SessionStatus"]
 
 log = logging.getLogger("whatsignal.worker")
+
+ERROR_LIMIT = 500
+"""How many characters of a failure's (reduced) text are kept."""
+
+
+def _safe(error: str) -> str:
+    """A failure's text as it may be stored and logged (see the module docstring)."""
+    return wlog.mask_text(redact_error(error, limit=ERROR_LIMIT))
 
 
 class SessionStatus(Protocol):
@@ -265,8 +279,8 @@ class SessionPoller:
             # payload triggers) uses up attempts and ends dead. It must never crash the
             # poller: a restart would cancel the other chats' sends in flight and then meet
             # the same row again, forever.
-            reason = f"{type(error).__name__}: {error}"
-            log.warning("row %d cannot be handled: %s", row.id, wlog.mask_text(reason))
+            reason = _safe(f"{type(error).__name__}: {error}")
+            log.warning("row %d cannot be handled: %s", row.id, reason)
             await self._permanent(row, f"unhandleable: {reason}")
         else:
             await self.journal.complete(row.id, mappings=mappings)
@@ -298,14 +312,15 @@ class SessionPoller:
     async def _later(
         self, row: JournalRow, error: str, delay: float, *, count: bool = False
     ) -> None:
-        self.last_error = wlog.mask_text(error)
+        error = _safe(error)
+        self.last_error = error
         self.metrics.handled.labels(_direction(row), "retried").inc()
         log.info(
             "row %d (%s) retry in %.1fs: %s",
             row.id,
             row.kind,
             delay,
-            wlog.mask_text(error),
+            error,
             extra={"session": self.session},
         )
         await self.journal.retry_later(
@@ -313,6 +328,7 @@ class SessionPoller:
         )
 
     async def _permanent(self, row: JournalRow, error: str) -> None:
+        error = _safe(error)
         attempts = row.attempts + 1
         if attempts >= self.retry.max_attempts:
             # Count the last attempt too, so the dead letter shows every attempt made.
@@ -324,9 +340,10 @@ class SessionPoller:
         await self._later(row, error, self.retry.backoff.delay(attempts), count=True)
 
     async def _dead(self, row: JournalRow, error: str) -> None:
+        error = _safe(error)
         await self.journal.bury(row.id, error=error)
         self._transient.pop(row.id, None)
-        self.last_error = wlog.mask_text(error)
+        self.last_error = error
         self.metrics.dead.labels(_direction(row)).inc()
         self.metrics.handled.labels(_direction(row), "dead").inc()
         if self._outage is not None and row.source == "signal":
@@ -335,7 +352,7 @@ class SessionPoller:
             "row %d (%s) is a dead letter: %s",
             row.id,
             row.kind,
-            wlog.mask_text(error),
+            error,
             extra={"session": self.session},
         )
         await self.relay.dead(row)
