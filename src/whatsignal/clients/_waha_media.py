@@ -15,9 +15,11 @@ the download carries the bridge's WAHA API key. So the URL's host is never used:
   the API key, as every WAHA call: whatever scheme, host or port the URL names (localhost,
   the WAHA host, an IP address, a public name) and for relative URLs alike;
 - anything else is refused before any request is made: a path with no ``/api/files/<name>``
-  (``/api/sendText``, or ``/api/files/../api/sessions`` once resolved), an encoded ``/`` or
-  ``\\`` in a segment, a scheme other than http(s), credentials in the URL, a URL that does
-  not parse.
+  (``/api/sendText``, ``/API/files/x``, or ``/api/files/../api/sessions`` once resolved), an
+  encoded ``/`` or ``\\`` in a segment, a separator or dot segment hidden under a second
+  encoding (``%252e%252e``, ``%252f``), a control character or invalid UTF-8 in a segment, a
+  scheme other than http(s), credentials in the URL (``http://waha@evil/``), a URL over
+  8192 characters, a ``media.url`` that is no string, a URL that does not parse.
 
 The worst a forged ``media.url`` can do is therefore name another of WAHA's received files.
 Redirects are never followed (:func:`~whatsignal.clients.open_http_client`), so a download
@@ -42,6 +44,12 @@ FILES_PATH = "/api/files/"
 
 _OPERATION = "WAHA media download"
 
+MAX_URL_LENGTH = 8192
+"""The longest ``media.url`` considered (WAHA's own are a few dozen characters)."""
+
+_DECODE_ROUNDS = 3
+"""How many more percent-decodings a segment is looked through for hidden separators."""
+
 
 def media_url(base: httpx.URL, url: str) -> httpx.URL:
     """The URL to fetch ``url`` (a ``media.url``) from, given the WAHA ``base`` URL.
@@ -52,6 +60,10 @@ def media_url(base: httpx.URL, url: str) -> httpx.URL:
         ClientError: the URL is refused (not one of WAHA's files, not http(s), credentials,
             does not parse); no request may be made for it.
     """
+    if not isinstance(url, str):
+        raise ClientError(f"{_OPERATION}: the media URL is not a string")
+    if len(url) > MAX_URL_LENGTH:
+        raise ClientError(f"{_OPERATION}: the media URL is longer than {MAX_URL_LENGTH}")
     try:
         target = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -74,11 +86,12 @@ def _file_name(path: str) -> str:
 
     Raises:
         ClientError: the resolved path has no ``/api/files/<name>``, or a segment hides a
-            separator (``%2F``, ``\\``).
+            separator (``%2F``, ``\\``, or either encoded twice), a dot segment encoded twice,
+            a control character or invalid UTF-8.
     """
     kept: list[tuple[str, str]] = []  # (as written, decoded)
     for segment in path.split("/"):
-        plain = unquote(segment)
+        plain = _decoded(segment)
         if "/" in plain or "\\" in plain:
             raise ClientError(f"{_OPERATION}: the media URL's path hides a separator")
         if plain in ("", "."):
@@ -93,3 +106,26 @@ def _file_name(path: str) -> str:
         if decoded[i : i + 2] == ["api", "files"]:
             return "/".join(segment for segment, _ in kept[i + 2 :])
     raise ClientError(f"{_OPERATION}: the media URL is not under {FILES_PATH}")
+
+
+def _decoded(segment: str) -> str:
+    """A path segment percent-decoded once, after checking what further decodings would hide.
+
+    Raises:
+        ClientError: invalid UTF-8, a control character, or a separator or dot segment that
+            only a second (or later) decoding reveals.
+    """
+    try:
+        plain = unquote(segment, errors="strict")
+        deeper = plain
+        for _ in range(_DECODE_ROUNDS):
+            if "%" not in deeper:
+                break
+            deeper = unquote(deeper, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ClientError(f"{_OPERATION}: the media URL's path is not UTF-8") from exc
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in deeper):
+        raise ClientError(f"{_OPERATION}: the media URL's path has a control character")
+    if deeper != plain and ("/" in deeper or "\\" in deeper or deeper in (".", "..")):
+        raise ClientError(f"{_OPERATION}: the media URL's path hides a separator, encoded twice")
+    return plain
