@@ -18,14 +18,7 @@ import httpx
 import pytest
 from client_helpers import Upstream
 
-from whatsignal.clients import (
-    OutboundAttachment,
-    SignalClient,
-    WahaClient,
-    attachment_id_ok,
-    open_http_client,
-    redact_error,
-)
+from whatsignal.clients import OutboundAttachment, SignalClient, WahaClient, open_http_client
 from whatsignal.clients._http import path_segment
 from whatsignal.errors import ApiError, ClientError
 
@@ -92,7 +85,6 @@ async def test_lone_surrogates_in_paths_and_queries_are_replaced(
 async def test_an_attachment_id_signal_cli_cannot_give_is_never_requested(
     signal: SignalClient, upstream: Upstream, attachment_id: str
 ) -> None:
-    assert not attachment_id_ok(attachment_id)
     with pytest.raises(ClientError, match="refused an attachment id") as refused:
         await signal.attachment(attachment_id, max_bytes=10)
     assert not isinstance(refused.value, ApiError)
@@ -115,7 +107,6 @@ async def test_an_attachment_id_signal_cli_cannot_give_is_never_requested(
 async def test_ids_signal_cli_gives_are_fetched_under_the_attachments_path(
     signal: SignalClient, upstream: Upstream, attachment_id: str
 ) -> None:
-    assert attachment_id_ok(attachment_id)
     upstream.answer(httpx.Response(200, content=b"data"))
     assert await signal.attachment(attachment_id, max_bytes=10) == b"data"
     (request,) = upstream.requests
@@ -221,21 +212,3 @@ async def test_an_error_keeps_the_upstreams_own_words(
     with pytest.raises(ApiError) as failed:
         await signal.send(BRIDGE, [ME], "hi")
     assert str(failed.value) == 'signal-cli send failed: HTTP 400: Unregistered user "+***5678"'
-
-
-@pytest.mark.parametrize(
-    ("text", "reduced"),
-    [
-        ("Couldn't read attachment - please try again later", None),
-        ("Session status is not as expected (session status STARTING)", None),
-        ('Untrusted Identity for "5d1c8a0e-7f62-4c1b-9a43-2f0e6b8d1a11"', None),
-        ('Invalid group id "group.YWJj"', None),
-        ("text 'secret words' here", 'text "…" here'),
-        ("unterminated “secret words", 'unterminated "…"'),
-        ("pair \ud83d alone", "pair \ufffd alone"),
-        ("a  lot\n of   space", "a lot of space"),
-        ("x" * 1000, "x" * 300),
-    ],
-)
-def test_redact_error(text: str, reduced: str | None) -> None:
-    assert redact_error(text) == (text if reduced is None else reduced)

@@ -12,10 +12,11 @@ import pytest
 from client_helpers import Upstream
 
 from whatsignal.clients import WahaClient, open_http_client
-from whatsignal.clients._waha_media import MAX_URL_LENGTH, media_url
+from whatsignal.clients._waha_media import media_url
 from whatsignal.errors import ApiError, ClientError, TransportError
 
 BASE = "http://waha:3000"
+MAX_URL_LENGTH = 8192
 FILE = "/api/files/personal/3EB0.jpeg"
 
 

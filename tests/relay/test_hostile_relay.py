@@ -27,8 +27,10 @@ from relay_fakes import (
 )
 
 from whatsignal.relay import Names, ToSignal, ToWhatsApp
-from whatsignal.relay.to_whatsapp import BAD_ATTACHMENT_ID
 from whatsignal.storage import SqliteStore
+
+BAD_ATTACHMENT_ID = "[a file could not be forwarded: signal-cli gave it no valid id]"
+"""What the chat reads instead of a file whose id signal-cli cannot have given."""
 
 HIGH, LOW = "\ud83d", "\udc00"
 """Lone surrogates (each half of a pair, alone)."""
