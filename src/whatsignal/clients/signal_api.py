@@ -26,7 +26,7 @@ import base64
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import attrs
 import httpx
@@ -54,7 +54,7 @@ ATTACHMENT_ID_MAX_BYTES = 255
 """The longest file name a file system holds, so the longest id signal-cli can give."""
 
 
-def attachment_id_ok(attachment_id: str | None) -> bool:
+def attachment_id_ok(attachment_id: str | None) -> TypeGuard[str]:
     """Whether ``attachment_id`` is an id signal-cli can have given a received file.
 
     Strict about what could leave the attachment directory or name it (empty, ``.``, ``..``,
