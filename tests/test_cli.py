@@ -83,6 +83,24 @@ def test_check_config_names_a_typo_and_its_fix(
     assert "Traceback" not in err
 
 
+def test_development_mode_listens_on_loopback_and_still_wants_a_full_length_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in DEV.items():
+        monkeypatch.setenv(key, value)
+    path = _config(tmp_path, 8082, server={"port": 8082})  # no server.host
+    assert main(["check-config", "--config", str(path)]) == EXIT_OK
+    effective = yaml.safe_load(capsys.readouterr().out)
+    assert effective["server"]["host"] == "127.0.0.1"  # not the admin API for the whole LAN
+
+    monkeypatch.setenv("WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", "abcde")
+    assert main(["check-config", "--config", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET (or whatsapp.webhook_secret)" in err
+    assert "use at least 32" in err
+    assert "abcde" not in err
+
+
 def test_missing_config_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

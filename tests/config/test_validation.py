@@ -181,7 +181,31 @@ def test_go_zero_means_default_and_null_means_unset(
     assert config.whatsapp.contact_cache_hours == 24
     assert config.whatsapp.webhook_secret is None
     assert config.server.webhook_max_skew_sec is None
-    assert config.server.host == "0.0.0.0"
+    assert config.server.host == "127.0.0.1"  # unset, in development mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "bound"),
+    [
+        ("development", None, "127.0.0.1"),
+        ("development", "0.0.0.0", "0.0.0.0"),
+        ("development", "::", "::"),
+        ("secure", None, "0.0.0.0"),
+        ("secure", "10.0.0.5", "10.0.0.5"),
+    ],
+)
+def test_development_mode_listens_on_this_machine_only_unless_told_otherwise(
+    minimal: dict[str, Any],
+    dev_env: dict[str, str],
+    secure_env: dict[str, str],
+    mode: str,
+    host: str | None,
+    bound: str,
+) -> None:
+    env = dev_env if mode == "development" else secure_env
+    if host is not None:
+        minimal["server"] = {"host": host}
+    assert config_from_mapping(minimal, env=env).server.host == bound
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,8 @@ KEYS: tuple[Key, ...] = (
         "(warning)"),
     Key("whatsapp.retry_count", _I, 3, 0, 100, used=False, zero_default=True, note=_UNUSED),
     Key("whatsapp.webhook_secret", _S, env="WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", secret=True,
-        note="HMAC-SHA512 secret of WAHA webhooks; secure mode: required, >= 32 chars"),
+        note="HMAC-SHA512 secret of WAHA webhooks; >= 32 chars when set; secure mode: "
+        "required"),
     Key("whatsapp.pollIntervalSec", _I, 30, 1, 3600, used=False, zero_default=True,
         note=_UNUSED),
     Key("whatsapp.contactSyncOnStartup", _B, False,
@@ -134,7 +135,7 @@ KEYS: tuple[Key, ...] = (
     Key("signal.receiveMode", Kind.CHOICE, "auto", choices=("auto", "websocket", "poll"),
         note="checked against /v1/about at start"),
     Key("signal.webhookToken", _S, env="WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN", secret=True,
-        note="token of POST /webhook/signal?token=..."),
+        note="token of POST /webhook/signal?token=...; >= 16 chars when set"),
     # channels
     Key("channels[].whatsappSessionName", Kind.SESSION, required=True,
         note='[A-Za-z0-9_-]{1,64}, unique; "*" = default for discovered sessions'),
@@ -180,7 +181,9 @@ KEYS: tuple[Key, ...] = (
     Key("log_level", Kind.CHOICE, "info", choices=("debug", "info", "warn", "error"),
         note="debug is refused in secure mode"),
     # server
-    Key("server.host", _S, "0.0.0.0"),
+    Key("server.host", _S,
+        note="unset: 0.0.0.0 (every interface); in development mode 127.0.0.1 (this machine "
+        "only), so the admin API of a test setup is not open to the network"),
     Key("server.port", _I, 8082, 0, 65535, env="PORT", note="0 = any free port"),
     Key("server.shutdownGraceSec", _I, 30, 0, 3600,
         note="time in-flight work gets after SIGTERM"),

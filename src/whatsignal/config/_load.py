@@ -146,15 +146,21 @@ def config_from_mapping(
     _apply_env(values, env, ctx)
     completed = _complete(TREE, values, "", ctx)
     _check_relations(completed, ctx)
+    push_token = env.get("WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN") or completed["signal"]["webhook_token"]
     development, secrets = secrets_from(
-        env, completed["whatsapp"]["webhook_secret"], completed["log_level"], ctx
+        env,
+        completed["whatsapp"]["webhook_secret"],
+        completed["log_level"],
+        ctx,
+        push_token=push_token,
     )
     if ctx.problems:
         raise ConfigError(ctx.problems)
     completed["whatsapp"]["webhook_secret"] = secrets["webhook_secret"]
-    completed["signal"]["webhook_token"] = (
-        env.get("WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN") or completed["signal"]["webhook_token"]
-    )
+    completed["signal"]["webhook_token"] = push_token
+    server = completed["server"]
+    if server["host"] is None:  # a development setup listens to this machine only
+        server["host"] = "127.0.0.1" if development else "0.0.0.0"
     warnings = list(ctx.warnings)
     if ctx.unused:
         warnings.append(
