@@ -4,16 +4,25 @@ A signed WAHA webhook (or a pushed Signal envelope) replayed after its journal r
 retention is answered 200 and ignored, never forwarded a second time; a retry of a fresh event
 is still the harmless duplicate it always was. The bridge's clock is moved past the retention
 (the simulators keep real time, so what they stamp stays in the past).
+
+A database file deleted or replaced under the running bridge makes ``/readyz`` answer 503 with
+the reason, and is logged once as an error (the other ways a store stops writing are covered
+in tests/test_admin.py and tests/storage/test_store_health.py).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bridge_harness import ALICE_PHONE, BRIDGE, World, envelope_key, message_key, world
-from e2e_tools import WA_ALICE, forward, post_webhook, send_texts, signal_texts
+from e2e_tools import WA_ALICE, forward, get, post_webhook, send_texts, signal_texts
 
 from whatsignal.actors.scheduler import Scheduler
 from whatsignal.config import Config
@@ -125,3 +134,40 @@ def _push_line(text: str, timestamp: int) -> dict[str, Any]:
         "method": "receive",
         "params": {"envelope": envelope, "account": BRIDGE},
     }
+
+
+def _replace(path: Path) -> None:
+    """A backup restored over the live file (a new inode at the same path)."""
+    shutil.copyfile(path, path.with_suffix(".restored"))
+    os.replace(path.with_suffix(".restored"), path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        pytest.param(Path.unlink, "deleted or moved since the bridge opened it", id="deleted"),
+        pytest.param(_replace, "replaced since the bridge opened it", id="replaced"),
+    ],
+)
+async def test_readyz_is_503_when_the_database_file_is_deleted_or_replaced(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path], None],
+    reason: str,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="whatsignal.status")
+    async with world(tmp_path) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="before", name="Alice")
+        damage(Path(w.bridge.config.database.path))
+
+        for _ in range(3):  # scraped again and again: reported each time, logged once
+            answer = await get(w, "/readyz")
+            assert answer.status_code == 503
+            body = answer.json()
+            assert body["status"] == "unavailable"
+            assert reason in body["checks"]["storage"]
+            assert body["checks"]["whatsapp"] == body["checks"]["signal"] == "ok"
+        assert (await get(w, "/healthz")).status_code == 200  # alive: restart it, not kill it
+        errors = [r for r in caplog.records if r.name == "whatsignal.status"]
+        assert len(errors) == 1
+        assert reason in errors[0].getMessage()
