@@ -227,6 +227,8 @@ class Bridge:
                     port=config.server.port,
                     stopping=stopping,
                     grace=float(config.server.shutdown_grace_sec),
+                    read_timeout=config.server.read_timeout_sec,
+                    idle_timeout=float(config.server.idle_timeout_sec),
                 )
                 binds: list[str] = await nursery.start(server.run)
                 self.url = base_url(binds)
