@@ -103,6 +103,20 @@ async def test_a_file_the_process_may_no_longer_write_is_reported(
         await store.check_health()
 
 
+async def test_a_database_file_that_cannot_be_looked_at_is_reported(
+    tmp_path: Path, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.db"
+    store = await _open(nursery, path)
+
+    def denied(p: str, *args: object, **kwargs: object) -> os.stat_result:
+        raise PermissionError(13, "Permission denied", p)  # e.g. its directory's mode changed
+
+    monkeypatch.setattr(os, "stat", denied)
+    with pytest.raises(StorageError, match=r"cannot be looked at: Permission denied$"):
+        await store.check_health()
+
+
 async def test_a_store_that_cannot_write_is_reported(tmp_path: Path, nursery: trio.Nursery) -> None:
     store = await _open(nursery, tmp_path / "h.db")
     # What a full disk or a file system remounted read-only does to a running connection.
