@@ -192,7 +192,9 @@ KEYS: tuple[Key, ...] = (
     Key("retry.maxAgeHours", _I, 24, 1, 8760, note="transient failures retried this long"),
     # top level
     Key("retentionDays", _I, 30, 1, 3650, zero_default=True,
-        note="0 means the default (as in Go), not forever"),
+        note="finished rows and mappings are kept this long; events older than a tenth less "
+        "(the dedupe horizon) are refused as replays; 0 means the default (as in Go), not "
+        "forever"),
     Key("log_level", Kind.CHOICE, "info", choices=("debug", "info", "warn", "error"),
         note="debug is refused in secure mode"),
     # server
