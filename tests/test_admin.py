@@ -1,6 +1,8 @@
 """Admin: what an operator sees and can do on a running bridge.
 
-Covers readiness (WAHA and signal-cli, each within the check timeout), the status page (journal
+Covers readiness (WAHA and signal-cli, each within the check timeout; the storage's health
+check on a real database file that is deleted, replaced or cannot be written, logged once and
+run at most once per interval), the status page (journal
 queues with bridge numbers masked, send gates by their last four digits, breaker, pause and
 pending challenge, never a challenge token), the metrics page (pending rows per masked queue),
 dead letters (no content, masked numbers), retrying one, and solving a signal-cli rate-limit
@@ -11,9 +13,15 @@ SignalUpstream's.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
+import logging
+import os
+import shutil
+import stat
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -252,7 +260,8 @@ async def test_an_upstream_away_is_degraded_but_ready(
     [
         (HANG, httpx.Response(204), {"whatsapp": "timeout", "signal": "ok"}, 3.0),
         (WAHA_VERSION, HANG, {"whatsapp": "ok", "signal": "timeout"}, 3.0),
-        (HANG, HANG, {"whatsapp": "timeout", "signal": "timeout"}, 6.0),
+        # The checks run side by side: readiness never takes much more than one timeout.
+        (HANG, HANG, {"whatsapp": "timeout", "signal": "timeout"}, 3.0),
     ],
 )
 async def test_an_upstream_that_does_not_answer_times_out_within_the_check_timeout(
@@ -273,12 +282,12 @@ async def test_an_upstream_that_does_not_answer_times_out_within_the_check_timeo
 
     assert readiness.ready
     assert {k: readiness.checks[k] for k in checks} == checks
-    assert trio.current_time() - start == seconds  # check_timeout (3 s) per silent upstream
+    assert trio.current_time() - start == seconds  # check_timeout (3 s)
 
 
 class InstantJournal:
-    async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
-        return 0
+    async def check_health(self) -> None:
+        return None
 
 
 async def test_a_failing_storage_is_the_one_thing_that_makes_the_bridge_unready(
@@ -288,14 +297,153 @@ async def test_a_failing_storage_is_the_one_thing_that_makes_the_bridge_unready(
     operator.signal.answers["/v1/health"] = httpx.Response(204)
 
     class BrokenJournal:
-        async def pending_count(self, queue: str | None = None, **_: Any) -> int:
-            raise StorageError("disk I/O error")
+        async def check_health(self) -> None:
+            raise StorageError("database transaction failed: disk I/O error")
 
     readiness = await attrs.evolve(operator.admin.board, journal=BrokenJournal()).readiness()
 
     assert not readiness.ready
     assert readiness.state == "unavailable"
-    assert readiness.checks["storage"] == "failing: StorageError"
+    assert readiness.checks["storage"] == "failing: database transaction failed: disk I/O error"
+
+
+async def test_a_storage_that_does_not_answer_is_unready_within_the_check_timeout(
+    operator: Operator, autojump_clock: trio.testing.MockClock
+) -> None:
+    operator.waha.answers["/api/server/version"] = WAHA_VERSION
+    operator.signal.answers["/v1/health"] = httpx.Response(204)
+
+    class WedgedJournal:
+        async def check_health(self) -> None:
+            await trio.sleep_forever()  # a disk that hangs every write
+
+    board = attrs.evolve(operator.admin.board, journal=WedgedJournal())
+    start = trio.current_time()
+    readiness = await board.readiness()
+
+    assert trio.current_time() - start == 3.0
+    assert not readiness.ready
+    assert readiness.checks["storage"] == "failing: timeout: no write within 3 s"
+
+
+# Readiness of a real database file ------------------------------------------------------------
+
+
+@attrs.define(eq=False)
+class FileBoard:
+    """A status board over a store on a real file, with upstreams that answer."""
+
+    board: StatusBoard
+    store: SqliteStore
+    path: Path
+
+
+@pytest.fixture
+async def file_board(operator: Operator, tmp_path: Path, nursery: trio.Nursery) -> FileBoard:
+    operator.waha.answers["/api/server/version"] = WAHA_VERSION
+    operator.signal.answers["/v1/health"] = httpx.Response(204)
+    path = tmp_path / "bridge.db"
+    store: SqliteStore = await nursery.start(SqliteStore(str(path)).run)
+    board = attrs.evolve(operator.admin.board, journal=store, storage_interval=0.0)
+    assert (await board.readiness()).checks["storage"] == "ok"
+    return FileBoard(board, store, path)
+
+
+def _replace(path: Path) -> None:
+    shutil.copyfile(path, path.with_suffix(".restored"))
+    os.replace(path.with_suffix(".restored"), path)
+
+
+async def _cannot_write(board: FileBoard) -> None:
+    # What a full disk, or a file system remounted read-only, does to the open connection.
+    await board.store._call(lambda conn: conn.execute("PRAGMA query_only = ON"), write=False)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        pytest.param(lambda b: b.path.unlink(), "deleted or moved", id="deleted"),
+        pytest.param(lambda b: _replace(b.path), "replaced", id="replaced"),
+        pytest.param(_cannot_write, "readonly database", id="cannot write"),
+        pytest.param(
+            lambda b: b.path.chmod(stat.S_IRUSR),
+            "no longer writable",
+            id="read-only file",
+            marks=pytest.mark.skipif(
+                os.geteuid() == 0,
+                reason="root may write a file whatever its mode: a chmod changes nothing to "
+                "detect as root ('cannot write' covers a store that cannot write)",
+            ),
+        ),
+    ],
+)
+async def test_a_database_file_gone_replaced_or_unwritable_makes_the_bridge_unready(
+    file_board: FileBoard, damage: Callable[[FileBoard], Any], reason: str
+) -> None:
+    result = damage(file_board)
+    if inspect.isawaitable(result):
+        await result
+    try:
+        readiness = await file_board.board.readiness()
+    finally:
+        if file_board.path.exists():  # let the test's clean-up remove the file
+            file_board.path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+    assert not readiness.ready  # the web app answers 503
+    assert readiness.state == "unavailable"
+    assert readiness.checks["storage"].startswith("failing: ")
+    assert reason in readiness.checks["storage"]
+    assert str(file_board.path) not in readiness.checks["storage"]  # /readyz is public
+    assert readiness.checks["whatsapp"] == readiness.checks["signal"] == "ok"
+
+
+async def test_a_failing_storage_is_logged_once_and_its_recovery_once(
+    file_board: FileBoard, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="whatsignal.status")
+    await _cannot_write(file_board)
+    for _ in range(3):
+        assert not (await file_board.board.readiness()).ready
+    await file_board.store._call(lambda conn: conn.execute("PRAGMA query_only = OFF"), write=False)
+    for _ in range(2):
+        assert (await file_board.board.readiness()).ready
+
+    records = [r for r in caplog.records if r.name == "whatsignal.status"]
+    assert [r.levelno for r in records] == [logging.ERROR, logging.INFO]
+    assert "readonly database" in records[0].getMessage()
+
+
+async def test_the_storage_check_writes_at_most_once_per_interval(
+    operator: Operator, autojump_clock: trio.testing.MockClock
+) -> None:
+    operator.waha.answers["/api/server/version"] = WAHA_VERSION
+    operator.signal.answers["/v1/health"] = httpx.Response(204)
+
+    @attrs.define
+    class CountingJournal:
+        checks: int = 0
+        broken: bool = False
+
+        async def check_health(self) -> None:
+            self.checks += 1
+            await trio.sleep(0.5)  # a slow disk: scrapes arriving meanwhile share this check
+            if self.broken:
+                raise StorageError("the database file was deleted")
+
+    journal = CountingJournal()
+    board = attrs.evolve(operator.admin.board, journal=journal, storage_interval=10.0)
+    async with trio.open_nursery() as nursery:  # a burst of scrapes at once
+        for _ in range(5):
+            nursery.start_soon(board.readiness)
+    assert journal.checks == 1
+    await trio.sleep(9.0)
+    journal.broken = True
+    assert (await board.readiness()).ready  # remembered: no second write yet
+    assert journal.checks == 1
+    await trio.sleep(1.0)
+    readiness = await board.readiness()  # the interval is over: the next scrape checks
+    assert journal.checks == 2
+    assert readiness.checks["storage"] == "failing: the database file was deleted"
 
 
 # Status ---------------------------------------------------------------------------------------

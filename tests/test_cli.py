@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -83,6 +84,24 @@ def test_check_config_names_a_typo_and_its_fix(
     assert "Traceback" not in err
 
 
+def test_development_mode_listens_on_loopback_and_still_wants_a_full_length_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in DEV.items():
+        monkeypatch.setenv(key, value)
+    path = _config(tmp_path, 8082, server={"port": 8082})  # no server.host
+    assert main(["check-config", "--config", str(path)]) == EXIT_OK
+    effective = yaml.safe_load(capsys.readouterr().out)
+    assert effective["server"]["host"] == "127.0.0.1"  # not the admin API for the whole LAN
+
+    monkeypatch.setenv("WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", "abcde")
+    assert main(["check-config", "--config", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET (or whatsapp.webhook_secret)" in err
+    assert "use at least 32" in err
+    assert "abcde" not in err
+
+
 def test_missing_config_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -156,6 +175,49 @@ def test_run_serves_healthz_and_stops_on_sigterm_when_idle(tmp_path: Path) -> No
     err = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in err
     assert "+15550000002" not in err  # numbers are masked in logs
+
+
+def _closed_after(sock: socket.socket, limit: float) -> float:
+    """Seconds until the server closes ``sock`` (at most ``limit``, else the test fails)."""
+    sock.settimeout(limit)
+    began = time.monotonic()
+    with contextlib.suppress(ConnectionResetError):  # closed, one way or the other
+        assert sock.recv(1024) == b""
+    return time.monotonic() - began
+
+
+def test_run_honours_the_server_read_and_idle_timeouts(tmp_path: Path) -> None:
+    port = _free_port()
+    server = {"host": "127.0.0.1", "port": port, "readTimeoutSec": 5, "idleTimeoutSec": 1}
+    path = _config(tmp_path, port, server=server)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "whatsignal", "run", "--config", str(path)],
+        env=_env(**DEV),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        with (
+            socket.create_connection(("127.0.0.1", port)) as idle,
+            socket.create_connection(("127.0.0.1", port)) as slow,
+        ):
+            # A request whose body never comes: not idle, so only the read timeout ends it.
+            slow.sendall(
+                b"POST /webhook/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+            )
+            assert _closed_after(idle, 10) < 4  # idleTimeoutSec (hypercorn's default: 75 s)
+            # readTimeoutSec, counted from the last byte it sent (about 4 s after the idle one).
+            assert 2 < _closed_after(slow, 10) < 8
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
 
 
 def test_run_with_a_port_in_use_fails_cleanly(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ The first part checks rows and keys alone (no store). The second runs the intake
 in-memory SqliteStore: ``session.status`` changes go to the session monitor's inbox without
 blocking and are never journaled; what was journaled before is recognised; doorbells ring once
 per queue per batch and only for new rows; rows are stamped with the injected clock; and an
-unparseable Signal item costs only itself.
+unparseable Signal item costs only itself. The last part holds events to the dedupe horizon: a
+replay whose journal row was pruned is ignored, while anything younger than the horizon still
+finds its key (WAHA's retries, the catch-up's history, Signal's pushed envelopes).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import attrs
 import pytest
 import trio
 
+from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.errors import PayloadError
 from whatsignal.intake import Intake, Outcome, StatusEvent
@@ -445,3 +448,170 @@ async def test_a_read_receipt_is_journaled(edge: Edge) -> None:
 
     assert await edge.intake.signal([item], via="websocket") == [Outcome.ACCEPTED]
     assert edge.doorbells.rung == [f"signal:{BRIDGE}"]
+
+
+# The dedupe horizon ---------------------------------------------------------------------------
+
+DAY = 86400.0
+RETENTION = 30 * DAY
+HORIZON = dedupe_horizon(RETENTION)
+SENT = 1_700_000_000.0  # when WAHA stamped the event (unix seconds)
+
+
+def signed_message(
+    stamp_ms: float | None, payload_stamp: Any = None, message_id: str = "false_1@c.us_A"
+) -> tuple[WahaEvent, bytes]:
+    """A ``message`` webhook whose signed envelope says ``stamp_ms`` (None: no envelope time,
+    as the catch-up after a start builds them) and whose payload says ``payload_stamp``."""
+    payload = {**CAROL_SAYS_HI, "id": message_id, "timestamp": payload_stamp}
+    body: dict[str, Any] = {"event": "message", "session": "default", "payload": payload}
+    if stamp_ms is not None:
+        body["timestamp"] = stamp_ms
+    raw = json.dumps(body).encode()
+    return parse_waha_event(raw), raw
+
+
+@pytest.fixture
+async def guarded(nursery: trio.Nursery) -> AsyncIterator[Edge]:
+    """An intake held to the horizon of a 30-day retention, over a store on the same clock."""
+    now = [SENT]
+    store: SqliteStore = await nursery.start(SqliteStore(":memory:", clock=lambda: now[0]).run)
+    doorbells, metrics = RecordingDoorbells(), Metrics()
+    send, receive = trio.open_memory_channel[tuple[str, str]](1)
+    with send, receive:
+        intake = Intake(
+            store=store,
+            channels=CHANNELS,
+            doorbells=doorbells,
+            metrics=metrics,
+            clock=lambda: now[0],
+            horizon=HORIZON,
+        )
+        yield Edge(
+            intake=intake, store=store, doorbells=doorbells, metrics=metrics, inbox=receive, now=now
+        )
+
+
+def test_the_horizon_stays_a_margin_short_of_every_retention() -> None:
+    for days in (1, 2, 7, 30, 365, 3650):  # the range of retentionDays
+        retention = days * DAY
+        horizon = dedupe_horizon(retention)
+        assert horizon <= retention - 3600  # at least an hour of margin for clock skew ...
+        assert horizon <= retention * 0.9  # ... and a tenth of the retention
+        assert horizon >= 0.75 * DAY  # still far beyond WAHA's webhook retries
+    assert HORIZON == 27 * DAY
+
+
+async def test_a_replay_after_the_row_was_pruned_is_ignored_not_forwarded_again(
+    guarded: Edge,
+) -> None:
+    event, raw = signed_message(SENT * 1000)
+    assert await guarded.intake.whatsapp(event, raw) is Outcome.ACCEPTED
+    (row,) = await guarded.store.pending_heads("default")
+    await guarded.store.complete(row.id)
+    # The scheduler's retention pass, a day after the row's key could be pruned.
+    guarded.now[0] = SENT + RETENTION + DAY
+    scheduler = Scheduler(
+        store=guarded.store,
+        clock=lambda: guarded.now[0],
+        relay=None,  # type: ignore[arg-type]  # prune_once() tells nobody
+        running=None,  # type: ignore[arg-type]
+        metrics=guarded.metrics,
+        retention=RETENTION,
+        interval=DAY,
+        max_age=DAY,
+    )
+    assert await scheduler.prune_once() == 1
+    assert not await guarded.store.has_key(row.key)
+
+    # The same signed body again: without the horizon it would be a new row, forwarded twice.
+    assert await guarded.intake.whatsapp(event, raw) is Outcome.IGNORED
+
+    assert await guarded.store.pending_count() == 0
+    assert guarded.doorbells.rung == ["default"]  # the first delivery only
+    assert guarded.counted("whatsapp", "message", "stale") == 1
+
+
+async def test_up_to_the_horizon_the_key_is_still_there_to_dedupe_a_replay(guarded: Edge) -> None:
+    event, raw = signed_message(SENT * 1000)
+    await guarded.intake.whatsapp(event, raw)
+    (row,) = await guarded.store.pending_heads("default")
+    await guarded.store.complete(row.id)
+    guarded.now[0] = SENT + HORIZON  # the oldest replay the intake still takes to the journal
+    await guarded.store.prune(
+        done_before=guarded.now[0] - RETENTION, mappings_before=guarded.now[0] - RETENTION
+    )
+
+    assert await guarded.intake.whatsapp(event, raw) is Outcome.DUPLICATE
+    guarded.now[0] += 1
+    assert await guarded.intake.whatsapp(event, raw) is Outcome.IGNORED
+
+
+async def test_a_waha_retry_of_a_fresh_event_is_never_refused(guarded: Edge) -> None:
+    event, raw = signed_message(SENT * 1000)
+    guarded.now[0] = SENT + 30  # WAHA's default retries end after 15 x 2 s
+    assert await guarded.intake.whatsapp(event, raw) is Outcome.ACCEPTED
+    guarded.now[0] = SENT + 2 * DAY  # even days of exponential retries
+    assert await guarded.intake.whatsapp(event, raw) is Outcome.DUPLICATE
+
+
+async def test_the_signed_envelope_time_decides_not_the_payloads(guarded: Edge) -> None:
+    guarded.now[0] = SENT + 28 * DAY
+    # A fresh event about an old message (the payload's time is the message's): taken.
+    fresh_event = signed_message(guarded.now[0] * 1000, payload_stamp=SENT)
+    assert await guarded.intake.whatsapp(*fresh_event) is Outcome.ACCEPTED
+    # A stale signed envelope is refused whatever the payload claims.
+    stale = signed_message(SENT * 1000, payload_stamp=int(guarded.now[0]), message_id="B")
+    assert await guarded.intake.whatsapp(*stale) is Outcome.IGNORED
+
+
+@pytest.mark.parametrize(
+    ("payload_stamp", "outcome"),
+    [
+        pytest.param(SENT + 1 * DAY, Outcome.ACCEPTED, id="seconds, within"),
+        pytest.param(str(int(SENT + 1 * DAY)), Outcome.ACCEPTED, id="a numeric string"),
+        pytest.param((SENT + 1 * DAY) * 1000, Outcome.ACCEPTED, id="milliseconds"),
+        pytest.param(SENT, Outcome.IGNORED, id="beyond the horizon"),
+        pytest.param(None, Outcome.ACCEPTED, id="no time at all"),
+        pytest.param("yesterday", Outcome.ACCEPTED, id="no readable time"),
+    ],
+)
+async def test_the_catch_up_is_judged_by_the_messages_own_time(
+    guarded: Edge, payload_stamp: Any, outcome: Outcome
+) -> None:
+    guarded.now[0] = SENT + 28 * DAY
+    # The catch-up after a start journals WAHA's history without an envelope time.
+    event = WahaEvent(
+        event="message",
+        session="default",
+        payload={**CAROL_SAYS_HI, "timestamp": payload_stamp},
+    )
+    assert await guarded.intake.whatsapp(event, b"{}") is outcome
+
+
+async def test_without_a_horizon_nothing_is_judged_by_age(edge: Edge) -> None:
+    event, raw = signed_message(1000.0)  # 1970
+
+    assert await edge.intake.whatsapp(event, raw) is Outcome.ACCEPTED
+
+
+async def test_a_pushed_envelope_older_than_the_horizon_is_ignored(guarded: Edge) -> None:
+    guarded.now[0] = SENT + 28 * DAY
+    old = envelope(BRIDGE, int(SENT * 1000))
+    recent = envelope(BRIDGE, int((SENT + 2 * DAY) * 1000))
+
+    pushed = await guarded.intake.signal([old, recent], via="push")
+
+    assert pushed == [Outcome.IGNORED, Outcome.ACCEPTED]
+    assert guarded.counted("signal", "push", "stale") == 1
+    # The websocket and the long poll hand each envelope out once: nothing to replay there.
+    assert await guarded.intake.signal([old], via="websocket") == [Outcome.ACCEPTED]
+
+
+async def test_a_pushed_envelope_is_aged_by_the_signal_servers_clock(guarded: Edge) -> None:
+    guarded.now[0] = SENT + 28 * DAY
+    # The sender's phone clock is a month behind; the server received it an hour ago.
+    behind = envelope(BRIDGE, int(SENT * 1000))
+    behind["envelope"]["serverReceivedTimestamp"] = int((guarded.now[0] - 3600) * 1000)
+
+    assert await guarded.intake.signal([behind], via="push") == [Outcome.ACCEPTED]

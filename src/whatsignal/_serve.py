@@ -21,7 +21,12 @@ __all__ = ["base_url", "serve_app"]
 
 
 def _hypercorn_config(
-    host: str, port: int, graceful_timeout: float, websocket_ping_interval: float | None
+    host: str,
+    port: int,
+    graceful_timeout: float,
+    websocket_ping_interval: float | None,
+    read_timeout: int | None = None,
+    keep_alive_timeout: float = 75.0,
 ) -> HypercornConfig:
     config = HypercornConfig()
     # IPv6 literals need brackets in a bind string.
@@ -31,7 +36,10 @@ def _hypercorn_config(
     # done by the app itself, with masking, so hypercorn's loggers stay quiet.
     config.accesslog = None
     config.errorlog = logging.getLogger("whatsignal.http.hypercorn")
-    config.keep_alive_timeout = 75.0
+    config.keep_alive_timeout = keep_alive_timeout
+    # Closes a connection whose client sent nothing for this long, the time its request is
+    # handled included (hypercorn reads on while the app works); None: never.
+    config.read_timeout = read_timeout
     # Server-initiated websocket pings (ASGI has no ping message; hypercorn sends them).
     config.websocket_ping_interval = websocket_ping_interval
     return config
@@ -45,6 +53,8 @@ async def serve_app(
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     graceful_timeout: float = 5.0,
     websocket_ping_interval: float | None = None,
+    read_timeout: int | None = None,
+    keep_alive_timeout: float = 75.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns (graceful) or the caller cancels.
@@ -52,11 +62,17 @@ async def serve_app(
     Reports the bound URLs (``["http://127.0.0.1:54321"]``) through ``task_status`` once the
     socket listens, so ``port=0`` is usable in tests.
 
+    ``read_timeout``: a connection whose client sends nothing for this long is closed, also
+    while its request is being handled (None: never); ``keep_alive_timeout``: an idle
+    keep-alive connection is closed after this long.
+
     Resource handling:
         When ``shutdown_trigger`` returns, hypercorn stops accepting connections and gives
         requests in flight ``graceful_timeout`` seconds to finish. Cancellation is the hard stop.
     """
-    config = _hypercorn_config(host, port, graceful_timeout, websocket_ping_interval)
+    config = _hypercorn_config(
+        host, port, graceful_timeout, websocket_ping_interval, read_timeout, keep_alive_timeout
+    )
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
 
 

@@ -13,6 +13,17 @@ bridged accounts in one group see the same message id):
 * ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
   ``wa:<session>:revoked:<revokedMessageId>``
 * ``sig:<account>:<sourceUuid or source>:<timestamp>``  a Signal envelope
+
+A natural key dedupes only while its row is in the journal, and the scheduler prunes done rows
+after ``retentionDays``. So an event older than the *dedupe horizon* (``horizon``, a margin
+short of the retention: :func:`whatsignal.actors.scheduler.dedupe_horizon`) is ignored: its row
+may be gone, and journaling it again would forward it again. Its age is read from what the
+sender signed: the WAHA envelope's ``timestamp`` (ms, inside the HMAC-signed body; a replayed
+body cannot change it), else the payload's own ``timestamp`` (seconds: the catch-up after a
+start feeds WAHA's history through here without an envelope). Answered 2xx like every other
+ignored event: WAHA retries anything else, and a stale event does not get fresher. On the
+Signal side only the push path can replay an envelope (the websocket and the long poll take
+each one from signal-cli exactly once), so only pushed envelopes are held to the horizon.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ from whatsignal.models.waha import (
 from whatsignal.serde import parse_signal_received, parse_waha_payload, waha_payload_type
 from whatsignal.storage import InboundEvent, Journal
 
-__all__ = ["Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
+__all__ = ["PUSH", "Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
 
 log = logging.getLogger("whatsignal.intake")
 
@@ -52,6 +63,47 @@ class Outcome(enum.Enum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+
+
+PUSH = "push"
+"""``via`` of envelopes signal-cli pushed to ``/webhook/signal``: the one Signal path a stale
+envelope can be replayed through."""
+
+_MS_THRESHOLD = 1e11
+"""A timestamp above this is in milliseconds (as seconds it would be after the year 5000)."""
+
+
+def _unix(value: object) -> float | None:
+    """A WAHA timestamp (seconds or ms; int, float or a numeric string) as unix seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or value != value or value <= 0:
+        return None
+    seconds = float(value)
+    return seconds / 1000.0 if seconds > _MS_THRESHOLD else seconds
+
+
+def _event_time(event: WahaEvent) -> tuple[float, bool] | None:
+    """When a WAHA event happened, in unix seconds, and whether the time was the envelope's
+    (signed with the body) rather than the payload's; None when neither says."""
+    signed = _unix(event.timestamp)
+    if signed is not None:
+        return signed, True
+    own = _unix(event.payload.get("timestamp"))
+    return None if own is None else (own, False)
+
+
+def _pushed_at(item: SigReceived, raw: Any) -> float:
+    """When the Signal server received a pushed envelope (its clock, not the sender phone's,
+    which may be far off), else the envelope's own timestamp; unix seconds."""
+    env = raw.get("envelope") if isinstance(raw, dict) else None
+    server = _unix(env.get("serverReceivedTimestamp")) if isinstance(env, dict) else None
+    return server if server is not None else item.envelope.timestamp / 1000.0
 
 
 def signal_queue(number: str) -> str:
@@ -102,6 +154,9 @@ class Intake:
         doorbells: rings the doorbell of a queue (a session name or ``signal:<number>``).
         session_status: where ``session.status`` changes go (the session monitor's inbox),
             or None when no monitor runs; sent without blocking.
+        horizon: seconds; a journaled kind of event older than this is ignored (see the
+            module's docstring). None: no check. It must stay short of the retention of done
+            rows, which is what makes a redelivery a no-op.
     """
 
     store: Journal
@@ -110,6 +165,7 @@ class Intake:
     metrics: Metrics
     clock: Clock
     session_status: trio.MemorySendChannel[StatusEvent] | None = None
+    horizon: float | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -205,12 +261,37 @@ class Intake:
             log.debug("ignored %s on %s: %s", event.event, event.session, row)
             self._count("whatsapp", event.event, Outcome.IGNORED)
             return Outcome.IGNORED
+        if self._whatsapp_too_old(event):
+            self._count("whatsapp", event.event, "stale")
+            return Outcome.IGNORED
         (row_id,) = await self.store.journal([row])
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
         if row_id is not None:
             self.doorbells.ring(row.queue)
         return outcome
+
+    def _age(self, stamp: float) -> float | None:
+        """The age of ``stamp`` (unix seconds) when it is beyond the horizon, else None."""
+        age = self.clock() - stamp
+        return age if self.horizon is not None and age > self.horizon else None
+
+    def _whatsapp_too_old(self, event: WahaEvent) -> bool:
+        # No time at all: nothing to judge by (WAHA always signs one; backfill has its own).
+        stamp, signed = _event_time(event) or (self.clock(), False)
+        age = self._age(stamp)
+        if age is not None:  # a signed one is a replay (or WAHA's clock is far off)
+            log.log(
+                logging.WARNING if signed else logging.INFO,
+                "not journaled: %s on %s %s %.1f days ago, beyond the %.1f-day dedupe horizon",
+                event.event,
+                event.session,
+                "signed" if signed else "sent",
+                age / 86400,
+                (self.horizon or 0) / 86400,
+                extra={"session": event.session},
+            )
+        return age is not None
 
     async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool:
         """Whether this WAHA event was journaled before (a late retry of it is harmless)."""
@@ -261,6 +342,17 @@ class Intake:
             if isinstance(row, str):
                 log.debug("ignored envelope from %s: %s", wlog.phone(item.envelope.sender), row)
                 self._count("signal", via, Outcome.IGNORED)
+                outcomes.append(Outcome.IGNORED)
+                continue
+            age = self._age(_pushed_at(item, raw)) if via == PUSH else None
+            if age is not None:
+                log.warning(
+                    "refused a pushed envelope from %s sent %.1f days ago, beyond the dedupe "
+                    "horizon (a replay?); not journaled",
+                    wlog.phone(item.envelope.sender),
+                    age / 86400,
+                )
+                self._count("signal", via, "stale")
                 outcomes.append(Outcome.IGNORED)
                 continue
             slots.append(len(outcomes))

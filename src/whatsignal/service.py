@@ -30,7 +30,7 @@ from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, SignalReceiver, open_websocket
 from whatsignal.actors.registry import PollerRegistry
-from whatsignal.actors.scheduler import Scheduler
+from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
 from whatsignal.actors.session_poller import InFlight, SessionPoller
 from whatsignal.actors.session_table import SessionTable
@@ -113,6 +113,7 @@ class Bridge:
                 names = wiring.names(config, store, waha, clock)
                 notices = Notices(signal=signal_client)
                 statuses, inbox = status_channel()
+                retention = config.retention_days * 86400.0
                 intake = Intake(
                     store=store,
                     channels=channels,
@@ -120,6 +121,7 @@ class Bridge:
                     metrics=metrics,
                     clock=clock,
                     session_status=statuses,
+                    horizon=dedupe_horizon(retention),
                 )
                 relay = wiring.relay(
                     config,
@@ -197,7 +199,7 @@ class Bridge:
                     running=registry,
                     metrics=metrics,
                     max_age=config.retry.max_age_hours * 3600.0,
-                    retention=config.retention_days * 86400.0,
+                    retention=retention,
                     interval=config.server.cleanup_interval_hours * 3600.0,
                 )
                 await nursery.start(scheduler.run)
@@ -225,6 +227,8 @@ class Bridge:
                     port=config.server.port,
                     stopping=stopping,
                     grace=float(config.server.shutdown_grace_sec),
+                    read_timeout=config.server.read_timeout_sec,
+                    idle_timeout=float(config.server.idle_timeout_sec),
                 )
                 binds: list[str] = await nursery.start(server.run)
                 self.url = base_url(binds)

@@ -9,10 +9,17 @@ Nothing shown carries message content or a full phone number: queues of bridge n
 numbers of the send gates are masked to their last four digits. Session names come from the
 configuration or from WAHA, bounded by ``signal.maxConcurrentSessions``, so they are fit for
 metric labels.
+
+Readiness is scraped often, so its storage check (a durable write, and a look at whether the
+database file is still the one the store opened) runs at most once per ``storage_interval``
+and is remembered in between; the three checks run side by side, each within
+``check_timeout``. A storage check that starts failing is logged once as an error (and once
+more when it recovers), however often readiness is asked.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -25,10 +32,18 @@ from whatsignal.clock import Clock
 from whatsignal.errors import ClientError, StorageError
 from whatsignal.metrics import CONTENT_TYPE_LATEST, Metrics
 from whatsignal.relay.upstreams import SignalUpstream
-from whatsignal.storage import Journal
+from whatsignal.storage import Health, Journal
 from whatsignal.web.app import Readiness
 
-__all__ = ["StatusBoard", "queue_label"]
+__all__ = ["BoardStore", "StatusBoard", "queue_label"]
+
+log = logging.getLogger("whatsignal.status")
+
+STORAGE_OK = "ok"
+
+
+class BoardStore(Journal, Health, Protocol):
+    """The journal (queues, pending rows) and the store's health check."""
 
 
 class PollerView(Protocol):
@@ -65,7 +80,7 @@ class StatusBoard:
     """Readiness, the status page and the metrics page of one bridge."""
 
     version: str
-    journal: Journal
+    journal: BoardStore
     waha: WahaClient
     signal: SignalClient
     gates: SignalUpstream
@@ -74,36 +89,21 @@ class StatusBoard:
     metrics: Metrics
     clock: Clock
     check_timeout: float = 3.0
+    storage_interval: float = 10.0
+    _storage: tuple[float, str] | None = attrs.field(init=False, default=None)
+    _storage_lock: trio.Lock = attrs.field(init=False, factory=trio.Lock)
+    _reported: str = attrs.field(init=False, default=STORAGE_OK)
 
     async def readiness(self) -> Readiness:
-        """Whether the bridge can take work: its storage answers. WAHA, signal-cli and the
-        sessions are shown as well, and make the answer ``degraded``, not unready: while they
-        are away, what arrives is journaled and waits for them."""
+        """Whether the bridge can take work: its storage can write, to the file it opened.
+        WAHA, signal-cli and the sessions are shown as well, and make the answer
+        ``degraded``, not unready: while they are away, what arrives is journaled and waits
+        for them."""
         checks: dict[str, Any] = {}
-        ready = True
-        with trio.move_on_after(self.check_timeout):
-            try:
-                await self.journal.pending_count()
-                checks["storage"] = "ok"
-            except StorageError as error:
-                checks["storage"] = f"failing: {type(error).__name__}"
-        if checks.get("storage") != "ok":
-            checks.setdefault("storage", "timeout")
-            ready = False
-        with trio.move_on_after(self.check_timeout):
-            try:
-                await self.waha.server_version()
-                checks["whatsapp"] = "ok"
-            except ClientError as error:
-                checks["whatsapp"] = f"unavailable: {type(error).__name__}"
-        checks.setdefault("whatsapp", "timeout")
-        with trio.move_on_after(self.check_timeout):
-            try:
-                ok = await self.signal.health()
-                checks["signal"] = "ok" if ok else "unhealthy"
-            except ClientError as error:
-                checks["signal"] = f"unavailable: {type(error).__name__}"
-        checks.setdefault("signal", "timeout")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._check_storage, checks)
+            nursery.start_soon(self._check_whatsapp, checks)
+            nursery.start_soon(self._check_signal, checks)
         degraded = {
             e.name: e.status or "unknown"
             for e in self.table.entries()
@@ -111,7 +111,54 @@ class StatusBoard:
         }
         if degraded:
             checks["sessions"] = degraded
-        return Readiness(ready, checks)
+        # The order of the keys stays the same whichever check finished first.
+        order = ("storage", "whatsapp", "signal", "sessions")
+        checks = {key: checks[key] for key in order if key in checks}
+        return Readiness(checks["storage"] == STORAGE_OK, checks)
+
+    async def _check_storage(self, checks: dict[str, Any]) -> None:
+        async with self._storage_lock:  # concurrent probes share one check
+            cached = self._storage
+            if cached is None or trio.current_time() - cached[0] >= self.storage_interval:
+                result = f"failing: timeout: no write within {self.check_timeout:g} s"
+                with trio.move_on_after(self.check_timeout):
+                    try:
+                        await self.journal.check_health()
+                        result = STORAGE_OK
+                    except StorageError as error:
+                        result = f"failing: {error}"
+                cached = self._storage = (trio.current_time(), result)
+                self._report(result)
+        checks["storage"] = cached[1]
+
+    def _report(self, result: str) -> None:
+        """Log a change of the storage check once: the first failure (or a different one) as
+        an error, the recovery as info."""
+        if result == self._reported:
+            return
+        if result == STORAGE_OK:
+            log.info("storage check ok again: the database can be written")
+        else:
+            log.error("storage check %s; readiness answers 503", result)
+        self._reported = result
+
+    async def _check_whatsapp(self, checks: dict[str, Any]) -> None:
+        checks["whatsapp"] = "timeout"
+        with trio.move_on_after(self.check_timeout):
+            try:
+                await self.waha.server_version()
+                checks["whatsapp"] = "ok"
+            except ClientError as error:
+                checks["whatsapp"] = f"unavailable: {type(error).__name__}"
+
+    async def _check_signal(self, checks: dict[str, Any]) -> None:
+        checks["signal"] = "timeout"
+        with trio.move_on_after(self.check_timeout):
+            try:
+                ok = await self.signal.health()
+                checks["signal"] = "ok" if ok else "unhealthy"
+            except ClientError as error:
+                checks["signal"] = f"unavailable: {type(error).__name__}"
 
     async def status(self) -> dict[str, Any]:
         """Sessions, pollers, receivers, journal queues and the send gates."""

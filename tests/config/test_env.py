@@ -16,6 +16,10 @@ def _problems(data: dict[str, Any], env: dict[str, str]) -> list[str]:
     return list(info.value.problems)
 
 
+FROM_ENV = "webhook-secret-from-the-environment"
+FROM_FILE = "webhook-secret-from-the-config-file"
+
+
 def test_env_overrides_win_over_the_file(minimal: dict[str, Any], dev_env: dict[str, str]) -> None:
     minimal["server"] = {"port": 9000, "trustedProxies": ["10.0.0.0/8"]}
     env = {
@@ -27,11 +31,11 @@ def test_env_overrides_win_over_the_file(minimal: dict[str, Any], dev_env: dict[
         "PORT": "8099",
         "WHATSAPP_SESSION_STARTUP_TIMEOUT_SEC": "90",
         "WHATSIGNAL_TRUSTED_PROXIES": "172.16.0.0/12, 192.168.0.0/16,",
-        "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET": "from-env",
-        "WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN": "token-from-env",
+        "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET": FROM_ENV,
+        "WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN": "token-from-env-0123",
     }
-    minimal["whatsapp"]["webhook_secret"] = "from-file"
-    minimal["signal"]["webhookToken"] = "token-from-file"
+    minimal["whatsapp"]["webhook_secret"] = FROM_FILE
+    minimal["signal"]["webhookToken"] = "token-from-file-0123"
     config = config_from_mapping(minimal, env=env)
     assert config.whatsapp.api_base_url == "http://waha.internal:3000"
     assert config.signal.rpc_url == "https://signal.internal"
@@ -40,18 +44,18 @@ def test_env_overrides_win_over_the_file(minimal: dict[str, Any], dev_env: dict[
     assert config.server.port == 8099
     assert config.whatsapp.session_startup_timeout_sec == 90
     assert config.server.trusted_proxies == ("172.16.0.0/12", "192.168.0.0/16")
-    assert config.secrets.webhook_secret == config.whatsapp.webhook_secret == "from-env"
-    assert config.signal.webhook_token == "token-from-env"
+    assert config.secrets.webhook_secret == config.whatsapp.webhook_secret == FROM_ENV
+    assert config.signal.webhook_token == "token-from-env-0123"
 
 
 def test_file_secrets_are_used_without_env(
     minimal: dict[str, Any], dev_env: dict[str, str]
 ) -> None:
-    minimal["whatsapp"]["webhook_secret"] = "from-file"
-    minimal["signal"]["webhookToken"] = "token-from-file"
+    minimal["whatsapp"]["webhook_secret"] = FROM_FILE
+    minimal["signal"]["webhookToken"] = "token-from-file-0123"
     config = config_from_mapping(minimal, env=dev_env)
-    assert config.secrets.webhook_secret == "from-file"
-    assert config.signal.webhook_token == "token-from-file"
+    assert config.secrets.webhook_secret == FROM_FILE
+    assert config.signal.webhook_token == "token-from-file-0123"
 
 
 def test_env_satisfies_required_keys(minimal: dict[str, Any], dev_env: dict[str, str]) -> None:
@@ -205,6 +209,33 @@ def test_development_mode_still_checks_lengths_of_secrets_that_are_set(
         "WHATSIGNAL_ENCRYPTION_SECRET",
         "WHATSIGNAL_ENCRYPTION_LOOKUP_SALT",
     ]
+
+
+@pytest.mark.parametrize("mode", ["development", "secure"])
+@pytest.mark.parametrize("where", ["file", "env"])
+def test_a_short_webhook_secret_or_push_token_is_refused_in_either_mode(
+    minimal: dict[str, Any],
+    dev_env: dict[str, str],
+    secure_env: dict[str, str],
+    mode: str,
+    where: str,
+) -> None:
+    env = dict(dev_env if mode == "development" else secure_env)
+    if where == "file":
+        env.pop("WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", None)
+        minimal["whatsapp"]["webhook_secret"] = "12345"
+        minimal["signal"]["webhookToken"] = "tok"
+    else:
+        env["WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET"] = "12345"
+        env["WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN"] = "tok"
+    problems = _problems(minimal, env)
+    assert problems == [
+        "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET (or whatsapp.webhook_secret): 5 characters is too "
+        "short; use at least 32; generate one with: openssl rand -hex 32",
+        "WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN (or signal.webhookToken): 3 characters is too short; "
+        "use at least 16; generate one with: openssl rand -hex 32",
+    ]
+    assert "12345" not in "\n".join(problems)
 
 
 def test_env_defaults_to_the_process_environment(

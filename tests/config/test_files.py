@@ -42,11 +42,26 @@ def test_go_config_json_loads_unchanged(fixtures: Path) -> None:
     assert config.media.allowed_types.voice == ("ogg",)
     assert config.server.trusted_proxies == ("10.0.0.0/8", "172.16.0.0/12")
     assert config.whatsapp.webhook_secret == config.secrets.webhook_secret
-    unused = [w for w in config.warnings if "not used yet" in w]
-    assert len(unused) == 1
-    assert "tracing.enabled" in unused[0]
-    assert "signal.pollWorkers" in unused[0]
-    assert "whatsapp.api_base_url" not in unused[0]
+    (unused,) = [w for w in config.warnings if "not used yet" in w]
+    assert "tracing.enabled" in unused
+    assert "whatsapp.api_base_url" not in unused
+    # Keys that mean nothing here say why, one warning per reason, each key named once.
+    ignored = {
+        w.split(": accepted")[0]: w.split("ignored: ")[1]
+        for w in config.warnings
+        if "and ignored: " in w
+    }
+    named = unused.split(": ")[1].split(", ") + [k for ks in ignored for k in ks.split(", ")]
+    assert len(named) == len(set(named))
+    assert ignored[
+        "database.maxOpenConnections, database.maxIdleConnections, database.connMaxLifetimeSec,"
+        " database.connMaxIdleTimeSec"
+    ].startswith("connection-pool settings mean nothing to SQLite")
+    assert {"signal.pollWorkers", "whatsapp.retry_count", "media.cache_dir"} <= set(named)
+    # Honoured now: the server's read and idle timeouts (hypercorn's).
+    assert (config.server.read_timeout_sec, config.server.idle_timeout_sec) == (15, 60)
+    assert "server.readTimeoutSec" not in named
+    assert "server.idleTimeoutSec" not in named
 
 
 def test_explicit_path_wins_over_everything(

@@ -181,7 +181,31 @@ def test_go_zero_means_default_and_null_means_unset(
     assert config.whatsapp.contact_cache_hours == 24
     assert config.whatsapp.webhook_secret is None
     assert config.server.webhook_max_skew_sec is None
-    assert config.server.host == "0.0.0.0"
+    assert config.server.host == "127.0.0.1"  # unset, in development mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "bound"),
+    [
+        ("development", None, "127.0.0.1"),
+        ("development", "0.0.0.0", "0.0.0.0"),
+        ("development", "::", "::"),
+        ("secure", None, "0.0.0.0"),
+        ("secure", "10.0.0.5", "10.0.0.5"),
+    ],
+)
+def test_development_mode_listens_on_this_machine_only_unless_told_otherwise(
+    minimal: dict[str, Any],
+    dev_env: dict[str, str],
+    secure_env: dict[str, str],
+    mode: str,
+    host: str | None,
+    bound: str,
+) -> None:
+    env = dev_env if mode == "development" else secure_env
+    if host is not None:
+        minimal["server"] = {"host": host}
+    assert config_from_mapping(minimal, env=env).server.host == bound
 
 
 @pytest.mark.parametrize(
@@ -402,8 +426,42 @@ def test_unused_keys_are_listed_once_only_when_present(
     minimal["signal"]["pollWorkers"] = 3
     config = config_from_mapping(minimal, env=dev_env)
     (warning,) = [w for w in config.warnings if "not used yet" in w]
-    assert warning.endswith("signal.pollWorkers, tracing.enabled, tracing.sample_rate")
+    assert warning.endswith(": tracing.enabled, tracing.sample_rate")
     assert config.tracing.sample_rate == 0.5
+    (workers,) = [w for w in config.warnings if "pollWorkers" in w]
+    assert workers == (
+        "signal.pollWorkers: accepted for compatibility with the Go whatsignal and ignored: "
+        "each bridge number has one receiver and each session one worker; remove it"
+    )
+
+
+def test_database_pool_keys_say_once_that_they_mean_nothing_to_sqlite(
+    minimal: dict[str, Any], dev_env: dict[str, str]
+) -> None:
+    minimal["database"].update(maxOpenConnections=10, connMaxIdleTimeSec=30)
+    config = config_from_mapping(minimal, env=dev_env)
+    assert (
+        config.warnings.count(
+            "database.maxOpenConnections, database.connMaxIdleTimeSec: accepted for compatibility "
+            "with the Go whatsignal and ignored: connection-pool settings mean nothing to SQLite: "
+            "the bridge has one connection, on one thread; remove them"
+        )
+        == 1
+    )
+    assert not any("not used yet" in w for w in config.warnings)
+
+
+def test_the_server_timeouts_are_used_and_the_read_timeout_outlasts_readiness(
+    minimal: dict[str, Any], dev_env: dict[str, str]
+) -> None:
+    minimal["server"] = {"readTimeoutSec": 20, "idleTimeoutSec": 5}
+    config = config_from_mapping(minimal, env=dev_env)
+    assert (config.server.read_timeout_sec, config.server.idle_timeout_sec) == (20, 5)
+    assert not any("TimeoutSec" in w for w in config.warnings)
+    # Hypercorn's read timeout also runs while a request is handled: readiness takes up to 3 s.
+    minimal["server"] = {"readTimeoutSec": 3}
+    (problem,) = _problems(minimal, dev_env)
+    assert problem.startswith("server.readTimeoutSec: 3 is out of range; use a value from 5 to")
 
 
 @pytest.mark.parametrize(("data", "described"), [(None, "null"), (b"x", "bytes")])

@@ -70,6 +70,7 @@ async def test_a_version_1_database_upgrades_with_its_rows_intact(tmp_path: Path
         contact = Contact("default", "1@c.us", "Bob", "1", 1.0)
         await store.put_contact(contact)  # a table that version 2 added
         assert await store.get_contact("default", "1@c.us") == contact
+        await store.check_health()  # the probe's table, which version 3 added
         nursery.cancel_scope.cancel()
 
     with _connect(path) as check:

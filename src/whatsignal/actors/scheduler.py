@@ -3,8 +3,9 @@
 * **Retention**, every ``server.cleanupIntervalHours``: journal rows that finished (``done``)
   more than ``retentionDays`` ago go, and message mappings older than that. Pending and dead
   rows are never pruned: they are work, or evidence an operator still has to look at.
-  Retention must stay far longer than WAHA's webhook retry window (15 x 2 s by default): a
-  done row is also the dedupe key that turns a late redelivery into a no-op.
+  A done row is also the natural key that turns a redelivery into a no-op, so the intake
+  refuses events older than :func:`dedupe_horizon` (a margin short of the retention): a
+  replay of anything older could no longer be told from a new event.
 * **Expiry**, every ``expire_interval`` seconds: a pending row older than
   ``retry.maxAgeHours`` in a queue that has no poller (its session is gone from WAHA, or left
   out by ``signal.maxConcurrentSessions``) becomes a dead letter, and the user is told, as a
@@ -26,9 +27,27 @@ from whatsignal.errors import StorageError
 from whatsignal.metrics import Metrics
 from whatsignal.storage import Journal, JournalRow, Retention
 
-__all__ = ["Scheduler"]
+__all__ = ["KEY_MARGIN", "Scheduler", "dedupe_horizon"]
 
 log = logging.getLogger("whatsignal.scheduler")
+
+
+KEY_MARGIN = 0.1
+"""The share of the retention the dedupe horizon stays short of (at least an hour)."""
+
+
+def dedupe_horizon(retention: float) -> float:
+    """The age (seconds) up to which the journal can still tell a redelivered event: a margin
+    short of ``retention``, the seconds a done row (its natural key) is kept.
+
+    A row is pruned ``retention`` after it was *done*, which is after it arrived, which is
+    after the sender stamped it, so an event younger than ``retention`` still has its key.
+    The margin covers a sender's clock running ahead of the bridge's (the event's time is
+    WAHA's or the Signal sender's, the row's is the bridge's): 10 % of the retention, at
+    least an hour. At the smallest retention (1 day) that is 21.6 hours, far beyond WAHA's
+    webhook retries (30 s by default; about 4 minutes with the linear policy).
+    """
+    return retention - max(3600.0, retention * KEY_MARGIN)
 
 
 class SchedulerStore(Journal, Retention, Protocol):

@@ -55,6 +55,9 @@ class Key:
     secret: bool = False
     zero_default: bool = False
     note: str = ""
+    ignored: str = ""
+    """For a key that is not used (``used=False``) and never will be: why it means nothing
+    here. Set keys with one reason are named in one warning; the others are "not used yet"."""
 
     @property
     def name(self) -> str:
@@ -77,6 +80,17 @@ def snake(name: str) -> str:
 
 _B, _I, _F, _S = Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STR
 _UNUSED = "accepted for Go compatibility; not used yet"
+_IGNORED = "accepted for Go compatibility; ignored: "
+# Why keys Go had mean nothing here (one start-up warning per reason, naming the keys set).
+_GO_UNUSED = "the Go whatsignal never used it either"
+_NO_DISK = "media and attachments pass through memory, never to disk"
+_POOL = (
+    "connection-pool settings mean nothing to SQLite: the bridge has one connection, on one thread"
+)
+_NO_WORKERS = "each bridge number has one receiver and each session one worker"
+_NO_WRITE = (
+    "hypercorn has no write timeout; server.readTimeoutSec bounds a request, its handling included"
+)
 
 KEYS: tuple[Key, ...] = (
     # whatsapp
@@ -85,11 +99,13 @@ KEYS: tuple[Key, ...] = (
     Key("whatsapp.timeout_ms", Kind.TIMEOUT_MS, 30000, 1000, 3_600_000, zero_default=True,
         note="HTTP timeout toward WAHA in milliseconds; >= 1e9 is read as Go nanoseconds "
         "(warning)"),
-    Key("whatsapp.retry_count", _I, 3, 0, 100, used=False, zero_default=True, note=_UNUSED),
+    Key("whatsapp.retry_count", _I, 3, 0, 100, used=False, zero_default=True,
+        ignored=_GO_UNUSED, note=_IGNORED + _GO_UNUSED),
     Key("whatsapp.webhook_secret", _S, env="WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", secret=True,
-        note="HMAC-SHA512 secret of WAHA webhooks; secure mode: required, >= 32 chars"),
+        note="HMAC-SHA512 secret of WAHA webhooks; >= 32 chars when set; secure mode: "
+        "required"),
     Key("whatsapp.pollIntervalSec", _I, 30, 1, 3600, used=False, zero_default=True,
-        note=_UNUSED),
+        ignored=_GO_UNUSED, note=_IGNORED + _GO_UNUSED),
     Key("whatsapp.contactSyncOnStartup", _B, False,
         note="fetch every contact name at start (else on first use)"),
     Key("whatsapp.contactCacheHours", _I, 24, 1, 168, zero_default=True),
@@ -112,17 +128,17 @@ KEYS: tuple[Key, ...] = (
         note="signal-cli-rest-api base URL"),
     Key("signal.intermediaryPhoneNumber", Kind.PHONE, required=True,
         note="the bridge's own Signal number (E.164)"),
-    Key("signal.device_name", _S, used=False, note=_UNUSED),
+    Key("signal.device_name", _S, used=False, ignored=_GO_UNUSED, note=_IGNORED + _GO_UNUSED),
     Key("signal.pollingEnabled", _B, True, note="receive from Signal (Go default was false)"),
     Key("signal.pollIntervalSec", _I, 1, 1, 3600),
     Key("signal.pollTimeoutSec", _I, 10, 1, 3600, note="long-poll timeout"),
-    Key("signal.attachmentsDir", _S, used=False,
-        note=_UNUSED + " (attachments are fetched over HTTP)"),
+    Key("signal.attachmentsDir", _S, used=False, ignored=_NO_DISK, note=_IGNORED + _NO_DISK),
     Key("signal.httpTimeoutSec", _I, 60, 1, 3600, zero_default=True,
         note="must be >= pollTimeoutSec + 10"),
     Key("signal.strictInit", _B, False,
         note="a signal-cli that does not answer /v1/about at start stops the bridge"),
-    Key("signal.pollWorkers", _I, 5, 1, 100, used=False, zero_default=True, note=_UNUSED),
+    Key("signal.pollWorkers", _I, 5, 1, 100, used=False, zero_default=True,
+        ignored=_NO_WORKERS, note=_IGNORED + _NO_WORKERS),
     Key("signal.forceNativePolling", _B, False,
         note="with receiveMode auto: poll even in json-rpc mode (prefer receiveMode: poll)"),
     Key("signal.sessionDiscoveryIntervalSec", _I, 30, 1, 3600),
@@ -134,7 +150,7 @@ KEYS: tuple[Key, ...] = (
     Key("signal.receiveMode", Kind.CHOICE, "auto", choices=("auto", "websocket", "poll"),
         note="checked against /v1/about at start"),
     Key("signal.webhookToken", _S, env="WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN", secret=True,
-        note="token of POST /webhook/signal?token=..."),
+        note="token of POST /webhook/signal?token=...; >= 16 chars when set"),
     # channels
     Key("channels[].whatsappSessionName", Kind.SESSION, required=True,
         note='[A-Za-z0-9_-]{1,64}, unique; "*" = default for discovered sessions'),
@@ -145,18 +161,18 @@ KEYS: tuple[Key, ...] = (
     # database
     Key("database.path", _S, required=True, env="DB_PATH", note="SQLite file"),
     Key("database.maxOpenConnections", _I, 25, 1, 1000, used=False, zero_default=True,
-        note=_UNUSED),
+        ignored=_POOL, note=_IGNORED + _POOL),
     Key("database.maxIdleConnections", _I, 5, 0, 1000, used=False, zero_default=True,
-        note=_UNUSED + "; <= maxOpenConnections"),
+        ignored=_POOL, note=_IGNORED + _POOL + "; <= maxOpenConnections"),
     Key("database.connMaxLifetimeSec", _I, 300, 1, 3600, used=False, zero_default=True,
-        note=_UNUSED),
+        ignored=_POOL, note=_IGNORED + _POOL),
     Key("database.connMaxIdleTimeSec", _I, 60, 1, 3600, used=False, zero_default=True,
-        note=_UNUSED),
+        ignored=_POOL, note=_IGNORED + _POOL),
     Key("database.synchronous", Kind.CHOICE, "FULL", choices=("FULL", "NORMAL", "OFF"),
         note="SQLite synchronous pragma; FULL loses nothing on power loss"),
     # media
-    Key("media.cache_dir", _S, env="MEDIA_DIR", used=False,
-        note=_UNUSED + " (media passes through memory, never to disk)"),
+    Key("media.cache_dir", _S, env="MEDIA_DIR", used=False, ignored=_NO_DISK,
+        note=_IGNORED + _NO_DISK),
     Key("media.maxSizeMB.image", _I, 5, 1, 100, zero_default=True),
     Key("media.maxSizeMB.video", _I, 100, 1, 500, zero_default=True),
     Key("media.maxSizeMB.document", _I, 100, 1, 100, zero_default=True),
@@ -176,18 +192,26 @@ KEYS: tuple[Key, ...] = (
     Key("retry.maxAgeHours", _I, 24, 1, 8760, note="transient failures retried this long"),
     # top level
     Key("retentionDays", _I, 30, 1, 3650, zero_default=True,
-        note="0 means the default (as in Go), not forever"),
+        note="finished rows and mappings are kept this long; events older than a tenth less "
+        "(the dedupe horizon) are refused as replays; 0 means the default (as in Go), not "
+        "forever"),
     Key("log_level", Kind.CHOICE, "info", choices=("debug", "info", "warn", "error"),
         note="debug is refused in secure mode"),
     # server
-    Key("server.host", _S, "0.0.0.0"),
+    Key("server.host", _S,
+        note="unset: 0.0.0.0 (every interface); in development mode 127.0.0.1 (this machine "
+        "only), so the admin API of a test setup is not open to the network"),
     Key("server.port", _I, 8082, 0, 65535, env="PORT", note="0 = any free port"),
     Key("server.shutdownGraceSec", _I, 30, 0, 3600,
         note="time in-flight work gets after SIGTERM"),
-    Key("server.readTimeoutSec", _I, 15, 1, 3600, used=False, zero_default=True, note=_UNUSED),
+    Key("server.readTimeoutSec", _I, 15, 5, 3600, zero_default=True,
+        note="a connection whose client sends nothing for this long is closed (slow uploads, "
+        "slow-loris clients); the time a request is being handled counts too, so it must "
+        "exceed the slowest answer (readiness: up to 3 s)"),
     Key("server.writeTimeoutSec", _I, 15, 1, 3600, used=False, zero_default=True,
-        note=_UNUSED),
-    Key("server.idleTimeoutSec", _I, 60, 1, 3600, used=False, zero_default=True, note=_UNUSED),
+        ignored=_NO_WRITE, note=_IGNORED + _NO_WRITE),
+    Key("server.idleTimeoutSec", _I, 60, 1, 3600, zero_default=True,
+        note="an idle keep-alive connection is closed after this long"),
     Key("server.webhookMaxSkewSec", _I, None, 1, 3600, zero_default=True,
         note="X-Webhook-Timestamp window; unset or 0 = no check"),
     Key("server.webhookMaxBytes", _I, 5 * 1024 * 1024, 1024, 50 * 1024 * 1024,

@@ -16,7 +16,7 @@ import cattrs
 
 from whatsignal.config._convert import Invalid, convert, describe, from_env
 from whatsignal.config._files import find_config_file, read_config_file
-from whatsignal.config._keys import KEYS, Key, snake
+from whatsignal.config._keys import KEYS, KEYS_BY_PATH, Key, snake
 from whatsignal.config._model import Config
 from whatsignal.config._secure import secrets_from
 from whatsignal.config._tree import TREE, Context, ListNode, Node, join, walk
@@ -122,6 +122,27 @@ def _check_relations(data: dict[str, Any], ctx: Context) -> None:
     _check_channels(data["channels"], signal["intermediary_phone_number"], ctx)
 
 
+def _unused_warnings(paths: list[str]) -> list[str]:
+    """One warning for the keys set that are not used yet, and one per reason for those that
+    mean nothing here (each key named once)."""
+    by_reason: dict[str, list[str]] = {}
+    for path in paths:
+        key = KEYS_BY_PATH.get(path)
+        by_reason.setdefault(key.ignored if key is not None else "", []).append(path)
+    warnings = []
+    if not_yet := by_reason.pop("", None):
+        warnings.append(
+            "accepted for compatibility with the Go whatsignal but not used yet: "
+            + ", ".join(not_yet)
+        )
+    for reason, keys in by_reason.items():
+        warnings.append(
+            f"{', '.join(keys)}: accepted for compatibility with the Go whatsignal and "
+            f"ignored: {reason}; remove {'them' if len(keys) > 1 else 'it'}"
+        )
+    return warnings
+
+
 def config_from_mapping(
     data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "<mapping>"
 ) -> Config:
@@ -146,21 +167,22 @@ def config_from_mapping(
     _apply_env(values, env, ctx)
     completed = _complete(TREE, values, "", ctx)
     _check_relations(completed, ctx)
+    push_token = env.get("WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN") or completed["signal"]["webhook_token"]
     development, secrets = secrets_from(
-        env, completed["whatsapp"]["webhook_secret"], completed["log_level"], ctx
+        env,
+        completed["whatsapp"]["webhook_secret"],
+        completed["log_level"],
+        ctx,
+        push_token=push_token,
     )
     if ctx.problems:
         raise ConfigError(ctx.problems)
     completed["whatsapp"]["webhook_secret"] = secrets["webhook_secret"]
-    completed["signal"]["webhook_token"] = (
-        env.get("WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN") or completed["signal"]["webhook_token"]
-    )
-    warnings = list(ctx.warnings)
-    if ctx.unused:
-        warnings.append(
-            "accepted for compatibility with the Go whatsignal but not used yet: "
-            + ", ".join(ctx.unused)
-        )
+    completed["signal"]["webhook_token"] = push_token
+    server = completed["server"]
+    if server["host"] is None:  # a development setup listens to this machine only
+        server["host"] = "127.0.0.1" if development else "0.0.0.0"
+    warnings = [*ctx.warnings, *_unused_warnings(ctx.unused)]
     completed.update(
         development=development,
         secrets=secrets,

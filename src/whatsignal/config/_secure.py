@@ -5,7 +5,8 @@ token and a webhook secret of at least 32 characters, both encryption salts of a
 the encryption secret of at least 32, and refuses ``log_level: debug`` (debug logs carry
 message text and phone numbers). Development mode relaxes the missing-secret rules into
 warnings so that the demo runs without any setup; a secret that *is* set must still be long
-enough in any mode. Messages name the variable and the length, never the secret itself.
+enough in any mode (the webhook secret too, and signal-cli's push token: 16). Messages name the
+variable and the length, never the secret itself.
 """
 
 from __future__ import annotations
@@ -44,10 +45,21 @@ def _length(
     return value
 
 
+PUSH_TOKEN_MIN = 16
+"""signal-cli's push token is compared in constant time and can only be guessed online; 16
+characters of ``openssl rand -hex`` are 64 bits."""
+
+
 def secrets_from(
-    env: Mapping[str, str], file_webhook_secret: str | None, log_level: str, ctx: Context
+    env: Mapping[str, str],
+    file_webhook_secret: str | None,
+    log_level: str,
+    ctx: Context,
+    *,
+    push_token: str | None = None,
 ) -> tuple[bool, dict[str, str | None]]:
-    """Read and check the secrets; return (development, secrets by attribute name)."""
+    """Read and check the secrets (``push_token``: the effective ``signal.webhookToken``, only
+    checked); return (development, secrets by attribute name)."""
     mode = env.get(ENV_MODE, "")
     dev = mode == ENV_DEVELOPMENT
     secure = not dev
@@ -68,10 +80,11 @@ def secrets_from(
 
     webhook_name = "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET (or whatsapp.webhook_secret)"
     webhook_secret = _env(env, "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET") or file_webhook_secret
-    if secure:
-        _length(ctx, webhook_name, webhook_secret, 32, required=True)
-    elif webhook_secret is None:
+    _length(ctx, webhook_name, webhook_secret, 32, required=secure)
+    if webhook_secret is None and dev:
         ctx.warn("no webhook secret: WAHA webhooks are accepted without an HMAC check")
+    push_name = "WHATSIGNAL_SIGNAL_WEBHOOK_TOKEN (or signal.webhookToken)"
+    _length(ctx, push_name, push_token, PUSH_TOKEN_MIN, required=False)
 
     admin_token = _length(
         ctx, "WHATSIGNAL_ADMIN_TOKEN", _env(env, "WHATSIGNAL_ADMIN_TOKEN"), 32, required=secure

@@ -2,7 +2,7 @@
 mappings, and the contact/group/identity caches.
 
 ``Store`` is the interface, the union of narrower protocols that callers may ask for
-instead: ``Journal`` (the work queue), ``Mappings``, ``Caches`` and ``Retention``.
+instead: ``Journal`` (the work queue), ``Mappings``, ``Caches``, ``Retention`` and ``Health``.
 ``SqliteStore`` is the embedded implementation (one actor, one dedicated database thread,
 group commit); its SQL lives per concern in ``journal``, ``mappings`` and ``caches``. Every
 database failure is a StorageError.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from whatsignal.storage._thread import StoreStats as StoreStats
 from whatsignal.storage.base import Caches as Caches
+from whatsignal.storage.base import Health as Health
 from whatsignal.storage.base import Journal as Journal
 from whatsignal.storage.base import Mappings as Mappings
 from whatsignal.storage.base import Retention as Retention
@@ -48,6 +49,7 @@ __all__ = [
     "Contact",
     "Direction",
     "Group",
+    "Health",
     "InboundEvent",
     "Journal",
     "JournalRow",

@@ -10,9 +10,10 @@ only what it uses (a poller that reads mappings need not be handed the work queu
 - :class:`Journal`: the inbound work queue;
 - :class:`Mappings`: what was bridged to what (quotes, receipts, delivery status);
 - :class:`Caches`: contacts, groups and Signal identities;
-- :class:`Retention`: deleting what is no longer needed.
+- :class:`Retention`: deleting what is no longer needed;
+- :class:`Health`: whether the store can still do its job (readiness).
 
-:class:`Store` is all four together, and means exactly what it meant before the split.
+:class:`Store` is all five together.
 
 Semantics every backend must keep, for every protocol here: every method is async, every
 write is durable when it returns, and every database failure surfaces as
@@ -227,5 +228,16 @@ class Retention(Protocol):
         ...
 
 
-class Store(Journal, Mappings, Caches, Retention, Protocol):
+class Health(Protocol):
+    """Whether the store can still take work: what readiness asks it."""
+
+    async def check_health(self) -> None:
+        """Prove the store can write: a tiny durable write through the same path the journal
+        takes, after checking that the database it writes is still the one it opened (for a
+        file: not deleted, not replaced, still writable). Raises StorageError saying what is
+        wrong. Not cheap (a commit): callers keep the answer for a while."""
+        ...
+
+
+class Store(Journal, Mappings, Caches, Retention, Health, Protocol):
     """The durable state of the bridge: journal (work queue), mappings and caches."""

@@ -119,6 +119,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "the readiness probe's row",
+        (
+            # One row, rewritten by each readiness check: proof that the store can still write.
+            """
+            CREATE TABLE health (
+                id         INTEGER PRIMARY KEY CHECK (id = 1),
+                checked_at REAL NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

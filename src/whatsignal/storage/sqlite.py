@@ -32,6 +32,7 @@ import trio
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.errors import StorageError
 from whatsignal.storage import caches as _caches
+from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
 from whatsignal.storage import mappings as _mappings
 from whatsignal.storage._thread import DbThread, StoreStats
@@ -119,6 +120,7 @@ class SqliteStore(Store):
     _clock: Clock = attrs.field(default=wall_clock, kw_only=True)
     stats: StoreStats = attrs.field(init=False, factory=StoreStats)
     _db: DbThread | None = attrs.field(init=False, default=None)
+    _opened: _health.FileId | None = attrs.field(init=False, default=None)
 
     @property
     def thread_ident(self) -> int | None:
@@ -164,6 +166,10 @@ class SqliteStore(Store):
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, applied_at=applied_at)
+            if self.path != ":memory:":
+                # Which file this connection writes: the health check tells when the path
+                # names another one (deleted, or replaced under the bridge).
+                self._opened = _health.file_id(self.path)
             ready = True
         finally:
             if not ready:
@@ -330,6 +336,11 @@ class SqliteStore(Store):
 
     async def uuid_for_number(self, number: str) -> str | None:
         return await self._read(_caches.uuid_for_number, number)
+
+    # ---- Health -------------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        await self._write(_health.check, path=self.path, opened=self._opened, now=self._clock())
 
     # ---- Retention ----------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ class WebhookServer:
 
     ``run`` reports the bound URLs once the socket listens. When ``stopping`` is set, it stops
     accepting and gives requests in flight ``grace`` seconds; cancellation is the hard stop.
+    ``read_timeout`` (``server.readTimeoutSec``) and ``idle_timeout``
+    (``server.idleTimeoutSec``) are hypercorn's ``read_timeout`` and ``keep_alive_timeout``.
     """
 
     app: Any
@@ -30,6 +32,8 @@ class WebhookServer:
     port: int
     stopping: trio.Event
     grace: float = 5.0
+    read_timeout: int | None = None
+    idle_timeout: float = 75.0
 
     async def run(
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
@@ -40,5 +44,7 @@ class WebhookServer:
             port=self.port,
             shutdown_trigger=self.stopping.wait,
             graceful_timeout=self.grace,
+            read_timeout=self.read_timeout,
+            keep_alive_timeout=self.idle_timeout,
             task_status=task_status,
         )
