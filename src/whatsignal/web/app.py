@@ -245,7 +245,12 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         "signalcaptcha://...", "number": "+49..." (optional: every paused number)}``."""
         if (denied := admin_denied()) is not None:
             return denied
-        body = await request.get_json(force=True, silent=True)
+        raw = await request.get_data(cache=False, as_text=False)
+        assert isinstance(raw, bytes)
+        try:
+            body = parse_json(raw, "rate-limit challenge body")
+        except PayloadError as error:
+            return _error(400, str(error))
         if not isinstance(body, dict):
             return _error(400, "expected a JSON object with 'captcha'")
         captcha, number = body.get("captcha"), body.get("number")
