@@ -105,12 +105,24 @@ def _error(status: int, reason: str, **extra: Any) -> Response:
     return response
 
 
+def same_secret(supplied: str, expected: str) -> bool:
+    """Whether a request supplied ``expected``, compared as bytes in constant time.
+
+    Headers may carry any byte (they arrive as latin-1) and a query any character, while
+    ``hmac.compare_digest`` refuses a ``str`` that is not ASCII with a TypeError: comparing the
+    UTF-8 bytes makes such a value simply wrong. ``surrogatepass`` keeps the encoding total.
+    """
+    return hmac.compare_digest(
+        supplied.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """WAHA's ``X-Webhook-Hmac``: hex HMAC-SHA512 of the raw body, compared in constant time."""
     if not header:
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-    return hmac.compare_digest(expected, header.strip().lower())
+    return same_secret(header.strip().lower(), expected)
 
 
 def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) -> QuartTrio:
@@ -182,7 +194,7 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         token = request.args.get("token", "")
         if not settings.signal_webhook_token:
             return _error(401, "the push path is disabled: set signal.webhookToken")
-        if not hmac.compare_digest(token.encode(), settings.signal_webhook_token.encode()):
+        if not same_secret(token, settings.signal_webhook_token):
             return _error(401, "missing or wrong token")
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
@@ -205,7 +217,7 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         if (
             settings.admin_token
             and scheme.lower() == "bearer"
-            and hmac.compare_digest(token.strip().encode(), settings.admin_token.encode())
+            and same_secret(token.strip(), settings.admin_token)
         ):
             return None
         response = _error(401, "admin token required (Authorization: Bearer ...)")
