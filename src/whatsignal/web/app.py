@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from whatsignal.errors import PayloadError, StorageError
 from whatsignal.serde import parse_json, parse_waha_event
+from whatsignal.web.early_reply import EarlyReply
 
 if TYPE_CHECKING:
     from whatsignal.clock import Clock
@@ -129,6 +130,8 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
     """Build the quart-trio app serving the bridge's endpoints."""
     app = QuartTrio("whatsignal")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # An answer given before the body was read closes the connection (see early_reply).
+    app.asgi_app = EarlyReply(app.asgi_app)  # type: ignore[method-assign]
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
