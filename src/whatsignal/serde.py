@@ -21,6 +21,7 @@ import json
 import math
 import operator
 import re
+from collections import Counter
 from typing import Any, TypeVar
 
 import attrs
@@ -169,15 +170,12 @@ def _constant(name: str) -> Any:
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                # A field name is worth showing; anything else might be content.
-                named = f" {key!r}" if _FIELD_NAME.fullmatch(key) else ""
-                raise _Refused(f"duplicate key{named}")
-            seen.add(key)
-    return result
+    if len(result) == len(pairs):
+        return result
+    key = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+    # A field name is worth showing; anything else might be content.
+    named = f" {key!r}" if _FIELD_NAME.fullmatch(key) else ""
+    raise _Refused(f"duplicate key{named}")
 
 
 _DECODER = json.JSONDecoder(
