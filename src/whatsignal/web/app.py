@@ -158,7 +158,8 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
     def unauthenticated(reason: str, *, warn: str | None = None, **headers: str) -> Response:
         """401 with ``reason`` (and ``warn`` logged); 429 once the client's address is over
         ``server.rateLimitPerMinute`` (logged once by the limiter, so a flood stays quiet)."""
-        # The peer from the ASGI scope (quart's remote_addr is a header a client could add).
+        # The connection's peer, straight from the ASGI scope (quart's remote_addr passes
+        # through a Remote-Addr header, a name a client can send too).
         peer = (request.scope.get("client") or (None,))[0]
         client = limiter.client(peer, request.headers.getlist("X-Forwarded-For"))
         wait = limiter.failed(client)
