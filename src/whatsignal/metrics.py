@@ -43,7 +43,7 @@ class Metrics:
         self.webhooks = _counter(
             r,
             "whatsignal_webhook_events_total",
-            "Inbound webhook events by source, event and result",
+            "Inbound events by source, event (WAHA's documented names, else other) and result",
             ("source", "event", "result"),
         )
         self.forwarded = _counter(

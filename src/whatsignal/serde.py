@@ -4,12 +4,24 @@ Parsing is strict about types (a string is not a number, ``"false"`` is not a bo
 lenient about extra keys (upstreams add fields all the time). Every failure becomes a
 :class:`~whatsignal.errors.PayloadError` whose message says which field is wrong and why; that
 text is what a webhook's 400 answer carries.
+
+:func:`parse_json` is bounded, because what it reads comes from the network: nesting deeper than
+:data:`MAX_DEPTH` is refused before the decoder sees it (the stdlib decoder recurses once per
+level and would raise ``RecursionError`` deep down), and so are numbers longer than
+:data:`MAX_NUMBER_CHARS` (Python refuses to convert integers over 4,300 digits with a plain
+``ValueError``), ``NaN``/``Infinity`` and numbers that overflow to them, duplicate keys (which
+value wins differs between parsers), bytes that are not UTF-8 and strings that are not Unicode
+(a lone surrogate escape, which cannot be written to the database or sent on).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import operator
 import re
+from collections import Counter
 from typing import Any, TypeVar
 
 import attrs
@@ -28,6 +40,9 @@ from whatsignal.models.waha import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_NUMBER_CHARS",
+    "WAHA_EVENTS",
     "parse_json",
     "parse_signal_received",
     "parse_waha_event",
@@ -106,16 +121,98 @@ def structure(data: Any, cls: type[T], what: str) -> T:
         raise PayloadError(f"{what}: {_describe(error)}") from None
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of objects and arrays a body may have (WAHA's deepest payloads, raw engine
+data in ``_data``, stay well under 20)."""
+
+MAX_NUMBER_CHARS = 100
+"""Longest number literal accepted, sign, fraction and exponent included (ids and timestamps
+have at most 20 digits)."""
+
+# A JSON string literal: a quote, then anything but a quote or a backslash, or an escape pair.
+# UTF-8 never has the bytes of '"' or '\\' inside a multi-byte character, so raw bytes will do.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_AS_STEP = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
+
+
+class _Refused(Exception):
+    """Raised by the decoder's hooks; becomes a PayloadError naming the body."""
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether the brackets outside string literals nest deeper than MAX_DEPTH.
+
+    Linear and in C: strings are cut out, the brackets kept as steps of 2 (open) and 0 (close),
+    and the depth after the i-th bracket is their running sum minus i. Unbalanced brackets are
+    the decoder's to report; an unterminated string leaves its brackets in, which at worst calls
+    a broken body too deep instead of broken.
+    """
+    steps = _STRING.sub(b"", raw).translate(_AS_STEP, _NOT_A_BRACKET)
+    sums = itertools.accumulate(steps)
+    return max(map(operator.sub, sums, itertools.count(1)), default=0) > MAX_DEPTH
+
+
+def _number(text: str, convert: type[int] | type[float]) -> Any:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _Refused(f"a number of {len(text)} characters (at most {MAX_NUMBER_CHARS})")
+    value = convert(text)
+    if not math.isfinite(value):
+        raise _Refused("a number out of range (it would be infinite)")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    key = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+    # A field name is worth showing; anything else might be content.
+    named = f" {key!r}" if _FIELD_NAME.fullmatch(key) else ""
+    raise _Refused(f"duplicate key{named}")
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique,
+    parse_int=lambda text: _number(text, int),
+    parse_float=lambda text: _number(text, float),
+    parse_constant=_constant,
+)
+
+
 def parse_json(raw: bytes, what: str) -> Any:
-    """Decode JSON or raise PayloadError with the position of the problem (never the body)."""
+    """Decode a JSON body from the network, bounded (see the module docstring).
+
+    Raises:
+        PayloadError: the body is not UTF-8, not JSON, or outside the bounds; the message says
+            where or why, never what the body holds.
+    """
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise PayloadError(f"{what}: body is not UTF-8") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PayloadError(f"{what}: body is not UTF-8 (byte {error.start})") from None
+    if _too_deep(raw):
+        raise PayloadError(f"{what}: nested deeper than {MAX_DEPTH} levels")
+    try:
+        value = _DECODER.decode(text)
+    except _Refused as error:
+        raise PayloadError(f"{what}: {error}") from None
     except json.JSONDecodeError as error:
         raise PayloadError(
             f"{what}: invalid JSON ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise PayloadError(f"{what}: a string is not Unicode (a lone surrogate)") from None
+    return value
 
 
 def parse_waha_event(raw: bytes) -> WahaEvent:
@@ -133,6 +230,45 @@ _PAYLOADS: dict[str, type[Any]] = {
     "message.edited": WaMessage,
     "session.status": WaSessionStatus,
 }
+
+
+WAHA_EVENTS: frozenset[str] = frozenset(
+    {
+        "session.status",
+        "message",
+        "message.reaction",
+        "message.any",
+        "message.ack",
+        "message.ack.group",
+        "message.waiting",
+        "message.revoked",
+        "message.edited",
+        "state.change",
+        "group.join",
+        "group.leave",
+        "group.v2.join",
+        "group.v2.leave",
+        "group.v2.update",
+        "group.v2.participants",
+        "presence.update",
+        "poll.vote",
+        "poll.vote.failed",
+        "chat.archive",
+        "call.received",
+        "call.accepted",
+        "call.rejected",
+        "label.upsert",
+        "label.deleted",
+        "label.chat.added",
+        "label.chat.deleted",
+        "event.response",
+        "event.response.failed",
+        "engine.event",
+    }
+)
+"""WAHA's documented event names (the ``event`` enum of ``WAHAWebhookMessage`` in its OpenAPI
+spec). Anything else is answered like an event the bridge ignores, and counted as ``other``: a
+metric label must not take whatever a sender writes."""
 
 
 def waha_payload_type(event: str) -> type[Any] | None:

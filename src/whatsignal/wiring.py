@@ -276,7 +276,9 @@ def receiver_settings(config: Config, connect: Connect) -> ReceiverSettings:
 def web_settings(config: Config, version: str, clock: Clock) -> WebSettings:
     """``server.webhookMaxBytes`` / ``webhookMaxSkewSec``, the webhook secret, the push-path
     token and the admin token (the admin endpoints are open only in development mode without
-    a token)."""
+    a token), and the limit on failed authentication (``server.rateLimitPerMinute``,
+    ``rateLimitCleanupMinutes``, ``trustedProxies``)."""
+    server = config.server
     return WebSettings(
         version=version,
         clock=clock,
@@ -286,6 +288,9 @@ def web_settings(config: Config, version: str, clock: Clock) -> WebSettings:
         signal_webhook_token=config.signal.webhook_token,
         admin_token=config.secrets.admin_token,
         admin_open=config.development,
+        rate_limit_per_minute=server.rate_limit_per_minute,
+        rate_limit_cleanup_sec=server.rate_limit_cleanup_minutes * 60.0,
+        trusted_proxies=server.trusted_proxies,
     )
 
 

@@ -216,13 +216,16 @@ KEYS: tuple[Key, ...] = (
         note="X-Webhook-Timestamp window; unset or 0 = no check"),
     Key("server.webhookMaxBytes", _I, 5 * 1024 * 1024, 1024, 50 * 1024 * 1024,
         zero_default=True),
-    Key("server.rateLimitPerMinute", _I, 100, 1, 10000, used=False, zero_default=True,
-        note=_UNUSED),
-    Key("server.rateLimitCleanupMinutes", _I, 5, 1, 60, used=False, zero_default=True,
-        note=_UNUSED),
+    Key("server.rateLimitPerMinute", _I, 100, 1, 10000, zero_default=True,
+        note="failed authentications (webhooks, admin) per client address and minute; "
+        "then 429 with Retry-After. Correctly authenticated requests are never limited"),
+    Key("server.rateLimitCleanupMinutes", _I, 5, 1, 60, zero_default=True,
+        note="how often addresses that stopped failing authentication are forgotten "
+        "(at most ten thousand are tracked)"),
     Key("server.cleanupIntervalHours", _I, 24, 1, 168, zero_default=True),
     Key("server.trustedProxies", Kind.CIDR_LIST, (), env="WHATSIGNAL_TRUSTED_PROXIES",
-        used=False, note=_UNUSED + " (no per-IP webhook rate limit); env: comma-separated"),
+        note="reverse proxies whose X-Forwarded-For names the client (the right-most address "
+        "that is not a trusted proxy); env: comma-separated"),
     # tracing (all accepted, none used yet)
     Key("tracing.service_name", _S, "whatsignal", used=False, note=_UNUSED),
     Key("tracing.service_version", _S, "dev", used=False, note=_UNUSED),

@@ -9,7 +9,13 @@ Status codes of ``POST /webhook/whatsapp`` (WAHA retries anything that is not 2x
     400  malformed body (the reason is in the answer; the body is never logged)
     401  HMAC signature missing or wrong (when a secret is set), or timestamp outside the window
     413  body larger than ``server.webhookMaxBytes`` (refused before it is read whole)
+    429  the client's address failed authentication too often (``Retry-After`` says how long)
     503  the journal write failed: WAHA will retry, nothing is lost
+
+Every body is parsed with :func:`whatsignal.serde.parse_json` (bounded depth and numbers), and
+every secret a request supplies is compared as bytes in constant time, so no input reaches a
+500. Failed authentication is counted per client address (:mod:`whatsignal.web.auth_limit`);
+an answer given before the body was read closes the connection (:mod:`whatsignal.web.early_reply`).
 """
 
 from __future__ import annotations
@@ -17,16 +23,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+import trio
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from whatsignal.errors import PayloadError, StorageError
 from whatsignal.serde import parse_json, parse_waha_event
+from whatsignal.web.auth_limit import AuthLimiter, parse_networks
+from whatsignal.web.early_reply import EarlyReply
 
 if TYPE_CHECKING:
     from whatsignal.clock import Clock
@@ -87,6 +96,10 @@ class WebSettings:
     Args:
         max_skew_sec: how far ``X-Webhook-Timestamp`` may be from ``clock`` (None: unchecked).
         admin_open: development mode without an admin token: the admin endpoints are open.
+        rate_limit_per_minute: failed authentications an address may have in a minute.
+        rate_limit_cleanup_sec: how often the limiter forgets addresses that have calmed down.
+        trusted_proxies: CIDRs of reverse proxies whose ``X-Forwarded-For`` is believed.
+        monotonic: the limiter's clock (trio's, which tests move).
     """
 
     version: str
@@ -97,6 +110,10 @@ class WebSettings:
     signal_webhook_token: str | None = None
     admin_token: str | None = None
     admin_open: bool = False
+    rate_limit_per_minute: int = 100
+    rate_limit_cleanup_sec: float = 300.0
+    trusted_proxies: tuple[str, ...] = ()
+    monotonic: Callable[[], float] = trio.current_time
 
 
 def _error(status: int, reason: str, **extra: Any) -> Response:
@@ -105,18 +122,60 @@ def _error(status: int, reason: str, **extra: Any) -> Response:
     return response
 
 
+def same_secret(supplied: str, expected: str) -> bool:
+    """Whether a request supplied ``expected``, compared as bytes in constant time.
+
+    Headers may carry any byte (they arrive as latin-1) and a query any character, while
+    ``hmac.compare_digest`` refuses a ``str`` that is not ASCII with a TypeError: comparing the
+    UTF-8 bytes makes such a value simply wrong. ``surrogatepass`` keeps the encoding total.
+    """
+    return hmac.compare_digest(
+        supplied.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """WAHA's ``X-Webhook-Hmac``: hex HMAC-SHA512 of the raw body, compared in constant time."""
     if not header:
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-    return hmac.compare_digest(expected, header.strip().lower())
+    return same_secret(header.strip().lower(), expected)
 
 
 def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) -> QuartTrio:
     """Build the quart-trio app serving the bridge's endpoints."""
     app = QuartTrio("whatsignal")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # An answer given before the body was read closes the connection (see early_reply).
+    app.asgi_app = EarlyReply(app.asgi_app)  # type: ignore[method-assign]
+    limiter = AuthLimiter(
+        per_minute=settings.rate_limit_per_minute,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+        cleanup_sec=settings.rate_limit_cleanup_sec,
+        now=settings.monotonic,
+    )
+
+    def unauthenticated(reason: str, *, warn: str | None = None, **headers: str) -> Response:
+        """401 with ``reason`` (and ``warn`` logged); 429 once the client's address is over
+        ``server.rateLimitPerMinute`` (logged once by the limiter, so a flood stays quiet)."""
+        # The connection's peer, straight from the ASGI scope (quart's remote_addr passes
+        # through a Remote-Addr header, a name a client can send too).
+        peer = (request.scope.get("client") or (None,))[0]
+        client = limiter.client(peer, request.headers.getlist("X-Forwarded-For"))
+        wait = limiter.failed(client)
+        if wait is not None:
+            response = _error(
+                429,
+                f"too many failed authentications from this address; retry in {wait} s",
+                retry_after=wait,
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if warn is not None:
+            log.warning("%s", warn)
+        response = _error(401, reason)
+        response.headers.update(headers)
+        return response
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -151,13 +210,19 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
 
     @app.post("/webhook/whatsapp")
     async def webhook_whatsapp() -> Response:
+        signature = request.headers.get("X-Webhook-Hmac")
+        if settings.webhook_secret and not signature:  # decided without reading the body
+            return unauthenticated(
+                "signature verification failed (X-Webhook-Hmac missing)",
+                warn="webhook rejected: no HMAC signature",
+            )
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
-        if settings.webhook_secret and not signature_ok(
-            settings.webhook_secret, raw, request.headers.get("X-Webhook-Hmac")
-        ):
-            log.warning("webhook rejected: HMAC signature missing or wrong")
-            return _error(401, "signature verification failed (X-Webhook-Hmac)")
+        if settings.webhook_secret and not signature_ok(settings.webhook_secret, raw, signature):
+            return unauthenticated(
+                "signature verification failed (X-Webhook-Hmac)",
+                warn="webhook rejected: HMAC signature wrong",
+            )
         try:
             event = parse_waha_event(raw)
             # A late retry of an event already journaled is a harmless duplicate: never refused.
@@ -181,9 +246,9 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
     async def webhook_signal() -> Response:
         token = request.args.get("token", "")
         if not settings.signal_webhook_token:
-            return _error(401, "the push path is disabled: set signal.webhookToken")
-        if not hmac.compare_digest(token.encode(), settings.signal_webhook_token.encode()):
-            return _error(401, "missing or wrong token")
+            return unauthenticated("the push path is disabled: set signal.webhookToken")
+        if not same_secret(token, settings.signal_webhook_token):
+            return unauthenticated("missing or wrong token")
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
         try:
@@ -205,12 +270,13 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         if (
             settings.admin_token
             and scheme.lower() == "bearer"
-            and hmac.compare_digest(token.strip().encode(), settings.admin_token.encode())
+            and same_secret(token.strip(), settings.admin_token)
         ):
             return None
-        response = _error(401, "admin token required (Authorization: Bearer ...)")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="whatsignal"'
-        return response
+        return unauthenticated(
+            "admin token required (Authorization: Bearer ...)",
+            **{"WWW-Authenticate": 'Bearer realm="whatsignal"'},
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -245,7 +311,12 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         "signalcaptcha://...", "number": "+49..." (optional: every paused number)}``."""
         if (denied := admin_denied()) is not None:
             return denied
-        body = await request.get_json(force=True, silent=True)
+        raw = await request.get_data(cache=False, as_text=False)
+        assert isinstance(raw, bytes)
+        try:
+            body = parse_json(raw, "rate-limit challenge body")
+        except PayloadError as error:
+            return _error(400, str(error))
         if not isinstance(body, dict):
             return _error(400, "expected a JSON object with 'captcha'")
         captcha, number = body.get("captcha"), body.get("number")
