@@ -10,8 +10,9 @@ text is what a webhook's 400 answer carries.
 level and would raise ``RecursionError`` deep down), and so are numbers longer than
 :data:`MAX_NUMBER_CHARS` (Python refuses to convert integers over 4,300 digits with a plain
 ``ValueError``), ``NaN``/``Infinity`` and numbers that overflow to them, duplicate keys (which
-value wins differs between parsers), bytes that are not UTF-8 and strings that are not Unicode
-(a lone surrogate escape, which cannot be written to the database or sent on).
+value wins differs between parsers) and bytes that are not UTF-8. A lone surrogate escape
+(half of an emoji, from a broken client) is not refused: it becomes U+FFFD, so the message
+still crosses and can be stored and sent on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from whatsignal.convert.safe import clean_strings
 from whatsignal.errors import PayloadError
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.models.waha import (
@@ -208,10 +210,9 @@ def parse_json(raw: bytes, what: str) -> Any:
             f"{what}: invalid JSON ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
     if _SURROGATE_ESCAPE.search(raw):
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise PayloadError(f"{what}: a string is not Unicode (a lone surrogate)") from None
+        # A lone surrogate escape is text a broken client wrote, not an attack: the message
+        # still crosses, with U+FFFD where the half character was.
+        value = clean_strings(value)
     return value
 
 
