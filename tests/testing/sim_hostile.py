@@ -524,7 +524,7 @@ def bodies_for(endpoint: Endpoint) -> st.SearchStrategy[bytes]:
     mangled = st.tuples(
         plain,
         st.sampled_from(["wrap", "truncate", "duplicate", "bad-byte"]),
-        st.integers(1, 2000),
+        st.one_of(st.sampled_from([64, 65, 1000, 5000]), st.integers(1, 2000)),
     ).map(lambda t: _mutate(*t))
     if not endpoint.valid:
         return st.one_of(plain, plain, mangled)

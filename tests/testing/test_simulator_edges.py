@@ -380,3 +380,25 @@ async def test_a_waha_204_fault_is_answered_without_a_body(nursery: trio.Nursery
     assert added.status_code == 201
     assert (faulted.status_code, faulted.content) == (204, b"")
     assert after.status_code == 200
+
+
+async def test_bodies_over_the_size_limit_are_refused_in_each_format(
+    nursery: trio.Nursery,
+) -> None:
+    signal = FakeSignal()
+    signal_url: str = await nursery.start(signal.run)
+    _, waha_client = await start_fake(nursery)
+    async with httpx.AsyncClient(base_url=signal_url, timeout=30) as client, waha_client:
+        waha_client.timeout = httpx.Timeout(30)
+        sent = await client.post("/v2/send", content=b"x" * 17_000_000)
+        injected = await client.post("/_sim/inbound", content=b"x" * 17_000_000)
+        text = await waha_client.post("/api/sendText", content=b"x" * 68_000_000)
+        control = await waha_client.post("/_sim/inbound", content=b"x" * 68_000_000)
+        after = await waha_client.get("/api/sessions")
+    assert sent.status_code == injected.status_code == 413
+    assert "16 MB" in sent.json()["error"]
+    assert "16 MB" in injected.json()["error"]
+    assert (text.status_code, text.json()["statusCode"]) == (413, 413)
+    assert text.json()["message"] == "request entity too large"
+    assert (control.status_code, after.status_code) == (413, 200)
+    assert "size limit" in control.json()["error"]
