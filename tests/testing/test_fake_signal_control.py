@@ -144,6 +144,7 @@ async def test_sim_inbound_full_form_and_bad_input(nursery: trio.Nursery) -> Non
         {"from": ALICE, "attachments": "x"},
         {"from": ALICE, "attachments": [{"data": "$$$"}]},
         {"envelope": "x"},
+        {"envelope": {"timestamp": 5}, "account": BRIDGE},
         {"envelope": {"timestamp": "soon"}, "account": BRIDGE},
         {"from": ALICE},
     ]
@@ -156,7 +157,8 @@ async def test_sim_inbound_full_form_and_bad_input(nursery: trio.Nursery) -> Non
     assert not_json.status_code == 400
     assert [b.status_code for b in bad] == [400] * len(bad_bodies)
     assert all(b.json()["error"] for b in bad)
-    assert "spec" in bad[-2].json()["error"]
+    assert "spec" in bad[-3].json()["error"]  # no server timestamps: the swagger requires them
+    assert "signal-cli never prints" in bad[-2].json()["error"]
 
 
 async def test_sim_sent_attachments_groups_rate_limit_and_reset(nursery: trio.Nursery) -> None:
@@ -510,7 +512,13 @@ async def test_unchecked_fake_still_answers_both_shapes_and_limits(nursery: trio
     assert codes == [429, 429, 201]
     with pytest.raises(ValueError, match="at least 1"):
         fake.rate_limit(0)
-    raw = fake.inject_envelope(ALICE, raw={"timestamp": "not checked"})
+    # Without contract checks the swagger's required fields are not enforced...
+    raw = fake.inject_envelope(ALICE, raw={"timestamp": 5})
+    assert raw["envelope"] == {"timestamp": 5}
+    # ...but an envelope signal-cli could never print needs as_is, checks or not.
+    with pytest.raises(ValueError, match="signal-cli never prints"):
+        fake.inject_envelope(ALICE, raw={"timestamp": "not checked"})
+    raw = fake.inject_envelope(ALICE, raw={"timestamp": "not checked"}, as_is=True)
     assert raw["envelope"] == {"timestamp": "not checked"}
 
 

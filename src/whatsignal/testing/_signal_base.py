@@ -27,7 +27,7 @@ from whatsignal.testing._common import Fault, Recorded, SimulatorBase
 from whatsignal.testing._signal_envelopes import Group, Person
 from whatsignal.testing._signal_send import SentMessage
 
-__all__ = ["MODES", "Mode", "RateLimit", "SignalBase", "StoredAttachment"]
+__all__ = ["MODES", "Mode", "Queued", "RateLimit", "SignalBase", "StoredAttachment"]
 
 Mode = Literal["normal", "native", "json-rpc"]
 MODES: tuple[str, ...] = ("normal", "native", "json-rpc")
@@ -42,6 +42,22 @@ class StoredAttachment:
     data: bytes
     content_type: str
     filename: str | None
+
+
+@attrs.frozen
+class Queued:
+    """An envelope waiting for ``GET /v1/receive``: the ``{envelope, account}`` item and the
+    JSON text it was serialized to when it was injected (what receiving hands out)."""
+
+    item: dict[str, Any]
+    text: str
+
+    @property
+    def stamp(self) -> int:
+        """The envelope's timestamp, or 0 when a test delivered one without an integer one."""
+        envelope = self.item.get("envelope")
+        stamp = envelope.get("timestamp") if isinstance(envelope, dict) else None
+        return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
 
 
 @attrs.define
@@ -92,7 +108,7 @@ class SignalBase(SimulatorBase):
     attachments: dict[str, StoredAttachment] = attrs.field(init=False, factory=dict)
     groups: dict[str, Group] = attrs.field(init=False, factory=dict)
     _people: dict[str, Person] = attrs.field(init=False, factory=dict)
-    _queues: dict[str, list[dict[str, Any]]] = attrs.field(init=False, factory=dict)
+    _queues: dict[str, list[Queued]] = attrs.field(init=False, factory=dict)
     _arrived: trio.Event = attrs.field(init=False, factory=trio.Event)
     _sockets: dict[str, list[trio.MemorySendChannel[str]]] = attrs.field(init=False, factory=dict)
     _rate_limits: list[RateLimit] = attrs.field(init=False, factory=list)

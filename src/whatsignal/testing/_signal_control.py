@@ -2,20 +2,23 @@
 
 Every route mirrors a Python method of :class:`~whatsignal.testing.signal_cli.FakeSignal`, so a
 test written in another language, or a person with curl, can drive the fake as a Python test
-does. Bad input answers 400 ``{"error": "<reason>"}``.
+does. Bad input answers 400 ``{"error": "<reason>"}``: a body that is not strict JSON (not
+UTF-8, duplicate keys, NaN, numbers beyond 64 bits, nesting deeper than the fakes take, see
+:mod:`._json`), a field of the wrong type, or an envelope signal-cli could not print.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import TYPE_CHECKING, Any, cast
 
 from quart import Response, request
 from quart_trio import QuartTrio
 
 from whatsignal.testing._common import Fault
+from whatsignal.testing._json import loads
+from whatsignal.testing._signal_envelopes import dumps
 from whatsignal.testing.contract import ContractViolation
 
 if TYPE_CHECKING:
@@ -28,7 +31,8 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     (
         "POST",
         "/_sim/inbound",
-        "deliver an envelope: a full {envelope, account} or a short form "
+        "deliver an envelope: a full {envelope, account, as_is} (as_is: true delivers it "
+        "verbatim even when signal-cli could not print it) or a short form "
         '{"from", "message", "quote": {"timestamp", "author", "text"}, "group", '
         '"reaction": {"emoji", "target_timestamp", "target_author", "remove"}, '
         '"attachments": [{"data": base64, "content_type", "filename"}], '
@@ -76,9 +80,7 @@ _SHORT_KEYS = frozenset(
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False), status=status, content_type="application/json"
-    )
+    return Response(dumps(body), status=status, content_type="application/json")
 
 
 def _bad(reason: str) -> Response:
@@ -86,8 +88,14 @@ def _bad(reason: str) -> Response:
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} must be an integer (a ms timestamp)")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer (a ms timestamp)")
+    return value
+
+
+def _opt_str(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{what} must be a string")
     return value
 
 
@@ -135,6 +143,8 @@ def inbound_kwargs(data: dict[str, Any]) -> dict[str, Any]:
             out[key] = _int(data[key], f"'{key}'")
     if "quote" in data:
         quote = _obj(data["quote"], "'quote'", {"timestamp", "author", "text"})
+        _opt_str(quote.get("author"), "quote.author")
+        _opt_str(quote.get("text"), "quote.text")
         out["quote"] = {**quote, "timestamp": _int(quote.get("timestamp"), "quote.timestamp")}
     if "reaction" in data:
         reaction = _obj(
@@ -144,11 +154,13 @@ def inbound_kwargs(data: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("reaction.emoji is required")
         out["reaction"] = reaction["emoji"]
         out["reaction_target"] = _int(reaction.get("target_timestamp"), "reaction.target_timestamp")
-        out["reaction_author"] = reaction.get("target_author")
-        out["reaction_remove"] = bool(reaction.get("remove", False))
+        out["reaction_author"] = _opt_str(reaction.get("target_author"), "reaction.target_author")
+        if not isinstance(reaction.get("remove", False), bool):
+            raise ValueError("reaction.remove must be a boolean")
+        out["reaction_remove"] = reaction.get("remove", False)
     if "receipt" in data:
         receipt = _obj(data["receipt"], "'receipt'", {"type", "timestamps"})
-        out["receipt"] = receipt.get("type")
+        out["receipt"] = _opt_str(receipt.get("type"), "receipt.type")
         stamps = receipt.get("timestamps", [])
         if not isinstance(stamps, list):
             raise ValueError("receipt.timestamps must be a list")
@@ -160,17 +172,17 @@ def inbound_kwargs(data: dict[str, Any]) -> dict[str, Any]:
         files = []
         for item in items:
             spec = _obj(item, "attachment", {"data", "content_type", "filename"})
+            data_b64 = spec.get("data", "")
+            if not isinstance(data_b64, str):
+                raise ValueError("attachment.data must be base64")
             try:
-                raw = base64.b64decode(str(spec.get("data", "")), validate=True)
-            except binascii.Error:
+                raw = base64.b64decode(data_b64.encode("ascii"), validate=True)
+            except (binascii.Error, UnicodeEncodeError):
                 raise ValueError("attachment.data must be base64") from None
-            files.append(
-                (
-                    raw,
-                    str(spec.get("content_type", "application/octet-stream")),
-                    spec.get("filename"),
-                )
-            )
+            content_type = spec.get("content_type", "application/octet-stream")
+            if not isinstance(content_type, str):
+                raise ValueError("attachment.content_type must be a string")
+            files.append((raw, content_type, _opt_str(spec.get("filename"), "attachment.filename")))
         out["attachments"] = files
     return out
 
@@ -179,10 +191,11 @@ def add_control_routes(app: QuartTrio, fake: SignalModel) -> None:
     """Register the ``/_sim/`` routes of ``fake`` on ``app``."""
 
     async def body_json() -> Any:
+        raw = await request.get_data(as_text=False)
         try:
-            return json.loads(await request.get_data() or b"null")
-        except ValueError:
-            raise ValueError("the body must be JSON") from None
+            return loads(raw) if raw else None
+        except ValueError as exc:
+            raise ValueError(f"the body must be JSON: {exc}") from None
 
     @app.get("/_sim/")
     async def index() -> Response:
@@ -196,11 +209,17 @@ def add_control_routes(app: QuartTrio, fake: SignalModel) -> None:
                 raise ValueError("the body must be a JSON object")
             before = fake.dropped
             if "envelope" in data:
-                if set(data) - {"envelope", "account"} or not isinstance(data["envelope"], dict):
-                    raise ValueError("a full message is {'envelope': {...}, 'account': '+...'}")
-                sender = str(data["envelope"].get("source", ""))
+                envelope, as_is = data["envelope"], data.get("as_is", False)
+                if set(data) - {"envelope", "account", "as_is"} or not isinstance(as_is, bool):
+                    raise ValueError(
+                        "a full message is {'envelope': {...}, 'account': '+...', 'as_is': false}"
+                    )
+                source = envelope.get("source") if isinstance(envelope, dict) else None
                 item = fake.inject_envelope(
-                    sender, account=data.get("account"), raw=data["envelope"]
+                    source if isinstance(source, str) else "",
+                    account=_opt_str(data.get("account"), "'account'"),
+                    raw=envelope,
+                    as_is=as_is,
                 )
             else:
                 item = fake.inject_envelope(**inbound_kwargs(data))
@@ -250,15 +269,16 @@ def add_control_routes(app: QuartTrio, fake: SignalModel) -> None:
             data = await body_json()
             data = {} if data is None else data
             spec = _obj(data, "rate limit", {"count", "delivered_anyway", "challenge_tokens"})
-            count = _int(spec.get("count", 1), "'count'")
+            count = spec.get("count", 1)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError("'count' must be a positive integer")
             tokens = spec.get("challenge_tokens", [])
             if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                 raise ValueError("'challenge_tokens' must be a list of strings")
-            fake.rate_limit(
-                count,
-                delivered_anyway=bool(spec.get("delivered_anyway", False)),
-                challenge_tokens=tokens,
-            )
+            anyway = spec.get("delivered_anyway", False)
+            if not isinstance(anyway, bool):
+                raise ValueError("'delivered_anyway' must be a boolean")
+            fake.rate_limit(count, delivered_anyway=anyway, challenge_tokens=tokens)
         except ValueError as exc:
             return _bad(str(exc))
         return Response("", status=204)

@@ -18,8 +18,7 @@ import attrs
 import httpx
 import trio
 
-from whatsignal.testing._signal_base import SignalBase
-from whatsignal.testing._signal_envelopes import dumps
+from whatsignal.testing._signal_base import Queued, SignalBase
 
 __all__ = ["SignalDelivery", "mask"]
 
@@ -52,9 +51,7 @@ class SignalDelivery(SignalBase):
         """Connected receive websockets, per account (json-rpc mode)."""
         return {account: len(chans) for account, chans in self._sockets.items() if chans}
 
-    async def take_queued(
-        self, account: str, *, wait: float, max_messages: int
-    ) -> list[dict[str, Any]]:
+    async def take_queued(self, account: str, *, wait: float, max_messages: int) -> list[Queued]:
         """Hand out, and forget, the envelopes queued for ``account`` (``GET /v1/receive``).
 
         Waits up to ``wait`` seconds for the first one to arrive; ``max_messages <= 0`` takes
@@ -67,8 +64,7 @@ class SignalDelivery(SignalBase):
         take = len(queue) if max_messages <= 0 else min(max_messages, len(queue))
         items, queue[:take] = queue[:take], []
         if items:
-            stamps = [int(i["envelope"].get("timestamp") or 0) for i in items]
-            self.handed_out.append((trio.current_time(), stamps))
+            self.handed_out.append((trio.current_time(), [i.stamp for i in items]))
         return items
 
     @contextlib.contextmanager
@@ -86,14 +82,15 @@ class SignalDelivery(SignalBase):
             self._sockets[account].remove(send)
             send.close()
 
-    def _deliver(self, item: dict[str, Any]) -> None:
+    def _deliver(self, item: dict[str, Any], text: str) -> None:
+        """Deliver ``item``, already serialized to ``text`` (which is what goes out)."""
         account: str = item["account"]
         if self.mode != "json-rpc":
-            self._queues.setdefault(account, []).append(item)
+            self._queues.setdefault(account, []).append(Queued(item, text))
             self._arrived.set()
             self._arrived = trio.Event()
             return
-        frame = dumps(item)
+        frame = text
         delivered = False
         for channel in self._sockets.get(account, []):
             try:
@@ -105,10 +102,10 @@ class SignalDelivery(SignalBase):
             self.dropped += 1
             log.info("signal fake: no websocket for %s, envelope dropped", mask(account))
         if self.receive_webhook_url:
-            line = {"jsonrpc": "2.0", "method": "receive", "params": item}
+            line = '{"jsonrpc":"2.0","method":"receive","params":' + text + "}"
             self.nursery.start_soon(self._push_webhook, line)
 
-    async def _push_webhook(self, line: dict[str, Any]) -> None:
+    async def _push_webhook(self, line: str) -> None:
         """One POST, no retry, no auth: exactly what upstream does with RECEIVE_WEBHOOK_URL."""
         url = self.receive_webhook_url
         if self._http is None or url is None:  # pragma: no cover - run() always sets both
@@ -116,7 +113,7 @@ class SignalDelivery(SignalBase):
         try:
             response = await self._http.post(
                 url,
-                content=dumps(line).encode(),
+                content=line.encode(),
                 headers={"Content-Type": "application/json"},
             )
         except httpx.HTTPError as exc:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
+from whatsignal.testing import _json
 
 __all__ = [
     "GROUP_PREFIX",
@@ -40,8 +41,13 @@ _UUID_NAMESPACE = uuid.UUID("6f0d7a7e-2b8e-4f57-9a0c-1d8f4b2a9c31")
 
 
 def stable_uuid(number: str) -> str:
-    """The service id (ACI) the simulator gives ``number``: stable across runs."""
-    return str(uuid.uuid5(_UUID_NAMESPACE, number))
+    """The service id (ACI) the simulator gives ``number``: stable across runs.
+
+    ``uuid5`` of the number, computed on its UTF-8 bytes so that any string a test passes as a
+    sender (lone surrogates included) gets one.
+    """
+    digest = hashlib.sha1(_UUID_NAMESPACE.bytes + _json.utf8(number), usedforsecurity=False)
+    return str(uuid.UUID(bytes=digest.digest()[:16], version=5))
 
 
 def is_uuid(value: str) -> bool:
@@ -54,12 +60,12 @@ def is_uuid(value: str) -> bool:
 
 def internal_group_id(name: str) -> str:
     """A realistic internal group id (base64 of 32 bytes) derived from a group name."""
-    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
+    return base64.b64encode(hashlib.sha256(_json.utf8(name)).digest()).decode()
 
 
 def group_id_of(internal_id: str) -> str:
     """The REST API's group id (``group.`` + base64 of the internal id), used to send."""
-    return GROUP_PREFIX + base64.b64encode(internal_id.encode()).decode()
+    return GROUP_PREFIX + base64.b64encode(_json.utf8(internal_id)).decode()
 
 
 def internal_from_group_id(group_id: str) -> str | None:
@@ -274,5 +280,10 @@ def strip_nulls(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact UTF-8 JSON, as Go's encoding/json and Java's Jackson print it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact UTF-8 JSON, as Go's encoding/json and Java's Jackson print it.
+
+    Lone surrogates a test injected are written as ``\\udXXX`` escapes, so the text always
+    encodes (see :func:`whatsignal.testing._json.dumps`); NaN and other non-JSON values raise
+    :class:`~whatsignal.testing._json.JsonError`.
+    """
+    return _json.dumps(value, max_depth=None)

@@ -2,14 +2,15 @@
 of signal-cli-rest-api take them.
 
 A body is decoded as gin's ``BindJSON`` would (a wrong JSON type fails the whole request with
-``invalid request``), checked against the swagger when ``check_contracts`` is on, and every
+``invalid request``; invalid UTF-8 and lone surrogates become U+FFFD; the last of duplicate keys
+wins; NaN, numbers beyond 64 bits and nesting beyond the fakes' limit are ``invalid request``
+too, see :mod:`._json`), checked against the swagger when ``check_contracts`` is on, and every
 accepted call is recorded with the answer given. Refusals are raised as
 :class:`~whatsignal.testing._signal_send.RequestError` and answered ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import trio
@@ -17,6 +18,7 @@ from quart import Response, request
 
 from whatsignal.testing import _signal_envelopes as env
 from whatsignal.testing._common import Recorded
+from whatsignal.testing._json import JsonError, loads
 from whatsignal.testing._signal_base import SignalBase
 from whatsignal.testing._signal_envelopes import dumps
 from whatsignal.testing._signal_send import (
@@ -66,8 +68,8 @@ def _unknown_account(fake: SignalBase, number: str) -> RequestError:
 async def read_body(fake: SignalBase, definition: str) -> dict[str, Any]:
     """The JSON body decoded as gin's BindJSON would, or RequestError(invalid request)."""
     try:
-        body = json.loads(await request.get_data(as_text=False))
-    except ValueError:
+        body = loads(await request.get_data(as_text=False), dialect="go")
+    except JsonError:
         raise RequestError(INVALID_REQUEST) from None
     contract = signal_contract()
     schema = contract.schema(f"definitions/{definition}")

@@ -17,8 +17,10 @@ from typing import Any, Literal
 import attrs
 
 from whatsignal.testing import _signal_envelopes as env
+from whatsignal.testing._json import JsonError
 from whatsignal.testing._signal_delivery import SignalDelivery
 from whatsignal.testing._signal_envelopes import Person
+from whatsignal.testing._signal_inbound import check_stamp, envelope_problems
 from whatsignal.testing.contract import signal_contract
 
 __all__ = ["SignalModel"]
@@ -54,11 +56,12 @@ class SignalModel(SignalDelivery):
         edit: int | None = None,
         sync_to: str | None = None,
         mentions: Sequence[dict[str, Any]] = (),
-        raw: dict[str, Any] | None = None,
+        raw: Any = None,
+        as_is: bool = False,
     ) -> dict[str, Any]:
         """Build a realistic envelope from ``sender`` to ``account`` and deliver it.
 
-        Exactly one kind is built, in this order: ``raw`` (a full envelope, used as is),
+        Exactly one kind is built, in this order: ``raw`` (a full envelope, used as given),
         ``receipt``, ``typing``, ``sync_to`` (a message the account owner sent from their phone
         to ``sync_to``), ``edit`` (new text ``message`` for the message sent at ``edit``),
         otherwise a data message: text, ``quote`` (``{"timestamp", "author", "text"}``, or
@@ -69,22 +72,41 @@ class SignalModel(SignalDelivery):
         filename)``, stored for ``GET /v1/attachments/{id}``) and ``group_id`` (internal id,
         ``group.`` id or name).
 
+        Every envelope must be one signal-cli could print (an integer ``timestamp``, every
+        field of the type signal-cli writes, see :mod:`._signal_inbound`), else injection
+        fails. ``as_is=True`` delivers ``raw`` verbatim instead, whatever it holds (any JSON
+        value, even a non-object): for tests of how the bridge copes with a broken upstream.
+        Text may hold lone surrogates; they go out JSON-escaped (``\\ud83d``).
+
         Delivery: queued for ``GET /v1/receive`` (normal/native), or pushed to the connected
         websockets and the receive webhook, and dropped when no socket listens (json-rpc).
+        The message is serialized here, once, so what was delivered can never break a later
+        receive.
 
         Returns:
             The ``{"envelope": ..., "account": ...}`` message as delivered.
 
         Raises:
-            ValueError: unknown account or inconsistent arguments.
+            ValueError: unknown account, inconsistent arguments, an envelope signal-cli could
+                not print (without ``as_is``), or one that is not JSON at all (NaN, a set, ...).
             ContractViolation: the envelope does not match the swagger (check_contracts).
         """
         account = account or self.numbers[0]
         if account not in self.numbers:
             raise ValueError(f"{account!r} is not a registered number of this fake")
+        if as_is and raw is None:
+            raise ValueError("as_is delivers a raw envelope: pass it as raw=")
         if raw is not None:
-            envelope = dict(raw)
+            envelope = dict(raw) if isinstance(raw, dict) else raw
         else:
+            self._check_stamps(
+                timestamp=timestamp,
+                quote_timestamp=quote_timestamp,
+                reaction_target=reaction_target,
+                remote_delete=remote_delete,
+                edit=edit,
+                receipt_timestamps=receipt_timestamps,
+            )
             envelope = self._build_envelope(
                 sender,
                 account=account,
@@ -111,10 +133,29 @@ class SignalModel(SignalDelivery):
                 mentions=mentions,
             )
         item = {"envelope": envelope, "account": account}
-        if self.check_contracts:
-            signal_contract().check_definition("data.Message", env.strip_nulls(item))
-        self._deliver(item)
+        try:
+            text = env.dumps(item)
+        except JsonError as exc:
+            raise ValueError(f"the envelope is not JSON: {exc}") from None
+        if not as_is:
+            problems = envelope_problems(envelope)
+            if problems:
+                raise ValueError(
+                    f"signal-cli never prints such an envelope: {'; '.join(problems[:3])} "
+                    "(pass as_is=True to deliver it anyway)"
+                )
+            if self.check_contracts:
+                signal_contract().check_definition("data.Message", env.strip_nulls(item))
+        self._deliver(item, text)
         return item
+
+    @staticmethod
+    def _check_stamps(receipt_timestamps: Sequence[Any], **stamps: Any) -> None:
+        for name, value in stamps.items():
+            if value is not None:
+                check_stamp(value, name)
+        for value in receipt_timestamps:
+            check_stamp(value, "receipt_timestamps[]")
 
     # ---------------------------------------------------------------- envelopes
 
@@ -217,9 +258,14 @@ class SignalModel(SignalDelivery):
     ) -> dict[str, Any] | None:
         if quote is not None:
             unknown = set(quote) - {"timestamp", "author", "text"}
-            if unknown or "timestamp" not in quote:
+            if (
+                unknown
+                or "timestamp" not in quote
+                or not isinstance(quote.get("author", ""), str | None)
+                or not isinstance(quote.get("text", ""), str | None)
+            ):
                 raise ValueError("quote is {'timestamp': int, 'author'?: str, 'text'?: str}")
-            quote_timestamp = int(quote["timestamp"])
+            quote_timestamp = check_stamp(quote["timestamp"], "quote.timestamp")
             quote_author = quote.get("author", quote_author)
             text = quote.get("text")
         else:

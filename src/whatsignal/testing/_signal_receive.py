@@ -63,7 +63,7 @@ async def _receive(fake: SignalModel, number: str) -> Response:
     items = await fake.take_queued(number, wait=wait, max_messages=max_messages)
     # Upstream joins signal-cli's JSON lines into an array and sends it with c.String:
     # the content type is text/plain even though the body is JSON.
-    text = "[" + ",".join(dumps(i) for i in items) + "]"
+    text = "[" + ",".join(i.text for i in items) + "]"
     return Response(text, status=200, content_type="text/plain; charset=utf-8")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from whatsignal.testing._common import http_url
 from whatsignal.testing._waha_edge import Edge, Reject, json_response
 from whatsignal.testing._waha_payloads import bad_request, file_not_found, not_found
 
@@ -31,8 +33,7 @@ def add_media_routes(app: QuartTrio, edge: Edge) -> None:
             except ValueError:
                 raise Reject(400, bad_request(["data must be base64 encoded"])) from None
         elif body.get("url"):
-            fetched = await fake.http.get(str(body["url"]))
-            data = fetched.content
+            data = await _fetch(edge, body["url"])
         else:
             raise Reject(400, bad_request(["url or data should not be empty"]))
         mimetype = "audio/ogg; codecs=opus" if target == "voice" else "video/mp4"
@@ -50,3 +51,23 @@ def add_media_routes(app: QuartTrio, edge: Edge) -> None:
         if found is None:
             raise Reject(404, file_not_found())
         return Response(found.data, status=200, content_type=found.mimetype)
+
+
+async def _fetch(edge: Edge, url: object) -> bytes:
+    """The bytes at ``url``; 400 when it is no http(s) URL or cannot be fetched.
+
+    (WAHA would answer a download failure with a 500; the fake says what went wrong instead,
+    so a test's mistake reads as one. A test that wants the 500 injects it as a fault.)
+    """
+    parsed = http_url(url)
+    if parsed is None:
+        raise Reject(400, bad_request(["url must be a URL address"]))
+    try:
+        fetched = await edge.fake.http.get(parsed)
+    except httpx.HTTPError as exc:
+        raise Reject(
+            400, bad_request([f"url could not be fetched: {type(exc).__name__}"])
+        ) from None
+    if fetched.status_code >= 400:
+        raise Reject(400, bad_request([f"url could not be fetched: HTTP {fetched.status_code}"]))
+    return fetched.content

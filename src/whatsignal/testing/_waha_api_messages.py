@@ -98,6 +98,8 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
             body = await edge.accept("POST", path)
             session, chat = str(body["session"]), str(body["chatId"])
             file = body["file"]
+            if not isinstance(file, dict):  # reached only with contract checks off
+                raise Reject(400, bad_request(["file must be an object"]))
             key = new_message_key(fake.engine)
             mimetype = str(file.get("mimetype") or "application/octet-stream")
             if file.get("data") is not None:

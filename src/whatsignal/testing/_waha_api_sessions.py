@@ -7,7 +7,13 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from whatsignal.testing._waha_edge import Edge, Reject, empty_response
-from whatsignal.testing._waha_payloads import new_message_key, not_found, unprocessable
+from whatsignal.testing._waha_payloads import (
+    bad_request,
+    new_message_key,
+    not_found,
+    unprocessable,
+)
+from whatsignal.testing._waha_webhooks import config_problems
 
 __all__ = ["add_session_routes"]
 
@@ -30,11 +36,15 @@ def add_session_routes(app: QuartTrio, edge: Edge) -> None:
     async def create_session() -> Response:
         body = await edge.body()
         edge.validate("POST", "/api/sessions", body)
-        name = str(body.get("name") or f"session_{new_message_key('WEBJS')[:16].lower()}")
+        _check_config(body)
+        name = body.get("name") or f"session_{new_message_key('WEBJS')[:16].lower()}"
+        if not isinstance(name, str):
+            raise Reject(400, bad_request(["name must be a string"]))
+        start = body.get("start", True)
+        if not isinstance(start, bool):
+            raise Reject(400, bad_request(["start must be a boolean value"]))
         try:
-            session = fake.create_session(
-                name, config=body.get("config") or {}, start=body.get("start", True) is not False
-            )
+            session = fake.create_session(name, config=body.get("config") or {}, start=start)
         except ValueError as exc:
             raise Reject(422, unprocessable(str(exc))) from None
         return edge.respond("POST", "/api/sessions", 201, session.dto())
@@ -51,6 +61,7 @@ def add_session_routes(app: QuartTrio, edge: Edge) -> None:
         edge.known(name)
         body = await edge.body()
         edge.validate("PUT", "/api/sessions/{session}", body)
+        _check_config(body)
         session = fake.update_session(name, body.get("config") or {})
         return edge.respond("PUT", "/api/sessions/{session}", 200, session.dto())
 
@@ -82,3 +93,10 @@ def add_session_routes(app: QuartTrio, edge: Edge) -> None:
             if me
             else empty_response(200)
         )
+
+
+def _check_config(body: dict[str, object]) -> None:
+    """400 for a config the fake could not deliver events with (ValidationPipe's answer)."""
+    problems = config_problems(body.get("config"))
+    if problems:
+        raise Reject(400, bad_request(problems))

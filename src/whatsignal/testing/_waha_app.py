@@ -49,6 +49,13 @@ def build_app(fake: WahaModel) -> QuartTrio:
         body = exc.body
         return json_response(body, exc.status) if body is not None else empty_response(exc.status)
 
+    @app.errorhandler(413)
+    async def _too_large(_: Exception) -> Response:
+        # Express's body parser past its limit, as Nest answers it; the same on /_sim.
+        if request.path.startswith("/_sim"):
+            return json_response({"error": "the body is over the fake's size limit"}, 413)
+        return json_response({"message": "request entity too large", "statusCode": 413}, 413)
+
     @app.errorhandler(ContractViolation)
     async def _violated(exc: ContractViolation) -> Response:
         if str(exc) not in fake.violations:

@@ -114,8 +114,8 @@ class WahaBase(SimulatorBase):
     # Faults ----------------------------------------------------------------------------------
 
     def add_fault(self, fault: Fault) -> Fault:
-        """Install a fault (see :class:`Fault`); a status fault without a body gets WAHA's."""
-        if fault.status is not None and fault.body is None:
+        """Install a fault (see :class:`Fault`); an error status without a body gets WAHA's."""
+        if fault.status is not None and fault.status >= 400 and fault.body is None:
             fault.body = error_for_status(fault.status)
         self.injector.add(fault)
         return fault

@@ -1,20 +1,23 @@
 """FakeWaha's control API over HTTP (``/_sim/...``): the Python API, reachable with curl.
 
 Every route answers 400 ``{"error": reason}`` for input it cannot use, so a test or a person
-at a terminal learns what was wrong. ``GET /_sim/`` lists the routes with one line each.
+at a terminal learns what was wrong: a body that is not strict JSON (not UTF-8, duplicate keys,
+NaN, numbers beyond 64 bits, nesting deeper than the fakes take, see :mod:`._json`), a field
+of the wrong type, or an event that would break the spec. ``GET /_sim/`` lists the routes with
+one line each.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from quart import Response, jsonify, request
 
 from whatsignal.testing._common import Fault
+from whatsignal.testing._json import JsonError, loads
 from whatsignal.testing._waha_disorder import RuleKind, rule_from_json
 from whatsignal.testing.contract import ContractViolation
 
@@ -40,10 +43,10 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 async def _body() -> dict[str, Any]:
-    raw = await request.get_data()
+    raw = await request.get_data(as_text=False)
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
+        data = loads(raw) if raw.strip() else {}
+    except JsonError as exc:
         raise BadInput(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadInput("body must be a JSON object")
@@ -58,6 +61,13 @@ def _str(data: dict[str, Any], key: str, *, required: bool = False) -> str | Non
         return None
     if not isinstance(value, str):
         raise BadInput(f"'{key}' must be a string")
+    return value
+
+
+def _bool(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise BadInput(f"'{key}' must be a boolean")
     return value
 
 
@@ -77,16 +87,16 @@ def _inbound(fake: WahaModel, data: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(media, dict) or not isinstance(media.get("data"), str):
                 raise BadInput("'media' must be {data: <base64>, mimetype, filename}")
             try:
-                blob = base64.b64decode(media["data"], validate=True)
+                blob = base64.b64decode(media["data"].encode("ascii"), validate=True)
             except (ValueError, binascii.Error):
                 raise BadInput("'media.data' is not valid base64") from None
-            mimetype, filename = media.get("mimetype"), media.get("filename")
+            mimetype, filename = _str(media, "mimetype"), _str(media, "filename")
         payload = fake.inject_message(
             session,
             from_=_str(data, "from", required=True) or "",
             body=_str(data, "body") or "",
             chat_id=_str(data, "group"),
-            from_me=bool(data.get("fromMe", False)),
+            from_me=_bool(data, "fromMe"),
             reply_to=_str(data, "replyTo"),
             media=blob,
             mimetype=mimetype,
@@ -258,8 +268,7 @@ def register_control(
         name = _str(data, "name", required=True) or ""
         status = _str(data, "status") or "WORKING"
         config = data.get("config")
-        if config is not None and not isinstance(config, dict):
-            raise BadInput("'config' must be an object")
+        guarded(lambda: fake.check_config(config))
         extra = data.get("data")
         if extra is not None and not isinstance(extra, dict):
             raise BadInput("'data' must be an object")

@@ -34,6 +34,8 @@ from typing import Any, ClassVar, Literal
 import attrs
 import trio
 
+from whatsignal.testing._common import finite
+
 __all__ = [
     "Delay",
     "DeliveryRules",
@@ -88,6 +90,13 @@ class Plan:
     def after_first_attempt(self) -> None:
         if self.slot is not None:
             self.slot.done()
+
+
+MAX_DELAY = 86400.0
+"""Longest delay a rule may add (a day; longer never ends within a test)."""
+
+MAX_HOLD = 1000
+"""Most deliveries one hold may catch (it keeps one slot per delivery)."""
 
 
 def _check_count(count: Any) -> int:
@@ -163,6 +172,8 @@ class Hold(Rule):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        if self.count > MAX_HOLD:
+            raise ValueError(f"a hold catches at most {MAX_HOLD} deliveries")
         if self.order and sorted(self.order) != list(range(self.count)):
             raise ValueError(
                 f"'order' must list each of 0..{self.count - 1} once (the caught deliveries "
@@ -224,8 +235,10 @@ class Delay(Rule):
         super().__attrs_post_init__()
         if isinstance(self.seconds, bool) or not isinstance(self.seconds, int | float):
             raise ValueError("'seconds' must be a number")
-        if self.seconds < 0:
+        if finite(self.seconds) and self.seconds < 0:
             raise ValueError("'seconds' must not be negative")
+        if not finite(self.seconds) or self.seconds > MAX_DELAY:
+            raise ValueError(f"'seconds' must be at most {MAX_DELAY:g}")
 
     def catch(self, plan: Plan) -> None:
         super().catch(plan)

@@ -9,7 +9,6 @@ and answered by the app's error handler.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import attrs
@@ -17,6 +16,7 @@ import trio
 from quart import Response, jsonify, request
 
 from whatsignal.testing._common import Recorded
+from whatsignal.testing._json import JsonError, loads
 from whatsignal.testing._waha_model import WahaModel
 from whatsignal.testing._waha_payloads import (
     bad_request,
@@ -69,12 +69,13 @@ class Edge:
     fake: WahaModel
 
     async def body(self) -> dict[str, Any]:
-        raw = await request.get_data()
+        """The JSON body as Express and ``JSON.parse`` read it (see :mod:`._json`, ``node``)."""
+        raw = await request.get_data(as_text=False)
         if not raw.strip():
             return {}
         try:
-            data = json.loads(raw)
-        except ValueError as exc:
+            data = loads(raw, dialect="node")
+        except JsonError as exc:
             raise Reject(400, bad_request(f"Unexpected token in JSON: {exc}")) from None
         if not isinstance(data, dict):
             raise Reject(400, bad_request("body must be a JSON object"))

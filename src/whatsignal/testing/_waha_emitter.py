@@ -17,6 +17,7 @@ import attrs
 import httpx
 import trio
 
+from whatsignal.testing._json import JsonError
 from whatsignal.testing._waha_base import WahaBase
 from whatsignal.testing._waha_disorder import (
     Delay,
@@ -117,8 +118,14 @@ class WahaEmitter(WahaBase):
         Raises:
             ContractViolation: when ``check_contracts`` and the envelope breaks the spec
                 (nothing is delivered then).
+            ValueError: the payload is not JSON (NaN, nesting deeper than the fakes take, a
+                Python object); nothing is recorded or delivered then.
         """
         body = self.envelope(event, session, payload, timestamp_ms=timestamp_ms)
+        try:
+            raw = encode(body)
+        except JsonError as exc:
+            raise ValueError(f"the {event} event is not JSON: {exc}") from None
         checker = self.checker
         if checker is not None:
             try:
@@ -126,7 +133,6 @@ class WahaEmitter(WahaBase):
             except ContractViolation as exc:
                 raise self.violation(exc) from None
         self.events.append(body)
-        raw = encode(body)
         for target in self.targets(session):
             if target.wants(event):
                 plan = self.delivery_rules.plan(session, event)

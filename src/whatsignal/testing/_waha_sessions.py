@@ -24,6 +24,7 @@ import trio
 
 from whatsignal.testing._waha_emitter import WahaEmitter
 from whatsignal.testing._waha_state import STATUSES, Session, default_status_data
+from whatsignal.testing._waha_webhooks import config_problems
 
 __all__ = ["WahaSessions"]
 
@@ -31,6 +32,13 @@ __all__ = ["WahaSessions"]
 @attrs.define(eq=False, kw_only=True)
 class WahaSessions(WahaEmitter):
     """Creating, starting, stopping and forcing sessions, and waiting for their status."""
+
+    @staticmethod
+    def check_config(config: Any) -> None:
+        """ValueError naming what makes a session config unusable (bad webhooks, ...)."""
+        problems = config_problems(config)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def _change(self, session: Session, status: str, data: dict[str, Any] | None = None) -> None:
         """Move ``session`` to ``status`` and announce it (while the fake runs).
@@ -99,7 +107,9 @@ class WahaSessions(WahaEmitter):
         start: bool = True,
         paired: bool | None = None,
     ) -> Session:
-        """Create a STOPPED session and (by default) start it; ValueError when it exists."""
+        """Create a STOPPED session and (by default) start it; ValueError when it exists or
+        the config is unusable (see :func:`~._waha_webhooks.config_problems`)."""
+        self.check_config(config)
         if name in self._sessions:
             raise ValueError(f"Session '{name}' already exists. Use PUT to update it.")
         session = Session(
@@ -115,6 +125,7 @@ class WahaSessions(WahaEmitter):
 
     def update_session(self, name: str, config: dict[str, Any]) -> Session:
         """Replace the config; a running session restarts, as upstream."""
+        self.check_config(config)
         session = self.session(name)
         session.config = dict(config)
         if session.status != "STOPPED":

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import trio
 
+from whatsignal.testing._json import utf8
 from whatsignal.testing._waha_payloads import now_ms
 
 __all__ = ["STATUSES", "Session", "StoredFile", "default_status_data", "me_for"]
@@ -27,7 +28,7 @@ STATUSES = (
 
 def me_for(name: str) -> dict[str, Any]:
     """A stable, fake account for session ``name`` (``MeInfo``): ``49151xxxxxxx@c.us``."""
-    digits = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 10**7
+    digits = int.from_bytes(hashlib.sha256(utf8(name)).digest()[:8], "big") % 10**7
     return {"id": f"49151{digits:07d}@c.us", "pushName": name}
 
 

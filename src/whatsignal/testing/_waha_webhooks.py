@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -20,6 +19,8 @@ import attrs
 import httpx
 import trio
 
+from whatsignal.testing._common import finite, header_problem, http_url
+from whatsignal.testing._json import dumps, utf8
 from whatsignal.testing._waha_disorder import Plan
 from whatsignal.testing._waha_payloads import VERSION, new_ulid
 
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_EVENTS",
     "Delivery",
     "WebhookTarget",
+    "config_problems",
     "deliver",
     "encode",
     "retry_delay",
@@ -74,7 +76,7 @@ class WebhookTarget:
     def from_config(
         cls, config: Mapping[str, Any], *, default_attempts: int, default_delay: float
     ) -> WebhookTarget:
-        """From a session's ``config.webhooks[]`` item (already checked against the spec)."""
+        """From a session's ``config.webhooks[]`` item (checked by :func:`config_problems`)."""
         retries = config.get("retries") or {}
         hmac_cfg = config.get("hmac") or {}
         attempts = retries.get("attempts")
@@ -90,6 +92,74 @@ class WebhookTarget:
                 (str(h["name"]), str(h["value"])) for h in config.get("customHeaders") or ()
             ),
         )
+
+
+_POLICIES = ("constant", "linear", "exponential")
+
+
+def _webhook_problems(hook: Any, where: str) -> list[str]:
+    if not isinstance(hook, dict):
+        return [f"{where} must be an object"]
+    out: list[str] = []
+    if http_url(hook.get("url")) is None:
+        out.append(f"{where}.url must be a URL address")
+    events = hook.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        out.append(f"{where}.events must be an array of event names")
+    hmac_cfg = hook.get("hmac")
+    if hmac_cfg is not None and (
+        not isinstance(hmac_cfg, dict) or not isinstance(hmac_cfg.get("key", ""), str | None)
+    ):
+        out.append(f"{where}.hmac must be {{key: string}}")
+    retries = hook.get("retries")
+    if retries is not None:
+        if not isinstance(retries, dict):
+            return [*out, f"{where}.retries must be an object"]
+        for key in ("attempts", "delaySeconds"):
+            value = retries.get(key)
+            if value is not None and (not finite(value) or value < 0):
+                out.append(f"{where}.retries.{key} must be a non-negative number")
+        if retries.get("policy") not in (None, *_POLICIES):
+            out.append(
+                f"{where}.retries.policy must be one of the following values: linear, "
+                "exponential, constant"
+            )
+    headers = hook.get("customHeaders")
+    if headers is not None:
+        if not isinstance(headers, list):
+            return [*out, f"{where}.customHeaders must be an array"]
+        for i, header in enumerate(headers):
+            problem = (
+                header_problem(header.get("name"), header.get("value"))
+                if isinstance(header, dict)
+                else "must be {name, value}"
+            )
+            if problem is not None:
+                out.append(f"{where}.customHeaders.{i} {problem}")
+    return out
+
+
+def config_problems(config: Any) -> list[str]:
+    """Why a session ``config`` cannot be used (empty: it can), in class-validator's words.
+
+    Checked whenever a config is set, so that nothing a test or a client configured can make
+    a later event fail to go out: the webhooks must be deliverable, ``metadata`` an object.
+    """
+    if config is None:
+        return []
+    if not isinstance(config, dict):
+        return ["config must be an object"]
+    out: list[str] = []
+    metadata = config.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        out.append("config.metadata must be an object")
+    hooks = config.get("webhooks")
+    if hooks is not None:
+        if not isinstance(hooks, list):
+            return [*out, "config.webhooks must be an array"]
+        for i, hook in enumerate(hooks):
+            out += _webhook_problems(hook, f"config.webhooks.{i}")
+    return out
 
 
 @attrs.frozen
@@ -132,13 +202,15 @@ class Delivery:
 
 
 def encode(body: Any) -> bytes:
-    """Serialize like ``JSON.stringify``: compact, UTF-8, key order kept."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """Serialize like ``JSON.stringify``: compact, UTF-8, key order kept, lone surrogates
+    escaped (``\\ud83d``); :class:`~whatsignal.testing._json.JsonError` for what is not JSON."""
+    return dumps(body).encode()
 
 
 def sign(raw: bytes, key: str) -> str:
-    """``X-Webhook-Hmac``: lower-case hex HMAC-SHA512 of the raw body."""
-    return hmac.new(key.encode(), raw, hashlib.sha512).hexdigest()
+    """``X-Webhook-Hmac``: lower-case hex HMAC-SHA512 of the raw body (a key's lone
+    surrogates count as U+FFFD, as Node's crypto reads a string key)."""
+    return hmac.new(utf8(key), raw, hashlib.sha512).hexdigest()
 
 
 def retry_delay(policy: str, delay: float, retry: int, retry_after: float | None) -> float:
@@ -148,7 +220,7 @@ def retry_delay(policy: str, delay: float, retry: int, retry_after: float | None
     if policy == "linear":
         return delay * retry
     if policy == "exponential":
-        base: float = 2**retry * delay
+        base: float = 2.0 ** min(retry, 64) * delay
         return base + base * random.uniform(0, 0.2)
     return delay
 
@@ -205,7 +277,7 @@ async def deliver(
         retry_after: float | None = None
         try:
             response = await client.post(target.url, content=raw, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             record(
                 Delivery(
                     event_id,

@@ -29,12 +29,14 @@ import os
 from typing import cast
 
 import attrs
+from quart import Response
 from quart_trio import QuartTrio
 
 from whatsignal.testing._common import ASGIApp
 from whatsignal.testing._signal_api import add_api_routes
 from whatsignal.testing._signal_base import MODES, StoredAttachment
 from whatsignal.testing._signal_control import add_control_routes
+from whatsignal.testing._signal_http import error_response
 from whatsignal.testing._signal_model import SignalModel
 from whatsignal.testing._signal_receive import add_receive_routes
 from whatsignal.testing._signal_send import SentMessage
@@ -70,6 +72,12 @@ class FakeSignal(SignalModel):
         """signal-cli-rest-api's endpoints and the ``/_sim`` control API, served for this fake."""
         app = QuartTrio("whatsignal.testing.signal")
         app.before_serving(self._install_early_faults)
+
+        @app.errorhandler(413)
+        async def _too_large(_: Exception) -> Response:
+            # Upstream reads any size; the fake stops at quart's 16 MB and says so.
+            return error_response("the request body is over the fake's 16 MB limit", 413)
+
         add_api_routes(app, self)
         add_receive_routes(app, self)
         add_control_routes(app, self)
