@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import httpx
+import trio
 from hypothesis import strategies as st
+from waha_receiver import serve_receiver
+
+from whatsignal.testing._signal_control import _SHORT_KEYS
+from whatsignal.testing.signal_cli import FakeSignal
+from whatsignal.testing.waha import FakeWaha
 
 __all__ = [
     "ALICE",
@@ -23,9 +30,12 @@ __all__ = [
     "SIGNAL_ENDPOINTS",
     "WAHA_ENDPOINTS",
     "Endpoint",
+    "Target",
     "bodies_for",
     "check_answer",
+    "send_and_check",
     "signal_still_works",
+    "start_target",
     "waha_still_works",
 ]
 
@@ -98,26 +108,8 @@ class Endpoint:
 
 
 _FAULT_KEYS = ("path", "method", "count", "status", "body", "headers", "latency", "drop")
-_SHORT_INBOUND = (
-    "from",
-    "account",
-    "message",
-    "name",
-    "uuid",
-    "number_hidden",
-    "timestamp",
-    "quote",
-    "reaction",
-    "attachments",
-    "group",
-    "receipt",
-    "typing",
-    "remote_delete",
-    "edit",
-    "sync_to",
-    "envelope",
-    "as_is",
-)
+# The short form of POST /_sim/inbound, plus the full-envelope form.
+_SHORT_INBOUND = (*sorted(_SHORT_KEYS), "envelope", "as_is")
 _SEND = (
     "number",
     "recipients",
@@ -588,3 +580,41 @@ def waha_still_works(client: httpx.Client, marker: str) -> None:
     _ok(client.post("/_sim/sessions", json={"name": "default", "status": "WORKING"}), 200)
     _ok(client.post("/_sim/inbound", json={"from": ALICE, "body": marker}), 200)
     _ok(client.post("/api/sendText", json={"chatId": ALICE_CHAT, "text": marker}), 201)
+
+
+@attrs.frozen
+class Target:
+    """One fake served for a hostile-input test, with what the test needs to aim at it."""
+
+    fake: FakeSignal | FakeWaha
+    url: str
+    endpoints: tuple[Endpoint, ...]
+    waha: bool
+    still_works: Callable[[httpx.Client, str], None]
+
+
+async def start_target(nursery: trio.Nursery, which: str, *, check_contracts: bool) -> Target:
+    """Serve the fake named ``which`` ("signal" or "waha") in ``nursery``, fast timings."""
+    if which == "signal":
+        signal = FakeSignal(receive_time_scale=0.01, check_contracts=check_contracts)
+        url: str = await nursery.start(signal.run)
+        return Target(signal, url, SIGNAL_ENDPOINTS, False, signal_still_works)
+    receiver = await serve_receiver(nursery)
+    waha = FakeWaha(
+        status_step=0.01,
+        not_working_wait=0.05,
+        webhook_url=receiver.url,
+        webhook_events=("*",),
+        webhook_retry_delay=0.01,
+        check_contracts=check_contracts,
+    )
+    url = await nursery.start(waha.run)
+    return Target(waha, url, WAHA_ENDPOINTS, True, waha_still_works)
+
+
+def send_and_check(target: Target, client: httpx.Client, endpoint: Endpoint, body: bytes) -> None:
+    """Send ``body`` as JSON to ``endpoint`` and check the fake's answer (below 500, its format)."""
+    response = client.request(
+        endpoint.method, endpoint.path, content=body, headers={"Content-Type": "application/json"}
+    )
+    check_answer(endpoint, response, waha=target.waha)

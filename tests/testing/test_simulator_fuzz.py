@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
 
 import httpx
 import pytest
@@ -26,18 +25,11 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim_hostile import (
-    SIGNAL_ENDPOINTS,
-    WAHA_ENDPOINTS,
-    Endpoint,
+    Target,
     bodies_for,
-    check_answer,
-    signal_still_works,
-    waha_still_works,
+    send_and_check,
+    start_target,
 )
-from waha_receiver import serve_receiver
-
-from whatsignal.testing.signal_cli import FakeSignal
-from whatsignal.testing.waha import FakeWaha
 
 _HUNT = os.environ.get("WHATSIGNAL_FUZZ_EXAMPLES")
 FUZZ = settings(
@@ -49,64 +41,29 @@ FUZZ = settings(
 )
 
 
-def _fuzz(
-    url: str,
-    endpoints: tuple[Endpoint, ...],
-    *,
-    waha: bool,
-    still_works: Callable[[httpx.Client, str], None],
-) -> int:
+def _fuzz(target: Target) -> int:
     """Run the property against the fake at ``url``; returns how many examples ran."""
     counter = itertools.count(1)
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=target.url, timeout=30) as client:
 
         @FUZZ
         @given(data=st.data())
         def one_body(data: st.DataObject) -> None:
-            endpoint = data.draw(st.sampled_from(endpoints), label="endpoint")
+            endpoint = data.draw(st.sampled_from(target.endpoints), label="endpoint")
             body = data.draw(bodies_for(endpoint), label="body")
-            response = client.request(
-                endpoint.method,
-                endpoint.path,
-                content=body,
-                headers={"Content-Type": "application/json"},
-            )
-            check_answer(endpoint, response, waha=waha)
-            still_works(client, f"example {next(counter)}")
+            send_and_check(target, client, endpoint, body)
+            target.still_works(client, f"example {next(counter)}")
 
         one_body()
     return next(counter) - 1
 
 
 @pytest.mark.parametrize("check_contracts", [True, False])
-async def test_fuzzed_bodies_never_break_fake_signal(
-    nursery: trio.Nursery, check_contracts: bool
+@pytest.mark.parametrize("which", ["signal", "waha"])
+async def test_fuzzed_bodies_never_break_the_fake(
+    nursery: trio.Nursery, which: str, check_contracts: bool
 ) -> None:
-    fake = FakeSignal(receive_time_scale=0.01, check_contracts=check_contracts)
-    url: str = await nursery.start(fake.run)
-    ran = await trio.to_thread.run_sync(
-        lambda: _fuzz(url, SIGNAL_ENDPOINTS, waha=False, still_works=signal_still_works)
-    )
+    target = await start_target(nursery, which, check_contracts=check_contracts)
+    ran = await trio.to_thread.run_sync(_fuzz, target)
     assert ran >= 100
-    assert fake.violations == []
-
-
-@pytest.mark.parametrize("check_contracts", [True, False])
-async def test_fuzzed_bodies_never_break_fake_waha(
-    nursery: trio.Nursery, check_contracts: bool
-) -> None:
-    receiver = await serve_receiver(nursery)
-    fake = FakeWaha(
-        status_step=0.01,
-        not_working_wait=0.05,
-        webhook_url=receiver.url,
-        webhook_events=("*",),
-        webhook_retry_delay=0.01,
-        check_contracts=check_contracts,
-    )
-    url: str = await nursery.start(fake.run)
-    ran = await trio.to_thread.run_sync(
-        lambda: _fuzz(url, WAHA_ENDPOINTS, waha=True, still_works=waha_still_works)
-    )
-    assert ran >= 100
-    assert fake.violations == []
+    assert target.fake.violations == []

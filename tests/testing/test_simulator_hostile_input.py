@@ -14,75 +14,36 @@ import pytest
 import trio
 from sim_hostile import (
     HOSTILE,
-    SIGNAL_ENDPOINTS,
-    WAHA_ENDPOINTS,
-    Endpoint,
-    check_answer,
-    signal_still_works,
-    waha_still_works,
+    Target,
+    send_and_check,
+    start_target,
 )
-from waha_receiver import serve_receiver
-
-from whatsignal.testing.signal_cli import FakeSignal
-from whatsignal.testing.waha import FakeWaha
 
 
-def _hammer(
-    url: str, endpoints: tuple[Endpoint, ...], *, waha: bool, still_works: object
-) -> list[str]:
+def _hammer(target: Target) -> list[str]:
     """Every corpus body to every endpoint; returns what failed (empty: nothing)."""
-    assert callable(still_works)
     failures: list[str] = []
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for endpoint in endpoints:
+    with httpx.Client(base_url=target.url, timeout=30) as client:
+        for endpoint in target.endpoints:
             for name, body in HOSTILE.items():
                 try:
-                    response = client.request(
-                        endpoint.method,
-                        endpoint.path,
-                        content=body,
-                        headers={"Content-Type": "application/json"},
-                    )
-                    check_answer(endpoint, response, waha=waha)
+                    send_and_check(target, client, endpoint, body)
                     assert client.get("/_sim/").status_code == 200
                 except (AssertionError, httpx.HTTPError, ValueError) as exc:
                     failures.append(f"{endpoint} with {name}: {type(exc).__name__}: {exc}")
             try:
-                still_works(client, f"after {endpoint}")
+                target.still_works(client, f"after {endpoint}")
             except (AssertionError, httpx.HTTPError, ValueError) as exc:
                 failures.append(f"broken after {endpoint}: {type(exc).__name__}: {exc}")
     return failures
 
 
 @pytest.mark.parametrize("check_contracts", [True, False])
-async def test_fake_signal_survives_the_corpus_on_every_endpoint(
-    nursery: trio.Nursery, check_contracts: bool
+@pytest.mark.parametrize("which", ["signal", "waha"])
+async def test_the_fake_survives_the_corpus_on_every_endpoint(
+    nursery: trio.Nursery, which: str, check_contracts: bool
 ) -> None:
-    fake = FakeSignal(receive_time_scale=0.01, check_contracts=check_contracts)
-    url: str = await nursery.start(fake.run)
-    failures = await trio.to_thread.run_sync(
-        lambda: _hammer(url, SIGNAL_ENDPOINTS, waha=False, still_works=signal_still_works)
-    )
+    target = await start_target(nursery, which, check_contracts=check_contracts)
+    failures = await trio.to_thread.run_sync(_hammer, target)
     assert failures == []
-    assert fake.violations == []
-
-
-@pytest.mark.parametrize("check_contracts", [True, False])
-async def test_fake_waha_survives_the_corpus_on_every_endpoint(
-    nursery: trio.Nursery, check_contracts: bool
-) -> None:
-    receiver = await serve_receiver(nursery)
-    fake = FakeWaha(
-        status_step=0.01,
-        not_working_wait=0.05,
-        webhook_url=receiver.url,
-        webhook_events=("*",),
-        webhook_retry_delay=0.01,
-        check_contracts=check_contracts,
-    )
-    url: str = await nursery.start(fake.run)
-    failures = await trio.to_thread.run_sync(
-        lambda: _hammer(url, WAHA_ENDPOINTS, waha=True, still_works=waha_still_works)
-    )
-    assert failures == []
-    assert fake.violations == []
+    assert target.fake.violations == []
