@@ -258,6 +258,42 @@ async def test_signal_reads_bodies_as_go_does(nursery: trio.Nursery) -> None:
     assert nan.json() == {"error": "Couldn't process request - invalid request"}
 
 
+@pytest.mark.parametrize("endpoint", ["sendText", "sendImage"])
+async def test_waha_refuses_a_reply_to_that_is_not_a_string_even_unchecked(
+    nursery: trio.Nursery, endpoint: str
+) -> None:
+    # Found by a long fuzz hunt: with contract checks off, a list crashed the echo with a 500.
+    fake, client = await start_fake(nursery, check_contracts=False)
+    image = {"mimetype": "image/png", "data": "aGk=", "filename": "a.png"}
+    body = {"chatId": ALICE_CHAT, "text": "t", "file": image, "reply_to": [None]}
+    async with client:
+        refused = await client.post(f"/api/{endpoint}", json=body)
+        quoted = await client.post(f"/api/{endpoint}", json={**body, "reply_to": "false_x_AB"})
+    assert refused.status_code == 400
+    assert refused.json()["message"] == ["reply_to must be a string"]
+    assert quoted.status_code == 201
+    assert [r.body["reply_to"] for r in fake.sent] == ["false_x_AB"]
+
+
+async def test_signal_refuses_an_integer_written_as_a_fraction(nursery: trio.Nursery) -> None:
+    # Go parses an int64 from the number's text, so 1.0 is refused as 1.5 is: a 400, never a
+    # contract violation (found by a long fuzz hunt: it was a 500 with contract checks on).
+    fake = FakeSignal(check_contracts=True)
+    url: str = await nursery.start(fake.run)
+    body = {"recipient": ALICE, "target_author": ALICE, "reaction": "👍"}
+    async with httpx.AsyncClient(base_url=url) as client:
+        for stamp in (b"1.0", b"1e3"):
+            raw = ascii_json(body)[:-1] + b',"timestamp":' + stamp + b"}"
+            answer = await client.request("DELETE", f"/v1/reactions/{BRIDGE}", content=raw)
+            assert answer.status_code == 400, stamp
+            assert answer.json() == {"error": "Couldn't process request - invalid request"}
+        whole = await client.request(
+            "DELETE", f"/v1/reactions/{BRIDGE}", content=ascii_json({**body, "timestamp": 1})
+        )
+    assert whole.status_code == 204
+    assert fake.violations == []
+
+
 async def test_waha_names_with_surrogates_get_an_account_and_a_group(
     nursery: trio.Nursery,
 ) -> None:

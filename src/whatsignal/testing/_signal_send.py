@@ -75,7 +75,8 @@ def _type_ok(kind: str, value: Any) -> bool:
     if kind in ("integer", "number") and isinstance(value, bool):
         return False
     if kind == "integer" and isinstance(value, float):
-        return value.is_integer()
+        # Go decodes an int64 from the number's text: `1.0` and `1e3` are refused like `1.5`.
+        return False
     return isinstance(value, _JSON_TYPES.get(kind, (object,)))
 
 

@@ -75,7 +75,7 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
         body = await edge.accept("POST", "/api/sendText")
         session, chat, text = str(body["session"]), str(body["chatId"]), str(body["text"])
         key = str(body.get("id") or new_message_key(fake.engine))
-        reply_to = body.get("reply_to")
+        reply_to = edge.reply_to(body)
         edge.echo(session, chat, key, text, None, reply_to)
         return json_response(
             send_response(
@@ -117,7 +117,8 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
                 "error": None,
             }
             caption = str(body.get("caption") or "")
-            edge.echo(session, chat, key, caption, media, body.get("reply_to"))
+            reply_to = edge.reply_to(body)
+            edge.echo(session, chat, key, caption, media, reply_to)
             return json_response(
                 send_response(
                     fake.engine,
@@ -127,7 +128,7 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
                     body=caption,
                     ts=now_ms() // 1000,
                     kind=kind,
-                    reply_to=body.get("reply_to"),
+                    reply_to=reply_to,
                 ),
                 201,
             )

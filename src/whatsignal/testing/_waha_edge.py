@@ -116,10 +116,19 @@ class Edge:
         if session_in_path is None:
             body.setdefault("session", "default")  # deviation session-default
         self.validate(method, path, body)
+        if not isinstance(body.get("reply_to", ""), str | None):
+            # Only with contract checks off (the spec says string): WAHA's validation's 400.
+            raise Reject(400, bad_request(["reply_to must be a string"]))
         name = session_in_path if session_in_path is not None else str(body["session"])
         await self.working(name)
         self.fake.sent.append(Recorded(method, request.path, body, trio.current_time()))
         return body
+
+    @staticmethod
+    def reply_to(body: dict[str, Any]) -> str | None:
+        """The ``reply_to`` of an accepted send body (:meth:`accept` checked its type)."""
+        value = body.get("reply_to")
+        return value if isinstance(value, str) else None
 
     def echo(
         self,
