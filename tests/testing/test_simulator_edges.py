@@ -294,6 +294,23 @@ async def test_signal_refuses_an_integer_written_as_a_fraction(nursery: trio.Nur
     assert fake.violations == []
 
 
+async def test_signal_refuses_a_recipient_alias_that_is_not_a_string(
+    nursery: trio.Nursery,
+) -> None:
+    # The hidden ``recipient`` alias is a Go string too (a long fuzz hunt found a 500 here).
+    fake = FakeSignal()
+    url: str = await nursery.start(fake.run)
+    base = {"number": BRIDGE, "recipients": [ALICE], "message": "hi"}
+    async with httpx.AsyncClient(base_url=url) as client:
+        for alias in (True, [ALICE], {"a": 1}):
+            answer = await client.post("/v2/send", json={**base, "recipient": alias})
+            assert answer.status_code == 400, alias
+            assert answer.json() == {"error": "Couldn't process request - invalid request"}
+        alone = await client.post("/v2/send", json={**base, "recipients": [], "recipient": ALICE})
+    assert alone.status_code == 201
+    assert [m.recipients for m in fake.messages] == [(ALICE,)]
+
+
 async def test_waha_names_with_surrogates_get_an_account_and_a_group(
     nursery: trio.Nursery,
 ) -> None:

@@ -32,6 +32,7 @@ from whatsignal.testing._signal_http import (
 from whatsignal.testing._signal_model import SignalModel
 from whatsignal.testing._signal_send import (
     EMPTY_MESSAGE,
+    INVALID_REQUEST,
     RATE_LIMIT,
     RequestError,
     SentMessage,
@@ -191,8 +192,11 @@ def add_api_routes(app: QuartTrio, fake: SignalModel) -> None:
 async def _send(fake: SignalModel) -> Response:
     body = await read_body(fake, "api.SendMessageV2")
     recipients = list(body.get("recipients") or [])
-    if body.get("recipient"):  # the hidden single-recipient alias upstream appends
-        recipients.append(body["recipient"])
+    alias = body.get("recipient")  # the hidden single-recipient alias upstream appends
+    if alias is not None and not isinstance(alias, str):  # not in the swagger: Go's string
+        raise RequestError(INVALID_REQUEST)
+    if alias:
+        recipients.append(alias)
     if not recipients:
         raise RequestError("Couldn't process request - please provide at least one recipient")
     number = body.get("number") or ""
