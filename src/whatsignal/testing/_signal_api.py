@@ -191,7 +191,8 @@ def add_api_routes(app: QuartTrio, fake: SignalModel) -> None:
 
 async def _send(fake: SignalModel) -> Response:
     body = await read_body(fake, "api.SendMessageV2")
-    recipients = list(body.get("recipients") or [])
+    # Go decodes a null inside a []string as "" (the zero value), as it does a null field.
+    recipients = [r or "" for r in body.get("recipients") or []]
     alias = body.get("recipient")  # the hidden single-recipient alias upstream appends
     if alias is not None and not isinstance(alias, str):  # not in the swagger: Go's string
         raise RequestError(INVALID_REQUEST)
@@ -215,7 +216,7 @@ async def _send(fake: SignalModel) -> Response:
             raise RequestError(f"Group not found: {internal}")
     message = body.get("message") or ""
     check_link_preview(message, body.get("link_preview"))
-    attachments = tuple(decode_attachment(a) for a in body.get("base64_attachments") or [])
+    attachments = tuple(decode_attachment(a or "") for a in body.get("base64_attachments") or [])
     quote_ts = body.get("quote_timestamp")
     if quote_ts and not body.get("quote_author"):
         raise RequestError("Quote author parameter is missing")

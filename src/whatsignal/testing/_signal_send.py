@@ -119,6 +119,11 @@ def go_zero_fill(schema: Mapping[str, Any], body: dict[str, Any], resolve: Any) 
     Arrays and objects stay absent: Go leaves them nil and ``omitempty`` would not print them.
     """
     out = {k: v for k, v in body.items() if v is not None}
+    for key, value in out.items():
+        items = schema.get("properties", {}).get(key, {}).get("items", {})
+        if isinstance(value, list) and items.get("type") in _ZERO:
+            # A null inside a []string (or []int64) decodes to the zero value as well.
+            out[key] = [_ZERO[items["type"]] if v is None else v for v in value]
     for key in schema.get("required", ()):
         if key in out:
             continue
