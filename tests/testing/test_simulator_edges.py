@@ -311,7 +311,7 @@ async def test_signal_refuses_a_recipient_alias_that_is_not_a_string(
     assert [m.recipients for m in fake.messages] == [(ALICE,)]
 
 
-async def test_signal_reads_a_null_in_a_string_list_as_go_does(nursery: trio.Nursery) -> None:
+async def test_signal_reads_nulls_and_empty_enums_as_go_does(nursery: trio.Nursery) -> None:
     # A null inside a []string is "" to Go (a long fuzz hunt found a 500 here).
     fake = FakeSignal()
     url: str = await nursery.start(fake.run)
@@ -319,10 +319,12 @@ async def test_signal_reads_a_null_in_a_string_list_as_go_does(nursery: trio.Nur
     async with httpx.AsyncClient(base_url=url) as client:
         empty_file = await client.post("/v2/send", json={**base, "base64_attachments": [None]})
         no_one = await client.post("/v2/send", json={**base, "recipients": [None]})
+        unset_mode = await client.post("/v2/send", json={**base, "text_mode": ""})
     assert empty_file.status_code == 201
     assert [len(a.data) for a in fake.messages[0].attachments] == [0]
     # "" is a username to upstream's recipient rules; what matters here is no 500.
     assert no_one.status_code < 500
+    assert unset_mode.status_code == 201  # "" is Go's zero value: the default mode
     assert fake.violations == []
 
 

@@ -118,9 +118,15 @@ def go_zero_fill(schema: Mapping[str, Any], body: dict[str, Any], resolve: Any) 
     way Go does lets the rest of the schema (types, enums, nested objects) be checked strictly.
     Arrays and objects stay absent: Go leaves them nil and ``omitempty`` would not print them.
     """
-    out = {k: v for k, v in body.items() if v is not None}
+    properties = schema.get("properties", {})
+    # An empty string is Go's zero value: an enum field holding it is unset to the handler.
+    out = {
+        k: v
+        for k, v in body.items()
+        if v is not None and not (v == "" and "enum" in properties.get(k, {}))
+    }
     for key, value in out.items():
-        items = schema.get("properties", {}).get(key, {}).get("items", {})
+        items = properties.get(key, {}).get("items", {})
         if isinstance(value, list) and items.get("type") in _ZERO:
             # A null inside a []string (or []int64) decodes to the zero value as well.
             out[key] = [_ZERO[items["type"]] if v is None else v for v in value]
