@@ -11,6 +11,8 @@ Rules (DESIGN.md section 3.2):
 4. No quote: the destination's most recent chat, across its channel's sessions: the chat of
    the latest bridged message, or where the destination's previous message was routed if that
    is more recent (a reply is only mapped once delivered; a follow-up must not overtake it).
+   A person who writes from a ``@lid`` id and a ``@c.us`` id is one chat: rules 3 and 4 send
+   to the ``@c.us`` id once the number behind the LID is known (``relay/identities.py``).
 5. Nothing to go on: a notice in Signal saying how to fix it (quote a message).
 6. What the destination writes in a Signal group the bridge number belongs to is never
    forwarded: only the one-to-one conversation with the bridge number speaks for WhatsApp. They
@@ -63,6 +65,7 @@ from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
 from whatsignal.storage import Caches, Mappings, MessageMapping
 
@@ -260,7 +263,7 @@ class Router:
                 target = await self._by_quoted_name(key, data.quote.text)
             if target is None:
                 return Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
-            return self._routed(key, target.session, target.chat_id)
+            return await self._routed(key, target.session, target.chat_id)
         latest = await self._latest(key)
         recent = self._last_routed.get(key)
         if (
@@ -268,10 +271,10 @@ class Router:
             and self._serves(recent.session, key)
             and (latest is None or recent.at >= latest.created_at)
         ):
-            return self._routed(key, recent.session, recent.chat)
+            return await self._routed(key, recent.session, recent.chat)
         if latest is None:
             return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
-        return self._routed(key, latest.session, latest.chat_id)
+        return await self._routed(key, latest.session, latest.chat_id)
 
     def _serves(self, session: str, key: tuple[str, str]) -> bool:
         """Whether ``session``'s chats belong to this destination on this bridge number (its
@@ -360,7 +363,7 @@ class Router:
         if session not in sessions:
             notice = f"⚠️ whatsignal: no WhatsApp session {session!r} serves you here"
             return Decision(ignore="unknown session", notice=notice)
-        return self._routed(key, session, command.number.lstrip("+") + "@c.us")
+        return await self._routed(key, session, command.number.lstrip("+") + "@c.us")
 
     def _group_message(self, key: tuple[str, str], group: str) -> Decision:
         """A destination wrote in a Signal group: never forwarded; told once per group."""
@@ -373,8 +376,10 @@ class Router:
         log.info("signal group message from a destination ignored: groups are not bridged")
         return Decision(ignore="signal group message", notice=NOTICE_SIGNAL_GROUP)
 
-    def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
-        """Route a message there, remembering it for an unquoted follow-up."""
+    async def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
+        """Route a message to the person's one chat (a ``@lid`` chat whose number is known
+        goes by its ``@c.us`` id), remembering it for an unquoted follow-up."""
+        chat = await canonical_chat(self.store, session, chat)
         self._last_routed[key] = _RoutedTo(session, chat, self.clock())
         return Decision(session=session, chat=chat)
 
