@@ -65,6 +65,7 @@ from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay.decision import Decision, decided, group_of
 from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
 from whatsignal.storage import Caches, Mappings, MessageMapping
@@ -99,20 +100,6 @@ class SessionView(Protocol):
     """The WAHA sessions the bridge knows now, whatever their state (the session table)."""
 
     def known(self) -> Sequence[str]: ...
-
-
-@attrs.frozen
-class Decision:
-    """Where an envelope goes: a session and chat, or nowhere (``ignore`` says why), optionally
-    with a ``notice`` to send back to the sender."""
-
-    session: str | None = None
-    chat: str | None = None
-    ignore: str | None = None
-    notice: str | None = None
-    retry_after: float | None = None
-    """Set when nothing can be decided yet (who the sender is could not be looked up): ask
-    again after that many seconds, the envelope still waiting in its place."""
 
 
 @attrs.frozen
@@ -207,7 +194,7 @@ class Router:
     async def decide(self, item: SigReceived) -> Decision:
         """Decide where one envelope goes."""
         env = item.envelope
-        group = _group_of(item)
+        group = group_of(item)
         try:
             sender = await self.sender(item)
         except SenderUnknown:
@@ -239,19 +226,19 @@ class Router:
                 target = await by_timestamp(stamp)
                 if target is not None:
                     break
-            return _to(target, "receipt for unknown messages")
+            return decided(target, "receipt for unknown messages")
         if env.edit_message is not None:
             target = await by_timestamp(env.edit_message.target_sent_timestamp)
-            return _to(target, "edit of unknown message")
+            return decided(target, "edit of unknown message")
         data = env.data_message
         if data is None:
             return Decision(ignore="nothing to bridge")
         if data.reaction is not None:
             target = await by_timestamp(data.reaction.target_sent_timestamp)
-            return _to(target, "reaction to unknown message")
+            return decided(target, "reaction to unknown message")
         if data.remote_delete is not None:
             target = await by_timestamp(data.remote_delete.timestamp)
-            return _to(target, "delete of unknown message")
+            return decided(target, "delete of unknown message")
         if not (data.message or "").strip() and not data.attachments:
             return Decision(ignore="empty message")
         command = commands.parse(data.message)
@@ -382,20 +369,3 @@ class Router:
         chat = await canonical_chat(self.store, session, chat)
         self._last_routed[key] = _RoutedTo(session, chat, self.clock())
         return Decision(session=session, chat=chat)
-
-
-def _group_of(item: SigReceived) -> str | None:
-    """The Signal group an envelope was written in, if any (messages, reactions, edits,
-    deletions alike)."""
-    env = item.envelope
-    edited = env.edit_message.data_message if env.edit_message is not None else None
-    for data in (env.data_message, edited):
-        if data is not None and data.group_info is not None:
-            return data.group_info.group_id
-    return None
-
-
-def _to(target: MessageMapping | None, reason: str) -> Decision:
-    if target is None:
-        return Decision(ignore=reason)
-    return Decision(session=target.session, chat=target.chat_id)
