@@ -3,24 +3,14 @@ read as WAHA's docs show them (pn may be null) and as engines vary them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from client_helpers import Upstream, check_waha
 
-from whatsignal.clients import LidAnswer, WahaClient, open_http_client
+from whatsignal.clients import LidAnswer, WahaClient
 from whatsignal.clients._waha_lids import lid_id, phone_chat_id
 from whatsignal.errors import ApiError, TransportError
 from whatsignal.testing.contract import waha_examples
-
-
-@pytest.fixture
-async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    async with open_http_client(
-        "http://waha:3000", timeout=5, api_key="k", transport=upstream.transport()
-    ) as http:
-        yield WahaClient(http)
 
 
 def docs_example(heading: str, *, pn_null: bool = False) -> object:
@@ -35,28 +25,49 @@ def docs_example(heading: str, *, pn_null: bool = False) -> object:
     raise LookupError(heading)
 
 
-async def test_phone_of_a_lid_from_the_docs_example(waha: WahaClient, upstream: Upstream) -> None:
-    body = docs_example("Get Phone Number by LID")
-    check_waha("get", "/api/{session}/lids/{lid}", body)
-    upstream.answer(httpx.Response(200, json=body))
-    answer = await waha.lids.phone_of("my session", "123123123@lid")
-    assert answer == LidAnswer("123123123@lid", "123456789@c.us")
-    # The id is one percent-encoded path segment: @ is %40 (and so is the session's space).
-    assert upstream.last.url.raw_path == b"/api/my%20session/lids/123123123%40lid"
-
-
-async def test_a_lid_without_a_known_number_answers_none(
-    waha: WahaClient, upstream: Upstream
+@pytest.mark.parametrize(
+    ("heading", "pn_null", "asked", "path", "answer"),
+    [
+        (
+            "Get Phone Number by LID",
+            False,
+            "123123123@lid",
+            b"/api/my%20session/lids/123123123%40lid",
+            LidAnswer("123123123@lid", "123456789@c.us"),
+        ),
+        (
+            "Get Phone Number by LID",
+            True,
+            "123123123@lid",
+            b"/api/my%20session/lids/123123123%40lid",
+            LidAnswer("123123123@lid", None),
+        ),
+        (
+            "Get LID by Phone Number",
+            False,
+            "123456789@c.us",
+            b"/api/my%20session/lids/pn/123456789%40c.us",
+            LidAnswer("123123123@lid", "123456789@c.us"),
+        ),
+    ],
+)
+async def test_the_docs_examples_are_read(
+    waha: WahaClient,
+    upstream: Upstream,
+    heading: str,
+    pn_null: bool,
+    asked: str,
+    path: bytes,
+    answer: LidAnswer,
 ) -> None:
-    upstream.answer(httpx.Response(200, json=docs_example("Get Phone Number by LID", pn_null=True)))
-    assert await waha.lids.phone_of("default", "123123123@lid") == LidAnswer("123123123@lid", None)
-
-
-async def test_lid_of_a_phone_number(waha: WahaClient, upstream: Upstream) -> None:
-    upstream.answer(httpx.Response(200, json=docs_example("Get LID by Phone Number")))
-    answer = await waha.lids.lid_of("default", "123456789@c.us")
-    assert answer == LidAnswer("123123123@lid", "123456789@c.us")
-    assert upstream.last.url.raw_path == b"/api/default/lids/pn/123456789%40c.us"
+    body = docs_example(heading, pn_null=pn_null)
+    upstream.answer(httpx.Response(200, json=body))
+    lids = waha.lids
+    got = await (lids.phone_of if asked.endswith("@lid") else lids.lid_of)("my session", asked)
+    assert got == answer
+    # The id is one percent-encoded path segment: @ is %40 (and so is the session's space).
+    assert upstream.last.url.raw_path == path
+    check_waha("get", "/api/{session}/lids/{lid}", body)
 
 
 async def test_404_means_no_partner_and_other_errors_raise(
