@@ -143,3 +143,12 @@ async def test_a_mentioned_lid_is_named(tmp_path: Path) -> None:
             name="Bob",
         )
         assert not re.search(alice, " ".join(signal_texts(w)))
+
+
+async def test_her_lid_is_asked_of_waha_once_for_many_messages(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.waha.add_lid(ALICE_LID, pn=WA_ALICE, session="personal")
+        counter = w.waha.fault(f"/api/personal/lids/{ALICE_LID}", count=None, latency=0.001)
+        for n in range(20):
+            await lid_message(w, from_=ALICE_LID, body=f"m{n}", text=f"Ali: m{n}", name="Ali")
+        assert counter.hits == 1
