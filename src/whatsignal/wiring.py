@@ -40,6 +40,7 @@ from whatsignal.relay import (
     Upstreams,
     WhatsAppUpstream,
 )
+from whatsignal.relay.identities import Identities
 from whatsignal.reliability import Backoff
 from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
@@ -113,11 +114,13 @@ def upstreams(
 
 
 def names(config: Config, store: Store, waha: WahaClient, clock: Clock) -> Names:
-    """``whatsapp.contactCacheHours`` / ``whatsapp.groups.cacheHours``."""
+    """``whatsapp.contactCacheHours`` / ``whatsapp.groups.cacheHours``; LIDs resolved through
+    WAHA's lids API (``relay/identities.py``)."""
     return Names(
         store=store,
         waha=waha,
         clock=clock,
+        identities=Identities(store=store, lids=waha.lids, clock=clock),
         contact_ttl=config.whatsapp.contact_cache_hours * 3600.0,
         group_ttl=config.whatsapp.groups.cache_hours * 3600.0,
     )

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from client_helpers import Upstream
 
-from whatsignal.clients import WahaClient, open_http_client
+from whatsignal.clients import WahaClient
 from whatsignal.errors import ApiError
 from whatsignal.testing.contract import waha_examples
-
-
-@pytest.fixture
-async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    async with open_http_client(
-        "http://waha:3000", timeout=5, api_key="k", transport=upstream.transport()
-    ) as http:
-        yield WahaClient(http)
 
 
 def all_contacts_example() -> Any:

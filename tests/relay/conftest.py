@@ -19,6 +19,7 @@ from whatsignal.relay import (
     Upstreams,
     WhatsAppUpstream,
 )
+from whatsignal.relay.identities import Identities
 from whatsignal.storage import SqliteStore
 
 
@@ -81,7 +82,15 @@ def upstreams(waha_client: WahaClient, signal_client: SignalClient, metrics: Met
 @pytest.fixture
 def names(store: SqliteStore, waha_client: WahaClient, clock: WallClock) -> Names:
     """Names with a one-hour contact and a two-hour group TTL."""
-    return Names(store=store, waha=waha_client, clock=clock, contact_ttl=3600.0, group_ttl=7200.0)
+    identities = Identities(store=store, lids=waha_client.lids, clock=clock)
+    return Names(
+        store=store,
+        waha=waha_client,
+        clock=clock,
+        identities=identities,
+        contact_ttl=3600.0,
+        group_ttl=7200.0,
+    )
 
 
 @pytest.fixture

@@ -134,6 +134,7 @@ async def test_a_dead_group_message_is_told_naming_the_group(
     [
         pytest.param(CAROL, "+4917000000001", id="contact-by-number"),
         pytest.param(FAMILY, FAMILY, id="group-by-id"),
+        pytest.param("214748364701234@lid", "WhatsApp contact …1234", id="lid-never-bare"),
     ],
 )
 async def test_a_dead_message_from_an_unnamed_chat_is_told_naming_its_number(

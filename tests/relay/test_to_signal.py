@@ -425,8 +425,13 @@ async def test_a_download_slower_than_its_limit_defers_the_message(
 
 
 def downloads(fake_waha: FakeWaha) -> list[httpx.Request]:
-    """Every request WAHA saw that was not a name lookup (the relay asks for names freely)."""
-    return [r for r in fake_waha.upstream.requests if not r.url.path.startswith("/api/contacts")]
+    """Every request WAHA saw that was not a name or LID lookup (the relay asks for those
+    freely)."""
+    return [
+        r
+        for r in fake_waha.upstream.requests
+        if not r.url.path.startswith("/api/contacts") and "/lids/" not in r.url.path
+    ]
 
 
 def aged(row: JournalRow, seconds: float) -> JournalRow:

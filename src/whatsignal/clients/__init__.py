@@ -13,6 +13,8 @@ from whatsignal.clients._http import open_http_client as open_http_client
 from whatsignal.clients._redact import mask_numbers as mask_numbers
 from whatsignal.clients._redact import redact_error as redact_error
 from whatsignal.clients._signal_parse import About as About
+from whatsignal.clients._waha_lids import LidAnswer as LidAnswer
+from whatsignal.clients._waha_lids import WahaLids as WahaLids
 from whatsignal.clients._waha_parse import SessionInfo as SessionInfo
 from whatsignal.clients._waha_parse import WebhookConfig as WebhookConfig
 from whatsignal.clients.signal_api import OutboundAttachment as OutboundAttachment
@@ -23,11 +25,13 @@ from whatsignal.clients.waha import WahaClient as WahaClient
 
 __all__ = [
     "About",
+    "LidAnswer",
     "MediaKind",
     "OutboundAttachment",
     "SessionInfo",
     "SignalClient",
     "WahaClient",
+    "WahaLids",
     "WebhookConfig",
     "attachment_id_ok",
     "mask_numbers",

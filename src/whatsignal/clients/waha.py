@@ -35,6 +35,7 @@ from whatsignal.clients._http import (
     path_segment,
     request,
 )
+from whatsignal.clients._waha_lids import WahaLids
 from whatsignal.clients._waha_parse import (
     SessionInfo,
     WebhookConfig,
@@ -265,6 +266,11 @@ class WahaClient:
         )
 
     # Names -----------------------------------------------------------------------------
+
+    @property
+    def lids(self) -> WahaLids:
+        """The ``@lid`` <-> phone number lookups (``/api/{session}/lids/...``)."""
+        return WahaLids(self._http)
 
     async def contact_name(self, session: str, contact_id: str) -> str | None:
         """The best display name WAHA knows for a contact, or None (unknown: 404 or no name).

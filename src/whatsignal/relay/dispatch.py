@@ -15,6 +15,7 @@ import attrs
 from whatsignal.channels import ChannelMap
 from whatsignal.convert.text import chat_number
 from whatsignal.errors import PayloadError
+from whatsignal.relay.identities import is_lid, lid_label
 from whatsignal.relay.names import Names
 from whatsignal.relay.notices import (
     Notices,
@@ -103,4 +104,4 @@ class Relay:
         if chat is None:
             return f"session {session}"
         name = self.names.cached("group" if chat.endswith("@g.us") else "contact", session, chat)
-        return name or chat_number(chat) or chat
+        return name or chat_number(chat) or (lid_label(chat) if is_lid(chat) else chat)

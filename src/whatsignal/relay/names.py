@@ -4,6 +4,10 @@ Lookups go memory, then the store's cache, then WAHA, then what the message itse
 push name), then the number. Names are cosmetic: a failing lookup never fails a message, and a
 miss is remembered for a while instead of asked for every message. A name is whatever its owner
 typed: lone surrogates in what WAHA answers are replaced before it is kept or shown.
+
+A sender, group participant or mention known by a ``@lid`` id is named as the person behind it
+(:mod:`whatsignal.relay.identities`): the saved name of their number, their push name, their
+number, and never the LID's digits (``WhatsApp contact …1234`` when nothing else is known).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from whatsignal.convert.safe import clean_text
 from whatsignal.convert.text import chat_number, mention_numbers, with_mentions
 from whatsignal.errors import ClientError, StorageError
 from whatsignal.models.waha import WaMessage
+from whatsignal.relay.identities import Identities, is_lid, lid_label
 from whatsignal.storage import Caches, Contact, Group
 
 __all__ = ["Names"]
@@ -50,6 +55,7 @@ class Names:
     store: Caches
     waha: WahaClient
     clock: Clock
+    identities: Identities
     contact_ttl: float = 24 * 3600.0
     group_ttl: float = 24 * 3600.0
     _memory: dict[tuple[Kind, str, str], tuple[str | None, float]] = attrs.field(
@@ -83,13 +89,26 @@ class Names:
         """The session is gone: its names leave memory (the store keeps them for retention)."""
         for key in [k for k in self._memory if k[1] == session]:
             del self._memory[key]
+        self.identities.forget(session)
 
     def _ttl(self, kind: Kind) -> float:
         return self.group_ttl if kind == "group" else self.contact_ttl
 
     async def sender(self, session: str, msg: WaMessage) -> str:
-        """Display name of a message's sender (saved name, push name, number)."""
+        """Display name of a message's sender (saved name, push name, number).
+
+        A ``@lid`` sender is named through the number behind it when WAHA knows one; a direct
+        ``@c.us`` sender's LID is learned on the way, so that a chat of theirs first seen as
+        ``@lid`` becomes the same chat as this one (:func:`~.identities.canonical_chat`).
+        """
         sender = msg.sender_id
+        if is_lid(sender):
+            phone = await self.identities.phone_of(session, sender)
+            name = await self.contact(session, phone or sender)
+            number = chat_number(phone) if phone else None
+            return name or msg.notify_name or number or lid_label(sender)
+        if not msg.is_group and chat_number(sender):
+            await self.identities.lid_of(session, sender)
         name = await self.contact(session, sender)
         return name or msg.notify_name or chat_number(sender) or sender.partition("@")[0]
 
@@ -103,7 +122,9 @@ class Names:
 
     async def with_mention_names(self, session: str, body: str) -> str:
         """``@491701234567`` in a WhatsApp text becomes ``@Name`` when the contact has a name
-        (WhatsApp shows names there; the raw text only has the numbers)."""
+        (WhatsApp shows names there; the raw text only has the numbers). A mentioned LID
+        (``@214748364701234``) becomes the name, or else the number, of the person behind it;
+        one WAHA cannot resolve keeps its digits (the text cannot tell it from a number)."""
         numbers = mention_numbers(body)
         if not numbers:
             return body
@@ -113,7 +134,7 @@ class Names:
 
         async def look_up(number: str, limiter: trio.CapacityLimiter) -> None:
             async with limiter:
-                names[number] = await self.contact(session, f"{number}@c.us")
+                names[number] = await self._mentioned(session, number)
 
         limiter = trio.CapacityLimiter(MENTION_CONCURRENCY)
         try:
@@ -124,6 +145,16 @@ class Names:
             # The store is unwell, not the message: one StorageError for the poller to see.
             raise StorageError(f"name lookup failed: {group.exceptions[0]}") from group
         return with_mentions(body, names)
+
+    async def _mentioned(self, session: str, digits: str) -> str | None:
+        """The name of a mentioned ``@digits``: a contact's, else the person's behind the LID."""
+        name = await self.contact(session, f"{digits}@c.us")
+        if name:
+            return name
+        phone = await self.identities.phone_of(session, f"{digits}@lid")
+        if phone is None:
+            return None
+        return await self.contact(session, phone) or chat_number(phone)
 
     async def _name(self, kind: Kind, session: str, key: str) -> str | None:
         """Memory, then the store (trusted until its own TTL ends, not a new one), then WAHA.

@@ -11,6 +11,8 @@ Rules (DESIGN.md section 3.2):
 4. No quote: the destination's most recent chat, across its channel's sessions: the chat of
    the latest bridged message, or where the destination's previous message was routed if that
    is more recent (a reply is only mapped once delivered; a follow-up must not overtake it).
+   A person who writes from a ``@lid`` id and a ``@c.us`` id is one chat: rules 3 and 4 send
+   to the ``@c.us`` id once the number behind the LID is known (``relay/identities.py``).
 5. Nothing to go on: a notice in Signal saying how to fix it (quote a message).
 6. What the destination writes in a Signal group the bridge number belongs to is never
    forwarded: only the one-to-one conversation with the bridge number speaks for WhatsApp. They
@@ -63,6 +65,8 @@ from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay.decision import Decision, decided, group_of
+from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
 from whatsignal.storage import Caches, Mappings, MessageMapping
 
@@ -96,20 +100,6 @@ class SessionView(Protocol):
     """The WAHA sessions the bridge knows now, whatever their state (the session table)."""
 
     def known(self) -> Sequence[str]: ...
-
-
-@attrs.frozen
-class Decision:
-    """Where an envelope goes: a session and chat, or nowhere (``ignore`` says why), optionally
-    with a ``notice`` to send back to the sender."""
-
-    session: str | None = None
-    chat: str | None = None
-    ignore: str | None = None
-    notice: str | None = None
-    retry_after: float | None = None
-    """Set when nothing can be decided yet (who the sender is could not be looked up): ask
-    again after that many seconds, the envelope still waiting in its place."""
 
 
 @attrs.frozen
@@ -204,7 +194,7 @@ class Router:
     async def decide(self, item: SigReceived) -> Decision:
         """Decide where one envelope goes."""
         env = item.envelope
-        group = _group_of(item)
+        group = group_of(item)
         try:
             sender = await self.sender(item)
         except SenderUnknown:
@@ -236,19 +226,19 @@ class Router:
                 target = await by_timestamp(stamp)
                 if target is not None:
                     break
-            return _to(target, "receipt for unknown messages")
+            return decided(target, "receipt for unknown messages")
         if env.edit_message is not None:
             target = await by_timestamp(env.edit_message.target_sent_timestamp)
-            return _to(target, "edit of unknown message")
+            return decided(target, "edit of unknown message")
         data = env.data_message
         if data is None:
             return Decision(ignore="nothing to bridge")
         if data.reaction is not None:
             target = await by_timestamp(data.reaction.target_sent_timestamp)
-            return _to(target, "reaction to unknown message")
+            return decided(target, "reaction to unknown message")
         if data.remote_delete is not None:
             target = await by_timestamp(data.remote_delete.timestamp)
-            return _to(target, "delete of unknown message")
+            return decided(target, "delete of unknown message")
         if not (data.message or "").strip() and not data.attachments:
             return Decision(ignore="empty message")
         command = commands.parse(data.message)
@@ -260,7 +250,7 @@ class Router:
                 target = await self._by_quoted_name(key, data.quote.text)
             if target is None:
                 return Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
-            return self._routed(key, target.session, target.chat_id)
+            return await self._routed(key, target.session, target.chat_id)
         latest = await self._latest(key)
         recent = self._last_routed.get(key)
         if (
@@ -268,10 +258,10 @@ class Router:
             and self._serves(recent.session, key)
             and (latest is None or recent.at >= latest.created_at)
         ):
-            return self._routed(key, recent.session, recent.chat)
+            return await self._routed(key, recent.session, recent.chat)
         if latest is None:
             return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
-        return self._routed(key, latest.session, latest.chat_id)
+        return await self._routed(key, latest.session, latest.chat_id)
 
     def _serves(self, session: str, key: tuple[str, str]) -> bool:
         """Whether ``session``'s chats belong to this destination on this bridge number (its
@@ -360,7 +350,7 @@ class Router:
         if session not in sessions:
             notice = f"⚠️ whatsignal: no WhatsApp session {session!r} serves you here"
             return Decision(ignore="unknown session", notice=notice)
-        return self._routed(key, session, command.number.lstrip("+") + "@c.us")
+        return await self._routed(key, session, command.number.lstrip("+") + "@c.us")
 
     def _group_message(self, key: tuple[str, str], group: str) -> Decision:
         """A destination wrote in a Signal group: never forwarded; told once per group."""
@@ -373,24 +363,9 @@ class Router:
         log.info("signal group message from a destination ignored: groups are not bridged")
         return Decision(ignore="signal group message", notice=NOTICE_SIGNAL_GROUP)
 
-    def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
-        """Route a message there, remembering it for an unquoted follow-up."""
+    async def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
+        """Route a message to the person's one chat (a ``@lid`` chat whose number is known
+        goes by its ``@c.us`` id), remembering it for an unquoted follow-up."""
+        chat = await canonical_chat(self.store, session, chat)
         self._last_routed[key] = _RoutedTo(session, chat, self.clock())
         return Decision(session=session, chat=chat)
-
-
-def _group_of(item: SigReceived) -> str | None:
-    """The Signal group an envelope was written in, if any (messages, reactions, edits,
-    deletions alike)."""
-    env = item.envelope
-    edited = env.edit_message.data_message if env.edit_message is not None else None
-    for data in (env.data_message, edited):
-        if data is not None and data.group_info is not None:
-            return data.group_info.group_id
-    return None
-
-
-def _to(target: MessageMapping | None, reason: str) -> Decision:
-    if target is None:
-        return Decision(ignore=reason)
-    return Decision(session=target.session, chat=target.chat_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 import attrs
 
@@ -29,18 +30,23 @@ from whatsignal.convert.text import contains_url
 from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
+from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure, waha_quote_failed
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import JournalRow, Mappings, MessageMapping
+from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping
 
-__all__ = ["ToWhatsApp"]
+__all__ = ["ReplyStore", "ToWhatsApp"]
 
 log = logging.getLogger("whatsignal.relay")
 
 BAD_ATTACHMENT_ID = "[a file could not be forwarded: signal-cli gave it no valid id]"
 """What the chat reads instead of an attachment whose id signal-cli cannot have given (empty,
 ``.``, ``../x``, ...): it is never fetched, and the message goes on without it."""
+
+
+class ReplyStore(Mappings, Caches, Protocol):
+    """What replies read: the mappings, and the LID pairings that make a person one chat."""
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -53,7 +59,7 @@ class ToWhatsApp:
     """
 
     upstreams: Upstreams
-    store: Mappings
+    store: ReplyStore
     metrics: Metrics
     clock: Clock
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
@@ -177,7 +183,12 @@ class ToWhatsApp:
         reply_to: str | None = None
         if data.quote is not None:
             quoted = await self.store.mapping_by_signal_timestamp(item.account, data.quote.id)
-            if quoted is not None and quoted.session == session and quoted.chat_id == chat:
+            if (
+                quoted is not None
+                and quoted.session == session
+                # A message recorded under the person's @lid id quotes in their @c.us chat.
+                and await canonical_chat(self.store, session, quoted.chat_id) == chat
+            ):
                 reply_to = quoted.whatsapp_id
         text = outgoing_text(
             data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]

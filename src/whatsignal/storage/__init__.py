@@ -1,11 +1,11 @@
 """Durable state of the bridge: the journal of inbound events (the work queue), message
-mappings, and the contact/group/identity caches.
+mappings, and the contact/group/LID/identity caches.
 
 ``Store`` is the interface, the union of narrower protocols that callers may ask for
 instead: ``Journal`` (the work queue), ``Mappings``, ``Caches``, ``Retention`` and ``Health``.
 ``SqliteStore`` is the embedded implementation (one actor, one dedicated database thread,
-group commit); its SQL lives per concern in ``journal``, ``mappings`` and ``caches``. Every
-database failure is a StorageError.
+group commit); its SQL lives per concern in ``journal``, ``mappings``, ``caches`` and
+``lids``. Every database failure is a StorageError.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from whatsignal.storage.base import Journal as Journal
 from whatsignal.storage.base import Mappings as Mappings
 from whatsignal.storage.base import Retention as Retention
 from whatsignal.storage.base import Store as Store
+from whatsignal.storage.lids import LidPairing as LidPairing
 from whatsignal.storage.migrations import LATEST_VERSION as LATEST_VERSION
 from whatsignal.storage.models import ACK_DEVICE as ACK_DEVICE
 from whatsignal.storage.models import ACK_ERROR as ACK_ERROR
@@ -54,6 +55,7 @@ __all__ = [
     "Journal",
     "JournalRow",
     "JournalState",
+    "LidPairing",
     "Mappings",
     "MessageMapping",
     "Retention",

@@ -9,7 +9,7 @@ only what it uses (a poller that reads mappings need not be handed the work queu
 
 - :class:`Journal`: the inbound work queue;
 - :class:`Mappings`: what was bridged to what (quotes, receipts, delivery status);
-- :class:`Caches`: contacts, groups and Signal identities;
+- :class:`Caches`: contacts, groups, WhatsApp LID pairings and Signal identities;
 - :class:`Retention`: deleting what is no longer needed;
 - :class:`Health`: whether the store can still do its job (readiness).
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from whatsignal.storage.lids import LidPairing
 from whatsignal.storage.models import (
     Contact,
     Group,
@@ -188,7 +189,7 @@ class Mappings(Protocol):
 
 
 class Caches(Protocol):
-    """What the bridge remembers about WhatsApp contacts and groups and Signal accounts."""
+    """What the bridge remembers about WhatsApp contacts, groups and LIDs, and Signal accounts."""
 
     async def put_contact(self, contact: Contact) -> None:
         """Insert or replace a cached contact."""
@@ -216,6 +217,17 @@ class Caches(Protocol):
 
     async def uuid_for_number(self, number: str) -> str | None:
         """The uuid known for a Signal phone number."""
+        ...
+
+    async def put_lid_pairing(self, pairing: LidPairing) -> None:
+        """Record what WAHA said of a ``@lid`` id and a phone number: a complete pairing
+        replaces older ones of either half; a lone half never erases a known pairing."""
+        ...
+
+    async def lid_pairing(
+        self, session: str, *, lid: str | None = None, pn: str | None = None
+    ) -> LidPairing | None:
+        """What is known of ``lid`` (else of ``pn``) in ``session``; None if never asked."""
         ...
 
 

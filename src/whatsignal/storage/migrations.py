@@ -132,6 +132,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "WhatsApp LID <-> phone number pairings",
+        (
+            # One row per answer of WAHA's lids API: a pairing, or a lone half (no partner
+            # known when it was asked). SQLite's UNIQUE lets several NULLs through.
+            """
+            CREATE TABLE lid_pairings (
+                session    TEXT NOT NULL,
+                lid        TEXT,
+                pn         TEXT,
+                updated_at REAL NOT NULL,
+                CHECK (lid IS NOT NULL OR pn IS NOT NULL),
+                UNIQUE (session, lid),
+                UNIQUE (session, pn)
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

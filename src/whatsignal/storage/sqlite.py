@@ -34,9 +34,11 @@ from whatsignal.errors import StorageError
 from whatsignal.storage import caches as _caches
 from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
+from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.base import Store
+from whatsignal.storage.lids import LidPairing
 from whatsignal.storage.migrations import migrate
 from whatsignal.storage.models import (
     Contact,
@@ -336,6 +338,16 @@ class SqliteStore(Store):
 
     async def uuid_for_number(self, number: str) -> str | None:
         return await self._read(_caches.uuid_for_number, number)
+
+    async def put_lid_pairing(self, pairing: LidPairing) -> None:
+        await self._write(_lids.put_pairing, pairing)
+
+    async def lid_pairing(
+        self, session: str, *, lid: str | None = None, pn: str | None = None
+    ) -> LidPairing | None:
+        if lid is None and pn is None:
+            raise ValueError("give a lid or a phone number")
+        return await self._read(_lids.get_pairing, session, lid=lid, pn=pn)
 
     # ---- Health -------------------------------------------------------------------------
 

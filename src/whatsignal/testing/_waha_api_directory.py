@@ -1,5 +1,5 @@
-"""FakeWaha's address-book endpoints: contacts, profile pictures and groups, in the engine's
-shapes (see :class:`~whatsignal.testing._waha_directory.Directory`)."""
+"""FakeWaha's address-book endpoints: contacts, profile pictures, groups and LIDs, in the
+engine's shapes (see :class:`~whatsignal.testing._waha_directory.Directory`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["add_directory_routes"]
 
 
 def add_directory_routes(app: QuartTrio, edge: Edge) -> None:
-    """Register the contact and group endpoints on ``app``."""
+    """Register the contact, group and LID endpoints on ``app``."""
     fake = edge.fake
 
     @app.route("/api/contacts/all", methods=["GET"])
@@ -56,3 +56,38 @@ def add_directory_routes(app: QuartTrio, edge: Edge) -> None:
         if found is None:
             raise Reject(404, not_found("Group not found"))
         return json_response(found, 200)
+
+    @app.route("/api/<name>/lids", methods=["GET"])
+    async def lids(name: str) -> Response:
+        await edge.working(name)
+        try:
+            limit = int(float(request.args.get("limit") or 100))
+            offset = int(float(request.args.get("offset") or 0))
+        except ValueError:
+            raise Reject(400, bad_request(["limit and offset must be numbers"])) from None
+        page = fake.directory.lids(name)[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+        return edge.respond("GET", "/api/{session}/lids", 200, page)
+
+    @app.route("/api/<name>/lids/count", methods=["GET"])
+    async def lids_count(name: str) -> Response:
+        await edge.working(name)
+        count = {"count": len(fake.directory.lids(name))}
+        return edge.respond("GET", "/api/{session}/lids/count", 200, count)
+
+    @app.route("/api/<name>/lids/pn/<phone>", methods=["GET"])
+    async def lid_of(name: str, phone: str) -> Response:
+        await edge.working(name)
+        try:
+            found = fake.directory.lid_of(name, phone)
+        except ValueError:
+            raise Reject(400, bad_request(["phoneNumber must be a phone number"])) from None
+        # deviation null-lid-pn: an unknown number's lid is null
+        return edge.respond("GET", "/api/{session}/lids/pn/{phoneNumber}", 200, found)
+
+    @app.route("/api/<name>/lids/<lid>", methods=["GET"])
+    async def phone_of(name: str, lid: str) -> Response:
+        await edge.working(name)
+        # deviation null-lid-pn: a LID without a known number answers pn: null
+        return edge.respond(
+            "GET", "/api/{session}/lids/{lid}", 200, fake.directory.phone_of(name, lid)
+        )

@@ -85,6 +85,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "waha.openapi.json components.schemas.Voice*File, Video*File",
     ),
     Deviation(
+        "null-lid-pn",
+        "`LidToPhoneNumber.pn` is `null` for a LID whose phone number the account does not "
+        "know (and `lid` is `null` for a number without a known LID), although typed string.",
+        "docs how-to/contacts §Get Phone Number by LID; https://github.com/devlikeapro/waha/issues/1097",
+    ),
+    Deviation(
         "null-webhook-options",
         "`hmac`, `retries` and `customHeaders` of a session webhook are `null` when unused "
         "(the spec's own examples), although not declared nullable.",
@@ -166,6 +172,8 @@ def _tolerated(error: Any, *, partial: bool) -> str | None:
                 return "null-last-seen"
             if last in ("hmac", "retries", "customHeaders"):
                 return "null-webhook-options"
+            if last in ("lid", "pn"):
+                return "null-lid-pn"
     if keyword == "required":
         missing = [p for p in error.validator_value if p not in instance]
         if partial:

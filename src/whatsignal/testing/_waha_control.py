@@ -300,6 +300,18 @@ def register_control(
         )
 
     @control(
+        "/_sim/lids", "POST", "pair a LID with a phone number: {lid, pn (null: hidden), session}"
+    )
+    async def lids() -> Response:
+        data = await _body()
+        lid = _str(data, "lid", required=True) or ""
+        pn, session = _str(data, "pn"), _str(data, "session") or "default"
+        try:
+            return _json(fake.add_lid(lid, pn=pn, session=session), 201)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+
+    @control(
         "/_sim/groups", "POST", "add a group: {subject, participants[], admins[], session, id}"
     )
     async def groups() -> Response:

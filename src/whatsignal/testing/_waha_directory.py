@@ -1,4 +1,5 @@
-"""FakeWaha's address book: contacts and groups per session, in each engine's shape."""
+"""FakeWaha's address book: contacts, groups and LID pairings per session, in each engine's
+shape."""
 
 from __future__ import annotations
 
@@ -16,11 +17,43 @@ __all__ = ["Directory"]
 
 @attrs.define(eq=False)
 class Directory:
-    """Contacts (``/api/contacts*``) and groups (``/api/{session}/groups``) of each session."""
+    """Contacts (``/api/contacts*``), groups (``/api/{session}/groups``) and LIDs
+    (``/api/{session}/lids*``) of each session."""
 
     engine: str
     _contacts: dict[str, dict[str, dict[str, Any]]] = attrs.Factory(dict)
     _groups: dict[str, dict[str, dict[str, Any]]] = attrs.Factory(dict)
+    _lids: dict[str, dict[str, str | None]] = attrs.Factory(dict)
+
+    def add_lid(
+        self, lid: str, *, pn: str | None = None, session: str = "default"
+    ) -> dict[str, Any]:
+        """Teach the session a LID, paired with the phone number ``pn`` (None: a LID whose
+        number the account does not know, answered ``pn: null``). Returns the pairing."""
+        lid_id = lid if lid.endswith("@lid") else f"{''.join(ch for ch in lid if ch.isdigit())}@lid"
+        if not lid_id.partition("@")[0].isdigit():
+            raise ValueError(f"not a LID: {lid!r}")
+        pn_id = normalize_chat_id(pn) if pn is not None else None
+        if pn_id is not None and not pn_id.endswith("@c.us"):
+            raise ValueError(f"not a phone number: {pn!r}")
+        self._lids.setdefault(session, {})[lid_id] = pn_id
+        return {"lid": lid_id, "pn": pn_id}
+
+    def lids(self, session: str) -> list[dict[str, Any]]:
+        """``GET /api/{session}/lids``: every LID whose phone number is known."""
+        known = self._lids.get(session, {})
+        return [{"lid": lid, "pn": pn} for lid, pn in known.items() if pn is not None]
+
+    def phone_of(self, session: str, lid: str) -> dict[str, Any]:
+        """``GET /api/{session}/lids/{lid}``: ``pn`` is null for a LID without a known number."""
+        return {"lid": lid, "pn": self._lids.get(session, {}).get(lid)}
+
+    def lid_of(self, session: str, phone: str) -> dict[str, Any]:
+        """``GET /api/{session}/lids/pn/{phoneNumber}`` (digits or a chat id): ``lid`` is null
+        for a number without a known LID."""
+        pn = normalize_chat_id(phone).replace("@s.whatsapp.net", "@c.us")
+        found = [lid for lid, known in self._lids.get(session, {}).items() if known == pn]
+        return {"lid": found[0] if found else None, "pn": pn}
 
     def add_contact(
         self,

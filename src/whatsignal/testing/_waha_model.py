@@ -221,6 +221,14 @@ class WahaModel(WahaSessions):
             number, session=session, name=name, pushname=pushname, picture_url=picture_url
         )
 
+    def add_lid(
+        self, lid: str, *, pn: str | None = None, session: str = "default"
+    ) -> dict[str, Any]:
+        """Pair a LID (``214748364701234@lid`` or digits) with a phone number (``pn``: digits,
+        ``+49…`` or a ``@c.us`` id; None: the number is hidden). ``/api/{session}/lids*``
+        answer from these pairings."""
+        return self.directory.add_lid(lid, pn=pn, session=session)
+
     def add_group(
         self,
         subject: str,
