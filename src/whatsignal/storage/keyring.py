@@ -21,12 +21,14 @@ the ``rotate-key`` command's) and reads no clock: ``now`` comes from the caller.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from whatsignal.errors import ConfigError
+from whatsignal.errors import ConfigError, StorageError
 from whatsignal.storage.crypto import (
     KDF_ITERATIONS,
     KDF_NAME,
@@ -51,6 +53,38 @@ LOOKUP_SALT = "WHATSIGNAL_ENCRYPTION_LOOKUP_SALT"
 
 Progress = Callable[[str, int, int], None]
 """Told ``(table, rows converted, rows in the table)`` after each batch."""
+
+
+def lock_file(path: str, *, exclusive: bool) -> int:
+    """Take an advisory lock on the database file and return its descriptor (close it to
+    release). The running store holds it shared, ``rotate-key`` exclusive, so that neither
+    starts while the other has the file: a bridge writing under the old key during a
+    rotation would leave rows no key opens.
+
+    Raises:
+        StorageError: the other side holds the file.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        verb = "create" if isinstance(exc, FileNotFoundError) else "open"
+        raise StorageError(f"cannot {verb} the database file: {exc}") from exc
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        who = (
+            "the bridge is running on it; stop it first"
+            if exclusive
+            else ("a key rotation (rotate-key) is running on it; wait for it to finish")
+        )
+        raise StorageError(f"the database {path} is in use: {who}") from None
+    return fd
+
+
+def close_lock(fd: int) -> None:
+    """Release what :func:`lock_file` took."""
+    os.close(fd)
 
 
 def _row(conn: sqlite3.Connection, row_id: int) -> tuple[Any, ...] | None:

@@ -170,6 +170,7 @@ class SqliteStore(Store):
             raise StorageError("the store is already running")
         opener = partial(self._open, applied_at=self._clock())
         db = DbThread(opener, batch_max=self.batch_max, stats=self.stats)
+        lock = None if self.path == ":memory:" else _keyring.lock_file(self.path, exclusive=False)
         self._db = db
         try:
             await db.start()
@@ -178,6 +179,8 @@ class SqliteStore(Store):
         finally:
             self._db = None
             await db.stop()
+            if lock is not None:
+                _keyring.close_lock(lock)
 
     def _open(self, *, applied_at: float) -> sqlite3.Connection:
         """Runs on the database thread: connect, set the pragmas, migrate (stamped
