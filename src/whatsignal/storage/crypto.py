@@ -184,7 +184,7 @@ class SealingCodec(_Base):
             ) from None
 
     def lookup(self, value: str) -> str:
-        return hmac.new(self._lookup_key, value.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._lookup_key, value.encode(), "sha256").hex()
 
     def sibling(self, value: str | None) -> bytes | None:
         return self.seal(value)
