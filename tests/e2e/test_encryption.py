@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import attrs
+import pytest
 import trio
 import yaml
-from bridge_harness import ALICE_PHONE, API_KEY, BRIDGE, SECRET, make_config, wait_for
+from bridge_harness import ALICE_PHONE, API_KEY, BRIDGE, SECRET, make_config, wait_for, world
 
 from whatsignal.config import Config
 from whatsignal.service import Bridge
@@ -222,3 +223,13 @@ def test_rotate_key_re_encrypts_with_progress_and_the_old_secret_is_then_refused
     assert old.returncode == 2
     assert b"WHATSIGNAL_ENCRYPTION_SECRET" in old.stderr
     assert b"rotate me" not in _database_files(tmp_path)
+
+
+async def test_development_mode_without_a_secret_works_in_clear_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with world(tmp_path) as w:
+        w.waha.inject_message("personal", from_=CAROL, body="in clear", notify_name="Dev")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        assert not w.parts.store.encrypted
+    assert any("NOT encrypted" in record.getMessage() for record in caplog.records)
