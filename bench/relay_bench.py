@@ -263,7 +263,9 @@ async def relay_phase(
     return Result("bare relay  WA->Signal", injected, arrived)
 
 
-def bridge_config(tmp: Path, waha_url: str, signal_url: str, synchronous: str) -> Any:
+def bridge_config(
+    tmp: Path, waha_url: str, signal_url: str, synchronous: str, encrypt: bool = False
+) -> Any:
     data: dict[str, Any] = {
         "whatsapp": {"api_base_url": waha_url, "timeout_ms": 30000},
         "signal": {
@@ -283,6 +285,12 @@ def bridge_config(tmp: Path, waha_url: str, signal_url: str, synchronous: str) -
         "WHATSAPP_API_KEY": API_KEY,
         "WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET": SECRET,
     }
+    if encrypt:  # the store encrypts whenever the secret is set, as in secure mode
+        env.update(
+            WHATSIGNAL_ENCRYPTION_SECRET="b" * 40,
+            WHATSIGNAL_ENCRYPTION_SALT="bench-salt-0123456789",
+            WHATSIGNAL_ENCRYPTION_LOOKUP_SALT="bench-lookup-0123",
+        )
     return config_from_mapping(data, env=env)
 
 
@@ -300,7 +308,7 @@ async def bridge_phases(
     bodies: list[tuple[str, bytes]],
 ) -> tuple[Result, Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        bridge = Bridge(bridge_config(Path(tmp), urls[0], urls[1], args.synchronous))
+        bridge = Bridge(bridge_config(Path(tmp), urls[0], urls[1], args.synchronous, args.encrypt))
         async with trio.open_nursery() as nursery:
             await nursery.start(bridge.run)
             if args.signal_mode == "json-rpc":
@@ -374,7 +382,7 @@ async def bench(args: argparse.Namespace) -> None:
         print(
             f"{args.messages} messages, {args.concurrency} concurrent webhook posters, "
             f"{args.chats} chats, rate {pace}, synchronous={args.synchronous}, "
-            f"signal-cli {args.signal_mode}; "
+            f"signal-cli {args.signal_mode}, encrypted={args.encrypt}; "
             f"peak RSS before: {peak_rss_mb():.0f} MiB",
             flush=True,
         )
@@ -401,6 +409,7 @@ def main() -> None:
     )
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL", "OFF"])
     parser.add_argument("--signal-mode", default="json-rpc", choices=["json-rpc", "normal"])
+    parser.add_argument("--encrypt", action="store_true", help="encryption at rest on")
     args = parser.parse_args()
     if args.messages < 1 or args.concurrency < 1 or args.chats < 1 or args.rate < 0:
         parser.error("--messages, --concurrency and --chats must be >= 1, --rate >= 0")

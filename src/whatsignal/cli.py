@@ -1,6 +1,7 @@
 """``python -m whatsignal``: the command line.
 
-Commands: ``run`` (default), ``check-config``, ``demo``, ``version``; Go's ``--healthcheck`` flag.
+Commands: ``run`` (default), ``check-config``, ``demo``, ``rotate-key``, ``version``; Go's
+``--healthcheck`` flag.
 Command output goes to stdout, logs to stderr.
 
 Exit codes:
@@ -32,7 +33,7 @@ EXIT_CONFIG = 2
 
 log = logging.getLogger("whatsignal.cli")
 
-_COMMANDS = ("run", "check-config", "demo", "version")
+_COMMANDS = ("run", "check-config", "demo", "rotate-key", "version")
 
 
 def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config": "validate the configuration and environment; print the effective config",
         "demo": "run the bridge against built-in WAHA and signal-cli simulators "
         "and show a conversation",
+        "rotate-key": "re-encrypt the database under WHATSIGNAL_NEW_ENCRYPTION_SECRET "
+        "(and optionally WHATSIGNAL_NEW_ENCRYPTION_SALT, WHATSIGNAL_NEW_ENCRYPTION_LOOKUP_SALT); "
+        "the bridge must be stopped; resumable",
         "version": "print the version",
     }
     for name in _COMMANDS:
@@ -141,6 +145,18 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rotate_key(args: argparse.Namespace) -> int:
+    from whatsignal.config import load_config
+    from whatsignal.log import configure_logging
+    from whatsignal.rotate import rotate_key
+    from whatsignal.wiring import encryption_keys
+
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level, args.log_format or "auto")
+    rotate_key(config, encryption_keys(config), os.environ, sys.stdout)
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace) -> int:
     from whatsignal.demo import run_demo
 
@@ -183,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args)
         if command == "demo":
             return _demo(args)
+        if command == "rotate-key":
+            return _rotate_key(args)
         return _run(args)
     except (Exception, BaseExceptionGroup) as error:  # the process boundary
         code = _report(error)

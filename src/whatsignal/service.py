@@ -99,9 +99,15 @@ class Bridge:
         config, clock, metrics, stopping = self.config, self.clock, self.metrics, self._stopping
         with self._scope:
             async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-                db = config.database
-                store = SqliteStore(db.path, synchronous=db.synchronous, clock=clock)
+                store = wiring.store(config, clock)
                 await nursery.start(store.run)
+                if store.encrypted:
+                    log.info("the database is encrypted at rest (AES-256-GCM)")
+                else:
+                    log.warning(
+                        "the database is NOT encrypted: WHATSIGNAL_ENCRYPTION_SECRET is not set "
+                        "(development mode); messages and numbers are stored in clear"
+                    )
                 waha, signal_client = await wiring.open_clients(stack, config)
                 channels = wiring.channel_map(config)
                 modes = await wiring.receive_modes(config, signal_client, channels.bridge_numbers)

@@ -42,7 +42,7 @@ from whatsignal.relay import (
 )
 from whatsignal.relay.identities import Identities
 from whatsignal.reliability import Backoff
-from whatsignal.storage import Journal, Store
+from whatsignal.storage import Journal, KeyMaterial, SqliteStore, Store
 from whatsignal.web.app import WebSettings
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ __all__ = [
     "Tuning",
     "channel_map",
     "discovers",
+    "encryption_keys",
     "media_policy",
     "names",
     "open_clients",
@@ -62,6 +63,7 @@ __all__ = [
     "session_monitor",
     "session_table",
     "startup_warnings",
+    "store",
     "upstreams",
     "web_settings",
 ]
@@ -336,3 +338,31 @@ async def receive_modes(
                 f"{detected!r}"
             )
     return dict.fromkeys(sorted(numbers), mode)
+
+
+def encryption_keys(config: Config) -> KeyMaterial | None:
+    """The database's key material: None (stored in clear) without an encryption secret,
+    which only development mode allows; its salts then fall back to the development ones."""
+    secrets = config.secrets
+    if secrets.encryption_secret is None:
+        return None
+    if secrets.encryption_salt is None or secrets.encryption_lookup_salt is None:
+        raise ConfigError(
+            "WHATSIGNAL_ENCRYPTION_SALT and WHATSIGNAL_ENCRYPTION_LOOKUP_SALT: both are needed "
+            "with WHATSIGNAL_ENCRYPTION_SECRET"
+        )
+    return KeyMaterial(
+        secrets.encryption_secret, secrets.encryption_salt, secrets.encryption_lookup_salt
+    )
+
+
+def store(config: Config, clock: Clock) -> SqliteStore:
+    """The store of ``database``, encrypting with the configured secrets."""
+    db = config.database
+    return SqliteStore(
+        db.path,
+        synchronous=db.synchronous,
+        clock=clock,
+        keys=encryption_keys(config),
+        keep_message_text=db.keep_message_text,
+    )

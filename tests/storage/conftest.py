@@ -11,16 +11,21 @@ import pytest
 import trio
 
 from whatsignal.storage import SqliteStore
+from whatsignal.storage.crypto import Codec, KeyMaterial, PlainCodec, derive
 from whatsignal.storage.migrations import migrate
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "encrypted"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, nursery: trio.Nursery
 ) -> SqliteStore:
-    """A running SqliteStore; every test using it runs against ":memory:" and a file."""
+    """A running SqliteStore; every test using it runs against ":memory:", a file, and an
+    encrypted file."""
     path = ":memory:" if request.param == "memory" else str(tmp_path / "store.db")
-    running: SqliteStore = await nursery.start(SqliteStore(path).run)
+    keys = KEYS if request.param == "encrypted" else None
+    running: SqliteStore = await nursery.start(
+        SqliteStore(path, keys=keys, kdf_iterations=FAST_KDF).run
+    )
     return running  # the nursery fixture runs it until the test ends
 
 
@@ -31,3 +36,16 @@ def conn() -> Iterator[sqlite3.Connection]:
     migrate(connection, applied_at=0.0)
     yield connection
     connection.close()
+
+
+FAST_KDF = 1000
+"""KDF iterations of the tests' encrypted databases (the real cost is paid once per start,
+which the tests do not need to pay hundreds of times)."""
+
+KEYS = KeyMaterial(secret="s" * 32, salt="salt-" * 4, lookup_salt="lookup-" * 3)
+
+
+@pytest.fixture(params=["plain", "sealed"])
+def codec(request: pytest.FixtureRequest) -> Codec:
+    """Both codecs: every SQL test runs in clear (development) and encrypted (secure mode)."""
+    return PlainCodec() if request.param == "plain" else derive(KEYS, iterations=FAST_KDF)

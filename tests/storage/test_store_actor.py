@@ -114,8 +114,9 @@ async def test_an_unopenable_path_fails_start_with_storage_error(tmp_path: Path)
 async def test_sqlite_errors_become_storage_errors_and_journal_is_atomic(
     store: SqliteStore,
 ) -> None:
+    bad = event("bad", received_at=object())  # type: ignore[arg-type]
     with pytest.raises(StorageError, match="database write failed") as info:
-        await store.journal([event("good"), event("bad", payload=object())])
+        await store.journal([event("good"), bad])
     assert isinstance(info.value.__cause__, sqlite3.Error)
     assert await store.pending_count() == 0  # neither event was journaled
     assert await store.journal([event("good")]) != [None]

@@ -123,7 +123,7 @@ async def test_complete_writes_the_mappings_with_done(store: SqliteStore) -> Non
 async def test_complete_is_atomic_when_a_mapping_cannot_be_written(store: SqliteStore) -> None:
     [row_id] = await store.journal([event("wa:msg:X")])
     assert row_id is not None
-    bad = mapping("Y", sender_name=object())  # type: ignore[arg-type]
+    bad = mapping("Y", created_at=object())  # type: ignore[arg-type]
     with pytest.raises(StorageError):
         await store.complete(row_id, mappings=[mapping("X"), bad])
     assert await store.pending_count() == 1  # the row is not done ...

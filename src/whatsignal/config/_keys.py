@@ -170,6 +170,9 @@ KEYS: tuple[Key, ...] = (
         ignored=_POOL, note=_IGNORED + _POOL),
     Key("database.synchronous", Kind.CHOICE, "FULL", choices=("FULL", "NORMAL", "OFF"),
         note="SQLite synchronous pragma; FULL loses nothing on power loss"),
+    Key("database.keepMessageText", _B, True,
+        note="false: a finished journal row's payload (text, media references) is dropped; "
+        "ids and mappings stay for routing"),
     # media
     Key("media.cache_dir", _S, env="MEDIA_DIR", used=False, ignored=_NO_DISK,
         note=_IGNORED + _NO_DISK),

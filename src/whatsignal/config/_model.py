@@ -104,6 +104,7 @@ class DatabaseConfig:
     conn_max_lifetime_sec: int = 300
     conn_max_idle_time_sec: int = 60
     synchronous: str = "FULL"
+    keep_message_text: bool = True
 
 
 @attrs.frozen

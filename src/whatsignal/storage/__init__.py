@@ -17,6 +17,7 @@ from whatsignal.storage.base import Journal as Journal
 from whatsignal.storage.base import Mappings as Mappings
 from whatsignal.storage.base import Retention as Retention
 from whatsignal.storage.base import Store as Store
+from whatsignal.storage.crypto import KeyMaterial as KeyMaterial
 from whatsignal.storage.lids import LidPairing as LidPairing
 from whatsignal.storage.migrations import LATEST_VERSION as LATEST_VERSION
 from whatsignal.storage.models import ACK_DEVICE as ACK_DEVICE
@@ -55,6 +56,7 @@ __all__ = [
     "Journal",
     "JournalRow",
     "JournalState",
+    "KeyMaterial",
     "LidPairing",
     "Mappings",
     "MessageMapping",

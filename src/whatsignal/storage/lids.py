@@ -12,8 +12,11 @@ caller's transaction; a row carries its own ``updated_at``.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import attrs
+
+from whatsignal.storage.crypto import Codec
 
 __all__ = ["LidPairing", "get_pairing", "put_pairing"]
 
@@ -41,32 +44,43 @@ class LidPairing:
         return self.lid is not None and self.pn is not None
 
 
-def put_pairing(conn: sqlite3.Connection, pairing: LidPairing) -> None:
+def _half(codec: Codec, value: str | None) -> tuple[Any, Any]:
+    """A looked-up id and its sealed sibling (both None for an unknown half)."""
+    return codec.lookup_or_none(value), codec.sibling(value)
+
+
+def put_pairing(conn: sqlite3.Connection, codec: Codec, pairing: LidPairing) -> None:
     """Record an answer of WAHA's.
 
     A complete pairing replaces whatever either half was paired with before. A lone half
     ("WAHA knows no partner") never erases a known pairing: it only records, or refreshes, that
-    the half was asked about at ``updated_at``.
+    the half was asked about at ``updated_at``. Every id is stored as the codec's lookup and
+    sealed sibling (:mod:`whatsignal.storage.fields`).
     """
-    session, lid, pn = pairing.session, pairing.lid, pairing.pn
+    session = codec.lookup(pairing.session)
+    lid, pn = codec.lookup_or_none(pairing.lid), codec.lookup_or_none(pairing.pn)
+    row = (
+        *_half(codec, pairing.session),
+        *_half(codec, pairing.lid),
+        *_half(codec, pairing.pn),
+        pairing.updated_at,
+    )
+    insert = (
+        "INSERT INTO lid_pairings (session, session_enc, lid, lid_enc, pn, pn_enc, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
     if lid is not None and pn is not None:
         conn.execute(
             "DELETE FROM lid_pairings WHERE session = ? AND (lid = ? OR pn = ?)", (session, lid, pn)
         )
-        conn.execute(
-            "INSERT INTO lid_pairings (session, lid, pn, updated_at) VALUES (?, ?, ?, ?)",
-            (session, lid, pn, pairing.updated_at),
-        )
+        conn.execute(insert, row)
         return
     column, value = ("lid", lid) if lid is not None else ("pn", pn)
     known = conn.execute(
         f"SELECT lid, pn FROM lid_pairings WHERE session = ? AND {column} = ?", (session, value)
     ).fetchone()
     if known is None:
-        conn.execute(
-            "INSERT INTO lid_pairings (session, lid, pn, updated_at) VALUES (?, ?, ?, ?)",
-            (session, lid, pn, pairing.updated_at),
-        )
+        conn.execute(insert, row)
     elif known[0] is None or known[1] is None:
         conn.execute(
             f"UPDATE lid_pairings SET updated_at = ? WHERE session = ? AND {column} = ?",
@@ -75,7 +89,12 @@ def put_pairing(conn: sqlite3.Connection, pairing: LidPairing) -> None:
 
 
 def get_pairing(
-    conn: sqlite3.Connection, session: str, *, lid: str | None = None, pn: str | None = None
+    conn: sqlite3.Connection,
+    codec: Codec,
+    session: str,
+    *,
+    lid: str | None = None,
+    pn: str | None = None,
 ) -> LidPairing | None:
     """What is known of ``lid`` (or else of ``pn``) in ``session``, or None when never asked.
 
@@ -89,7 +108,10 @@ def get_pairing(
     else:
         raise ValueError("give a lid or a phone number")
     row = conn.execute(
-        f"SELECT session, lid, pn, updated_at FROM lid_pairings WHERE session = ? AND {column} = ?",
-        (session, value),
+        "SELECT lid, lid_enc, pn, pn_enc, updated_at FROM lid_pairings"
+        f" WHERE session = ? AND {column} = ?",
+        (codec.lookup(session), codec.lookup(value)),
     ).fetchone()
-    return None if row is None else LidPairing(*row)
+    if row is None:
+        return None
+    return LidPairing(session, codec.reveal(row[0], row[1]), codec.reveal(row[2], row[3]), row[4])

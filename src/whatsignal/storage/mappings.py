@@ -4,6 +4,10 @@ A mapping ties one WhatsApp message to one Signal message; quotes, reactions, re
 edits and deletes are resolved through them. Like ``journal.py``, each function runs on the
 store's database thread inside the caller's transaction and reads no clock: a mapping
 carries its own ``created_at``.
+
+Every column that names someone goes through the store's codec (``crypto.py``): the
+session, ids, numbers and sender name hold lookup hashes, compared only for equality, and
+are read back from their ``*_enc`` siblings. Ordering is by ``created_at`` and ``id`` only.
 """
 
 from __future__ import annotations
@@ -12,37 +16,48 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, cast
 
+from whatsignal.storage.crypto import Codec
 from whatsignal.storage.models import Direction, MessageMapping, delivery_rank
 
+LOOKED_UP = ("session", "whatsapp_id", "chat_id", "bridge_number", "destination")
+"""The looked-up columns every mapping has (``sender_name`` may be missing)."""
+
 COLUMNS = (
-    "session, whatsapp_id, chat_id, bridge_number, destination, signal_timestamp,"
-    " direction, created_at, sender_name, delivery_status"
+    ", ".join(f"{c}, {c}_enc" for c in LOOKED_UP)
+    + ", signal_timestamp, direction, created_at, sender_name, sender_name_enc, delivery_status"
 )
-"""The columns of a :class:`MessageMapping`, in the order :func:`row_to_mapping` reads them."""
+"""The columns of a :class:`MessageMapping`, in the order :func:`row_to_mapping` reads them
+(each looked-up column followed by its sealed sibling)."""
 
 ACK_LEVELS = range(-1, 5)
 """The WAHA ack levels a delivery status may take (ERROR .. PLAYED)."""
 
 
-def row_to_mapping(row: tuple[Any, ...] | None) -> MessageMapping | None:
+def row_to_mapping(codec: Codec, row: tuple[Any, ...] | None) -> MessageMapping | None:
     """Convert a row selected with :data:`COLUMNS` (or no row) into a mapping (or None)."""
     if row is None:
         return None
+    clear = [codec.reveal(row[2 * i], row[2 * i + 1]) or "" for i in range(len(LOOKED_UP))]
     return MessageMapping(
-        session=row[0],
-        whatsapp_id=row[1],
-        chat_id=row[2],
-        bridge_number=row[3],
-        destination=row[4],
-        signal_timestamp=row[5],
-        direction=cast(Direction, row[6]),
-        created_at=row[7],
-        sender_name=row[8],
-        delivery_status=row[9],
+        session=clear[0],
+        whatsapp_id=clear[1],
+        chat_id=clear[2],
+        bridge_number=clear[3],
+        destination=clear[4],
+        signal_timestamp=row[10],
+        direction=cast(Direction, row[11]),
+        created_at=row[12],
+        sender_name=codec.reveal(row[13], row[14]),
+        delivery_status=row[15],
     )
 
 
-def upsert(conn: sqlite3.Connection, mappings: Sequence[MessageMapping]) -> None:
+def _pairs(codec: Codec, *values: str | None) -> list[Any]:
+    """Each value as its lookup and its sealed sibling."""
+    return [v for value in values for v in (codec.lookup_or_none(value), codec.sibling(value))]
+
+
+def upsert(conn: sqlite3.Connection, codec: Codec, mappings: Sequence[MessageMapping]) -> None:
     """Store ``mappings`` (the mapping half of ``complete``).
 
     A mapping whose ``(session, whatsapp_id)`` exists already (the message was sent again
@@ -51,58 +66,60 @@ def upsert(conn: sqlite3.Connection, mappings: Sequence[MessageMapping]) -> None
     for m in mappings:
         conn.execute(
             f"INSERT INTO message_mappings ({COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" VALUES ({', '.join('?' * 16)})"
             " ON CONFLICT (session, whatsapp_id) DO UPDATE SET"
-            "  chat_id = excluded.chat_id, bridge_number = excluded.bridge_number,"
-            "  destination = excluded.destination,"
+            "  chat_id = excluded.chat_id, chat_id_enc = excluded.chat_id_enc,"
+            "  bridge_number = excluded.bridge_number,"
+            "  bridge_number_enc = excluded.bridge_number_enc,"
+            "  destination = excluded.destination, destination_enc = excluded.destination_enc,"
             "  signal_timestamp = excluded.signal_timestamp,"
             "  direction = excluded.direction, created_at = excluded.created_at,"
-            "  sender_name = excluded.sender_name,"
+            "  sender_name = excluded.sender_name, sender_name_enc = excluded.sender_name_enc,"
             "  delivery_status = COALESCE(delivery_status, excluded.delivery_status)",
             (
-                m.session,
-                m.whatsapp_id,
-                m.chat_id,
-                m.bridge_number,
-                m.destination,
+                *_pairs(codec, m.session, m.whatsapp_id, m.chat_id, m.bridge_number),
+                *_pairs(codec, m.destination),
                 m.signal_timestamp,
                 m.direction,
                 m.created_at,
-                m.sender_name,
+                *_pairs(codec, m.sender_name),
                 m.delivery_status,
             ),
         )
 
 
 def by_whatsapp_id(
-    conn: sqlite3.Connection, session: str, whatsapp_id: str
+    conn: sqlite3.Connection, codec: Codec, session: str, whatsapp_id: str
 ) -> MessageMapping | None:
     """The mapping of one WhatsApp message of ``session``."""
     return row_to_mapping(
+        codec,
         conn.execute(
             f"SELECT {COLUMNS} FROM message_mappings WHERE session = ? AND whatsapp_id = ?",
-            (session, whatsapp_id),
-        ).fetchone()
+            (codec.lookup(session), codec.lookup(whatsapp_id)),
+        ).fetchone(),
     )
 
 
 def by_signal_timestamp(
-    conn: sqlite3.Connection, bridge_number: str, signal_timestamp: int
+    conn: sqlite3.Connection, codec: Codec, bridge_number: str, signal_timestamp: int
 ) -> MessageMapping | None:
     """The mapping of that exact Signal timestamp on that number (the newest, should two
     collide)."""
     return row_to_mapping(
+        codec,
         conn.execute(
             f"SELECT {COLUMNS} FROM message_mappings"
             " WHERE bridge_number = ? AND signal_timestamp = ?"
             " ORDER BY created_at DESC, id DESC LIMIT 1",
-            (bridge_number, signal_timestamp),
-        ).fetchone()
+            (codec.lookup(bridge_number), signal_timestamp),
+        ).fetchone(),
     )
 
 
 def latest(
     conn: sqlite3.Connection,
+    codec: Codec,
     bridge_number: str,
     destination: str,
     sender_name: str | None = None,
@@ -116,25 +133,25 @@ def latest(
     if sessions is not None and not sessions:
         return None
     sql = f"SELECT {COLUMNS} FROM message_mappings WHERE bridge_number = ? AND destination = ?"
-    params: list[object] = [bridge_number, destination]
+    params: list[object] = [codec.lookup(bridge_number), codec.lookup(destination)]
     if sender_name is not None:
         sql += " AND sender_name = ? AND direction = 'wa_to_signal'"
-        params.append(sender_name)
+        params.append(codec.lookup(sender_name))
     if sessions is not None:
         sql += f" AND session IN ({', '.join('?' * len(sessions))})"
-        params.extend(sessions)
+        params.extend(codec.lookup(session) for session in sessions)
     sql += " ORDER BY created_at DESC, id DESC LIMIT 1"
-    return row_to_mapping(conn.execute(sql, params).fetchone())
+    return row_to_mapping(codec, conn.execute(sql, params).fetchone())
 
 
-def recent_chats(conn: sqlite3.Connection, session: str, *, limit: int) -> list[str]:
+def recent_chats(conn: sqlite3.Connection, codec: Codec, session: str, *, limit: int) -> list[str]:
     """The session's chats that have mappings, most recently active first."""
     rows = conn.execute(
-        "SELECT chat_id FROM message_mappings WHERE session = ?"
+        "SELECT chat_id, chat_id_enc FROM message_mappings WHERE session = ?"
         " GROUP BY chat_id ORDER BY MAX(created_at) DESC LIMIT ?",
-        (session, limit),
+        (codec.lookup(session), limit),
     ).fetchall()
-    return [str(row[0]) for row in rows]
+    return [str(codec.reveal(row[0], row[1])) for row in rows]
 
 
 def check_ack_level(status: int) -> None:
@@ -143,7 +160,9 @@ def check_ack_level(status: int) -> None:
         raise ValueError(f"not a WAHA ack level: {status!r}")
 
 
-def update_delivery(conn: sqlite3.Connection, session: str, whatsapp_id: str, status: int) -> bool:
+def update_delivery(
+    conn: sqlite3.Connection, codec: Codec, session: str, whatsapp_id: str, status: int
+) -> bool:
     """Raise a mapping's ack level along :func:`~.models.delivery_rank`, never lowering it.
 
     Returns whether it changed (False too for an unknown message).
@@ -152,9 +171,10 @@ def update_delivery(conn: sqlite3.Connection, session: str, whatsapp_id: str, st
         ValueError: ``status`` is not a WAHA ack level.
     """
     check_ack_level(status)
+    where = (codec.lookup(session), codec.lookup(whatsapp_id))
     row = conn.execute(
         "SELECT delivery_status FROM message_mappings WHERE session = ? AND whatsapp_id = ?",
-        (session, whatsapp_id),
+        where,
     ).fetchone()
     if row is None:
         return False
@@ -163,7 +183,7 @@ def update_delivery(conn: sqlite3.Connection, session: str, whatsapp_id: str, st
         return False
     conn.execute(
         "UPDATE message_mappings SET delivery_status = ? WHERE session = ? AND whatsapp_id = ?",
-        (status, session, whatsapp_id),
+        (status, *where),
     )
     return True
 

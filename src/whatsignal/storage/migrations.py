@@ -5,8 +5,10 @@ its own transaction together with the row that records it in ``schema_version``,
 never edited once released (a change is a new migration). A database written by a newer
 whatsignal is refused rather than guessed at.
 
-Content fields (``journal.payload``, ``message_mappings.sender_name``) are plain BLOB/TEXT
-columns that no SQL here inspects, so a later migration can store them encrypted.
+Protected columns (``fields.py``) hold what the store's codec makes of a value: the value
+itself in development mode, a sealed value or a lookup hash with encryption on. Migration 6
+added the ``_enc`` siblings of the looked-up ones and the ``encryption`` table with the key
+check (``keyring.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+
+
+def _siblings(table: str, *columns: str) -> tuple[str, ...]:
+    return tuple(f"ALTER TABLE {table} ADD COLUMN {column}_enc BLOB" for column in columns)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -147,6 +153,45 @@ MIGRATIONS: tuple[Migration, ...] = (
                 CHECK (lid IS NOT NULL OR pn IS NOT NULL),
                 UNIQUE (session, lid),
                 UNIQUE (session, pn)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        5,
+        "encryption at rest: sealed siblings of looked-up columns, key check, re-encryption",
+        (
+            *_siblings("journal", "key", "queue", "chat"),
+            *_siblings(
+                "message_mappings",
+                "session",
+                "whatsapp_id",
+                "chat_id",
+                "bridge_number",
+                "destination",
+                "sender_name",
+            ),
+            *_siblings("contacts", "session", "contact_id"),
+            *_siblings("groups", "session", "group_id"),
+            *_siblings("signal_identities", "number", "uuid"),
+            *_siblings("lid_pairings", "session", "lid", "pn"),
+            # Row 1: the key the data is under (none: plaintext). Row 2: the key a rotation
+            # or the first encryption is moving the data to, until it is finished.
+            """
+            CREATE TABLE encryption (
+                id           INTEGER PRIMARY KEY CHECK (id IN (1, 2)),
+                kdf          TEXT    NOT NULL,
+                iterations   INTEGER NOT NULL,
+                key_check    BLOB    NOT NULL,
+                lookup_check TEXT    NOT NULL,
+                created_at   REAL    NOT NULL
+            )
+            """,
+            # How far a rotation got, per table (rows up to last_rowid are under row 2's key).
+            """
+            CREATE TABLE rekey_progress (
+                name       TEXT    PRIMARY KEY,
+                last_rowid INTEGER NOT NULL
             )
             """,
         ),

@@ -5,6 +5,11 @@ commit). The database runs in WAL mode with ``synchronous=FULL`` by default: WAH
 an event as soon as it has its 200, so a journaled event must survive a power cut, not just
 a process crash. ``database.synchronous`` may relax that.
 
+With encryption key material (secure mode), every protected field goes through a
+:class:`~whatsignal.storage.crypto.SealingCodec` (``keyring.py`` checks the key, and encrypts
+a plaintext database in place, while the store opens); without, through the plain codec.
+``secure_delete`` is on, so deleted rows are zeroed rather than left in free pages.
+
 Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``
 and ``caches.py``. Each method binds one of those functions to its arguments and to the
 time read from the store's ``clock`` (on the trio thread, never the database thread) and
@@ -34,10 +39,12 @@ from whatsignal.errors import StorageError
 from whatsignal.storage import caches as _caches
 from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
+from whatsignal.storage import keyring as _keyring
 from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.base import Store
+from whatsignal.storage.crypto import KDF_ITERATIONS, Codec, KeyMaterial, PlainCodec
 from whatsignal.storage.lids import LidPairing
 from whatsignal.storage.migrations import migrate
 from whatsignal.storage.models import (
@@ -53,6 +60,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+Sql = Callable[Concatenate[sqlite3.Connection, Codec, P], T]
+"""A SQL function of ``journal``/``mappings``/``caches``: connection, codec, arguments."""
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 """Accepted values of ``database.synchronous`` (SQLite's ``PRAGMA synchronous``)."""
@@ -75,14 +85,22 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _complete(
-    conn: sqlite3.Connection, row_id: int, *, mappings: Sequence[MessageMapping], now: float
+    conn: sqlite3.Connection,
+    codec: Codec,
+    row_id: int,
+    *,
+    mappings: Sequence[MessageMapping],
+    now: float,
+    keep_text: bool,
 ) -> None:
     """Both halves of ``complete`` in one work item, so that they commit together."""
-    _journal.mark_done(conn, row_id, now=now)
-    _mappings.upsert(conn, mappings)
+    _journal.mark_done(conn, codec, row_id, now=now, keep_text=keep_text)
+    _mappings.upsert(conn, codec, mappings)
 
 
-def _prune(conn: sqlite3.Connection, *, done_before: float, mappings_before: float) -> int:
+def _prune(
+    conn: sqlite3.Connection, codec: Codec, *, done_before: float, mappings_before: float
+) -> int:
     """Both deletions of ``prune`` in one work item; the rows deleted."""
     done = _journal.prune_done(conn, before=done_before)
     return done + _mappings.prune(conn, before=mappings_before)
@@ -102,6 +120,10 @@ class SqliteStore(Store):
         batch_max: the most calls group-committed into one transaction.
         busy_timeout_ms: how long to wait for a lock held by another process.
         clock: the unix time the store stamps rows and migrations with (the bridge's clock).
+        keys: the encryption secrets (secure mode); None stores fields in clear.
+        keep_message_text: False drops a row's payload once it is done
+            (``database.keepMessageText``).
+        kdf_iterations: the KDF cost of a database that gets its key now (tests lower it).
 
     ``stats`` counts transactions and calls (see :class:`StoreStats`).
     """
@@ -120,9 +142,18 @@ class SqliteStore(Store):
     )
     busy_timeout_ms: int = attrs.field(default=5000, kw_only=True)
     _clock: Clock = attrs.field(default=wall_clock, kw_only=True)
+    keys: KeyMaterial | None = attrs.field(default=None, kw_only=True)
+    keep_message_text: bool = attrs.field(default=True, kw_only=True)
+    kdf_iterations: int = attrs.field(default=KDF_ITERATIONS, kw_only=True)
     stats: StoreStats = attrs.field(init=False, factory=StoreStats)
     _db: DbThread | None = attrs.field(init=False, default=None)
     _opened: _health.FileId | None = attrs.field(init=False, default=None)
+    _codec: Codec = attrs.field(init=False, factory=PlainCodec)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the data is stored encrypted (known once the store has started)."""
+        return self._codec.encrypted
 
     @property
     def thread_ident(self) -> int | None:
@@ -141,6 +172,7 @@ class SqliteStore(Store):
             raise StorageError("the store is already running")
         opener = partial(self._open, applied_at=self._clock())
         db = DbThread(opener, batch_max=self.batch_max, stats=self.stats)
+        lock = None if self.path == ":memory:" else _keyring.lock_file(self.path, exclusive=False)
         self._db = db
         try:
             await db.start()
@@ -149,6 +181,8 @@ class SqliteStore(Store):
         finally:
             self._db = None
             await db.stop()
+            if lock is not None:
+                _keyring.close_lock(lock)
 
     def _open(self, *, applied_at: float) -> sqlite3.Connection:
         """Runs on the database thread: connect, set the pragmas, migrate (stamped
@@ -167,7 +201,11 @@ class SqliteStore(Store):
                 log.warning("database journal mode is %s, not WAL", mode)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")
             migrate(conn, applied_at=applied_at)
+            self._codec = _keyring.open_codec(
+                conn, self.keys, now=applied_at, iterations=self.kdf_iterations
+            )
             if self.path != ":memory:":
                 # Which file this connection writes: the health check tells when the path
                 # names another one (deleted, or replaced under the bridge).
@@ -184,17 +222,15 @@ class SqliteStore(Store):
             raise StorageError("the store is not running")
         return await db.call(fn, write=write)
 
-    async def _read(
-        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """``fn(conn, *args, **kwargs)`` as a read on the database thread."""
-        return await self._call(lambda conn: fn(conn, *args, **kwargs), write=False)
+    async def _read(self, fn: Sql[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(conn, codec, *args, **kwargs)`` as a read on the database thread."""
+        codec = self._codec
+        return await self._call(lambda conn: fn(conn, codec, *args, **kwargs), write=False)
 
-    async def _write(
-        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """``fn(conn, *args, **kwargs)`` as one write item of the next group commit."""
-        return await self._call(lambda conn: fn(conn, *args, **kwargs), write=True)
+    async def _write(self, fn: Sql[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(conn, codec, *args, **kwargs)`` as one write item of the next group commit."""
+        codec = self._codec
+        return await self._call(lambda conn: fn(conn, codec, *args, **kwargs), write=True)
 
     # ---- Journal ------------------------------------------------------------------------
 
@@ -216,7 +252,13 @@ class SqliteStore(Store):
         return await self._read(_journal.queues_with_pending)
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
-        await self._write(_complete, row_id, mappings=tuple(mappings), now=self._clock())
+        await self._write(
+            _complete,
+            row_id,
+            mappings=tuple(mappings),
+            now=self._clock(),
+            keep_text=self.keep_message_text,
+        )
 
     async def retry_later(
         self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
@@ -243,13 +285,14 @@ class SqliteStore(Store):
         return await self._write(_journal.requeue_many, tuple(moves), now=self._clock())
 
     async def retry_now(self) -> int:
-        return await self._write(_journal.retry_now)
+        return await self._call(_journal.retry_now, write=True)
 
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
         return await self._read(_journal.dead_letters, limit=limit)
 
     async def resurrect(self, row_id: int) -> bool:
-        return await self._write(_journal.resurrect, row_id, now=self._clock())
+        resurrect = partial(_journal.resurrect, row_id=row_id, now=self._clock())
+        return await self._call(resurrect, write=True)
 
     async def pending_by_queue(self) -> dict[str, int]:
         return await self._read(_journal.pending_by_queue)
@@ -352,7 +395,8 @@ class SqliteStore(Store):
     # ---- Health -------------------------------------------------------------------------
 
     async def check_health(self) -> None:
-        await self._write(_health.check, path=self.path, opened=self._opened, now=self._clock())
+        check = partial(_health.check, path=self.path, opened=self._opened, now=self._clock())
+        await self._call(check, write=True)
 
     # ---- Retention ----------------------------------------------------------------------
 
