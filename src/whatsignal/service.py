@@ -130,6 +130,7 @@ class Bridge:
                     names=names,
                     notices=notices,
                     store=store,
+                    engines=table,
                     metrics=metrics,
                     clock=clock,
                 )

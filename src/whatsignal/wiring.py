@@ -40,6 +40,7 @@ from whatsignal.relay import (
     Upstreams,
     WhatsAppUpstream,
 )
+from whatsignal.relay.send_once import Engines
 from whatsignal.reliability import Backoff
 from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
@@ -131,6 +132,7 @@ def relay(
     names: Names,
     notices: Notices,
     store: Store,
+    engines: Engines,
     metrics: Metrics,
     clock: Clock,
 ) -> Relay:
@@ -144,6 +146,7 @@ def relay(
         to_whatsapp=ToWhatsApp(
             upstreams=upstreams,
             store=store,
+            engines=engines,
             metrics=metrics,
             clock=clock,
             media=media,

@@ -132,6 +132,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "the message ids and progress of a row's WhatsApp sends",
+        (
+            # One row per send of a journal row (storage/send_parts.py), keyed by the row's
+            # natural key: its id changes when the router moves it to a session's queue.
+            """
+            CREATE TABLE send_parts (
+                row_key    TEXT    NOT NULL,
+                part       INTEGER NOT NULL,
+                message_id TEXT,
+                sent_id    TEXT,
+                updated_at REAL    NOT NULL,
+                PRIMARY KEY (row_key, part)
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -35,6 +35,7 @@ from whatsignal.storage import caches as _caches
 from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
 from whatsignal.storage import mappings as _mappings
+from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.base import Store
 from whatsignal.storage.migrations import migrate
@@ -76,6 +77,7 @@ def _complete(
     conn: sqlite3.Connection, row_id: int, *, mappings: Sequence[MessageMapping], now: float
 ) -> None:
     """Both halves of ``complete`` in one work item, so that they commit together."""
+    _parts.forget_row(conn, row_id)
     _journal.mark_done(conn, row_id, now=now)
     _mappings.upsert(conn, mappings)
 
@@ -336,6 +338,14 @@ class SqliteStore(Store):
 
     async def uuid_for_number(self, number: str) -> str | None:
         return await self._read(_caches.uuid_for_number, number)
+
+    # ---- Send parts ---------------------------------------------------------------------
+
+    async def send_parts(self, row_key: str) -> dict[int, _parts.SendPart]:
+        return await self._read(_parts.load, row_key)
+
+    async def put_send_part(self, row_key: str, index: int, part: _parts.SendPart) -> None:
+        await self._write(_parts.put, row_key, index, part, now=self._clock())
 
     # ---- Health -------------------------------------------------------------------------
 
