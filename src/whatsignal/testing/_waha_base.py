@@ -152,8 +152,10 @@ class WahaBase(SimulatorBase):
         body: Any = None,
         latency: float = 0.0,
         drop: bool = False,
+        carry_out: bool = False,
     ) -> Fault:
-        """Make the next ``count`` calls matching ``method path`` (a glob) fail."""
+        """Make the next ``count`` calls matching ``method path`` (a glob) fail (with
+        ``carry_out``: do their work, then delay, replace or lose only the answer)."""
         return self.add_fault(
             Fault(
                 path=path,
@@ -163,6 +165,7 @@ class WahaBase(SimulatorBase):
                 body=body,
                 latency=latency,
                 drop=drop,
+                carry_out=carry_out,
             )
         )
 
