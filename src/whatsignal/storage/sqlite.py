@@ -47,6 +47,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.send_parts import SendPart
 
 log = logging.getLogger(__name__)
 
@@ -341,10 +342,10 @@ class SqliteStore(Store):
 
     # ---- Send parts ---------------------------------------------------------------------
 
-    async def send_parts(self, row_key: str) -> dict[int, _parts.SendPart]:
+    async def send_parts(self, row_key: str) -> dict[int, SendPart]:
         return await self._read(_parts.load, row_key)
 
-    async def put_send_part(self, row_key: str, index: int, part: _parts.SendPart) -> None:
+    async def put_send_part(self, row_key: str, index: int, part: SendPart) -> None:
         await self._write(_parts.put, row_key, index, part, now=self._clock())
 
     # ---- Health -------------------------------------------------------------------------
