@@ -136,6 +136,7 @@ class Bridge:
                     names=names,
                     notices=notices,
                     store=store,
+                    engines=table,
                     metrics=metrics,
                     clock=clock,
                 )

@@ -41,6 +41,7 @@ from whatsignal.relay import (
     WhatsAppUpstream,
 )
 from whatsignal.relay.identities import Identities
+from whatsignal.relay.send_once import Engines
 from whatsignal.reliability import Backoff
 from whatsignal.storage import Journal, KeyMaterial, SqliteStore, Store
 from whatsignal.web.app import WebSettings
@@ -136,6 +137,7 @@ def relay(
     names: Names,
     notices: Notices,
     store: Store,
+    engines: Engines,
     metrics: Metrics,
     clock: Clock,
 ) -> Relay:
@@ -149,6 +151,7 @@ def relay(
         to_whatsapp=ToWhatsApp(
             upstreams=upstreams,
             store=store,
+            engines=engines,
             metrics=metrics,
             clock=clock,
             media=media,

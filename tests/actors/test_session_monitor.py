@@ -27,12 +27,16 @@ class ScriptedWaha:
     restarts: list[tuple[float, str]] = attrs.Factory(list)
     asked: list[str] = attrs.Factory(list)
     fail_restart: bool = False
+    engines: dict[str, str] = attrs.Factory(dict)
+
+    def _info(self, name: str) -> SessionInfo:
+        return SessionInfo(name, self.sessions[name], engine=self.engines.get(name))
 
     async def list_sessions(self, *, all: bool = True) -> list[SessionInfo]:
         assert all  # stopped sessions must be listed too
         if self.down:
             raise TransportError("WAHA down")
-        return [SessionInfo(name, status) for name, status in self.sessions.items()]
+        return [self._info(name) for name in self.sessions]
 
     async def get_session(self, name: str) -> SessionInfo:
         self.asked.append(name)
@@ -40,7 +44,7 @@ class ScriptedWaha:
             raise TransportError("WAHA down")
         if name not in self.sessions:
             raise ApiError("Session not found", status=404)
-        return SessionInfo(name, self.sessions[name])
+        return self._info(name)
 
     async def restart_session(self, name: str) -> None:
         if self.fail_restart:
@@ -214,6 +218,23 @@ async def test_status_events_apply_in_order_and_stale_ones_are_ignored(
             await bell.wait(math.inf)  # the poller was told to look again
         nursery.cancel_scope.cancel()
     assert s.waha.asked == []  # the times told the order; nobody had to ask
+
+
+async def test_each_session_s_engine_is_learned_from_waha(nursery: trio.Nursery) -> None:
+    s = setup(ScriptedWaha({"static": "WORKING", "a": "WORKING"}, engines={"static": "GOWS"}))
+    assert s.table.engine("static") is None  # not known before WAHA said
+    await nursery.start(s.monitor.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert (s.table.engine("static"), s.table.engine("a")) == ("GOWS", None)
+    # An answer to a question about the session tells it too; no engine named keeps it.
+    s.waha.engines["a"] = "NOWEB"
+    await s.statuses.send(StatusEvent("a", "STARTING", 1000))
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.table.engine("a") == "NOWEB"
+    del s.waha.engines["static"]
+    await s.monitor.poll_once()
+    assert s.table.engine("static") == "GOWS"
+    assert s.table.engine("gone") is None
 
 
 async def test_when_the_order_cannot_be_told_waha_is_asked(nursery: trio.Nursery) -> None:

@@ -57,6 +57,7 @@ async def test_list_sessions_asks_for_all_and_parses_the_docs_example(
                     has_hmac=False,
                 ),
             ),
+            engine="NOWEB",  # the docs' example says {"engine": {"engine": "NOWEB"}}
         )
     ]
 

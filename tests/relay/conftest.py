@@ -101,9 +101,27 @@ def to_signal(
     return ToSignal(upstreams=upstreams, names=names, store=store, metrics=metrics, clock=clock)
 
 
+class KnownEngines(dict[str, str]):
+    """The engine of each session as a test sets it (none: not known, as before a listing)."""
+
+    def engine(self, session: str) -> str | None:
+        return self.get(session)
+
+
+@pytest.fixture
+def engines() -> KnownEngines:
+    return KnownEngines()
+
+
 @pytest.fixture
 def to_whatsapp(
-    upstreams: Upstreams, store: SqliteStore, metrics: Metrics, clock: WallClock
+    upstreams: Upstreams,
+    store: SqliteStore,
+    engines: KnownEngines,
+    metrics: Metrics,
+    clock: WallClock,
 ) -> ToWhatsApp:
     """Signal -> WhatsApp as the bridge builds it (default media policy, link previews on)."""
-    return ToWhatsApp(upstreams=upstreams, store=store, metrics=metrics, clock=clock)
+    return ToWhatsApp(
+        upstreams=upstreams, store=store, engines=engines, metrics=metrics, clock=clock
+    )

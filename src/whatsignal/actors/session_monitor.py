@@ -140,7 +140,7 @@ class SessionMonitor:
             log.warning("could not list WAHA sessions: %s", error)
             return
         for info in sessions:
-            await self._apply(info.name, info.status, at=None, listed=True)
+            await self._apply(info.name, info.status, at=None, listed=True, engine=info.engine)
         for name in self.table.gone(s.name for s in sessions):
             self._release(name)
         self._reconcile()
@@ -163,18 +163,28 @@ class SessionMonitor:
             except ClientError as error:
                 log.info("asking WAHA for a session's status failed: %s", error)
             else:
-                await self._apply(event.session, info.status, at=event.at, listed=True)
+                await self._apply(
+                    event.session, info.status, at=event.at, listed=True, engine=info.engine
+                )
                 self._reconcile()
                 return
         await self._apply(event.session, event.status, at=event.at, listed=False)
         self._reconcile()
 
-    async def _apply(self, session: str, status: str, *, at: float | None, listed: bool) -> None:
+    async def _apply(
+        self,
+        session: str,
+        status: str,
+        *,
+        at: float | None,
+        listed: bool,
+        engine: str | None = None,
+    ) -> None:
         before = self.table.entry(session)
         previous = before.status if before is not None else None
         left_out = before.left_out if before is not None else False
         now = trio.current_time()
-        entry = self.table.observe(session, status, now=now, at=at, listed=listed)
+        entry = self.table.observe(session, status, now=now, at=at, listed=listed, engine=engine)
         if entry is None:
             return
         if previous != status:

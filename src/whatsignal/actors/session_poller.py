@@ -8,7 +8,8 @@ row means is the relay's business (:class:`RowHandler`); the poller decides only
 when to try again and when to give up:
 
     transient (no answer, 5xx, session not WORKING, breaker open) -> retry with growing backoff,
-        no attempt used, until ``retry.maxAgeHours``;
+        and never sooner than the failed attempt took (a timed-out send waits at least its
+        timeout), no attempt used, until ``retry.maxAgeHours``;
     rate limited (signal-cli 429) -> the bridge number pauses; retry after the pause;
     permanent, or a row that cannot be handled (poison) -> an attempt is used; after
         ``retry.maxAttempts`` the row is dead: it stops blocking its chat, and the relay tells
@@ -263,6 +264,7 @@ class SessionPoller:
             self.doorbell.ring()
 
     async def _attempt(self, row: JournalRow) -> None:
+        began = trio.current_time()
         try:
             mappings = await self.relay.handle(row)
         except Deferred as deferred:
@@ -271,7 +273,7 @@ class SessionPoller:
                 return
             await self._later(row, str(deferred), deferred.retry_after)
         except UpstreamError as error:
-            await self._failed(row, error)
+            await self._failed(row, error, took=trio.current_time() - began)
         except StorageError:
             raise  # the store is unwell, not the row: the supervisor restarts the poller
         except Exception as error:  # noqa: BLE001 - a poison row: counted, then dead
@@ -293,7 +295,10 @@ class SessionPoller:
     def _too_old(self, row: JournalRow) -> bool:
         return self.clock() - row.received_at > self.retry.max_age
 
-    async def _failed(self, row: JournalRow, error: UpstreamError) -> None:
+    async def _failed(self, row: JournalRow, error: UpstreamError, *, took: float) -> None:
+        """A transient failure waits its backoff, and at least as long as the failed attempt
+        took: a send that timed out may have been carried out by a slow upstream, which a
+        quick retry would only load more (and, where the send carries no id, show twice)."""
         self.metrics.failures.labels(_direction(row), error.failure.value).inc()
         text = f"{error.upstream}: {error.error}"
         if error.failure is Failure.RATE_LIMITED:
@@ -305,7 +310,7 @@ class SessionPoller:
                 return
             count = self._transient.get(row.id, 0) + 1
             self._transient[row.id] = count
-            await self._later(row, text, self.retry.backoff.delay(count))
+            await self._later(row, text, max(self.retry.backoff.delay(count), took))
         else:
             await self._permanent(row, text)
 

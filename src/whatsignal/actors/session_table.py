@@ -71,6 +71,8 @@ class SessionEntry:
         changed_at: when (monotonic) the status last changed.
         starting_since, restarted_at: for the health rules (monotonic).
         restarts: how often the bridge restarted the session in WAHA.
+        engine: the engine behind the session (``GOWS``, ``NOWEB``, ``WEBJS``, ...) as WAHA's
+            session listing or answer last said, or None until known.
     """
 
     name: str
@@ -86,6 +88,7 @@ class SessionEntry:
     starting_since: float | None = None
     restarted_at: float | None = None
     restarts: int = 0
+    engine: str | None = None
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -121,6 +124,11 @@ class SessionTable:
         (before the first listing, or with nobody to ask, the send itself finds out)."""
         status = self.status(session)
         return status is None or status == WORKING
+
+    def engine(self, session: str) -> str | None:
+        """The engine behind the session, or None while WAHA has not said."""
+        found = self._entries.get(session)
+        return None if found is None else found.engine
 
     def known(self) -> list[str]:
         """Every session the bridge knows of now (whatever its state)."""
@@ -170,9 +178,11 @@ class SessionTable:
         now: float,
         at: float | None = None,
         listed: bool = False,
+        engine: str | None = None,
     ) -> SessionEntry | None:
-        """Record a session's status (None: it showed up with work, status not known) and take
-        or give back its slot. Returns its entry, or None when the bridge does not serve it."""
+        """Record a session's status (None: it showed up with work, status not known) and,
+        when WAHA named it, its engine; take or give back its slot. Returns its entry, or None
+        when the bridge does not serve it."""
         found = self._entries.get(session)
         if found is None:
             if not self._wanted(session):
@@ -182,6 +192,8 @@ class SessionTable:
             found.status = status
             found.changed_at = now
             found.starting_since = (found.starting_since or now) if status == "STARTING" else None
+        if engine is not None:
+            found.engine = engine
         if at is not None:
             found.status_at = max(at, found.status_at or at)
         if status is not None:

@@ -54,12 +54,14 @@ class WebhookConfig:
 
 @attrs.frozen
 class SessionInfo:
-    """A WAHA session: its name, status (``WORKING``, ``STARTING``, ...) and own account."""
+    """A WAHA session: its name, status (``WORKING``, ``STARTING``, ...), own account and
+    engine (``WEBJS``, ``NOWEB``, ``GOWS``, ``WPP``; None when WAHA did not say)."""
 
     name: str
     status: str
     me_id: str | None = None
     webhooks: tuple[WebhookConfig, ...] = ()
+    engine: str | None = None
 
 
 # Sessions ------------------------------------------------------------------------------
@@ -98,7 +100,32 @@ def read_session(op: str, response: httpx.Response, data: Any) -> SessionInfo:
         status=status,
         me_id=me_id if isinstance(me_id, str) else None,
         webhooks=tuple(webhooks),
+        engine=read_engine(item.get("engine")),
     )
+
+
+def read_engine(value: Any) -> str | None:
+    """A session's engine from its ``engine`` field: ``{"engine": "NOWEB"}`` as WAHA lists it
+    (the docs' examples; the spec's ``SessionInfo`` does not declare it), or a plain string.
+    Anything else is None: not known."""
+    if isinstance(value, dict):
+        value = value.get("engine")
+    if isinstance(value, str) and value.strip():
+        return value.strip().upper()
+    return None
+
+
+def read_new_message_id(op: str, response: httpx.Response) -> str:
+    """The id of ``GET /api/{session}/new-message-id`` (``NewMessageIDResponse``).
+
+    Raises:
+        ApiError: no JSON object with a non-empty string ``id``.
+    """
+    data = expect_dict(op, response, parse_json(op, response))
+    ident = data.get("id")
+    if not isinstance(ident, str) or not ident.strip() or len(ident) > 128:
+        raise malformed(op, response, "no message id in the answer")
+    return ident
 
 
 # Sent messages -------------------------------------------------------------------------

@@ -39,15 +39,12 @@ from whatsignal.clients._waha_lids import WahaLids
 from whatsignal.clients._waha_parse import (
     SessionInfo,
     WebhookConfig,
-    read_contact_name,
-    read_contact_names,
-    read_group_names,
-    read_group_subject,
+    read_new_message_id,
     read_sent_id,
     read_session,
 )
+from whatsignal.clients._waha_reads import WahaReads
 from whatsignal.convert.safe import safe_filename
-from whatsignal.errors import ApiError
 
 __all__ = ["MediaKind", "SessionInfo", "WahaClient", "WebhookConfig"]
 
@@ -62,7 +59,7 @@ _MEDIA_ENDPOINTS: dict[str, str] = {
 
 
 @attrs.define(eq=False)
-class WahaClient:
+class WahaClient(WahaReads):
     """Typed calls to one WAHA server.
 
     Args:
@@ -125,6 +122,7 @@ class WahaClient:
         *,
         reply_to: str | None = None,
         link_preview: bool = False,
+        message_id: str | None = None,
     ) -> str:
         """``POST /api/sendText`` and return the new message's serialised id.
 
@@ -132,6 +130,8 @@ class WahaClient:
             reply_to: the serialised id of the message to quote.
             link_preview: let WhatsApp render a preview of the first URL (WAHA's default
                 is on; the bridge asks for it explicitly).
+            message_id: a pre-generated id (:meth:`new_message_id`) the message is to carry;
+                GOWS and NOWEB honour it, so sending it again is the same message.
 
         Returns:
             The id (``true_<chat>_<id>``) WhatsApp gave the message, or ``""`` when WAHA
@@ -146,9 +146,20 @@ class WahaClient:
         }
         if reply_to is not None:
             body["reply_to"] = reply_to
+        if message_id is not None:
+            body["id"] = message_id
         op = "WAHA sendText"
         response = await request(self._http, "POST", "/api/sendText", operation=op, json_body=body)
         return read_sent_id(op, response, chat_id)
+
+    async def new_message_id(self, session: str) -> str:
+        """``GET /api/{session}/new-message-id``: an id to pre-generate a message with (its
+        bare key, e.g. ``3EB0…``; the sent message's serialised id is ``true_<chat>_<key>``)."""
+        op = "WAHA new message id"
+        response = await request(
+            self._http, "GET", f"/api/{path_segment(session)}/new-message-id", operation=op
+        )
+        return read_new_message_id(op, response)
 
     async def send_media(
         self,
@@ -265,87 +276,12 @@ class WahaClient:
             operation="WAHA delete message",
         )
 
-    # Names -----------------------------------------------------------------------------
+    # LIDs ------------------------------------------------------------------------------
 
     @property
     def lids(self) -> WahaLids:
         """The ``@lid`` <-> phone number lookups (``/api/{session}/lids/...``)."""
         return WahaLids(self._http)
-
-    async def contact_name(self, session: str, contact_id: str) -> str | None:
-        """The best display name WAHA knows for a contact, or None (unknown: 404 or no name).
-
-        Prefers the saved contact name, then the contact's own push name, then the short name.
-        """
-        op = "WAHA get contact"
-        try:
-            response = await request(
-                self._http,
-                "GET",
-                "/api/contacts",
-                operation=op,
-                params={"contactId": contact_id, "session": session},
-            )
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return read_contact_name(response)
-
-    async def group_name(self, session: str, group_id: str) -> str | None:
-        """A group's subject, or None (unknown group: 404, or no subject in the answer)."""
-        op = "WAHA get group"
-        try:
-            response = await request(
-                self._http,
-                "GET",
-                f"/api/{path_segment(session)}/groups/{path_segment(group_id)}",
-                operation=op,
-            )
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return read_group_subject(response)
-
-    async def chat_messages(
-        self, session: str, chat_id: str, *, since: float, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Messages of one chat from ``since`` (unix seconds) on, newest first
-        (``GET /api/{session}/chats/{chatId}/messages``; NOWEB needs its store enabled)."""
-        op = "WAHA chat messages"
-        response = await request(
-            self._http,
-            "GET",
-            f"/api/{path_segment(session)}/chats/{path_segment(chat_id)}/messages",
-            operation=op,
-            params={
-                "limit": str(limit),
-                "filter.timestamp.gte": str(int(since)),
-                "downloadMedia": "true",
-            },
-        )
-        return [
-            m for m in expect_list(op, response, parse_json(op, response)) if isinstance(m, dict)
-        ]
-
-    async def contact_names(self, session: str) -> dict[str, str]:
-        """Every contact of the session that has a name: ``{contact_id: name}``
-        (``GET /api/contacts/all``)."""
-        op = "WAHA list contacts"
-        response = await request(
-            self._http, "GET", "/api/contacts/all", operation=op, params={"session": session}
-        )
-        return read_contact_names(op, response)
-
-    async def group_names(self, session: str) -> dict[str, str]:
-        """Every group of the session with its subject: ``{group_id: subject}``
-        (``GET /api/{session}/groups``; an array in WEBJS/WPP, an object by id in NOWEB/GOWS)."""
-        op = "WAHA list groups"
-        response = await request(
-            self._http, "GET", f"/api/{path_segment(session)}/groups", operation=op
-        )
-        return read_group_names(op, response)
 
     # Media -----------------------------------------------------------------------------
 

@@ -31,10 +31,11 @@ from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
 from whatsignal.relay.identities import canonical_chat
+from whatsignal.relay.send_once import Engines, RowSends
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure, waha_quote_failed
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping
+from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping, SendParts
 
 __all__ = ["ReplyStore", "ToWhatsApp"]
 
@@ -45,8 +46,9 @@ BAD_ATTACHMENT_ID = "[a file could not be forwarded: signal-cli gave it no valid
 ``.``, ``../x``, ...): it is never fetched, and the message goes on without it."""
 
 
-class ReplyStore(Mappings, Caches, Protocol):
-    """What replies read: the mappings, and the LID pairings that make a person one chat."""
+class ReplyStore(Mappings, Caches, SendParts, Protocol):
+    """What replies keep and read: the mappings, the LID pairings that make a person one chat,
+    and their sends' pre-generated ids and progress."""
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -54,12 +56,16 @@ class ToWhatsApp:
     """Relays routed Signal envelopes to their WhatsApp chat.
 
     Args:
+        engines: which engine runs each session: a text sent on GOWS or NOWEB carries a
+            pre-generated id, so that its retries are one message
+            (:mod:`whatsignal.relay.send_once`).
         link_preview: ask WAHA for a link preview when a text has a URL
             (``whatsapp.linkPreview``).
     """
 
     upstreams: Upstreams
     store: ReplyStore
+    engines: Engines
     metrics: Metrics
     clock: Clock
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
@@ -87,7 +93,7 @@ class ToWhatsApp:
             return []
         if row.chat is None:
             raise PayloadError("a Signal message reached a session queue without a chat")
-        return await self._message(route, row.chat, item, data)
+        return await self._message(route, row.chat, item, data, row.key)
 
     async def _target(self, account: str, stamp: int, session: str) -> MessageMapping | None:
         """The bridged message a Signal timestamp names, if it belongs to this session."""
@@ -177,8 +183,12 @@ class ToWhatsApp:
         return files, notes
 
     async def _message(
-        self, route: Route, chat: str, item: SigReceived, data: SigDataMessage
+        self, route: Route, chat: str, item: SigReceived, data: SigDataMessage, key: str
     ) -> list[MessageMapping]:
+        """Send a message: each file, then the text unless it went as a caption. Each send is
+        a part of the row (:mod:`whatsignal.relay.send_once`): a part an earlier attempt sent
+        is not sent again, and a text carries the id stored for it, where the engine takes
+        one."""
         session = route.session
         reply_to: str | None = None
         if data.quote is not None:
@@ -196,20 +206,38 @@ class ToWhatsApp:
         files, notes = await self._files(item.account, data.attachments)
         if notes:
             text = "\n".join([text, *notes]) if text else "\n".join(notes)
-        first_id = ""
+        # Each part by its attachment's place in the message (by identity: two attachments
+        # may be equal), the text after the last one.
+        places = {id(a): i for i, a in enumerate(data.attachments)}
+        plan: list[tuple[int, SigAttachment | None, bytes, str | None]] = []
         caption_pending = bool(text)
         for attachment, blob in files:
-            content_type = attachment.content_type or "application/octet-stream"
-            kind = whatsapp_kind(content_type)
+            kind = whatsapp_kind(attachment.content_type or "application/octet-stream")
             caption = text if caption_pending and kind != "voice" else None
-            sent = await self._send_file(
-                session, chat, kind, blob, content_type, attachment.filename, caption, reply_to
-            )
-            if caption is not None:
-                caption_pending = False
-            first_id = first_id or sent
+            caption_pending = caption_pending and caption is None
+            plan.append((places[id(attachment)], attachment, blob, caption))
         if caption_pending:
-            sent = await self._send_text(session, chat, text, reply_to)
+            plan.append((len(data.attachments), None, b"", text))
+        sends = await RowSends.load(
+            self.store,
+            self.upstreams.whatsapp,
+            row_key=key,
+            session=session,
+            chat=chat,
+            engine=self.engines.engine(session),
+        )
+        first_id = ""
+        for number, (index, part_file, blob, caption) in enumerate(plan):
+            sent = sends.sent(index)
+            if sent is None:
+                if part_file is None:
+                    message_id = await sends.message_id(index)
+                    answered = await self._send_text(session, chat, text, reply_to, message_id)
+                else:
+                    answered = await self._send_file(
+                        session, chat, part_file, blob, caption, reply_to
+                    )
+                sent = await sends.done(index, answered, last=number == len(plan) - 1)
             first_id = first_id or sent
         log.info(
             "signal -> whatsapp: message to %s sent", wlog.chat(chat), extra={"session": session}
@@ -230,22 +258,39 @@ class ToWhatsApp:
             )
         ]
 
-    async def _send_text(self, session: str, chat: str, text: str, reply_to: str | None) -> str:
+    async def _send_text(
+        self, session: str, chat: str, text: str, reply_to: str | None, message_id: str | None
+    ) -> str:
         preview = self.link_preview and contains_url(text)
-        whatsapp = self.upstreams.whatsapp
+        send = self.upstreams.whatsapp.send_text
         try:
-            return await whatsapp.send_text(
-                session, chat, text, reply_to=reply_to, link_preview=preview
+            return await send(
+                session, chat, text, reply_to=reply_to, link_preview=preview, message_id=message_id
             )
         except UpstreamError as error:
             if reply_to is None or not waha_quote_failed(error.error):
                 raise
             # WEBJS cannot always find the quoted message (WAHA #698): send it unquoted.
-            return await whatsapp.send_text(
-                session, chat, text, reply_to=None, link_preview=preview
+            return await send(
+                session, chat, text, reply_to=None, link_preview=preview, message_id=message_id
             )
 
     async def _send_file(
+        self,
+        session: str,
+        chat: str,
+        attachment: SigAttachment,
+        blob: bytes,
+        caption: str | None,
+        reply_to: str | None,
+    ) -> str:
+        content_type = attachment.content_type or "application/octet-stream"
+        kind = whatsapp_kind(content_type)
+        return await self._send_kind(
+            session, chat, kind, blob, content_type, attachment.filename, caption, reply_to
+        )
+
+    async def _send_kind(
         self,
         session: str,
         chat: str,
@@ -274,7 +319,7 @@ class ToWhatsApp:
         except UpstreamError as error:
             if reply_to is not None and waha_quote_failed(error.error):
                 # WEBJS cannot always find the quoted message (WAHA #698): send it unquoted.
-                return await self._send_file(
+                return await self._send_kind(
                     session, chat, kind, blob, content_type, filename, caption, None
                 )
             refused = isinstance(error.error, ApiError) and error.error.status == 422
@@ -283,6 +328,6 @@ class ToWhatsApp:
         log.info(
             "WAHA cannot send videos here; sending it as a document", extra={"session": session}
         )
-        return await self._send_file(
+        return await self._send_kind(
             session, chat, "file", blob, content_type, filename, caption, reply_to
         )

@@ -2,7 +2,8 @@
 mappings, and the contact/group/LID/identity caches.
 
 ``Store`` is the interface, the union of narrower protocols that callers may ask for
-instead: ``Journal`` (the work queue), ``Mappings``, ``Caches``, ``Retention`` and ``Health``.
+instead: ``Journal`` (the work queue), ``Mappings``, ``Caches``, ``SendParts`` (the ids and progress
+of a row's WhatsApp sends), ``Retention`` and ``Health``.
 ``SqliteStore`` is the embedded implementation (one actor, one dedicated database thread,
 group commit); its SQL lives per concern in ``journal``, ``mappings``, ``caches`` and
 ``lids``. Every database failure is a StorageError.
@@ -16,6 +17,7 @@ from whatsignal.storage.base import Health as Health
 from whatsignal.storage.base import Journal as Journal
 from whatsignal.storage.base import Mappings as Mappings
 from whatsignal.storage.base import Retention as Retention
+from whatsignal.storage.base import SendParts as SendParts
 from whatsignal.storage.base import Store as Store
 from whatsignal.storage.crypto import KeyMaterial as KeyMaterial
 from whatsignal.storage.lids import LidPairing as LidPairing
@@ -35,6 +37,7 @@ from whatsignal.storage.models import JournalState as JournalState
 from whatsignal.storage.models import MessageMapping as MessageMapping
 from whatsignal.storage.models import Source as Source
 from whatsignal.storage.models import delivery_rank as delivery_rank
+from whatsignal.storage.send_parts import SendPart as SendPart
 from whatsignal.storage.sqlite import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from whatsignal.storage.sqlite import SqliteStore as SqliteStore
 
@@ -61,6 +64,8 @@ __all__ = [
     "Mappings",
     "MessageMapping",
     "Retention",
+    "SendPart",
+    "SendParts",
     "Source",
     "SqliteStore",
     "Store",

@@ -34,6 +34,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.send_parts import SendPart
 
 
 class Journal(Protocol):
@@ -231,6 +232,20 @@ class Caches(Protocol):
         ...
 
 
+class SendParts(Protocol):
+    """The WhatsApp sends of a journal row: the id each carries, and which went out
+    (:mod:`whatsignal.storage.send_parts`). Keyed by the row's natural key."""
+
+    async def send_parts(self, row_key: str) -> dict[int, SendPart]:
+        """The parts stored for a row, by index (empty: none yet)."""
+        ...
+
+    async def put_send_part(self, row_key: str, index: int, part: SendPart) -> None:
+        """Store one part durably (committed before this returns); they go with the row's
+        ``complete``."""
+        ...
+
+
 class Retention(Protocol):
     """Forgetting what the bridge no longer needs, so the database does not grow forever."""
 
@@ -251,5 +266,5 @@ class Health(Protocol):
         ...
 
 
-class Store(Journal, Mappings, Caches, Retention, Health, Protocol):
+class Store(Journal, Mappings, Caches, SendParts, Retention, Health, Protocol):
     """The durable state of the bridge: journal (work queue), mappings and caches."""

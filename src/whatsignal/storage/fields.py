@@ -87,6 +87,9 @@ FIELDS: tuple[Field, ...] = (
     _looked_up("lid_pairings", "session"),
     _looked_up("lid_pairings", "lid"),
     _looked_up("lid_pairings", "pn"),
+    _looked_up("send_parts", "row_key"),
+    _sealed("send_parts", "message_id"),
+    _sealed("send_parts", "sent_id"),
 )
 """Every protected column, grouped by table in the order the re-encryption walks them."""
 

@@ -196,6 +196,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        6,
+        "the message ids and progress of a row's WhatsApp sends",
+        (
+            # One row per send of a journal row (storage/send_parts.py), keyed by the row's
+            # natural key (as journal.key stores it: its lookup under encryption): the row's id
+            # changes when the router moves it to a session's queue.
+            """
+            CREATE TABLE send_parts (
+                row_key     TEXT    NOT NULL,
+                row_key_enc BLOB,
+                part        INTEGER NOT NULL,
+                message_id  TEXT,
+                sent_id     TEXT,
+                updated_at  REAL    NOT NULL,
+                PRIMARY KEY (row_key, part)
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

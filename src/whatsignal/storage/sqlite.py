@@ -25,7 +25,6 @@ Resource handling:
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -36,12 +35,14 @@ import trio
 
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.errors import StorageError
+from whatsignal.storage import _connect, _units
 from whatsignal.storage import caches as _caches
 from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
 from whatsignal.storage import keyring as _keyring
 from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
+from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.base import Store
 from whatsignal.storage.crypto import KDF_ITERATIONS, Codec, KeyMaterial, PlainCodec
@@ -55,6 +56,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.send_parts import SendPart
 
 log = logging.getLogger(__name__)
 
@@ -72,38 +74,9 @@ def _upper(value: str) -> str:
     return value.upper()
 
 
-def _touch_private(path: str) -> None:
-    """Create the database file readable by its owner only (it holds message content)."""
-    if not os.path.exists(path):
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
-
-
 def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
     """A snapshot of the caller's sequence, taken before the work leaves the trio thread."""
     return None if sessions is None else tuple(sessions)
-
-
-def _complete(
-    conn: sqlite3.Connection,
-    codec: Codec,
-    row_id: int,
-    *,
-    mappings: Sequence[MessageMapping],
-    now: float,
-    keep_text: bool,
-) -> None:
-    """Both halves of ``complete`` in one work item, so that they commit together."""
-    _journal.mark_done(conn, codec, row_id, now=now, keep_text=keep_text)
-    _mappings.upsert(conn, codec, mappings)
-
-
-def _prune(
-    conn: sqlite3.Connection, codec: Codec, *, done_before: float, mappings_before: float
-) -> int:
-    """Both deletions of ``prune`` in one work item; the rows deleted."""
-    done = _journal.prune_done(conn, before=done_before)
-    return done + _mappings.prune(conn, before=mappings_before)
 
 
 @attrs.define(eq=False)
@@ -187,21 +160,11 @@ class SqliteStore(Store):
     def _open(self, *, applied_at: float) -> sqlite3.Connection:
         """Runs on the database thread: connect, set the pragmas, migrate (stamped
         ``applied_at``, read from the clock on the trio thread)."""
-        if self.path != ":memory:":
-            try:
-                _touch_private(self.path)
-            except OSError as exc:
-                raise StorageError(f"cannot create the database file: {exc}") from exc
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = _connect.connect(
+            self.path, busy_timeout_ms=self.busy_timeout_ms, synchronous=self.synchronous
+        )
         ready = False
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if self.path != ":memory:" and str(mode).lower() != "wal":
-                log.warning("database journal mode is %s, not WAL", mode)
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA secure_delete = ON")
             migrate(conn, applied_at=applied_at)
             self._codec = _keyring.open_codec(
                 conn, self.keys, now=applied_at, iterations=self.kdf_iterations
@@ -253,7 +216,7 @@ class SqliteStore(Store):
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
         await self._write(
-            _complete,
+            _units.complete,
             row_id,
             mappings=tuple(mappings),
             now=self._clock(),
@@ -392,6 +355,14 @@ class SqliteStore(Store):
             raise ValueError("give a lid or a phone number")
         return await self._read(_lids.get_pairing, session, lid=lid, pn=pn)
 
+    # ---- Send parts ---------------------------------------------------------------------
+
+    async def send_parts(self, row_key: str) -> dict[int, SendPart]:
+        return await self._read(_parts.load, row_key)
+
+    async def put_send_part(self, row_key: str, index: int, part: SendPart) -> None:
+        await self._write(_parts.put, row_key, index, part, now=self._clock())
+
     # ---- Health -------------------------------------------------------------------------
 
     async def check_health(self) -> None:
@@ -401,4 +372,6 @@ class SqliteStore(Store):
     # ---- Retention ----------------------------------------------------------------------
 
     async def prune(self, *, done_before: float, mappings_before: float) -> int:
-        return await self._write(_prune, done_before=done_before, mappings_before=mappings_before)
+        return await self._write(
+            _units.prune, done_before=done_before, mappings_before=mappings_before
+        )

@@ -3,6 +3,12 @@ the chat history and pregenerated message ids.
 
 Every accepted send is recorded in ``sent`` and echoed as a ``message.any`` event with
 ``source: api``, as WAHA does for messages sent through its API.
+
+A pre-generated ``id`` (``GET /api/{session}/new-message-id``, then ``id`` in ``sendText``) is
+honoured by the engines that support it, GOWS and NOWEB: the message and the answer carry it,
+and a second send with an id the chat already shows is the same message, shown once, as
+WhatsApp shows it (the call is still recorded in ``sent``). WEBJS and WPP ignore it and give
+each send a fresh id.
 """
 
 from __future__ import annotations
@@ -17,7 +23,14 @@ from quart_trio import QuartTrio
 
 from whatsignal.testing._common import Recorded
 from whatsignal.testing._waha_edge import Edge, Reject, empty_response, json_response
-from whatsignal.testing._waha_payloads import bad_request, new_message_key, now_ms, send_response
+from whatsignal.testing._waha_payloads import (
+    ID_ENGINES,
+    bad_request,
+    new_message_key,
+    now_ms,
+    send_response,
+    serialize_id,
+)
 from whatsignal.testing._waha_state import me_for
 
 __all__ = ["add_message_routes"]
@@ -67,19 +80,25 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
     async def new_message_id(name: str) -> Response:
         edge.known(name)
         return edge.respond(
-            "GET", "/api/{session}/new-message-id", 200, {"id": new_message_key(fake.engine)}
+            "GET",
+            "/api/{session}/new-message-id",
+            200,
+            {"id": new_message_key(fake.engine_of(name))},
         )
 
     @app.route("/api/sendText", methods=["POST"])
     async def send_text() -> Response:
         body = await edge.accept("POST", "/api/sendText")
         session, chat, text = str(body["session"]), str(body["chatId"]), str(body["text"])
-        key = str(body.get("id") or new_message_key(fake.engine))
+        engine = fake.engine_of(session)
+        given = body.get("id")
+        key = str(given) if given and engine in ID_ENGINES else new_message_key(engine)
         reply_to = edge.reply_to(body)
-        edge.echo(session, chat, key, text, None, reply_to)
+        if fake.message(serialize_id(True, chat, key)) is None:
+            edge.echo(session, chat, key, text, None, reply_to)
         return json_response(
             send_response(
-                fake.engine,
+                engine,
                 key=key,
                 chat_id=chat,
                 me_id=me_for(session)["id"],
@@ -100,7 +119,8 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
             file = body["file"]
             if not isinstance(file, dict):  # reached only with contract checks off
                 raise Reject(400, bad_request(["file must be an object"]))
-            key = new_message_key(fake.engine)
+            engine = fake.engine_of(session)
+            key = new_message_key(engine)
             mimetype = str(file.get("mimetype") or "application/octet-stream")
             if file.get("data") is not None:
                 try:
@@ -121,7 +141,7 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
             edge.echo(session, chat, key, caption, media, reply_to)
             return json_response(
                 send_response(
-                    fake.engine,
+                    engine,
                     key=key,
                     chat_id=chat,
                     me_id=me_for(session)["id"],

@@ -26,7 +26,7 @@ def add_session_routes(app: QuartTrio, edge: Edge) -> None:
     async def list_sessions() -> Response:
         everything = request.args.get("all", "false").lower() in ("true", "1")
         infos = [
-            fake.session(name).info(fake.engine)
+            fake.session(name).info(fake.engine_of(name))
             for name in fake.session_names()
             if everything or fake.session(name).status != "STOPPED"
         ]
@@ -53,7 +53,7 @@ def add_session_routes(app: QuartTrio, edge: Edge) -> None:
     async def get_session(name: str) -> Response:
         edge.known(name)
         return edge.respond(
-            "GET", "/api/sessions/{session}", 200, fake.session(name).info(fake.engine)
+            "GET", "/api/sessions/{session}", 200, fake.session(name).info(fake.engine_of(name))
         )
 
     @app.route("/api/sessions/<name>", methods=["PUT"])

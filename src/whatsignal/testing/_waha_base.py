@@ -10,7 +10,7 @@ and ``reset``. The behaviour is layered on top, one concern per module: webhook 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -28,6 +28,12 @@ from whatsignal.testing.contract import ContractViolation
 __all__ = ["WahaBase"]
 
 
+def _engines(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, str]) -> None:
+    for name, engine in value.items():
+        if engine not in ENGINES:
+            raise ValueError(f"{attribute.name}[{name!r}]: unknown engine {engine!r}")
+
+
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
@@ -41,6 +47,7 @@ class WahaBase(SimulatorBase):
     api_key: str | None = None
     engine: str = attrs.field(default="WEBJS", validator=attrs.validators.in_(ENGINES))
     sessions: Sequence[str] = ("default",)
+    session_engines: Mapping[str, str] = attrs.field(factory=dict, validator=_engines)
     webhook_url: str | None = None
     webhook_events: Sequence[str] = DEFAULT_EVENTS
     webhook_hmac_key: str | None = None
@@ -64,6 +71,7 @@ class WahaBase(SimulatorBase):
     """Contract violations seen (the request or injection that caused one also failed)."""
 
     _sessions: dict[str, Session] = attrs.field(init=False, factory=dict)
+    _engines: dict[str, str] = attrs.field(init=False, factory=dict)
     _files: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
     _messages: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
     _history: dict[str, list[str]] = attrs.field(init=False, factory=dict)
@@ -109,7 +117,21 @@ class WahaBase(SimulatorBase):
     def _reset_sessions(self) -> None:
         for session in self._sessions.values():
             session.cancel_pending()
+        self._engines = dict(self.session_engines)
         self._sessions = {name: Session(name, "WORKING") for name in self.sessions}
+
+    # Engines ---------------------------------------------------------------------------------
+
+    def engine_of(self, session: str) -> str:
+        """The engine behind ``session``: its own (``session_engines``, :meth:`set_engine`),
+        else the fake's ``engine``."""
+        return self._engines.get(session, self.engine)
+
+    def set_engine(self, session: str, engine: str) -> None:
+        """Run ``session`` on ``engine`` from now on (ids, send answers, ``SessionInfo``)."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+        self._engines[session] = engine
 
     # Faults ----------------------------------------------------------------------------------
 
@@ -130,8 +152,10 @@ class WahaBase(SimulatorBase):
         body: Any = None,
         latency: float = 0.0,
         drop: bool = False,
+        carry_out: bool = False,
     ) -> Fault:
-        """Make the next ``count`` calls matching ``method path`` (a glob) fail."""
+        """Make the next ``count`` calls matching ``method path`` (a glob) fail (with
+        ``carry_out``: do their work, then delay, replace or lose only the answer)."""
         return self.add_fault(
             Fault(
                 path=path,
@@ -141,6 +165,7 @@ class WahaBase(SimulatorBase):
                 body=body,
                 latency=latency,
                 drop=drop,
+                carry_out=carry_out,
             )
         )
 

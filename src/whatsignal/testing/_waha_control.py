@@ -19,6 +19,7 @@ from quart import Response, jsonify, request
 from whatsignal.testing._common import Fault
 from whatsignal.testing._json import JsonError, loads
 from whatsignal.testing._waha_disorder import RuleKind, rule_from_json
+from whatsignal.testing._waha_payloads import ENGINES
 from whatsignal.testing.contract import ContractViolation
 
 if TYPE_CHECKING:
@@ -237,7 +238,8 @@ def register_control(
     @control(
         "/_sim/faults",
         "POST",
-        "install a fault: {path (glob), method, count, status, body, headers, latency, drop}",
+        "install a fault: {path (glob), method, count, status, body, headers, latency, drop,"
+        " carry_out}",
     )
     async def add_fault() -> Response:
         data = await _body()
@@ -261,7 +263,8 @@ def register_control(
     @control(
         "/_sim/sessions",
         "POST",
-        "create a session or change its status: {name, status (default WORKING), config, data}",
+        "create a session or change its status: {name, status (default WORKING), config, data,"
+        " engine (WEBJS, NOWEB, GOWS or WPP: this session's from now on)}",
     )
     async def sessions() -> Response:
         data = await _body()
@@ -273,13 +276,19 @@ def register_control(
         if extra is not None and not isinstance(extra, dict):
             raise BadInput("'data' must be an object")
 
+        engine = _str(data, "engine")
+        if engine is not None and engine not in ENGINES:
+            raise BadInput(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+
         def apply() -> dict[str, Any]:
             if config is not None and fake.has_session(name):
                 fake.session(name).config = dict(config)
             session = fake.set_session_status(name, status, data=extra)
             if config is not None:
                 session.config = dict(config)
-            return session.info(fake.engine)
+            if engine is not None:
+                fake.set_engine(name, engine)
+            return session.info(fake.engine_of(name))
 
         return _json(guarded(apply))
 

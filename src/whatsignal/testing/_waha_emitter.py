@@ -103,7 +103,7 @@ class WahaEmitter(WahaBase):
         if found is not None and found.me is not None:
             body["me"] = found.me
         body["payload"] = payload
-        body["engine"] = self.engine
+        body["engine"] = self.engine_of(session)
         body["environment"] = environment(self.engine)
         return body
 

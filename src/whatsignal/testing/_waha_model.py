@@ -105,7 +105,7 @@ class WahaModel(WahaSessions):
             raise ValueError("own messages (from_me) are only delivered as message.any")
         self.session(session)
         chat, participant = message_chat(from_, chat_id)
-        key = new_message_key(self.engine)
+        key = new_message_key(self.engine_of(session))
         media_obj: dict[str, Any] | None = None
         if media is not None:
             mimetype = mimetype or "application/octet-stream"
@@ -146,7 +146,7 @@ class WahaModel(WahaSessions):
         """``from_`` reacts to ``message_id`` with an emoji (``""`` removes the reaction)."""
         self.session(session)
         payload = reaction_payload(
-            key=new_message_key(self.engine),
+            key=new_message_key(self.engine_of(session)),
             me_id=me_for(session)["id"],
             from_=from_,
             message_id=message_id,
@@ -180,7 +180,7 @@ class WahaModel(WahaSessions):
         self.session(session)
         original = self.message(message_id)
         payload = edited_payload(
-            key=new_message_key(self.engine),
+            key=new_message_key(self.engine_of(session)),
             me_id=me_for(session)["id"],
             message_id=message_id,
             body=body,
@@ -196,7 +196,7 @@ class WahaModel(WahaSessions):
         holds the original when the fake saw it, else null."""
         self.session(session)
         payload = revoked_payload(
-            key=new_message_key(self.engine),
+            key=new_message_key(self.engine_of(session)),
             me_id=me_for(session)["id"],
             message_id=message_id,
             before=self.message(message_id),

@@ -13,6 +13,8 @@ from typing import Any
 
 __all__ = [
     "ACK_NAMES",
+    "ENGINES",
+    "ID_ENGINES",
     "VERSION",
     "bad_request",
     "bare_key",
@@ -34,6 +36,8 @@ VERSION = "2026.7.1"
 """The WAHA release whose spec is vendored; reported by ``/api/server/version``."""
 
 ENGINES = ("WEBJS", "NOWEB", "GOWS", "WPP")
+ID_ENGINES = frozenset({"NOWEB", "GOWS"})
+"""The engines that honour a pre-generated message ``id`` in a send (the others ignore it)."""
 
 ACK_NAMES = {-1: "ERROR", 0: "PENDING", 1: "SERVER", 2: "DEVICE", 3: "READ", 4: "PLAYED"}
 
