@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from client_helpers import Upstream, check_waha
 
-from whatsignal.clients import WahaClient, open_http_client
+from whatsignal.clients import WahaClient
 from whatsignal.errors import ApiError
-
-
-@pytest.fixture
-async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    async with open_http_client(
-        "http://waha:3000", timeout=5, api_key="k", transport=upstream.transport()
-    ) as http:
-        yield WahaClient(http)
 
 
 async def test_new_message_id_asks_the_session_and_returns_the_id(
