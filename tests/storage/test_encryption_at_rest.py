@@ -115,6 +115,26 @@ async def test_an_encrypted_store_keeps_nothing_readable_and_refuses_other_secre
     await _read_back(path, KEYS)
 
 
+async def test_other_secrets_are_refused_before_a_newer_schema_is_applied(
+    tmp_path: Path,
+) -> None:
+    # A database an earlier version encrypted (here: as if the last migration had not run yet):
+    # a bridge started with the wrong secret must not migrate it either.
+    path = str(tmp_path / "older.db")
+    await _fill(path, KEYS)
+    with sqlite3.connect(path) as conn:
+        latest = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        conn.execute("DELETE FROM schema_version WHERE version = ?", (latest,))
+        conn.execute("DROP TABLE send_parts")  # what the last migration creates
+    for keys in (OTHER, None):
+        assert "WHATSIGNAL_ENCRYPTION_SECRET" in await _refusal(path, keys)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] < latest
+    await _read_back(path, KEYS)  # the right secret: migrated, and everything readable
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == latest
+
+
 async def test_a_plaintext_database_is_encrypted_in_place_resuming_an_interruption(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -182,6 +182,30 @@ def open_codec(
     return codec
 
 
+def check_before_migration(conn: sqlite3.Connection, keys: KeyMaterial | None) -> Codec | None:
+    """Refuse wrong or missing secrets before the schema is migrated, writing nothing.
+
+    A database that already has a key is checked against ``keys`` now, so that a bridge
+    started with the wrong secret leaves even a schema older than this code untouched; the
+    codec it returns serves the store afterwards. None means there is nothing to check yet
+    (no key recorded, or a plaintext database that :func:`open_codec` encrypts after the
+    migrations).
+
+    Raises:
+        ConfigError: as :func:`open_codec`, for a database that has a key.
+    """
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'encryption'"
+    ).fetchone()
+    if exists is None:
+        return None
+    current, target = _row(conn, 1), _row(conn, 2)
+    if current is None and (keys is not None or target is None):
+        return None
+    # Every path of open_codec from here refuses or verifies; none writes.
+    return open_codec(conn, keys, now=0.0)
+
+
 def start_rotation(
     conn: sqlite3.Connection,
     old: KeyMaterial,

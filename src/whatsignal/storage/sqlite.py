@@ -165,9 +165,14 @@ class SqliteStore(Store):
         )
         ready = False
         try:
+            checked = _keyring.check_before_migration(conn, self.keys)
             migrate(conn, applied_at=applied_at)
-            self._codec = _keyring.open_codec(
-                conn, self.keys, now=applied_at, iterations=self.kdf_iterations
+            self._codec = (
+                checked
+                if checked is not None
+                else _keyring.open_codec(
+                    conn, self.keys, now=applied_at, iterations=self.kdf_iterations
+                )
             )
             if self.path != ":memory:":
                 # Which file this connection writes: the health check tells when the path
