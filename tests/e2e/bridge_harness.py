@@ -40,6 +40,9 @@ BRIDGE = "+15550000001"
 ALICE_PHONE = "+15551110001"  # the person reading WhatsApp in Signal (personal session)
 BOB_PHONE = "+15552220002"  # a second person (business session)
 SECRET = "w" * 40
+WAIT = 30.0
+"""How long a test waits for a state by default: a state that holds takes well under a second
+alone, and much longer only on a machine busy with other runs (10 s there made tests flaky)."""
 API_KEY = "test-api-key"
 
 
@@ -86,7 +89,7 @@ Check = Callable[[], bool | Awaitable[bool]]
 """A condition to wait for: a plain predicate, or one that has to ask the bridge (async)."""
 
 
-async def wait_for(check: Check, *, timeout: float = 10.0, interval: float = 0.01) -> None:
+async def wait_for(check: Check, *, timeout: float = WAIT, interval: float = 0.01) -> None:
     """Wait until ``check()`` holds, polling every ``interval`` seconds, or fail the test.
 
     The one polling loop of the e2e tests: every wait for a fact goes through here.
@@ -118,7 +121,7 @@ async def row_state(store: SqliteStore, key: str) -> str | None:
     return await store.state_of(key)
 
 
-async def row_done(store: SqliteStore, *keys: str, timeout: float = 10.0) -> list[str]:
+async def row_done(store: SqliteStore, *keys: str, timeout: float = WAIT) -> list[str]:
     """Wait until each row ``keys`` names exists and is no longer pending; their states.
 
     Fact waited for: the bridge is finished with these events. A ``done`` row committed after
@@ -156,7 +159,7 @@ class World:
     def whatsapp_calls(self, path: str) -> list[dict[str, Any]]:
         return [r.body for r in self.waha.sent if r.path == path]
 
-    async def until(self, check: Check, *, timeout: float = 10.0) -> None:
+    async def until(self, check: Check, *, timeout: float = WAIT) -> None:
         """Wait until ``check()`` holds (polling every 10 ms; it may be async), or fail."""
         await wait_for(check, timeout=timeout)
 
@@ -164,14 +167,14 @@ class World:
         """The state of the journal row with natural key ``key`` (see :func:`row_state`)."""
         return await row_state(self.parts.store, key)
 
-    async def row_done(self, *keys: str, timeout: float = 10.0) -> list[str]:
+    async def row_done(self, *keys: str, timeout: float = WAIT) -> list[str]:
         """Wait until the journal rows ``keys`` are done or dead; their states, in order.
 
         See :func:`row_done` for what that proves (and what it does not, for a dead row).
         """
         return await row_done(self.parts.store, *keys, timeout=timeout)
 
-    async def envelopes_done(self, *items: dict[str, Any], timeout: float = 10.0) -> list[str]:
+    async def envelopes_done(self, *items: dict[str, Any], timeout: float = WAIT) -> list[str]:
         """Wait until the rows of these injected Signal envelopes are done or dead (see
         :meth:`row_done`); their states, in order.
 
@@ -190,7 +193,7 @@ class World:
             and any(t.wants(e["event"]) for t in self.waha.targets(e["session"]))
         }
 
-    async def settled(self, *envelopes: dict[str, Any], timeout: float = 10.0) -> None:
+    async def settled(self, *envelopes: dict[str, Any], timeout: float = WAIT) -> None:
         """Wait until the bridge has nothing left to do with what the test injected.
 
         Facts waited for, in this order: WAHA had a 2xx for every event it sent to the bridge

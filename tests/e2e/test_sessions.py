@@ -392,6 +392,11 @@ async def test_polling_disabled_makes_no_receive_connection_and_says_so(
 POLLER_TASK = "whatsignal.actors.registry.PollerRegistry.start.<locals>.incarnation"
 
 
+CHURN_WAIT = 60.0
+"""How long the churn test waits for each state (a few seconds alone; far more on a machine
+busy with other test runs, which made the default 10 s flaky)."""
+
+
 async def test_sessions_created_and_deleted_by_the_hundred_leave_nothing_behind(
     tmp_path: Path,
 ) -> None:
@@ -410,11 +415,13 @@ async def test_sessions_created_and_deleted_by_the_hundred_leave_nothing_behind(
         # The first round: per-session series show on the metrics page while rows wait.
         await _create_use_delete(w, 0, slow_signal=True)
         # The stopped pollers' tasks end once their cancelled scopes unwind.
-        await w.until(lambda: census(w)[POLLER_TASK] == 1)  # the configured session's
+        await w.until(
+            lambda: census(w)[POLLER_TASK] == 1, timeout=CHURN_WAIT
+        )  # the configured session's
         baseline = census(w)
         for round_ in (1, 2, 3):
             await _create_use_delete(w, round_)
-            await w.until(lambda: census(w) == baseline)
+            await w.until(lambda: census(w) == baseline, timeout=CHURN_WAIT)
         assert len(send_texts(w)) == 40  # every reply went, once
 
 
@@ -427,7 +434,7 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
     names = [f"r{round_}-{i:03d}" for i in range(100)]
     for name in names:
         w.waha.create_session(name)  # STARTING, then WORKING
-    await w.until(lambda: len(registry.running()) == 101)
+    await w.until(lambda: len(registry.running()) == 101, timeout=CHURN_WAIT)
     # Ten carry traffic both ways: cached names, mappings, breakers, pending rows.
     if slow_signal:
         w.signal.add_fault(Fault(path="/v2/send", count=10, latency=0.3))
@@ -442,9 +449,9 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
             text = await metrics_text(w)
             return all(f'queue="{name}"' in text for name in busy)
 
-        await w.until(series_shown)
+        await w.until(series_shown, timeout=CHURN_WAIT)
     keys = [message_key(name, p) for name, p in zip(busy, payloads, strict=True)]
-    assert await w.row_done(*keys) == ["done"] * 10
+    assert await w.row_done(*keys, timeout=CHURN_WAIT) == ["done"] * 10
     forwarded = {m.message.partition(":")[0]: m for m in w.signal.messages[-10:]}
     replies = [
         w.signal.inject_envelope(
@@ -452,7 +459,7 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
         )
         for name in busy
     ]
-    assert await w.envelopes_done(*replies) == ["done"] * 10
+    assert await w.envelopes_done(*replies, timeout=CHURN_WAIT) == ["done"] * 10
     assert whatsapp.sessions() >= set(busy)
     assert parts.names.sessions() >= set(busy)
 
@@ -468,6 +475,6 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
             and parts.names.sessions() <= {"personal"}
         )
 
-    await w.until(back_to_configured)
+    await w.until(back_to_configured, timeout=CHURN_WAIT)
     text = await metrics_text(w)
     assert not any(name in text for name in names), "a gone session named in /metrics"
