@@ -12,6 +12,7 @@ group commit); its SQL lives per concern in ``journal``, ``mappings``, ``caches`
 from __future__ import annotations
 
 from whatsignal.storage._thread import StoreStats as StoreStats
+from whatsignal.storage.alerts import Alerts as Alerts
 from whatsignal.storage.base import Caches as Caches
 from whatsignal.storage.base import Health as Health
 from whatsignal.storage.base import Journal as Journal
@@ -42,6 +43,7 @@ from whatsignal.storage.sqlite import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from whatsignal.storage.sqlite import SqliteStore as SqliteStore
 
 __all__ = [
+    "Alerts",
     "ACK_DEVICE",
     "ACK_ERROR",
     "ACK_PENDING",

@@ -36,6 +36,7 @@ import trio
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.errors import StorageError
 from whatsignal.storage import _connect, _units
+from whatsignal.storage.alerts import AlertsSql
 from whatsignal.storage import caches as _caches
 from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
@@ -80,7 +81,7 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.define(eq=False)
-class SqliteStore(Store):
+class SqliteStore(AlertsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the
