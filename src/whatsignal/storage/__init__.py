@@ -43,7 +43,6 @@ from whatsignal.storage.sqlite import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from whatsignal.storage.sqlite import SqliteStore as SqliteStore
 
 __all__ = [
-    "Alerts",
     "ACK_DEVICE",
     "ACK_ERROR",
     "ACK_PENDING",
@@ -52,6 +51,7 @@ __all__ = [
     "ACK_SERVER",
     "LATEST_VERSION",
     "SYNCHRONOUS_MODES",
+    "Alerts",
     "Caches",
     "Contact",
     "Direction",

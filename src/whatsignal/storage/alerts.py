@@ -43,7 +43,8 @@ def is_raised(conn: sqlite3.Connection, codec: Codec, key: str) -> bool:
 
 def put(conn: sqlite3.Connection, codec: Codec, key: str, at: float) -> None:
     conn.execute(
-        "INSERT INTO alerts (key, key_enc, raised_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        "INSERT INTO alerts (key, key_enc, raised_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (key) DO NOTHING",
         (codec.lookup(key), codec.sibling(key), at),
     )
 

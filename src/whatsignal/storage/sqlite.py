@@ -36,7 +36,6 @@ import trio
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.errors import StorageError
 from whatsignal.storage import _connect, _units
-from whatsignal.storage.alerts import AlertsSql
 from whatsignal.storage import caches as _caches
 from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
@@ -45,6 +44,7 @@ from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
+from whatsignal.storage.alerts import AlertsSql
 from whatsignal.storage.base import Store
 from whatsignal.storage.crypto import KDF_ITERATIONS, Codec, KeyMaterial, PlainCodec
 from whatsignal.storage.lids import LidPairing

@@ -24,6 +24,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from whatsignal.testing._waha_control import Control
 from whatsignal.testing._waha_edge import Edge, Reject, json_response
 from whatsignal.testing._waha_model import WahaModel
 from whatsignal.testing._waha_payloads import bad_request, now_ms
@@ -122,7 +123,7 @@ def add_auth_routes(app: QuartTrio, edge: Edge) -> None:
         return edge.respond("POST", "/api/{session}/auth/request-code", 201, {"code": code})
 
 
-def register_pairing_control(fake: WahaModel, control: Any, bad_input: type[Exception]) -> None:
+def register_pairing_control(fake: WahaModel, control: Control, bad_input: type[Exception]) -> None:
     """``/_sim/sessions/logout`` (WhatsApp logged the device out) and ``/_sim/sessions/pair``
     (the QR was scanned, or the pairing code typed in)."""
 
