@@ -32,9 +32,8 @@ import trio
 from whatsignal.actors.session_table import SessionEntry
 from whatsignal.channels import ChannelMap
 from whatsignal.clock import Clock
-from whatsignal.relay import Notices
 from whatsignal.relay import alert_notices as texts
-from whatsignal.storage import Alerts, Journal
+from whatsignal.storage import Alerts
 
 __all__ = ["AlertSettings", "Alerter", "stopped_by_user"]
 
@@ -49,8 +48,16 @@ def stopped_by_user(session: str) -> str:
     return f"stopped-by-user:{session}"
 
 
-class AlertStore(Alerts, Journal, Protocol):
+class AlertStore(Alerts, Protocol):
     """The alerts raised, and the journal's pending rows (for stuck messages)."""
+
+    async def pending_stats(self) -> dict[str, tuple[int, float]]: ...
+
+
+class Teller(Protocol):
+    """Sends a notice from a bridge number to a user (:class:`~whatsignal.relay.Notices`)."""
+
+    async def tell(self, bridge_number: str, recipient: str, text: str) -> bool: ...
 
 
 class SessionsView(Protocol):
@@ -100,7 +107,7 @@ class Alerter:
     store: AlertStore
     table: SessionsView
     channels: ChannelMap
-    notices: Notices
+    notices: Teller
     clock: Clock
     settings: AlertSettings
     held: Callable[[str], bool]
