@@ -8,7 +8,7 @@ import attrs
 import pytest
 import trio
 
-from whatsignal.actors.alerts import AlertSettings, Alerter, stopped_by_user
+from whatsignal.actors.alerts import Alerter, AlertSettings, stopped_by_user
 from whatsignal.actors.session_table import SessionTable
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.relay.alert_notices import (
