@@ -25,6 +25,7 @@ import trio
 from whatsignal import wiring
 from whatsignal._serve import base_url
 from whatsignal._version import __version__
+from whatsignal.actors.alerts import Alerter
 from whatsignal.actors.backfill import backfill
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.preflight import check_sessions
@@ -210,6 +211,17 @@ class Bridge:
                     interval=config.server.cleanup_interval_hours * 3600.0,
                 )
                 await nursery.start(scheduler.run)
+                alerter = Alerter(
+                    store=store,
+                    table=table,
+                    channels=channels,
+                    notices=notices,
+                    clock=clock,
+                    settings=wiring.alert_settings(config, self.tuning),
+                    held=partial(_holding_replies, registry),
+                    listing=config.whatsapp.session_api_enabled,
+                )
+                await nursery.start(alerter.run)
                 board = StatusBoard(
                     version=__version__,
                     journal=store,
@@ -295,6 +307,12 @@ class Bridge:
 def _poller(session: str, doorbell: Doorbell, **collaborators: Any) -> SessionPoller:
     """A session's poller (the registry's :data:`~whatsignal.actors.registry.PollerFactory`)."""
     return SessionPoller(session=session, doorbell=doorbell, **collaborators)
+
+
+def _holding_replies(registry: PollerRegistry, session: str) -> bool:
+    """Whether ``session``'s poller holds replies now (it tells the recovery itself)."""
+    poller = registry.poller(session)
+    return isinstance(poller, SessionPoller) and poller.holding_replies
 
 
 async def _watch_signals(

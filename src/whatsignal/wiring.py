@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import trio
 
+from whatsignal.actors.alerts import AlertSettings
 from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.receiver import Connect, ReceiveMode, ReceiverSettings
 from whatsignal.actors.registry import SessionControl
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Tuning",
+    "alert_settings",
     "channel_map",
     "discovers",
     "encryption_keys",
@@ -87,6 +89,10 @@ class Tuning:
 
     rate_limit_pause: float = 60.0
     breaker_reset: float = 15.0
+    alert_settle: float = 10.0
+    """How long a condition an alert told must be false before it clears (flapping folds)."""
+    pair_poll: float = 2.0
+    """How often ``/pair`` looks for a new QR code and for the session to work."""
 
 
 async def open_clients(stack: AsyncExitStack, config: Config) -> tuple[WahaClient, SignalClient]:
@@ -209,6 +215,22 @@ def session_monitor(
         listing=wa.session_api_enabled,
         auto_restart=wa.session_auto_restart and wa.session_api_enabled,
         startup_timeout=float(wa.session_startup_timeout_sec),
+    )
+
+
+def alert_settings(config: Config, tuning: Tuning) -> AlertSettings:
+    """``alerts.graceSec`` / ``stuckAfterMinutes``; WAHA's session API is told after failing
+    for three listing intervals."""
+    interval = float(
+        config.signal.session_discovery_interval_sec
+        if discovers(config)
+        else config.whatsapp.session_health_check_sec
+    )
+    return AlertSettings(
+        grace=float(config.alerts.grace_sec),
+        stuck_after=config.alerts.stuck_after_minutes * 60.0,
+        api_after=3 * interval,
+        settle=tuning.alert_settle,
     )
 
 

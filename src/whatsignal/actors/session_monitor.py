@@ -138,7 +138,10 @@ class SessionMonitor:
         except ClientError as error:
             self.metrics.discovery.labels("failed").inc()
             log.warning("could not list WAHA sessions: %s", error)
+            if self.table.api_failing_since is None:
+                self.table.api_failing_since = trio.current_time()
             return
+        self.table.api_failing_since = None
         for info in sessions:
             await self._apply(info.name, info.status, at=None, listed=True, engine=info.engine)
         for name in self.table.gone(s.name for s in sessions):

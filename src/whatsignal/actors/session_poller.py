@@ -181,6 +181,12 @@ class SessionPoller:
     _transient: dict[int, int] = attrs.field(factory=dict, init=False)
     _outage: _Outage | None = attrs.field(default=None, init=False)
 
+    @property
+    def holding_replies(self) -> bool:
+        """Whether replies wait for the session now (the user was told; told again when
+        they have gone)."""
+        return self._outage is not None
+
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:

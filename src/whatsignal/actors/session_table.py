@@ -105,6 +105,8 @@ class SessionTable:
     discover: bool
     cap: int
     _entries: dict[str, SessionEntry] = attrs.field(factory=dict, init=False)
+    api_failing_since: float | None = attrs.field(default=None, init=False)
+    """Since when (monotonic) WAHA's session listing fails, or None while it answers."""
     _left_out_counter: int = attrs.field(default=0, init=False)
 
     # ---- views ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from whatsignal.clients._http import (
     request,
 )
 from whatsignal.clients._waha_lids import WahaLids
+from whatsignal.clients._waha_pairing import WahaPairing
 from whatsignal.clients._waha_parse import (
     SessionInfo,
     WebhookConfig,
@@ -59,7 +60,7 @@ _MEDIA_ENDPOINTS: dict[str, str] = {
 
 
 @attrs.define(eq=False)
-class WahaClient(WahaReads):
+class WahaClient(WahaReads, WahaPairing):
     """Typed calls to one WAHA server.
 
     Args:

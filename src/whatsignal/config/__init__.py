@@ -15,6 +15,7 @@ from whatsignal.config._keys import ENV_DEVELOPMENT, KEYS, SECRET_ENVS, Key, Kin
 from whatsignal.config._load import config_from_mapping, load_config
 from whatsignal.config._model import (
     ANY_SESSION,
+    AlertsConfig,
     Channel,
     Config,
     DatabaseConfig,
@@ -35,6 +36,7 @@ __all__ = [
     "ENV_DEVELOPMENT",
     "KEYS",
     "SECRET_ENVS",
+    "AlertsConfig",
     "Channel",
     "Config",
     "DatabaseConfig",

@@ -229,6 +229,12 @@ KEYS: tuple[Key, ...] = (
     Key("server.trustedProxies", Kind.CIDR_LIST, (), env="WHATSIGNAL_TRUSTED_PROXIES",
         note="reverse proxies whose X-Forwarded-For names the client (the right-most address "
         "that is not a trusted proxy); env: comma-separated"),
+    # alerts (new in this project)
+    Key("alerts.graceSec", _I, 60, 0, 3600,
+        note="a session FAILED or STOPPED (not by the bridge) this long is told in Signal; "
+        "SCAN_QR_CODE is told at once"),
+    Key("alerts.stuckAfterMinutes", _I, 15, 1, 10080,
+        note="messages pending this long are told in Signal"),
     # tracing (all accepted, none used yet)
     Key("tracing.service_name", _S, "whatsignal", used=False, note=_UNUSED),
     Key("tracing.service_version", _S, "dev", used=False, note=_UNUSED),

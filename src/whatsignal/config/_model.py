@@ -166,6 +166,14 @@ class ServerConfig:
 
 
 @attrs.frozen
+class AlertsConfig:
+    """``alerts``: when the bridge tells the user, in Signal, that something needs them."""
+
+    grace_sec: int = 60
+    stuck_after_minutes: int = 15
+
+
+@attrs.frozen
 class TracingConfig:
     """``tracing``: accepted for Go compatibility, not used yet."""
 
@@ -212,6 +220,7 @@ class Config:
     retry: RetryConfig = RetryConfig()
     server: ServerConfig = ServerConfig()
     tracing: TracingConfig = TracingConfig()
+    alerts: AlertsConfig = AlertsConfig()
     retention_days: int = 30
     log_level: str = "info"
     development: bool = False

@@ -12,6 +12,7 @@ group commit); its SQL lives per concern in ``journal``, ``mappings``, ``caches`
 from __future__ import annotations
 
 from whatsignal.storage._thread import StoreStats as StoreStats
+from whatsignal.storage.alerts import Alerts as Alerts
 from whatsignal.storage.base import Caches as Caches
 from whatsignal.storage.base import Health as Health
 from whatsignal.storage.base import Journal as Journal
@@ -50,6 +51,7 @@ __all__ = [
     "ACK_SERVER",
     "LATEST_VERSION",
     "SYNCHRONOUS_MODES",
+    "Alerts",
     "Caches",
     "Contact",
     "Direction",

@@ -90,6 +90,7 @@ FIELDS: tuple[Field, ...] = (
     _looked_up("send_parts", "row_key"),
     _sealed("send_parts", "message_id"),
     _sealed("send_parts", "sent_id"),
+    _looked_up("alerts", "key"),
 )
 """Every protected column, grouped by table in the order the re-encryption walks them."""
 

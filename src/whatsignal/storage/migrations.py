@@ -216,6 +216,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,
+        "the alerts told to the user and not yet cleared",
+        (
+            # One row per raised alert (storage/alerts.py), so a restart does not repeat it;
+            # the key names the condition (it holds a session name: looked up).
+            """
+            CREATE TABLE alerts (
+                key       TEXT PRIMARY KEY,
+                key_enc   BLOB,
+                raised_at REAL NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

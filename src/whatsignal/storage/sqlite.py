@@ -44,6 +44,7 @@ from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
+from whatsignal.storage.alerts import AlertsSql
 from whatsignal.storage.base import Store
 from whatsignal.storage.crypto import KDF_ITERATIONS, Codec, KeyMaterial, PlainCodec
 from whatsignal.storage.lids import LidPairing
@@ -80,7 +81,7 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.define(eq=False)
-class SqliteStore(Store):
+class SqliteStore(AlertsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the

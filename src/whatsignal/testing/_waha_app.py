@@ -16,11 +16,12 @@ from typing import Any
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from whatsignal.testing._waha_api_auth import add_auth_routes, register_pairing_control
 from whatsignal.testing._waha_api_directory import add_directory_routes
 from whatsignal.testing._waha_api_media import add_media_routes
 from whatsignal.testing._waha_api_messages import add_message_routes
 from whatsignal.testing._waha_api_sessions import add_session_routes
-from whatsignal.testing._waha_control import register_control
+from whatsignal.testing._waha_control import BadInput, register_control
 from whatsignal.testing._waha_edge import Edge, Reject, empty_response, json_response
 from whatsignal.testing._waha_model import WahaModel
 from whatsignal.testing._waha_payloads import environment, unauthorized
@@ -97,5 +98,7 @@ def build_app(fake: WahaModel) -> QuartTrio:
     add_message_routes(app, edge)
     add_media_routes(app, edge)
     add_directory_routes(app, edge)
+    add_auth_routes(app, edge)
     register_control(app, fake, control, control_routes)
+    register_pairing_control(fake, control, BadInput)
     return app

@@ -59,6 +59,7 @@ class WahaBase(SimulatorBase):
     public_url: str | None = None
     status_step: float = attrs.field(default=1.0, validator=_positive)
     auto_pair: bool = False
+    qr_refresh: float = attrs.field(default=20.0, validator=_positive)
     check_contracts: bool = True
 
     sent: list[Recorded] = attrs.field(init=False, factory=list)
@@ -68,6 +69,10 @@ class WahaBase(SimulatorBase):
     events: list[dict[str, Any]] = attrs.field(init=False, factory=list)
     """Every webhook envelope emitted (one per event, whatever the number of targets)."""
     violations: list[str] = attrs.field(init=False, factory=list)
+    qr_served: list[tuple[str, str]] = attrs.field(init=False, factory=list)
+    """Every QR code served: ``(session, value)``."""
+    pairing_codes: list[tuple[str, str, str]] = attrs.field(init=False, factory=list)
+    """Every pairing code handed out: ``(session, phone digits, code)``."""
     """Contract violations seen (the request or injection that caused one also failed)."""
 
     _sessions: dict[str, Session] = attrs.field(init=False, factory=dict)
@@ -106,6 +111,8 @@ class WahaBase(SimulatorBase):
         self.deliveries.clear()
         self.events.clear()
         self.violations.clear()
+        self.qr_served.clear()
+        self.pairing_codes.clear()
         self._files.clear()
         self._messages.clear()
         self._history.clear()

@@ -60,6 +60,7 @@ class FakeWaha(WahaModel):
         status_step: delay of each automatic transition (STARTING -> WORKING / SCAN_QR_CODE).
         auto_pair: sessions created by ``POST /api/sessions`` reach WORKING as if their QR code
             had been scanned (default: they stop at SCAN_QR_CODE, as a new WAHA session does).
+        qr_refresh: seconds a QR code stays the same (WhatsApp rotates it about every 20 s).
         check_contracts: validate accepted requests, responses and emitted webhooks against
             the vendored spec (minus the documented deviations). On in tests, off in demos.
     """
