@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from whatsignal.errors import ConfigError, StorageError
 from whatsignal.storage import Contact, KeyMaterial, SqliteStore
 from whatsignal.storage import keyring as _keyring
 from whatsignal.storage.crypto import PlainCodec, derive
+from whatsignal.storage.migrations import MIGRATIONS
 
 OTHER = KeyMaterial(secret="o" * 32, salt=KEYS.salt, lookup_salt=KEYS.lookup_salt)
 SECRETS = (b"Hello from Carol", b"+4917000000099", b"4917000000099@c.us", b"Carol Secret")
@@ -125,7 +127,9 @@ async def test_other_secrets_are_refused_before_a_newer_schema_is_applied(
     with sqlite3.connect(path) as conn:
         latest = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
         conn.execute("DELETE FROM schema_version WHERE version = ?", (latest,))
-        conn.execute("DROP TABLE send_parts")  # what the last migration creates
+        for statement in MIGRATIONS[-1].statements:  # undo what the last migration created
+            if match := re.search(r"CREATE TABLE (\w+)", statement):
+                conn.execute(f"DROP TABLE {match[1]}")
     for keys in (OTHER, None):
         assert "WHATSIGNAL_ENCRYPTION_SECRET" in await _refusal(path, keys)
     with sqlite3.connect(path) as conn:
