@@ -148,9 +148,7 @@ def test_compose_runs_the_three_services_wired_to_each_other() -> None:
     assert f"./config.yaml:{_image_env()['WHATSIGNAL_CONFIG']}:ro" in bridge["volumes"]
 
 
-def test_compose_keeps_data_in_named_volumes_restarts_checks_health_and_publishes_locally() -> (
-    None
-):
+def test_compose_keeps_data_in_named_volumes_restarts_checks_health_and_publishes_locally() -> None:
     compose = _compose()
     services = compose["services"]
     mounts = {

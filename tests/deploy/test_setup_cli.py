@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import stat
 import subprocess
@@ -146,7 +147,7 @@ async def test_dry_run_writes_nothing_and_changes_nothing(tmp_path: Path) -> Non
         assert result.returncode == 0, result.stderr.decode()
         assert "would set its webhook" in out
         assert "restarts a running session" in out
-        assert list(tmp_path.iterdir()) == []
+        assert os.listdir(tmp_path) == []
         assert bridge_hooks(up.waha, "default") == []
         assert status_events(up.waha, "default") == events
 
@@ -161,12 +162,21 @@ async def test_a_bridge_number_signal_cli_lacks_is_named_masked(tmp_path: Path) 
         assert "--bridge-number +*********9999: not an account of signal-cli" in err
         assert "+4915999999999" not in err
         assert "Traceback" not in err
-        assert list(tmp_path.iterdir()) == []
+        assert os.listdir(tmp_path) == []
 
         wrong_key = await cli("setup", *up.flags(tmp_path, "http://whatsignal:8082"),
                               env=clean_env(WHATSAPP_API_KEY="wrong"))  # fmt: skip
         assert wrong_key.returncode == 2
         assert "WHATSAPP_API_KEY: WAHA refused it (401)" in wrong_key.stderr.decode()
+
+        mine = tmp_path / "config.yaml"
+        mine.write_text("# written by hand\n")
+        kept = await cli("setup", *up.flags(tmp_path, "http://whatsignal:8082"),
+                         env=clean_env(WHATSAPP_API_KEY=API_KEY))  # fmt: skip
+        assert kept.returncode == 2
+        assert "exists and was not written by setup" in kept.stderr.decode()
+        assert mine.read_text() == "# written by hand\n"
+        assert bridge_hooks(up.waha, "default") == []
 
 
 async def test_services_that_do_not_answer_and_missing_flags_are_clear(tmp_path: Path) -> None:

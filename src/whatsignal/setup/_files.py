@@ -12,7 +12,16 @@ import yaml
 
 from whatsignal.errors import ConfigError
 
-__all__ = ["GENERATED", "config_text", "env_text", "merged_env", "read_env_file", "write_file"]
+__all__ = [
+    "GENERATED",
+    "HEADER",
+    "check_ours",
+    "config_text",
+    "env_text",
+    "merged_env",
+    "read_env_file",
+    "write_file",
+]
 
 GENERATED: tuple[tuple[str, int], ...] = (
     ("WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET", 32),
@@ -23,6 +32,11 @@ GENERATED: tuple[tuple[str, int], ...] = (
 )
 """The secrets setup makes when neither the environment nor the env file has them, with the
 random bytes each gets (43 and 32 characters: above the bridge's minimums of 32 and 16)."""
+
+HEADER = (
+    "# Written by `whatsignal setup`. Every other key keeps its default; config.yaml in the\n"
+    "# source documents them all. Secrets are in the env file, never here.\n"
+)
 
 _SAFE = re.compile(r"[A-Za-z0-9_.,:/@+=-]*")
 _LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)")
@@ -48,11 +62,22 @@ def config_text(
         "database": {"path": database},
         "server": {"port": 8082},
     }
-    head = (
-        "# Written by `whatsignal setup`. Every other key keeps its default; config.yaml in the\n"
-        "# source documents them all. Secrets are in the env file, never here.\n"
-    )
-    return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def check_ours(path: Path) -> None:
+    """Refuse to replace a configuration that setup did not write (a hand-written one)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot be read ({exc.strerror})") from None
+    if not text.startswith(HEADER.splitlines()[0]):
+        raise ConfigError(
+            f"--config {path}: exists and was not written by setup; pass another path "
+            "(setup never overwrites a configuration written by hand)"
+        )
 
 
 def read_env_file(path: Path) -> dict[str, str]:

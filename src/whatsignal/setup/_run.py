@@ -19,7 +19,14 @@ import yaml
 from whatsignal.config import ANY_SESSION, config_from_mapping
 from whatsignal.errors import ConfigError
 from whatsignal.log import phone
-from whatsignal.setup._files import config_text, env_text, merged_env, read_env_file, write_file
+from whatsignal.setup._files import (
+    check_ours,
+    config_text,
+    env_text,
+    merged_env,
+    read_env_file,
+    write_file,
+)
 from whatsignal.setup._options import Ask, SetupOptions
 from whatsignal.setup._upstreams import Waha, open_clients
 from whatsignal.waha_hooks import bridge_hook, with_bridge_hook
@@ -58,6 +65,7 @@ def _write_files(
         sessions=sessions,
         database=database,
     )
+    check_ours(opts.config)
     values, made = merged_env(env, read_env_file(opts.env_file), opts.api_key)
     # What check-config will say of them, before anything is written.
     config_from_mapping(yaml.safe_load(text), env={**env, **values})
