@@ -1,7 +1,7 @@
 """``python -m whatsignal``: the command line.
 
-Commands: ``run`` (default), ``check-config``, ``demo``, ``rotate-key``, ``version``; Go's
-``--healthcheck`` flag.
+Commands: ``run`` (default), ``check-config``, ``demo``, ``rotate-key``, ``setup``,
+``version``; Go's ``--healthcheck`` flag.
 Command output goes to stdout, logs to stderr.
 
 Exit codes:
@@ -33,7 +33,7 @@ EXIT_CONFIG = 2
 
 log = logging.getLogger("whatsignal.cli")
 
-_COMMANDS = ("run", "check-config", "demo", "rotate-key", "version")
+_COMMANDS = ("run", "check-config", "demo", "rotate-key", "setup", "version")
 
 
 def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -83,12 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-key": "re-encrypt the database under WHATSIGNAL_NEW_ENCRYPTION_SECRET "
         "(and optionally WHATSIGNAL_NEW_ENCRYPTION_SALT, WHATSIGNAL_NEW_ENCRYPTION_LOOKUP_SALT); "
         "the bridge must be stopped; resumable",
+        "setup": "check WAHA and signal-cli, write the config and an env file with secrets, "
+        "and set each WhatsApp session's webhook to the bridge (asks for what is missing on a "
+        "terminal; --dry-run shows what it would change)",
         "version": "print the version",
     }
     for name in _COMMANDS:
-        _common_options(
-            sub.add_parser(name, help=helps[name], description=helps[name]), suppress=True
-        )
+        command = sub.add_parser(name, help=helps[name], description=helps[name])
+        _common_options(command, suppress=True)
+        if name == "setup":
+            from whatsignal.setup import add_arguments
+
+            add_arguments(command)
     return parser
 
 
@@ -157,6 +163,18 @@ def _rotate_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ask(question: str, default: str) -> str:
+    suffix = f" [{default}]" if default else ""
+    return input(f"{question}{suffix}: ") or default
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from whatsignal.setup import resolve, run_setup
+
+    ask = _ask if sys.stdin.isatty() else None
+    return run_setup(resolve(args, os.environ, ask), os.environ, ask, sys.stdout)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from whatsignal.demo import run_demo
 
@@ -201,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if command == "rotate-key":
             return _rotate_key(args)
+        if command == "setup":
+            return _setup(args)
         return _run(args)
     except (Exception, BaseExceptionGroup) as error:  # the process boundary
         code = _report(error)

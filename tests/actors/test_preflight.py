@@ -9,8 +9,10 @@ import trio
 from whatsignal.actors.preflight import check_sessions, session_warnings
 from whatsignal.clients import SessionInfo, WahaClient, WebhookConfig
 from whatsignal.testing import FakeWaha
+from whatsignal.waha_hooks import BRIDGE_EVENTS
 
 BRIDGE_HOOK = "http://whatsignal:8082/webhook/whatsapp"
+DOUBLED = (*BRIDGE_EVENTS, "message.any")
 
 
 def _session(name: str, status: str = "WORKING", *hooks: WebhookConfig) -> SessionInfo:
@@ -18,7 +20,7 @@ def _session(name: str, status: str = "WORKING", *hooks: WebhookConfig) -> Sessi
 
 
 def test_a_healthy_setup_has_nothing_to_say() -> None:
-    hook = WebhookConfig(BRIDGE_HOOK, ("message", "message.ack"), has_hmac=True)
+    hook = WebhookConfig(BRIDGE_HOOK, BRIDGE_EVENTS, has_hmac=True)
     assert (
         session_warnings(["a", "b"], [_session("a", "WORKING", hook), _session("b")], signed=True)
         == []
@@ -31,7 +33,7 @@ def test_a_healthy_setup_has_nothing_to_say() -> None:
         (None, "WAHA does not know it"),
         (_session("a", "SCAN_QR_CODE"), "is SCAN_QR_CODE, not WORKING"),
         (
-            _session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, ("message", "message.any"), True)),
+            _session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, DOUBLED, True)),
             "both 'message' and 'message.any'",
         ),
         (_session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, ("*",), True)), "both 'message'"),
@@ -40,8 +42,12 @@ def test_a_healthy_setup_has_nothing_to_say() -> None:
             "none to /webhook/whatsapp",
         ),
         (
-            _session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, ("message",), False)),
+            _session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, BRIDGE_EVENTS, False)),
             "without an HMAC key",
+        ),
+        (
+            _session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, ("message", "message.ack"), True)),
+            "add message.reaction, message.edited, message.revoked, session.status to its webhook",
         ),
     ],
 )
@@ -57,7 +63,7 @@ async def test_check_sessions_against_waha(caplog: pytest.LogCaptureFixture) -> 
         url: str = await nursery.start(waha.run)
         waha.create_session(
             "doubled",
-            config={"webhooks": [{"url": BRIDGE_HOOK, "events": ["message", "message.any"]}]},
+            config={"webhooks": [{"url": BRIDGE_HOOK, "events": list(DOUBLED)}]},
         )
         async with httpx.AsyncClient(base_url=url) as http:
             client = WahaClient(http)

@@ -10,7 +10,9 @@ Warnings:
   incoming message is delivered twice; the bridge deduplicates, but it is wasted work);
 * a session with webhooks of its own, none of them to a ``/webhook/whatsapp`` path (WAHA's
   global webhook is not visible through the API, so a session without webhooks is fine);
-* a session webhook without an HMAC key while the bridge checks signatures.
+* a session webhook without an HMAC key while the bridge checks signatures;
+* a session webhook to the bridge that leaves out some of the events the bridge needs
+  (:data:`whatsignal.waha_hooks.BRIDGE_EVENTS`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ import trio
 
 from whatsignal.clients import SessionInfo, WahaClient
 from whatsignal.errors import ClientError
+from whatsignal.waha_hooks import BRIDGE_EVENTS, WEBHOOK_PATH, is_bridge_hook, missing_events
 
 __all__ = ["check_sessions", "session_warnings"]
 
 log = logging.getLogger("whatsignal.preflight")
-
-WEBHOOK_PATH = "/webhook/whatsapp"
 
 
 def session_warnings(
@@ -50,16 +51,24 @@ def session_warnings(
                 f"session {name!r} subscribes to both 'message' and 'message.any': every "
                 "message arrives twice (the bridge drops the copy; subscribe to one)"
             )
-        if info.webhooks and not any(WEBHOOK_PATH in hook.url for hook in info.webhooks):
+        ours = [hook for hook in info.webhooks if is_bridge_hook(hook.url)]
+        if info.webhooks and not ours:
             found.append(
                 f"session {name!r} has webhooks, none to {WEBHOOK_PATH}: unless WAHA's global "
                 "WHATSAPP_HOOK_URL points at the bridge, its messages never arrive"
             )
-        if signed and any(WEBHOOK_PATH in h.url and not h.has_hmac for h in info.webhooks):
+        if signed and any(not hook.has_hmac for hook in ours):
             found.append(
                 f"session {name!r} sends webhooks to the bridge without an HMAC key, but the "
                 "bridge requires signatures: set the webhook's hmac.key to the webhook secret"
             )
+        for hook in ours:
+            if missing := missing_events(hook.events):
+                found.append(
+                    f"session {name!r} sends the bridge only some of the events it needs: "
+                    f"add {', '.join(missing)} to its webhook (all of them: "
+                    f"{','.join(BRIDGE_EVENTS)}; `whatsignal setup` sets them)"
+                )
     return found
 
 

@@ -201,7 +201,7 @@ KEYS: tuple[Key, ...] = (
     Key("log_level", Kind.CHOICE, "info", choices=("debug", "info", "warn", "error"),
         note="debug is refused in secure mode"),
     # server
-    Key("server.host", _S,
+    Key("server.host", _S, env="WHATSIGNAL_HOST",
         note="unset: 0.0.0.0 (every interface); in development mode 127.0.0.1 (this machine "
         "only), so the admin API of a test setup is not open to the network"),
     Key("server.port", _I, 8082, 0, 65535, env="PORT", note="0 = any free port"),
