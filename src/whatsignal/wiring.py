@@ -238,6 +238,7 @@ def channel_map(config: Config) -> ChannelMap:
             channel.whatsapp_session_name,
             channel.signal_destination_phone_number,
             config.bridge_number_for(channel),
+            channel.portals,
         )
         if channel.whatsapp_session_name == "*":
             default = route
