@@ -41,6 +41,7 @@ from whatsignal.relay import (
     WhatsAppUpstream,
 )
 from whatsignal.relay.identities import Identities
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.send_once import Engines
 from whatsignal.reliability import Backoff
 from whatsignal.storage import Journal, KeyMaterial, SqliteStore, Store
@@ -136,6 +137,7 @@ def relay(
     upstreams: Upstreams,
     names: Names,
     notices: Notices,
+    portals: PortalKeeper,
     store: Store,
     engines: Engines,
     metrics: Metrics,
@@ -146,7 +148,13 @@ def relay(
     return Relay(
         channels=channels,
         to_signal=ToSignal(
-            upstreams=upstreams, names=names, store=store, metrics=metrics, clock=clock, media=media
+            upstreams=upstreams,
+            names=names,
+            store=store,
+            metrics=metrics,
+            clock=clock,
+            portals=portals,
+            media=media,
         ),
         to_whatsapp=ToWhatsApp(
             upstreams=upstreams,

@@ -85,7 +85,11 @@ def put(conn: sqlite3.Connection, codec: Codec, portal: Portal) -> None:
     conn.execute(
         f"INSERT OR REPLACE INTO portals ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
         (
-            *[v for value in looked_up for v in (codec.lookup_or_none(value), codec.sibling(value))],
+            *[
+                v
+                for value in looked_up
+                for v in (codec.lookup_or_none(value), codec.sibling(value))
+            ],
             codec.seal(portal.group_id),
             codec.seal(portal.name),
             portal.state,
