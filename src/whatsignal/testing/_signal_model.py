@@ -20,6 +20,7 @@ from whatsignal.testing import _signal_envelopes as env
 from whatsignal.testing._json import JsonError
 from whatsignal.testing._signal_delivery import SignalDelivery
 from whatsignal.testing._signal_envelopes import Person
+from whatsignal.testing._signal_groups import change_membership
 from whatsignal.testing._signal_inbound import check_stamp, envelope_problems
 from whatsignal.testing.contract import signal_contract
 
@@ -148,6 +149,15 @@ class SignalModel(SignalDelivery):
                 signal_contract().check_definition("data.Message", env.strip_nulls(item))
         self._deliver(item, text)
         return item
+
+    def leave_group(self, ref: str, person: str) -> dict[str, Any]:
+        """``person`` leaves the group ``ref``: the bridge numbers in it get the ``UPDATE``
+        envelope (returned). ValueError: no such group, or not a member."""
+        return change_membership(self, ref, person, joins=False)
+
+    def accept_invitation(self, ref: str, person: str) -> dict[str, Any]:
+        """``person`` accepts their invitation to ``ref`` (see :meth:`leave_group`)."""
+        return change_membership(self, ref, person, joins=True)
 
     @staticmethod
     def _check_stamps(receipt_timestamps: Sequence[Any], **stamps: Any) -> None:
