@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from quart import Response
 from quart_trio import QuartTrio
 
 from whatsignal.testing import _signal_envelopes as env
+from whatsignal.testing._signal_base import SignalBase
 from whatsignal.testing._signal_envelopes import Group
 from whatsignal.testing._signal_http import (
     check_request,
@@ -41,13 +42,10 @@ from whatsignal.testing._signal_http import (
 )
 from whatsignal.testing._signal_send import RATE_LIMIT, RequestError
 
-if TYPE_CHECKING:
-    from whatsignal.testing._signal_model import SignalModel
-
-__all__ = ["add_group_routes", "change_membership", "create_group"]
+__all__ = ["add_group_routes", "create_group"]
 
 
-def create_group(fake: SignalModel, number: str, body: dict[str, Any]) -> Group:
+def create_group(fake: SignalBase, number: str, body: dict[str, Any]) -> Group:
     """Make the group ``body`` describes, created by ``number``; invitees stay pending."""
     members = [m for m in body.get("members") or [] if m and m != number]
     invited = tuple(m for m in members if m in fake.invite_only)
@@ -66,37 +64,7 @@ def create_group(fake: SignalModel, number: str, body: dict[str, Any]) -> Group:
     return group
 
 
-def change_membership(fake: SignalModel, ref: str, person: str, *, joins: bool) -> dict[str, Any]:
-    """``person`` leaves the group ``ref`` (or, ``joins``, accepts its invitation); the bridge
-    numbers in it receive the ``UPDATE`` envelope. Returns the item delivered.
-
-    Raises:
-        ValueError: no such group, or ``person`` is not in it (not invited to it).
-    """
-    group = fake.group_known(ref)
-    if joins:
-        if person not in group.pending_invites:
-            raise ValueError(f"{person!r} has no invitation to that group")
-        changed = attrs.evolve(
-            group,
-            members=(*group.members, person),
-            pending_invites=tuple(p for p in group.pending_invites if p != person),
-        )
-    else:
-        if person not in group.members:
-            raise ValueError(f"{person!r} is not a member of that group")
-        changed = attrs.evolve(group, members=tuple(p for p in group.members if p != person))
-    fake.groups[group.internal_id] = changed
-    account = next((n for n in group.members if n in fake.numbers), fake.numbers[0])
-    stamp = fake.next_timestamp()
-    data = env.data_message(stamp, group=changed)
-    data["groupInfo"]["type"] = "UPDATE"
-    data["groupInfo"]["revision"] = 2
-    raw = env.envelope(fake.add_contact(person), stamp, dataMessage=data)
-    return fake.inject_envelope(person, account=account, raw=raw)
-
-
-def add_group_routes(app: QuartTrio, fake: SignalModel) -> None:
+def add_group_routes(app: QuartTrio, fake: SignalBase) -> None:
     """Register the group-changing endpoints and ``PUT /v1/profiles`` of ``fake``."""
 
     @app.post("/v1/groups/<number>")
@@ -162,7 +130,7 @@ def add_group_routes(app: QuartTrio, fake: SignalModel) -> None:
         return no_content()
 
 
-def _known(fake: SignalModel, groupid: str) -> Group:
+def _known(fake: SignalBase, groupid: str) -> Group:
     internal = env.internal_from_group_id(groupid)
     if internal is None:
         raise RequestError("Invalid group id")
