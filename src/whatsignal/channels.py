@@ -21,6 +21,8 @@ class Route:
     session: str
     destination: str
     bridge_number: str
+    portals: bool = False
+    """Whether each WhatsApp chat gets a Signal group of its own (``channels[].portals``)."""
 
 
 @attrs.frozen
@@ -37,7 +39,8 @@ class ChannelMap:
     def route(self, session: str) -> Route | None:
         found = self.routes.get(session)
         if found is None and self.default is not None:
-            return Route(session, self.default.destination, self.default.bridge_number)
+            default = self.default
+            return Route(session, default.destination, default.bridge_number, default.portals)
         return found
 
     def configured(self, session: str) -> bool:

@@ -39,7 +39,7 @@ from whatsignal.admin import Admin
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
-from whatsignal.relay import Names, Notices, Router, Upstreams
+from whatsignal.relay import Names, Notices, PortalKeeper, Router, Upstreams
 from whatsignal.status_board import StatusBoard
 from whatsignal.storage import SqliteStore
 from whatsignal.web.app import create_app
@@ -119,6 +119,9 @@ class Bridge:
                 upstreams = wiring.upstreams(waha, signal_client, metrics, self.tuning)
                 names = wiring.names(config, store, waha, clock)
                 notices = Notices(signal=signal_client)
+                portals = PortalKeeper(
+                    store=store, groups=signal_client.group_api, notices=notices, clock=clock
+                )
                 statuses, inbox = status_channel()
                 retention = config.retention_days * 86400.0
                 intake = Intake(
@@ -136,6 +139,7 @@ class Bridge:
                     upstreams=upstreams,
                     names=names,
                     notices=notices,
+                    portals=portals,
                     store=store,
                     engines=table,
                     metrics=metrics,
@@ -148,6 +152,7 @@ class Bridge:
                     sessions=table,
                     metrics=metrics,
                     clock=clock,
+                    portals=portals,
                 )
                 settings = wiring.receiver_settings(config, self.websocket_connect)
                 receivers = [

@@ -42,10 +42,12 @@ from whatsignal.relay import (
     WhatsAppUpstream,
 )
 from whatsignal.relay.identities import Identities
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.send_once import Engines
 from whatsignal.reliability import Backoff
-from whatsignal.storage import Journal, KeyMaterial, SqliteStore, Store
+from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
+from whatsignal.wiring_store import encryption_keys, store
 
 if TYPE_CHECKING:
     from whatsignal.config import Config
@@ -142,6 +144,7 @@ def relay(
     upstreams: Upstreams,
     names: Names,
     notices: Notices,
+    portals: PortalKeeper,
     store: Store,
     engines: Engines,
     metrics: Metrics,
@@ -152,7 +155,13 @@ def relay(
     return Relay(
         channels=channels,
         to_signal=ToSignal(
-            upstreams=upstreams, names=names, store=store, metrics=metrics, clock=clock, media=media
+            upstreams=upstreams,
+            names=names,
+            store=store,
+            metrics=metrics,
+            clock=clock,
+            portals=portals,
+            media=media,
         ),
         to_whatsapp=ToWhatsApp(
             upstreams=upstreams,
@@ -260,6 +269,7 @@ def channel_map(config: Config) -> ChannelMap:
             channel.whatsapp_session_name,
             channel.signal_destination_phone_number,
             config.bridge_number_for(channel),
+            channel.portals,
         )
         if channel.whatsapp_session_name == "*":
             default = route
@@ -363,31 +373,3 @@ async def receive_modes(
                 f"{detected!r}"
             )
     return dict.fromkeys(sorted(numbers), mode)
-
-
-def encryption_keys(config: Config) -> KeyMaterial | None:
-    """The database's key material: None (stored in clear) without an encryption secret,
-    which only development mode allows; its salts then fall back to the development ones."""
-    secrets = config.secrets
-    if secrets.encryption_secret is None:
-        return None
-    if secrets.encryption_salt is None or secrets.encryption_lookup_salt is None:
-        raise ConfigError(
-            "WHATSIGNAL_ENCRYPTION_SALT and WHATSIGNAL_ENCRYPTION_LOOKUP_SALT: both are needed "
-            "with WHATSIGNAL_ENCRYPTION_SECRET"
-        )
-    return KeyMaterial(
-        secrets.encryption_secret, secrets.encryption_salt, secrets.encryption_lookup_salt
-    )
-
-
-def store(config: Config, clock: Clock) -> SqliteStore:
-    """The store of ``database``, encrypting with the configured secrets."""
-    db = config.database
-    return SqliteStore(
-        db.path,
-        synchronous=db.synchronous,
-        clock=clock,
-        keys=encryption_keys(config),
-        keep_message_text=db.keep_message_text,
-    )

@@ -21,7 +21,7 @@ from whatsignal.channels import ChannelMap
 from whatsignal.clients import SignalClient
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
-from whatsignal.relay import Decision, Notices, Router
+from whatsignal.relay import Decision, Notices, PortalKeeper, Router
 from whatsignal.reliability import Backoff
 from whatsignal.storage import JournalRow, SqliteStore
 
@@ -81,6 +81,9 @@ def _receiver(
             ),
             metrics=metrics,
             clock=clock,
+            portals=PortalKeeper(
+                store=store, groups=signal.group_api, notices=Notices(signal=signal), clock=clock
+            ),
         ),
         notices=Notices(signal=signal),
         doorbell=doorbells.claim(signal_queue(NUMBER)),

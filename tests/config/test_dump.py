@@ -52,6 +52,7 @@ def test_dump_masks_secrets_and_uses_canonical_names(
             "whatsappSessionName": "default",
             "signalDestinationPhoneNumber": "+491701234567",
             "signalPhoneNumber": None,
+            "portals": False,
         }
     ]
 

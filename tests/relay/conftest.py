@@ -13,6 +13,7 @@ from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.metrics import Metrics
 from whatsignal.relay import (
     Names,
+    Notices,
     SignalUpstream,
     ToSignal,
     ToWhatsApp,
@@ -20,6 +21,7 @@ from whatsignal.relay import (
     WhatsAppUpstream,
 )
 from whatsignal.relay.identities import Identities
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.storage import SqliteStore
 
 
@@ -98,7 +100,20 @@ def to_signal(
     upstreams: Upstreams, names: Names, store: SqliteStore, metrics: Metrics, clock: WallClock
 ) -> ToSignal:
     """WhatsApp -> Signal as the bridge builds it (default media policy)."""
-    return ToSignal(upstreams=upstreams, names=names, store=store, metrics=metrics, clock=clock)
+    keeper = PortalKeeper(
+        store=store,
+        groups=upstreams.signal.client.group_api,
+        notices=Notices(signal=upstreams.signal.client),
+        clock=clock,
+    )
+    return ToSignal(
+        upstreams=upstreams,
+        names=names,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        portals=keeper,
+    )
 
 
 class KnownEngines(dict[str, str]):

@@ -26,7 +26,8 @@ from whatsignal.clients import SignalClient, open_http_client
 from whatsignal.convert import commands
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
-from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
+from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE, Notices
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.router import NOTICE_SIGNAL_GROUP, Decision, Router, SenderUnknown
 from whatsignal.serde import parse_signal_received
 from whatsignal.storage import Direction, Group, InboundEvent, MessageMapping, SqliteStore
@@ -236,6 +237,12 @@ class World:
             sessions=self.running,
             metrics=self.metrics,
             clock=lambda: self.now[0],
+            portals=PortalKeeper(
+                store=self.store,
+                groups=self.signal.group_api,
+                notices=Notices(signal=self.signal),
+                clock=lambda: self.now[0],
+            ),
         )
 
     async def decide(self, item: SigReceived) -> Decision:

@@ -130,6 +130,8 @@ async def test_other_secrets_are_refused_before_a_newer_schema_is_applied(
         for statement in MIGRATIONS[-1].statements:  # undo what the last migration created
             if match := re.search(r"CREATE TABLE (\w+)", statement):
                 conn.execute(f"DROP TABLE {match[1]}")
+            elif match := re.search(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", statement):
+                conn.execute(f"ALTER TABLE {match[1]} DROP COLUMN {match[2]}")
     for keys in (OTHER, None):
         assert "WHATSIGNAL_ENCRYPTION_SECRET" in await _refusal(path, keys)
     with sqlite3.connect(path) as conn:

@@ -193,8 +193,9 @@ async def test_sim_sent_attachments_groups_rate_limit_and_reset(nursery: trio.Nu
     assert sent.status_code == 201
     assert one["name"] == "Team"
     assert one["members"] == [BRIDGE]
-    assert missing.status_code == 404
-    assert missing.json() == {"error": "No group with that id found"}
+    # 0.100 writes the nil entry of an unknown group: 200 null (later versions: 404).
+    assert missing.status_code == 200
+    assert missing.json() is None
     assert invalid.status_code == 400
     assert stored.status_code == 201
     assert stored.json()["id"].endswith(".pdf")

@@ -12,6 +12,9 @@ from __future__ import annotations
 from whatsignal.clients._http import open_http_client as open_http_client
 from whatsignal.clients._redact import mask_numbers as mask_numbers
 from whatsignal.clients._redact import redact_error as redact_error
+from whatsignal.clients._signal_groups import SignalGroups as SignalGroups
+from whatsignal.clients._signal_groups import group_id_of as group_id_of
+from whatsignal.clients._signal_groups import internal_id_of as internal_id_of
 from whatsignal.clients._signal_parse import About as About
 from whatsignal.clients._waha_lids import LidAnswer as LidAnswer
 from whatsignal.clients._waha_lids import WahaLids as WahaLids
@@ -30,10 +33,13 @@ __all__ = [
     "OutboundAttachment",
     "SessionInfo",
     "SignalClient",
+    "SignalGroups",
     "WahaClient",
     "WahaLids",
     "WebhookConfig",
     "attachment_id_ok",
+    "group_id_of",
+    "internal_id_of",
     "mask_numbers",
     "open_http_client",
     "redact_error",

@@ -32,6 +32,7 @@ import attrs
 import httpx
 
 from whatsignal.clients._http import expect_list, fetch_capped, parse_json, path_segment, request
+from whatsignal.clients._signal_groups import SignalGroups
 from whatsignal.clients._signal_parse import About, read_about, read_received, read_send_timestamp
 from whatsignal.convert.safe import safe_filename
 from whatsignal.errors import ClientError
@@ -100,6 +101,11 @@ class SignalClient:
     """
 
     _http: httpx.AsyncClient
+
+    @property
+    def group_api(self) -> SignalGroups:
+        """The group and profile calls portals need (``/v1/groups/...``)."""
+        return SignalGroups(self._http)
 
     async def about(self) -> About:
         """``GET /v1/about``: mode, version and capabilities (the receive mode comes from here)."""

@@ -158,6 +158,9 @@ KEYS: tuple[Key, ...] = (
         note="your own Signal number; may serve several sessions"),
     Key("channels[].signalPhoneNumber", Kind.PHONE,
         note="this channel's own bridge number; default signal.intermediaryPhoneNumber"),
+    Key("channels[].portals", _B, False,
+        note="a Signal group per WhatsApp chat, made on its first message; "
+        "false: every chat in one conversation with the bridge number"),
     # database
     Key("database.path", _S, required=True, env="DB_PATH", note="SQLite file"),
     Key("database.maxOpenConnections", _I, 25, 1, 1000, used=False, zero_default=True,

@@ -83,6 +83,7 @@ class Channel:
     whatsapp_session_name: str
     signal_destination_phone_number: str
     signal_phone_number: str | None = None
+    portals: bool = False
 
     @property
     def is_default(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from whatsignal.relay.dispatch import Relay as Relay
 from whatsignal.relay.names import Names as Names
 from whatsignal.relay.notices import Notices as Notices
+from whatsignal.relay.portals import PortalKeeper as PortalKeeper
 from whatsignal.relay.router import Decision as Decision
 from whatsignal.relay.router import Router as Router
 from whatsignal.relay.router import SessionView as SessionView
@@ -27,6 +28,7 @@ __all__ = [
     "Deferred",
     "Names",
     "Notices",
+    "PortalKeeper",
     "Relay",
     "Router",
     "SessionView",

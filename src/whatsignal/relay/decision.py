@@ -8,7 +8,7 @@ import attrs
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.storage import MessageMapping
 
-__all__ = ["Decision", "decided", "group_of"]
+__all__ = ["Decision", "decided", "group_of", "is_group_update"]
 
 
 @attrs.frozen
@@ -34,6 +34,19 @@ def group_of(item: SigReceived) -> str | None:
         if data is not None and data.group_info is not None:
             return data.group_info.group_id
     return None
+
+
+def is_group_update(item: SigReceived) -> bool:
+    """Whether an envelope says its group changed (members, name, ...) rather than carrying
+    a message: ``groupInfo.type`` ``UPDATE`` (or ``QUIT``) and nothing written."""
+    data = item.envelope.data_message
+    info = data.group_info if data is not None else None
+    return (
+        data is not None
+        and info is not None
+        and info.type in ("UPDATE", "QUIT")
+        and not (data.message or data.attachments or data.reaction or data.remote_delete)
+    )
 
 
 def decided(target: MessageMapping | None, reason: str) -> Decision:

@@ -65,9 +65,10 @@ from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
-from whatsignal.relay.decision import Decision, decided, group_of
+from whatsignal.relay.decision import Decision, decided, group_of, is_group_update
 from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.storage import Caches, Mappings, MessageMapping
 
 __all__ = ["NOTICE_NO_SESSION", "NOTICE_SIGNAL_GROUP", "Decision", "Router", "SessionView"]
@@ -121,6 +122,7 @@ class Router:
     sessions: SessionView
     metrics: Metrics
     clock: Clock
+    portals: PortalKeeper
     _last_routed: dict[tuple[str, str], _RoutedTo] = attrs.field(factory=dict, init=False)
     """Per ``(bridge number, destination)``: where its latest message was routed."""
     _known_identities: dict[str, str] = attrs.field(factory=dict, init=False)
@@ -213,8 +215,18 @@ class Router:
             return Decision(ignore="sender is no channel's destination")
         account = item.account
         key = (account, sender)
+        portal = None
         if group is not None:
-            return self._group_message(key, group)
+            portal = await self.portals.written_in(account, sender, group)
+            if portal is None:
+                return self._group_message(key, group)
+            if is_group_update(item):
+                try:
+                    return Decision(
+                        ignore="portal update", notice=await self.portals.updated(portal)
+                    )
+                except ClientError:
+                    return Decision(ignore="portal not readable", retry_after=SENDER_RETRY_SEC)
 
         async def by_timestamp(stamp: int) -> MessageMapping | None:
             found = await self.store.mapping_by_signal_timestamp(account, stamp)
@@ -244,6 +256,8 @@ class Router:
         command = commands.parse(data.message)
         if command is not None and command.name != "escaped":
             return await self._command(command, key)
+        if portal is not None:  # whatever is written in a portal goes to its chat
+            return Decision(session=portal.session, chat=portal.chat_id)
         if data.quote is not None:
             target = await by_timestamp(data.quote.id)
             if target is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 import attrs
 import trio
@@ -26,6 +27,7 @@ from whatsignal.convert.media import MediaPolicy
 from whatsignal.convert.safe import clean_strings
 from whatsignal.convert.text import (
     format_incoming,
+    in_portal,
     location_text,
     message_id_candidates,
     reply_context,
@@ -35,6 +37,7 @@ from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
 from whatsignal.relay.names import Names
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure
 from whatsignal.serde import parse_waha_event, parse_waha_payload
@@ -69,6 +72,7 @@ class ToSignal:
     store: Mappings
     metrics: Metrics
     clock: Clock
+    portals: PortalKeeper
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
 
     async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
@@ -188,14 +192,29 @@ class ToSignal:
                 # no Signal quote is possible, so say in words what is being answered.
                 answers = reply_context(msg.reply_to.body)
                 body = f"{body}\n{answers}" if body else answers
-        timestamp = await self.upstreams.signal.send(
+        portal = await self.portals.conversation(
+            route, chat, name=group or name, is_group=msg.is_group
+        )
+        send = partial(
+            self.upstreams.signal.send,
             route.bridge_number,
-            route.destination,
-            format_incoming(name, body, group),
             quote_timestamp=quote.signal_timestamp if quote else None,
             quote_author=quote_author(route, quote) if quote else None,
             attachments=attachments,
         )
+        timestamp = None
+        if portal is not None:
+            try:
+                timestamp = await send(portal, in_portal(name, body, msg.is_group))
+            except UpstreamError as error:
+                if error.failure is not Failure.PERMANENT:
+                    raise
+                # The group cannot take it (gone, or not ours any more): the message goes to
+                # the one-to-one conversation, and the portal is made again later.
+                await self.portals.gone(route, chat)
+                portal = None
+        if timestamp is None:
+            timestamp = await send(route.destination, format_incoming(name, body, group))
         log.info(
             "whatsapp -> signal: %s message in %s forwarded",
             "group" if group else "direct",
@@ -214,6 +233,7 @@ class ToSignal:
                 direction="wa_to_signal",
                 created_at=self.clock(),
                 sender_name=name,
+                signal_group=portal,
             )
         ]
 
@@ -229,10 +249,12 @@ class ToSignal:
             return await self._message(route, msg, received_at)
         name = mapping.sender_name or await self.names.sender(route.session, msg)
         group = await self.names.group(route.session, msg.chat_id) if msg.is_group else None
+        body = await self._body(route.session, msg)
+        portal = mapping.signal_group
         await self.upstreams.signal.send(
             route.bridge_number,
-            route.destination,
-            format_incoming(name, await self._body(route.session, msg), group),
+            portal or route.destination,
+            in_portal(name, body, msg.is_group) if portal else format_incoming(name, body, group),
             edit_timestamp=mapping.signal_timestamp,
         )
         self.metrics.forwarded.labels("wa_to_signal", "edit").inc()
@@ -280,7 +302,7 @@ class ToSignal:
         emoji = reaction.reaction.text
         await self.upstreams.signal.react(
             route.bridge_number,
-            route.destination,
+            mapping.signal_group or route.destination,
             emoji or "👍",
             target_author=quote_author(route, mapping),
             target_timestamp=mapping.signal_timestamp,
@@ -300,6 +322,8 @@ class ToSignal:
         if mapping is None or mapping.direction != "wa_to_signal":
             return
         await self.upstreams.signal.remote_delete(
-            route.bridge_number, route.destination, timestamp=mapping.signal_timestamp
+            route.bridge_number,
+            mapping.signal_group or route.destination,
+            timestamp=mapping.signal_timestamp,
         )
         self.metrics.forwarded.labels("wa_to_signal", "revoke").inc()

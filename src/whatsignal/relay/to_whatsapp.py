@@ -21,7 +21,7 @@ import attrs
 
 from whatsignal import log as wlog
 from whatsignal.channels import Route
-from whatsignal.clients import MediaKind, attachment_id_ok
+from whatsignal.clients import MediaKind, attachment_id_ok, group_id_of
 from whatsignal.clock import Clock
 from whatsignal.convert.formatting import outgoing_text
 from whatsignal.convert.media import MediaPolicy, whatsapp_kind
@@ -255,6 +255,9 @@ class ToWhatsApp:
                 signal_timestamp=item.envelope.timestamp,
                 direction="signal_to_wa",
                 created_at=self.clock(),
+                # Written in the chat's portal: WhatsApp's reactions, edits and deletes of it
+                # show there.
+                signal_group=group_id_of(data.group_info.group_id) if data.group_info else None,
             )
         ]
 

@@ -17,6 +17,7 @@ from whatsignal.storage.base import Caches as Caches
 from whatsignal.storage.base import Health as Health
 from whatsignal.storage.base import Journal as Journal
 from whatsignal.storage.base import Mappings as Mappings
+from whatsignal.storage.base import Portals as Portals
 from whatsignal.storage.base import Retention as Retention
 from whatsignal.storage.base import SendParts as SendParts
 from whatsignal.storage.base import Store as Store
@@ -38,6 +39,8 @@ from whatsignal.storage.models import JournalState as JournalState
 from whatsignal.storage.models import MessageMapping as MessageMapping
 from whatsignal.storage.models import Source as Source
 from whatsignal.storage.models import delivery_rank as delivery_rank
+from whatsignal.storage.portals import Portal as Portal
+from whatsignal.storage.portals import PortalState as PortalState
 from whatsignal.storage.send_parts import SendPart as SendPart
 from whatsignal.storage.sqlite import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from whatsignal.storage.sqlite import SqliteStore as SqliteStore
@@ -65,6 +68,9 @@ __all__ = [
     "LidPairing",
     "Mappings",
     "MessageMapping",
+    "Portal",
+    "PortalState",
+    "Portals",
     "Retention",
     "SendPart",
     "SendParts",

@@ -34,6 +34,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.portals import Portal
 from whatsignal.storage.send_parts import SendPart
 
 
@@ -246,6 +247,24 @@ class SendParts(Protocol):
         ...
 
 
+class Portals(Protocol):
+    """The Signal group of each WhatsApp chat (:mod:`whatsignal.storage.portals`)."""
+
+    async def portal(
+        self, bridge_number: str, destination: str, session: str, chat_id: str
+    ) -> Portal | None:
+        """The portal of one chat, or None when it never had one."""
+        ...
+
+    async def portal_by_group(self, bridge_number: str, internal_id: str) -> Portal | None:
+        """The portal whose Signal group has this internal id (``groupInfo.groupId``)."""
+        ...
+
+    async def put_portal(self, portal: Portal) -> None:
+        """Store (or replace) a chat's portal durably (committed before this returns)."""
+        ...
+
+
 class Retention(Protocol):
     """Forgetting what the bridge no longer needs, so the database does not grow forever."""
 
@@ -266,5 +285,5 @@ class Health(Protocol):
         ...
 
 
-class Store(Journal, Mappings, Caches, SendParts, Retention, Health, Protocol):
+class Store(Journal, Mappings, Caches, SendParts, Portals, Retention, Health, Protocol):
     """The durable state of the bridge: journal (work queue), mappings and caches."""

@@ -75,6 +75,7 @@ FIELDS: tuple[Field, ...] = (
     _looked_up("message_mappings", "bridge_number"),
     _looked_up("message_mappings", "destination"),
     _looked_up("message_mappings", "sender_name"),
+    _sealed("message_mappings", "signal_group"),
     _looked_up("contacts", "session"),
     _looked_up("contacts", "contact_id"),
     _sealed("contacts", "name"),
@@ -91,6 +92,13 @@ FIELDS: tuple[Field, ...] = (
     _sealed("send_parts", "message_id"),
     _sealed("send_parts", "sent_id"),
     _looked_up("alerts", "key"),
+    _looked_up("portals", "bridge_number"),
+    _looked_up("portals", "destination"),
+    _looked_up("portals", "session"),
+    _looked_up("portals", "chat_id"),
+    _looked_up("portals", "internal_id"),
+    _sealed("portals", "group_id"),
+    _sealed("portals", "name"),
 )
 """Every protected column, grouped by table in the order the re-encryption walks them."""
 

@@ -25,6 +25,7 @@ LOOKED_UP = ("session", "whatsapp_id", "chat_id", "bridge_number", "destination"
 COLUMNS = (
     ", ".join(f"{c}, {c}_enc" for c in LOOKED_UP)
     + ", signal_timestamp, direction, created_at, sender_name, sender_name_enc, delivery_status"
+    + ", signal_group"
 )
 """The columns of a :class:`MessageMapping`, in the order :func:`row_to_mapping` reads them
 (each looked-up column followed by its sealed sibling)."""
@@ -49,6 +50,7 @@ def row_to_mapping(codec: Codec, row: tuple[Any, ...] | None) -> MessageMapping 
         created_at=row[12],
         sender_name=codec.reveal(row[13], row[14]),
         delivery_status=row[15],
+        signal_group=codec.open_text(row[16]),
     )
 
 
@@ -66,7 +68,7 @@ def upsert(conn: sqlite3.Connection, codec: Codec, mappings: Sequence[MessageMap
     for m in mappings:
         conn.execute(
             f"INSERT INTO message_mappings ({COLUMNS})"
-            f" VALUES ({', '.join('?' * 16)})"
+            f" VALUES ({', '.join('?' * 17)})"
             " ON CONFLICT (session, whatsapp_id) DO UPDATE SET"
             "  chat_id = excluded.chat_id, chat_id_enc = excluded.chat_id_enc,"
             "  bridge_number = excluded.bridge_number,"
@@ -75,7 +77,8 @@ def upsert(conn: sqlite3.Connection, codec: Codec, mappings: Sequence[MessageMap
             "  signal_timestamp = excluded.signal_timestamp,"
             "  direction = excluded.direction, created_at = excluded.created_at,"
             "  sender_name = excluded.sender_name, sender_name_enc = excluded.sender_name_enc,"
-            "  delivery_status = COALESCE(delivery_status, excluded.delivery_status)",
+            "  delivery_status = COALESCE(delivery_status, excluded.delivery_status),"
+            "  signal_group = excluded.signal_group",
             (
                 *_pairs(codec, m.session, m.whatsapp_id, m.chat_id, m.bridge_number),
                 *_pairs(codec, m.destination),
@@ -84,6 +87,7 @@ def upsert(conn: sqlite3.Connection, codec: Codec, mappings: Sequence[MessageMap
                 m.created_at,
                 *_pairs(codec, m.sender_name),
                 m.delivery_status,
+                codec.seal(m.signal_group),
             ),
         )
 

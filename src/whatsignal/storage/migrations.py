@@ -231,6 +231,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        8,
+        "portals: a Signal group per WhatsApp chat",
+        (
+            # One row per (bridge number, destination, session, chat): the chat's Signal
+            # group (storage/portals.py). ``internal_id`` is what envelopes carry, looked up
+            # to route what the user writes in the group; ``group_id`` the REST API's id.
+            """
+            CREATE TABLE portals (
+                bridge_number     TEXT NOT NULL,
+                bridge_number_enc BLOB,
+                destination       TEXT NOT NULL,
+                destination_enc   BLOB,
+                session           TEXT NOT NULL,
+                session_enc       BLOB,
+                chat_id           TEXT NOT NULL,
+                chat_id_enc       BLOB,
+                internal_id       TEXT,
+                internal_id_enc   BLOB,
+                group_id          BLOB,
+                name              BLOB,
+                state             TEXT NOT NULL,
+                updated_at        REAL NOT NULL,
+                PRIMARY KEY (bridge_number, destination, session, chat_id)
+            )
+            """,
+            "CREATE INDEX portals_by_internal_id ON portals (bridge_number, internal_id)",
+            # The Signal conversation a bridged message is in: its portal's group id, or
+            # NULL for the one-to-one conversation (sealed).
+            "ALTER TABLE message_mappings ADD COLUMN signal_group BLOB",
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -113,6 +113,9 @@ class MessageMapping:
     created_at: float
     sender_name: str | None = attrs.field(default=None, repr=False)
     delivery_status: int | None = None
+    signal_group: str | None = None
+    """The Signal conversation the message is in: its portal's ``group.<base64>`` id, or None
+    for the one-to-one conversation with the bridge number."""
 
 
 @attrs.frozen

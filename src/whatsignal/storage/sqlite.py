@@ -42,6 +42,7 @@ from whatsignal.storage import journal as _journal
 from whatsignal.storage import keyring as _keyring
 from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
+from whatsignal.storage import portals as _portals
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.alerts import AlertsSql
@@ -57,6 +58,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.portals import Portal
 from whatsignal.storage.send_parts import SendPart
 
 log = logging.getLogger(__name__)
@@ -368,6 +370,19 @@ class SqliteStore(AlertsSql, Store):
 
     async def put_send_part(self, row_key: str, index: int, part: SendPart) -> None:
         await self._write(_parts.put, row_key, index, part, now=self._clock())
+
+    # ---- Portals ------------------------------------------------------------------------
+
+    async def portal(
+        self, bridge_number: str, destination: str, session: str, chat_id: str
+    ) -> Portal | None:
+        return await self._read(_portals.get, bridge_number, destination, session, chat_id)
+
+    async def portal_by_group(self, bridge_number: str, internal_id: str) -> Portal | None:
+        return await self._read(_portals.by_internal_id, bridge_number, internal_id)
+
+    async def put_portal(self, portal: Portal) -> None:
+        await self._write(_portals.put, portal)
 
     # ---- Health -------------------------------------------------------------------------
 

@@ -171,17 +171,6 @@ def add_api_routes(app: QuartTrio, fake: SignalModel) -> None:
         entries = [g.entry() for g in fake.groups.values()]
         return reply(fake, "/v1/groups/{number}", 200, entries)
 
-    @app.get("/v1/groups/<number>/<groupid>")
-    async def get_group(number: str, groupid: str) -> Response:
-        require_account(fake, number)
-        internal = env.internal_from_group_id(groupid)
-        if internal is None:
-            raise RequestError("Invalid group id")
-        group = fake.groups.get(internal)
-        if group is None:
-            return error_response("No group with that id found", 404)
-        return reply(fake, "/v1/groups/{number}/{groupid}", 200, group.entry())
-
     @app.get("/v1/contacts/<number>")
     async def contacts(number: str) -> Response:
         require_account(fake, number)

@@ -107,6 +107,12 @@ class SignalBase(SimulatorBase):
     dropped: int = attrs.field(init=False, default=0)
     attachments: dict[str, StoredAttachment] = attrs.field(init=False, factory=dict)
     groups: dict[str, Group] = attrs.field(init=False, factory=dict)
+    invite_only: set[str] = attrs.field(init=False, factory=set)
+    """People signal-cli has no profile key for: a group made with them only invites them."""
+    group_rate_limits: int = attrs.field(init=False, default=0)
+    """How many next group creations answer 429 (Signal's rate limit on creating groups)."""
+    profile_names: dict[str, str] = attrs.field(init=False, factory=dict)
+    """The profile name each registered number was given (``PUT /v1/profiles``)."""
     _people: dict[str, Person] = attrs.field(init=False, factory=dict)
     _queues: dict[str, list[Queued]] = attrs.field(init=False, factory=dict)
     _arrived: trio.Event = attrs.field(init=False, factory=trio.Event)
@@ -182,6 +188,9 @@ class SignalBase(SimulatorBase):
         self.dropped = 0
         self.attachments.clear()
         self.groups.clear()
+        self.invite_only.clear()
+        self.group_rate_limits = 0
+        self.profile_names.clear()
         self._queues.clear()
         self._rate_limits.clear()
         self._early_faults.clear()
@@ -234,6 +243,14 @@ class SignalBase(SimulatorBase):
             if group.name == ref:
                 return group
         return self.add_group(ref)
+
+    def group_known(self, ref: str) -> Group:
+        """A group by internal id, ``group.`` id or name; ValueError when there is none."""
+        internal = env.internal_from_group_id(ref) if ref.startswith(env.GROUP_PREFIX) else ref
+        for group in self.groups.values():
+            if ref in (group.internal_id, group.name) or group.internal_id == internal:
+                return group
+        raise ValueError(f"no group {ref!r}")
 
     def store_attachment(self, data: bytes, content_type: str, filename: str | None = None) -> str:
         """Store a received file like signal-cli does; returns its attachment id."""

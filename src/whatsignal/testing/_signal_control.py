@@ -54,6 +54,16 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ),
     ("POST", "/_sim/attachments", "store the raw body (Content-Type, ?filename=) -> {id}"),
     ("POST", "/_sim/groups", 'create a group: {"name", "members"?} -> the group entry'),
+    (
+        "POST",
+        "/_sim/groups/leave",
+        '{"group", "person"}: the person leaves the group (the bridge gets an UPDATE envelope)',
+    ),
+    (
+        "POST",
+        "/_sim/groups/accept",
+        '{"group", "person"}: the person accepts their invitation (an UPDATE envelope)',
+    ),
     ("POST", "/_sim/reset", "forget everything sent, queued, stored and injected"),
 )
 
@@ -305,6 +315,23 @@ def add_control_routes(app: QuartTrio, fake: SignalModel) -> None:
         except ValueError as exc:
             return _bad(str(exc))
         return _json(fake.add_group(name, members).entry(), 201)
+
+    @app.post("/_sim/groups/<action>")
+    async def membership(action: str) -> Response:
+        if action not in ("leave", "accept"):
+            return _bad("the action is leave or accept")
+        try:
+            spec = _obj(await body_json(), "membership", {"group", "person"})
+            group, person = spec.get("group"), spec.get("person")
+            if not isinstance(group, str) or not isinstance(person, str):
+                raise ValueError("'group' (id or name) and 'person' (number) are required")
+            if action == "leave":
+                item = fake.leave_group(group, person)
+            else:
+                item = fake.accept_invitation(group, person)
+        except ValueError as exc:
+            return _bad(str(exc))
+        return _json(item, 201)
 
     @app.post("/_sim/reset")
     async def reset() -> Response:

@@ -103,6 +103,19 @@ class Group:
     internal_id: str
     name: str
     members: tuple[str, ...] = ()
+    description: str = ""
+    pending_invites: tuple[str, ...] = ()
+    admins: tuple[str, ...] | None = None
+    """None: the first member (a group the test made); else as created or changed."""
+    permissions: Mapping[str, str] = attrs.field(
+        factory=lambda: {
+            "add_members": "only-admins",
+            "edit_group": "only-admins",
+            "send_messages": "every-member",
+        }
+    )
+    group_link: str = "disabled"
+    avatar: bytes | None = attrs.field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -110,23 +123,21 @@ class Group:
 
     def entry(self) -> dict[str, Any]:
         """The ``client.GroupEntry`` shape of ``GET /v1/groups/{number}``."""
+        admins = self.admins if self.admins is not None else self.members[:1]
+        link = "" if self.group_link == "disabled" else f"https://signal.group/#{self.internal_id}"
         return {
             "name": self.name,
-            "description": "",
+            "description": self.description,
             "id": self.id,
             "internal_id": self.internal_id,
             "members": list(self.members),
             "blocked": False,
-            "pending_invites": [],
+            "pending_invites": list(self.pending_invites),
             "pending_requests": [],
-            "invite_link": "",
-            "admins": [self.members[0]] if self.members else [],
+            "invite_link": link,
+            "admins": list(admins),
             "member": True,
-            "permissions": {
-                "add_members": "only-admins",
-                "edit_group": "only-admins",
-                "send_messages": "every-member",
-            },
+            "permissions": dict(self.permissions),
         }
 
 

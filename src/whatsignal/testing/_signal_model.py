@@ -149,6 +149,15 @@ class SignalModel(SignalDelivery):
         self._deliver(item, text)
         return item
 
+    def leave_group(self, ref: str, person: str) -> dict[str, Any]:
+        """``person`` leaves the group ``ref``: the bridge numbers in it get the ``UPDATE``
+        envelope (returned). ValueError: no such group, or not a member."""
+        return change_membership(self, ref, person, joins=False)
+
+    def accept_invitation(self, ref: str, person: str) -> dict[str, Any]:
+        """``person`` accepts their invitation to ``ref`` (see :meth:`leave_group`)."""
+        return change_membership(self, ref, person, joins=True)
+
     @staticmethod
     def _check_stamps(receipt_timestamps: Sequence[Any], **stamps: Any) -> None:
         for name, value in stamps.items():
@@ -275,3 +284,33 @@ class SignalModel(SignalDelivery):
         if text is None:
             text = next((m.message for m in self.messages if m.timestamp == quote_timestamp), "")
         return env.quote(quote_timestamp, self._person(quote_author or account), text)
+
+
+def change_membership(fake: SignalModel, ref: str, person: str, *, joins: bool) -> dict[str, Any]:
+    """``person`` leaves the group ``ref`` (or, ``joins``, accepts its invitation); the bridge
+    numbers in it receive the ``UPDATE`` envelope. Returns the item delivered.
+
+    Raises:
+        ValueError: no such group, or ``person`` is not in it (not invited to it).
+    """
+    group = fake.group_known(ref)
+    if joins:
+        if person not in group.pending_invites:
+            raise ValueError(f"{person!r} has no invitation to that group")
+        changed = attrs.evolve(
+            group,
+            members=(*group.members, person),
+            pending_invites=tuple(p for p in group.pending_invites if p != person),
+        )
+    else:
+        if person not in group.members:
+            raise ValueError(f"{person!r} is not a member of that group")
+        changed = attrs.evolve(group, members=tuple(p for p in group.members if p != person))
+    fake.groups[group.internal_id] = changed
+    account = next((n for n in group.members if n in fake.numbers), fake.numbers[0])
+    stamp = fake.next_timestamp()
+    data = env.data_message(stamp, group=changed)
+    data["groupInfo"]["type"] = "UPDATE"
+    data["groupInfo"]["revision"] = 2
+    raw = env.envelope(fake.add_contact(person), stamp, dataMessage=data)
+    return fake.inject_envelope(person, account=account, raw=raw)

@@ -36,6 +36,7 @@ from whatsignal.testing._common import ASGIApp
 from whatsignal.testing._signal_api import add_api_routes
 from whatsignal.testing._signal_base import MODES, StoredAttachment
 from whatsignal.testing._signal_control import add_control_routes
+from whatsignal.testing._signal_groups import add_group_routes
 from whatsignal.testing._signal_http import error_response
 from whatsignal.testing._signal_model import SignalModel
 from whatsignal.testing._signal_receive import add_receive_routes
@@ -79,6 +80,7 @@ class FakeSignal(SignalModel):
             return error_response("the request body is over the fake's 16 MB limit", 413)
 
         add_api_routes(app, self)
+        add_group_routes(app, self)
         add_receive_routes(app, self)
         add_control_routes(app, self)
         # quart's precise ASGI types are narrower than the generic mapping-based alias.
