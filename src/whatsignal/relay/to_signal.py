@@ -22,10 +22,11 @@ from whatsignal import log as wlog
 from whatsignal.channels import Route
 from whatsignal.clients import OutboundAttachment
 from whatsignal.clock import Clock
+from whatsignal.convert import markup
+from whatsignal.convert.markup import Styled, literal
 from whatsignal.convert.media import MediaPolicy
 from whatsignal.convert.safe import clean_strings
 from whatsignal.convert.text import (
-    format_incoming,
     location_text,
     message_id_candidates,
     reply_context,
@@ -156,7 +157,14 @@ class ToSignal:
         )
         return [], NOT_FETCHED
 
-    async def _body(self, session: str, msg: WaMessage) -> str:
+    async def _body(self, session: str, msg: WaMessage) -> Styled:
+        """The message's own text: its markup read as styles; a place or a card as text."""
+        text = await self._plain_body(session, msg)
+        if msg.location is not None or msg.v_cards:
+            return literal(text)
+        return markup.parse_whatsapp(text)
+
+    async def _plain_body(self, session: str, msg: WaMessage) -> str:
         if msg.location is not None:
             # The body of a location message is engine data (a thumbnail), not text.
             place = msg.location
@@ -178,20 +186,19 @@ class ToSignal:
         attachments: list[OutboundAttachment] = []
         if msg.has_media:
             attachments, note = await self._media(route, msg, received_at)
-            if note:
-                body = f"{body}\n{note}" if body else note
+            body = markup.lines([body, literal(note)])
         quote: MessageMapping | None = None
         if msg.reply_to is not None and msg.reply_to.id:
             quote = await self._mapping(session, msg.reply_to.id, chat, msg.reply_to.participant)
             if quote is None and msg.reply_to.body:
                 # The quoted message never crossed the bridge (older, or sent from the phone):
                 # no Signal quote is possible, so say in words what is being answered.
-                answers = reply_context(msg.reply_to.body)
-                body = f"{body}\n{answers}" if body else answers
+                body = markup.lines([body, literal(reply_context(msg.reply_to.body))])
         timestamp = await self.upstreams.signal.send(
             route.bridge_number,
             route.destination,
-            format_incoming(name, body, group),
+            markup.render_styled(markup.incoming(name, body, group)),
+            text_mode="styled",
             quote_timestamp=quote.signal_timestamp if quote else None,
             quote_author=quote_author(route, quote) if quote else None,
             attachments=attachments,
@@ -232,8 +239,11 @@ class ToSignal:
         await self.upstreams.signal.send(
             route.bridge_number,
             route.destination,
-            format_incoming(name, await self._body(route.session, msg), group),
+            markup.render_styled(
+                markup.incoming(name, await self._body(route.session, msg), group)
+            ),
             edit_timestamp=mapping.signal_timestamp,
+            text_mode="styled",
         )
         self.metrics.forwarded.labels("wa_to_signal", "edit").inc()
         return []
