@@ -41,7 +41,7 @@ from whatsignal.reliability import Failure
 from whatsignal.serde import parse_waha_event, parse_waha_payload
 from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, Mappings, MessageMapping
 
-__all__ = ["ToSignal", "quote_author"]
+__all__ = ["ToSignal", "quote_author", "view_once"]
 
 log = logging.getLogger("whatsignal.relay")
 
@@ -54,6 +54,16 @@ attempt, so a restart of the bridge does not start it again."""
 
 NOT_FETCHED = "[media could not be fetched]"
 """What the recipient reads instead of a file that could not be downloaded from WAHA."""
+
+
+def view_once(msg: WaMessage) -> bool:
+    """Whether WhatsApp marked the message's media as viewable once: WEBJS engine data
+    ``_data.isViewOnce``, NOWEB/GOWS a ``viewOnceMessage*`` wrapper (not in WAHA's schema)."""
+    data = msg.data or {}
+    if data.get("isViewOnce") is True:
+        return True
+    inner = data.get("message")
+    return isinstance(inner, dict) and any(k.startswith("viewOnceMessage") for k in inner)
 
 
 def quote_author(route: Route, mapping: MessageMapping) -> str:
@@ -202,6 +212,7 @@ class ToSignal:
             quote_timestamp=quote.signal_timestamp if quote else None,
             quote_author=quote_author(route, quote) if quote else None,
             attachments=attachments,
+            view_once=bool(attachments) and view_once(msg),
         )
         log.info(
             "whatsapp -> signal: %s message in %s forwarded",
