@@ -19,7 +19,8 @@ def test_demo_shows_both_directions_and_succeeds() -> None:
         root.setLevel(level)
     text = out.getvalue()
     assert code == 0
-    assert "bridge -> you: 'Carol: Hi! Are we still on for lunch?'" in text
+    # WhatsApp's *bold* arrives as a Signal style, without the stars.
+    assert "bridge -> you: 'Carol: Hi! Are we still on for lunch?' [bold: 'lunch']" in text
     assert "bridge -> Carol's chat replying to a message: 'Yes! 12:30 at the usual place'" in text
     assert "bridge -> the 'Book club' group: 'Count me in'" in text
     assert "bridge -> a new chat with Erin: 'Hi Erin, are you coming too?'" in text

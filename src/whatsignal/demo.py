@@ -58,7 +58,13 @@ class Transcript:
         for message in self.signal.messages[self._seen_signal :]:
             quote = " (as a reply)" if message.quote_timestamp else ""
             edit = " (edit)" if message.edit_timestamp else ""
-            self.say("Signal", f"bridge -> you{quote}{edit}: {message.message!r}")
+            units = message.message.encode("utf-16-le")
+            styles = "".join(
+                f" [{style.lower()}: {units[2 * at : 2 * (at + n)].decode('utf-16-le')!r}]"
+                for at, n, style in message.text_styles
+                if n
+            )
+            self.say("Signal", f"bridge -> you{quote}{edit}: {message.message!r}{styles}")
         self._seen_signal = len(self.signal.messages)
         for call in self.waha.sent[self._seen_waha :]:
             body = call.body if isinstance(call.body, dict) else {}
@@ -137,9 +143,9 @@ async def _play(out: TextIO, workdir: Path) -> int:
             }
         )
 
-        t.say("WhatsApp", "Carol -> you: 'Hi! Are we still on for lunch?'")
+        t.say("WhatsApp", "Carol -> you: 'Hi! Are we still on for *lunch*?'")
         carol_msg = waha.inject_message(
-            SESSION, from_=CAROL, body="Hi! Are we still on for lunch?", notify_name="Carol"
+            SESSION, from_=CAROL, body="Hi! Are we still on for *lunch*?", notify_name="Carol"
         )
         await _wait(lambda: len(signal.messages) >= 1, t)
         carol_in_signal = signal.messages[0]

@@ -97,6 +97,7 @@ async def test_a_direct_message_is_sent_as_name_and_body_and_mapped(
         "number": BRIDGE,
         "recipients": [ME],
         "message": "Carol: hello",
+        "text_mode": "styled",
     }
     assert mappings == [
         MessageMapping(

@@ -136,6 +136,7 @@ class SignalClient:
         attachments: Sequence[OutboundAttachment] = (),
         edit_timestamp: int | None = None,
         text_mode: str | None = None,
+        view_once: bool = False,
     ) -> int:
         """``POST /v2/send`` and return the sent message's Signal timestamp (ms).
 
@@ -145,6 +146,7 @@ class SignalClient:
             quote_timestamp, quote_author: the quoted message (signal-cli needs both).
             edit_timestamp: replace an earlier message of ours instead of sending anew.
             text_mode: ``"normal"`` or ``"styled"`` (``*italic*``, ``**bold**``, ...).
+            view_once: the attachments can be viewed once (upstream refuses it without any).
 
         Returns:
             The timestamp, from either answer shape. When the newer array shape reports
@@ -179,6 +181,8 @@ class SignalClient:
             body["edit_timestamp"] = edit_timestamp
         if text_mode is not None:
             body["text_mode"] = text_mode
+        if view_once and attachments:
+            body["view_once"] = True
         op = "signal-cli send"
         response = await request(self._http, "POST", "/v2/send", operation=op, json_body=body)
         return read_send_timestamp(op, response, recipients)

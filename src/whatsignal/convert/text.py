@@ -14,7 +14,6 @@ __all__ = [
     "chat_number",
     "contains_url",
     "format_incoming",
-    "in_portal",
     "location_text",
     "mention_numbers",
     "message_id_candidates",
@@ -38,12 +37,6 @@ def format_incoming(name: str, body: str, group: str | None = None) -> str:
     if group:
         return f"{name} in {group}: {body}"
     return f"{name}: {body}"
-
-
-def in_portal(name: str, body: str, is_group: bool) -> str:
-    """The Signal text for a WhatsApp message in its chat's own Signal group (a portal): the
-    chat is the group, so a direct chat's messages need no name; a group's name each sender."""
-    return f"{name}: {body}" if is_group else body
 
 
 def reply_context(quoted: str) -> str:

@@ -126,8 +126,13 @@ class SignalUpstream:
         quote_author: str | None = None,
         attachments: Sequence[OutboundAttachment] = (),
         edit_timestamp: int | None = None,
+        text_mode: str | None = None,
+        view_once: bool = False,
     ) -> int:
-        """Send (or edit) a message from ``number``; returns its Signal timestamp."""
+        """Send (or edit) a message from ``number``; returns its Signal timestamp.
+
+        ``text_mode="styled"``: ``text`` is in signal-cli-rest-api's markers
+        (:func:`whatsignal.convert.markup.render_styled`)."""
         return await self._call(
             number,
             lambda: self.client.send(
@@ -138,6 +143,8 @@ class SignalUpstream:
                 quote_author=quote_author,
                 attachments=attachments,
                 edit_timestamp=edit_timestamp,
+                text_mode=text_mode,
+                view_once=view_once,
             ),
         )
 

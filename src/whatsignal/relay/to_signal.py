@@ -23,11 +23,11 @@ from whatsignal import log as wlog
 from whatsignal.channels import Route
 from whatsignal.clients import OutboundAttachment
 from whatsignal.clock import Clock
+from whatsignal.convert import markup
+from whatsignal.convert.markup import Styled, literal
 from whatsignal.convert.media import MediaPolicy
 from whatsignal.convert.safe import clean_strings
 from whatsignal.convert.text import (
-    format_incoming,
-    in_portal,
     location_text,
     message_id_candidates,
     reply_context,
@@ -43,7 +43,7 @@ from whatsignal.reliability import Failure
 from whatsignal.serde import parse_waha_event, parse_waha_payload
 from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, Mappings, MessageMapping
 
-__all__ = ["ToSignal", "quote_author"]
+__all__ = ["ToSignal", "quote_author", "view_once"]
 
 log = logging.getLogger("whatsignal.relay")
 
@@ -56,6 +56,16 @@ attempt, so a restart of the bridge does not start it again."""
 
 NOT_FETCHED = "[media could not be fetched]"
 """What the recipient reads instead of a file that could not be downloaded from WAHA."""
+
+
+def view_once(msg: WaMessage) -> bool:
+    """Whether WhatsApp marked the message's media as viewable once: WEBJS engine data
+    ``_data.isViewOnce``, NOWEB/GOWS a ``viewOnceMessage*`` wrapper (not in WAHA's schema)."""
+    data = msg.data or {}
+    if data.get("isViewOnce") is True:
+        return True
+    inner = data.get("message")
+    return isinstance(inner, dict) and any(k.startswith("viewOnceMessage") for k in inner)
 
 
 def quote_author(route: Route, mapping: MessageMapping) -> str:
@@ -160,7 +170,14 @@ class ToSignal:
         )
         return [], NOT_FETCHED
 
-    async def _body(self, session: str, msg: WaMessage) -> str:
+    async def _body(self, session: str, msg: WaMessage) -> Styled:
+        """The message's own text: its markup read as styles; a place or a card as text."""
+        text = await self._plain_body(session, msg)
+        if msg.location is not None or msg.v_cards:
+            return literal(text)
+        return markup.parse_whatsapp(text)
+
+    async def _plain_body(self, session: str, msg: WaMessage) -> str:
         if msg.location is not None:
             # The body of a location message is engine data (a thumbnail), not text.
             place = msg.location
@@ -182,16 +199,14 @@ class ToSignal:
         attachments: list[OutboundAttachment] = []
         if msg.has_media:
             attachments, note = await self._media(route, msg, received_at)
-            if note:
-                body = f"{body}\n{note}" if body else note
+            body = markup.lines([body, literal(note)])
         quote: MessageMapping | None = None
         if msg.reply_to is not None and msg.reply_to.id:
             quote = await self._mapping(session, msg.reply_to.id, chat, msg.reply_to.participant)
             if quote is None and msg.reply_to.body:
                 # The quoted message never crossed the bridge (older, or sent from the phone):
                 # no Signal quote is possible, so say in words what is being answered.
-                answers = reply_context(msg.reply_to.body)
-                body = f"{body}\n{answers}" if body else answers
+                body = markup.lines([body, literal(reply_context(msg.reply_to.body))])
         portal = await self.portals.conversation(
             route, chat, name=group or name, is_group=msg.is_group
         )
@@ -201,11 +216,15 @@ class ToSignal:
             quote_timestamp=quote.signal_timestamp if quote else None,
             quote_author=quote_author(route, quote) if quote else None,
             attachments=attachments,
+            view_once=bool(attachments) and view_once(msg),
+            text_mode="styled",
         )
         timestamp = None
         if portal is not None:
             try:
-                timestamp = await send(portal, in_portal(name, body, msg.is_group))
+                timestamp = await send(
+                    portal, markup.render_styled(markup.in_portal(name, body, msg.is_group))
+                )
             except UpstreamError as error:
                 if error.failure is not Failure.PERMANENT:
                     raise
@@ -214,7 +233,9 @@ class ToSignal:
                 await self.portals.gone(route, chat)
                 portal = None
         if timestamp is None:
-            timestamp = await send(route.destination, format_incoming(name, body, group))
+            timestamp = await send(
+                route.destination, markup.render_styled(markup.incoming(name, body, group))
+            )
         log.info(
             "whatsapp -> signal: %s message in %s forwarded",
             "group" if group else "direct",
@@ -254,8 +275,13 @@ class ToSignal:
         await self.upstreams.signal.send(
             route.bridge_number,
             portal or route.destination,
-            in_portal(name, body, msg.is_group) if portal else format_incoming(name, body, group),
+            markup.render_styled(
+                markup.in_portal(name, body, msg.is_group)
+                if portal
+                else markup.incoming(name, body, group)
+            ),
             edit_timestamp=mapping.signal_timestamp,
+            text_mode="styled",
         )
         self.metrics.forwarded.labels("wa_to_signal", "edit").inc()
         return []

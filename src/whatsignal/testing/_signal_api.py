@@ -41,6 +41,7 @@ from whatsignal.testing._signal_send import (
     decode_attachment,
     sniff_mime,
 )
+from whatsignal.testing._signal_styles import parse_styled
 from whatsignal.testing.contract import ContractViolation, signal_contract
 
 __all__ = ["add_api_routes"]
@@ -203,8 +204,12 @@ async def _send(fake: SignalModel) -> Response:
         internal = env.internal_from_group_id(group_ref)
         if internal not in fake.groups:
             raise RequestError(f"Group not found: {internal}")
-    message = body.get("message") or ""
-    check_link_preview(message, body.get("link_preview"))
+    raw_message = body.get("message") or ""
+    check_link_preview(raw_message, body.get("link_preview"))
+    # Upstream parses styled text after its checks; anything but "styled" is plain.
+    message, text_styles = (
+        parse_styled(raw_message) if body.get("text_mode") == "styled" else (raw_message, [])
+    )
     attachments = tuple(decode_attachment(a or "") for a in body.get("base64_attachments") or [])
     quote_ts = body.get("quote_timestamp")
     if quote_ts and not body.get("quote_author"):
@@ -223,6 +228,10 @@ async def _send(fake: SignalModel) -> Response:
         quote_author=body.get("quote_author"),
         quote_message=body.get("quote_message"),
         edit_timestamp=body.get("edit_timestamp") or None,
+        text_styles=tuple(text_styles),
+        raw_message=raw_message,
+        view_once=bool(body.get("view_once")),
+        sticker=sticker or None,
     )
     limit = fake.take_rate_limit()
     if limit is not None:

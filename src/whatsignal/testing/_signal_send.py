@@ -302,3 +302,10 @@ class SentMessage:
     quote_author: str | None = None
     quote_message: str | None = None
     edit_timestamp: int | None = None
+    text_styles: tuple[tuple[int, int, str], ...] = ()
+    """With ``text_mode: "styled"``: the ``(start, length, style)`` ranges (UTF-16 units) the
+    upstream parser read; ``message`` is then the text without its markers."""
+    raw_message: str | None = None
+    """The ``message`` field as the bridge sent it, markers included."""
+    view_once: bool = False
+    sticker: str | None = None

@@ -84,6 +84,8 @@ class WahaModel(WahaSessions):
         filename: str | None = None,
         notify_name: str | None = None,
         event: InboundEvent = "message",
+        view_once: bool = False,
+        sticker: bool = False,
     ) -> dict[str, Any]:
         """A WhatsApp message arriving on ``session``, delivered as a WEBJS-shaped webhook.
 
@@ -95,6 +97,8 @@ class WahaModel(WahaSessions):
             media: file bytes, stored under ``/api/files/...`` (expiring after
                 ``file_expiry``); ``mimetype`` defaults to ``application/octet-stream``.
             event: ``message``, ``message.any`` or ``both`` (the duplicate-delivery trap).
+            view_once: WhatsApp's view-once media (WEBJS engine data ``_data.isViewOnce``).
+            sticker: a sticker (WEBJS ``_data.type`` ``sticker``; send the webp as ``media``).
 
         Returns:
             The payload (a ``WAMessage``), whose ``id`` tests can quote, react to or ack.
@@ -129,6 +133,10 @@ class WahaModel(WahaSessions):
             reply_to=reply_summary(reply_to, self.message(reply_to)) if reply_to else None,
             source="app",
         )
+        if view_once:
+            payload["_data"]["isViewOnce"] = True
+        if sticker:
+            payload["_data"]["type"] = "sticker"
         self.remember(payload, session)
         for name in ("message", "message.any") if event == "both" else (event,):
             self.emit(name, session, payload)
