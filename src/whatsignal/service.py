@@ -264,6 +264,7 @@ class Bridge:
                     signal=signal_client,
                     gates=upstreams.signal,
                     doorbells=doorbells,
+                    waha=waha,
                 )
                 server = WebhookServer(
                     app=create_app(wiring.web_settings(config, __version__, clock), intake, admin),

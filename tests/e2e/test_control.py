@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge_harness import ALICE_PHONE, BOB_PHONE, World, world
-from e2e_tools import signal_texts
+from e2e_tools import get, post, signal_texts, with_admin_token
 
 from whatsignal.actors.alerts import stopped_by_user
 from whatsignal.relay import control_texts as texts
@@ -17,6 +17,7 @@ from whatsignal.service import Tuning
 from whatsignal.testing._waha_api_auth import qr_png
 
 FAST = Tuning(pair_poll=0.05, pair_window=30.0, alert_settle=0.3)
+ADMIN = "admin-token-for-control-tests"
 QUICK_QR = {"qr_refresh": 0.3, "not_working_wait": 0.5}
 
 
@@ -175,3 +176,24 @@ async def test_a_destination_who_hides_their_number_is_vouched_for_by_signal_cli
         )
         await w.until(lambda: any("status" in t for t in signal_texts(w)))
         assert "personal: WhatsApp WORKING" in signal_texts(w)[0]
+
+
+async def test_the_admin_api_restarts_a_session_and_shows_its_qr_code(tmp_path: Path) -> None:
+    async with world(tmp_path, bridge_factory=with_admin_token(ADMIN), waha_options=QUICK_QR) as w:
+        assert (await post(w, "/admin/sessions/personal/restart")).status_code == 401
+        assert (await get(w, "/admin/sessions/personal/qr", token="wrong")).status_code == 401
+        restarted = await post(w, "/admin/sessions/personal/restart", token=ADMIN)
+        assert restarted.status_code == 200
+        assert restarted.json()["session"] == "personal"
+        assert "STOPPED" in _statuses(w, "personal")
+        assert (await post(w, "/admin/sessions/nosuch/restart", token=ADMIN)).status_code == 404
+        assert (await post(w, "/admin/sessions/no%20such/restart", token=ADMIN)).status_code == 400
+        await w.until(lambda: w.waha.session("personal").status == "WORKING")
+        working = await get(w, "/admin/sessions/personal/qr", token=ADMIN)
+        assert working.status_code == 409  # nothing to scan
+        w.waha.logout_session("personal")
+        await w.until(lambda: w.waha.session("personal").status == "SCAN_QR_CODE")
+        qr = await get(w, "/admin/sessions/personal/qr", token=ADMIN)
+        assert qr.status_code == 200
+        assert qr.headers["content-type"] == "image/png"
+        assert qr.content == qr_png(w.waha.qr_served[-1][1])
