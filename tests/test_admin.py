@@ -181,7 +181,12 @@ async def operator(nursery: trio.Nursery) -> AsyncIterator[Operator]:
             clock=lambda: 1_700_000_200.0,
         )
         admin = Admin(
-            board=board, journal=store, signal=signal_client, gates=gates, doorbells=doorbells
+            board=board,
+            journal=store,
+            signal=signal_client,
+            gates=gates,
+            doorbells=doorbells,
+            waha=WahaClient(waha_http),
         )
         yield Operator(
             admin=admin, store=store, waha=waha, signal=signal, gates=gates, doorbells=doorbells

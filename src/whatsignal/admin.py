@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import attrs
 
 from whatsignal import log as wlog
-from whatsignal.clients import SignalClient
+from whatsignal.clients import SessionInfo, SignalClient
 from whatsignal.errors import ClientError
 from whatsignal.relay.upstreams import SignalUpstream
 from whatsignal.status_board import StatusBoard, queue_label
@@ -29,6 +29,16 @@ log = logging.getLogger("whatsignal.admin")
 
 class Doorbells(Protocol):
     def ring_all(self) -> None: ...
+
+
+class WahaSessions(Protocol):
+    """The session steering the admin API offers (:class:`~whatsignal.clients.WahaClient`)."""
+
+    async def restart_session(self, name: str) -> None: ...
+
+    async def get_session(self, name: str) -> SessionInfo: ...
+
+    async def qr_image(self, name: str) -> bytes: ...
 
 
 def describe(row: JournalRow) -> dict[str, Any]:
@@ -50,6 +60,7 @@ class Admin:
     """Args:
     board: readiness, the status page and the metrics page.
     doorbells: rung when an operator makes rows due again.
+    waha: restarts a session, and shows its QR code to pair it.
     """
 
     board: StatusBoard
@@ -57,6 +68,7 @@ class Admin:
     signal: SignalClient
     gates: SignalUpstream
     doorbells: Doorbells
+    waha: WahaSessions
 
     async def readiness(self) -> Readiness:
         return await self.board.readiness()
@@ -76,6 +88,20 @@ class Admin:
             return False
         self.doorbells.ring_all()  # whichever queue the row is in looks again
         return True
+
+    async def restart_session(self, name: str) -> str:
+        """Restart ``name`` in WAHA; the state WAHA reports right after (usually STARTING).
+
+        Raises:
+            ClientError: WAHA refused (404: no such session) or did not answer.
+        """
+        await self.waha.restart_session(name)
+        log.info("session restarted by an operator", extra={"event": "admin.restart"})
+        return (await self.waha.get_session(name)).status
+
+    async def session_qr(self, name: str) -> bytes:
+        """``name``'s QR code as a PNG (only while it waits for a scan: WAHA's 422 else)."""
+        return await self.waha.qr_image(name)
 
     async def solve_rate_limit(self, captcha: str, number: str | None) -> dict[str, Any]:
         """Send a solved captcha for each paused number (or just ``number``); what was waiting

@@ -27,6 +27,12 @@ from whatsignal._serve import base_url
 from whatsignal._version import __version__
 from whatsignal.actors.alerts import Alerter
 from whatsignal.actors.backfill import backfill
+from whatsignal.actors.controller import (
+    BridgeView,
+    Controller,
+    ControlSettings,
+    control_channel,
+)
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, SignalReceiver, open_websocket
@@ -155,6 +161,7 @@ class Bridge:
                     portals=portals,
                 )
                 settings = wiring.receiver_settings(config, self.websocket_connect)
+                control_inbox, control_orders = control_channel()
                 receivers = [
                     SignalReceiver(
                         number=number,
@@ -164,6 +171,7 @@ class Bridge:
                         journal=store,
                         router=router,
                         notices=notices,
+                        control=control_inbox,
                         doorbell=doorbells.claim(signal_queue(number)),
                         ring=doorbells,
                         metrics=metrics,
@@ -227,6 +235,23 @@ class Bridge:
                     listing=config.whatsapp.session_api_enabled,
                 )
                 await nursery.start(alerter.run)
+                view = BridgeView(
+                    table=table,
+                    has_poller=lambda session: registry.poller(session) is not None,
+                    gate=upstreams.signal.gate,
+                )
+                controller = Controller(
+                    inbox=control_orders,
+                    waha=waha,
+                    notices=notices,
+                    store=store,
+                    sessions=view,
+                    clock=clock,
+                    settings=ControlSettings(
+                        window=self.tuning.pair_window, poll=self.tuning.pair_poll
+                    ),
+                )
+                await nursery.start(controller.run)
                 board = StatusBoard(
                     version=__version__,
                     journal=store,
@@ -244,6 +269,7 @@ class Bridge:
                     signal=signal_client,
                     gates=upstreams.signal,
                     doorbells=doorbells,
+                    waha=waha,
                 )
                 server = WebhookServer(
                     app=create_app(wiring.web_settings(config, __version__, clock), intake, admin),

@@ -95,6 +95,8 @@ class Tuning:
     """How long a condition an alert told must be false before it clears (flapping folds)."""
     pair_poll: float = 2.0
     """How often ``/pair`` looks for a new QR code and for the session to work."""
+    pair_window: float = 120.0
+    """How long ``/pair`` keeps sending QR codes before it says it timed out."""
 
 
 async def open_clients(stack: AsyncExitStack, config: Config) -> tuple[WahaClient, SignalClient]:

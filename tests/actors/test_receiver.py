@@ -14,6 +14,7 @@ import trio
 import trio.testing
 import trio_websocket
 
+from whatsignal.actors.controller import control_channel
 from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.receiver import MessageSource, ReceiverSettings, SignalReceiver
 from whatsignal.actors.session_table import SessionTable
@@ -86,6 +87,7 @@ def _receiver(
             ),
         ),
         notices=Notices(signal=signal),
+        control=control_channel()[0],
         doorbell=doorbells.claim(signal_queue(NUMBER)),
         ring=doorbells,
         metrics=metrics,

@@ -30,6 +30,25 @@ from whatsignal.convert.commands import Command, parse
             Command("invalid", "+1234567890123456789 is not a phone number"),
         ),
         ("/frobnicate", Command("invalid", "unknown command /frobnicate; /help lists them")),
+        ("/TO +4917012345678 hi", Command("to", "hi", "+4917012345678")),
+        ("/status", Command("status")),
+        ("/Status   work ", Command("status", session="work")),
+        ("/restart default", Command("restart", session="default")),
+        ("/START", Command("start")),
+        ("/stop a b", Command("invalid", "usage: /stop session")),
+        ("/pair", Command("pair")),
+        ("/pair  default", Command("pair", session="default")),
+        ("/pair +4917012345678", Command("pair", number="+4917012345678")),
+        (
+            "/Pair default 4917012345678",
+            Command("pair", number="+4917012345678", session="default"),
+        ),
+        (
+            "/pair default +12",
+            Command(
+                "invalid", "usage: /pair session, or /pair session +491701234567 for a pairing code"
+            ),
+        ),
     ],
 )
 def test_parse(text: str | None, expected: Command | None) -> None:

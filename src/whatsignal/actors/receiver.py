@@ -39,6 +39,7 @@ from whatsignal.intake import Intake, Ring, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay import Decision, Notices, Router
+from whatsignal.relay.decision import ControlRequest
 from whatsignal.reliability import Backoff
 from whatsignal.serde import parse_signal_received
 from whatsignal.storage import Journal, JournalRow
@@ -58,6 +59,15 @@ GIVE_UP_SEC = 600.0
 """How long an envelope may wait to be routed while who sent it cannot be looked up."""
 
 ReceiveMode = Literal["websocket", "poll", "auto"]
+
+
+class ControlSubmit(Protocol):
+    """Where accepted control commands go (:class:`~whatsignal.actors.controller.ControlInbox`)."""
+
+    def submit(self, request: ControlRequest) -> bool: ...
+
+
+CONTROL_BUSY = "⚠️ whatsignal: too many commands at once; send it again in a moment."
 
 
 class MessageSource(Protocol):
@@ -122,6 +132,7 @@ class SignalReceiver:
     journal: Journal
     router: Router
     notices: Notices
+    control: ControlSubmit
     doorbell: Doorbell
     ring: Ring
     metrics: Metrics
@@ -351,6 +362,9 @@ class SignalReceiver:
     async def _unrouted(self, row: JournalRow, item: SigReceived, decision: Decision) -> None:
         log.info("signal envelope %d not routed: %s", row.id, decision.ignore)
         recipient = item.envelope.sender
-        if decision.notice and recipient:
-            await self.notices.tell(self.number, recipient, decision.notice)
+        notice = decision.notice
+        if decision.control is not None and not self.control.submit(decision.control):
+            notice = CONTROL_BUSY
+        if notice and recipient:
+            await self.notices.tell(self.number, recipient, notice)
         await self.journal.complete(row.id)

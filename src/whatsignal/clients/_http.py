@@ -115,6 +115,7 @@ async def request(
     json_body: Any = None,
     params: Mapping[str, str] | None = None,
     request_timeout: httpx.Timeout | None = None,
+    accept: str | None = None,
 ) -> httpx.Response:
     """Perform one request and return its response if the status is 2xx.
 
@@ -123,6 +124,7 @@ async def request(
             carry phone numbers).
         json_body: serialised as the JSON body when not None.
         request_timeout: overrides the client's timeout for this request (long polls).
+        accept: the ``Accept`` header, when not the client's JSON (an image, say).
 
     Raises:
         TransportError: no HTTP answer.
@@ -135,6 +137,8 @@ async def request(
         extra["params"] = {clean_text(k): clean_text(v) for k, v in params.items()}
     if request_timeout is not None:
         extra["timeout"] = request_timeout
+    if accept is not None:
+        extra["headers"] = {"Accept": accept}
     try:
         response = await http.request(method, url, **extra)
     except httpx.RequestError as exc:

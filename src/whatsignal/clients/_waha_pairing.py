@@ -58,6 +58,7 @@ class WahaPairing:
             f"/api/{path_segment(name)}/auth/qr",
             operation=op,
             params={"format": "image"},
+            accept="image/png",  # the client's default (JSON) would get Base64File JSON
         )
         if not response.content.startswith(PNG_MAGIC):
             raise malformed(op, response, "not a PNG image")

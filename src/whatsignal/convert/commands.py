@@ -7,7 +7,11 @@ A message starting with ``/`` is a command (``//`` at the start sends a literal 
 ``/to +491701234567 text``
     start (or continue) a WhatsApp chat with that number, without quoting anything;
     ``/to session:+4917... text`` picks the session when the destination has several.
+``/status``, ``/start``, ``/stop``, ``/restart [session]``, ``/pair [session] [+phone]``
+    see and steer the WhatsApp sessions of the destination's own channels (the controller,
+    :mod:`whatsignal.actors.controller`, carries them out).
 
+Commands are case-insensitive and tolerate extra spaces; a mistake is answered with the usage.
 Pure: parsing only. The router and the worker both read commands through :func:`parse`.
 """
 
@@ -17,27 +21,46 @@ import re
 
 import attrs
 
-__all__ = ["HELP", "Command", "parse"]
+__all__ = ["CONTROL", "HELP", "Command", "parse"]
 
 HELP = (
     "whatsignal commands:\n"
     "/to +491701234567 your text - write to a WhatsApp number (a new chat, or an existing one)\n"
     "/to session:+491701234567 your text - the same, through a given WhatsApp session\n"
+    "/status - your WhatsApp sessions: their state, waiting messages, dead letters\n"
+    "/pair [session] - link WhatsApp: the QR code to scan comes here\n"
+    "/pair [session] +491701234567 - link WhatsApp with a pairing code instead\n"
+    "/restart [session], /start [session], /stop [session] - steer a WhatsApp session\n"
     "/help - this list\n"
     "Anything else goes to the chat of the message you quote, or to your latest chat. "
     "Start a message with // to send one that begins with /."
 )
 
+CONTROL = frozenset({"status", "start", "stop", "restart", "pair"})
+"""The commands that see or steer sessions: the controller carries them out."""
+
+_SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PHONE = re.compile(r"\+?\d{8,15}")
+_USAGE = {
+    "status": "/status (or /status session)",
+    "start": "/start session",
+    "stop": "/stop session",
+    "restart": "/restart session",
+    "pair": "/pair session, or /pair session +491701234567 for a pairing code",
+}
+
 _TO = re.compile(
     r"^/to\s+(?:(?P<session>[A-Za-z0-9_-]{1,64}):)?(?P<number>\+?[\d\s()-]{8,20}?)\s+(?P<text>\S.*)$",
-    re.S,
+    re.S | re.I,
 )
 
 
 @attrs.frozen
 class Command:
-    """A parsed command. ``name`` is ``help``, ``to``, ``escaped`` (a literal ``/`` text) or
-    ``invalid``; ``text`` is what to send (``to``, ``escaped``) or why it is invalid."""
+    """A parsed command. ``name`` is ``help``, ``to``, ``escaped`` (a literal ``/`` text),
+    ``invalid``, or one of :data:`CONTROL`; ``text`` is what to send (``to``, ``escaped``) or
+    why it is invalid; ``number`` the phone number (``to``; ``pair`` with a pairing code);
+    ``session`` the session named, if any."""
 
     name: str
     text: str = ""
@@ -52,6 +75,8 @@ def parse(message: str | None) -> Command | None:
     if message.startswith("//"):
         return Command("escaped", text=message[1:])
     word = message.split(maxsplit=1)[0].lower()
+    if word[1:] in CONTROL:
+        return _control(word[1:], message.split()[1:])
     if word == "/help":
         return Command("help")
     if word == "/to":
@@ -65,3 +90,17 @@ def parse(message: str | None) -> Command | None:
             "to", text=match.group("text"), number="+" + digits, session=match.group("session")
         )
     return Command("invalid", text=f"unknown command {word}; /help lists them")
+
+
+def _control(name: str, args: list[str]) -> Command:
+    """``/status``, ``/start``, ``/stop``, ``/restart`` with an optional session; ``/pair`` with
+    an optional session and an optional phone number (for a pairing code), in that order."""
+    session: str | None = None
+    number: str | None = None
+    if args and _SESSION.fullmatch(args[0]) and not _PHONE.fullmatch(args[0]):
+        session = args.pop(0)
+    if name == "pair" and args and _PHONE.fullmatch(args[0]):
+        number = "+" + args.pop(0).lstrip("+")
+    if args:
+        return Command("invalid", text=f"usage: {_USAGE[name]}")
+    return Command(name, number=number, session=session)

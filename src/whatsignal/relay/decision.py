@@ -8,7 +8,26 @@ import attrs
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.storage import MessageMapping
 
-__all__ = ["Decision", "decided", "group_of", "is_group_update"]
+__all__ = ["ControlRequest", "Decision", "decided", "group_of", "is_group_update"]
+
+
+@attrs.frozen
+class ControlRequest:
+    """A control command (``/status``, ``/pair``, ...) the router accepted from a channel's
+    destination, for the controller to carry out.
+
+    Attributes:
+        action: the command's name (one of :data:`whatsignal.convert.commands.CONTROL`).
+        sessions: the sessions it is about, each one of the destination's own channels
+            (``/status`` without a session: all of them; the others: exactly one).
+        phone: ``/pair``'s phone number, when a pairing code is asked for.
+    """
+
+    bridge_number: str
+    destination: str
+    action: str
+    sessions: tuple[str, ...]
+    phone: str | None = None
 
 
 @attrs.frozen
@@ -23,6 +42,8 @@ class Decision:
     retry_after: float | None = None
     """Set when nothing can be decided yet (who the sender is could not be looked up): ask
     again after that many seconds, the envelope still waiting in its place."""
+    control: ControlRequest | None = None
+    """A control command for the controller to carry out (nothing is routed)."""
 
 
 def group_of(item: SigReceived) -> str | None:

@@ -9,11 +9,12 @@ through the send gates, never failing the work that asked for it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import attrs
 import trio
 
-from whatsignal.clients import SignalClient
+from whatsignal.clients import OutboundAttachment, SignalClient
 from whatsignal.errors import ClientError
 
 __all__ = [
@@ -88,11 +89,19 @@ class Notices:
     signal: SignalClient
     timeout: float = 10.0
 
-    async def tell(self, bridge_number: str, recipient: str, text: str) -> bool:
-        """Send one notice; False (logged) when it could not be sent in time."""
+    async def tell(
+        self,
+        bridge_number: str,
+        recipient: str,
+        text: str,
+        *,
+        attachments: Sequence[OutboundAttachment] = (),
+    ) -> bool:
+        """Send one notice (with ``attachments``, such as a QR code to scan); False (logged)
+        when it could not be sent in time."""
         with trio.move_on_after(self.timeout):
             try:
-                await self.signal.send(bridge_number, [recipient], text)
+                await self.signal.send(bridge_number, [recipient], text, attachments=attachments)
             except ClientError as error:
                 log.warning("could not send a notice: %s", error)
                 return False

@@ -65,6 +65,7 @@ from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay.control import control_decision, no_such_session
 from whatsignal.relay.decision import Decision, decided, group_of, is_group_update
 from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
@@ -254,6 +255,11 @@ class Router:
         if not (data.message or "").strip() and not data.attachments:
             return Decision(ignore="empty message")
         command = commands.parse(data.message)
+        if command is not None and command.name in commands.CONTROL:
+            known = self.sessions.known()
+            return await control_decision(
+                command, item, key, signal=self.signal, channels=self.channels, known=known
+            )
         if command is not None and command.name != "escaped":
             return await self._command(command, key)
         if portal is not None:  # whatever is written in a portal goes to its chat
@@ -362,8 +368,7 @@ class Router:
                 )
                 return Decision(ignore="session not given", notice=notice)
         if session not in sessions:
-            notice = f"⚠️ whatsignal: no WhatsApp session {session!r} serves you here"
-            return Decision(ignore="unknown session", notice=notice)
+            return Decision(ignore="unknown session", notice=no_such_session(session))
         return await self._routed(key, session, command.number.lstrip("+") + "@c.us")
 
     def _group_message(self, key: tuple[str, str], group: str) -> Decision:

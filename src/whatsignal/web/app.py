@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 
 from whatsignal.errors import PayloadError, StorageError
 from whatsignal.serde import parse_json, parse_waha_event
+from whatsignal.web.admin_sessions import SessionAdmin, add_session_routes
 from whatsignal.web.auth_limit import AuthLimiter, parse_networks
 from whatsignal.web.early_reply import EarlyReply
 
@@ -73,7 +74,7 @@ class WebhookIntake(Protocol):
     async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool: ...
 
 
-class AdminApi(Protocol):
+class AdminApi(SessionAdmin, Protocol):
     """The operator's side of the bridge (:class:`whatsignal.admin.Admin`)."""
 
     async def readiness(self) -> Readiness: ...
@@ -304,6 +305,8 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
         if not await admin.retry_dead_letter(row_id):
             return _error(404, f"no dead letter with id {row_id}")
         return jsonify({"status": "requeued", "id": row_id})
+
+    add_session_routes(app, admin, admin_denied)
 
     @app.post("/admin/signal/rate-limit-challenge")
     async def rate_limit_challenge() -> Response:
