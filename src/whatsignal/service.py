@@ -48,6 +48,7 @@ from whatsignal.metrics import Metrics
 from whatsignal.relay import Names, Notices, PortalKeeper, Router, Upstreams
 from whatsignal.status_board import StatusBoard
 from whatsignal.storage import SqliteStore
+from whatsignal.web.admission import Admission
 from whatsignal.web.app import create_app
 from whatsignal.web.webhook_server import WebhookServer
 from whatsignal.wiring import Tuning
@@ -271,8 +272,14 @@ class Bridge:
                     doorbells=doorbells,
                     waha=waha,
                 )
+                # WAHA's webhooks wait (503, WAHA retries) while the backlog is over its bound.
+                admission = Admission(
+                    bound=config.server.max_pending_backlog, pending=store.pending_count
+                )
+                web = wiring.web_settings(config, __version__, clock)
                 server = WebhookServer(
-                    app=create_app(wiring.web_settings(config, __version__, clock), intake, admin),
+                    app=create_app(web, intake, admin, admission),
+                    admission=admission,
                     host=config.server.host,
                     port=config.server.port,
                     stopping=stopping,

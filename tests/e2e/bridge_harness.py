@@ -240,14 +240,13 @@ async def world(
     signal_faults: Sequence[Fault] = (),
     before_bridge: Callable[[FakeWaha, FakeSignal], None] | None = None,
 ) -> AsyncIterator[World]:
+    retries: dict[str, Any] = {"webhook_retry_attempts": 20, "webhook_retry_delay": 0.05}
     waha = FakeWaha(
         api_key=API_KEY,
         sessions=sessions,
         webhook_hmac_key=SECRET,
-        webhook_retry_attempts=20,
-        webhook_retry_delay=0.05,
         status_step=0.01,
-        **(waha_options or {}),
+        **{**retries, **(waha_options or {})},
     )
     signal = FakeSignal(
         mode=signal_mode,  # type: ignore[arg-type]

@@ -186,8 +186,12 @@ async def test_sim_sent_attachments_groups_rate_limit_and_reset(nursery: trio.Nu
             await client.post("/_sim/rate-limit", json={"count": 0}),
         ]
         log = (await client.get("/_sim/sent")).json()
+        newer = (await client.get("/_sim/sent", params={"since": len(log) - 1})).json()
+        none_new = (await client.get("/_sim/sent", params={"since": len(log)})).json()
         reset = await client.post("/_sim/reset")
         after = (await client.get("/_sim/sent")).json()
+    assert newer == log[-1:]
+    assert none_new == []
     assert group["id"].startswith("group.")
     assert bad_group.status_code == bad_members.status_code == 400
     assert sent.status_code == 201

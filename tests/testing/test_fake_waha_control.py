@@ -206,6 +206,16 @@ async def test_from_me_messages_arrive_as_message_any(nursery: trio.Nursery) -> 
     assert payload["to"] == "4917111@c.us"
 
 
+async def test_sent_since_gives_only_what_is_new(nursery: trio.Nursery) -> None:
+    _fake, client = await start(nursery)
+    await client.post("/api/sendText", json=SEND)
+    await client.post("/api/sendText", json={**SEND, "text": "again"})
+    # A poller that keeps count asks only for what is new; a bad count means "everything".
+    newer = (await client.get("/_sim/sent", params={"since": 1})).json()
+    assert [s["body"]["text"] for s in newer] == ["again"]
+    assert len((await client.get("/_sim/sent", params={"since": "x"})).json()) == 2
+
+
 async def test_sent_deliveries_events_and_reset(nursery: trio.Nursery) -> None:
     fake, client = await start(
         nursery, webhook_url="http://127.0.0.1:9/none", webhook_retry_attempts=0

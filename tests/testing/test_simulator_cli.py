@@ -7,9 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
+
+from whatsignal.testing.__main__ import MonotonicClock
 
 
 def _free_port() -> int:
@@ -55,3 +58,47 @@ def test_simulator_cli_requires_a_choice() -> None:
     )
     assert result.returncode == 2
     assert "waha" in result.stderr
+
+
+def test_monotonic_clock_stamps_calls_comparably_between_processes() -> None:
+    """A benchmark in another process subtracts its own monotonic times from the records'."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "RECEIVE_"))}
+    number = "+4915000000001"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "whatsignal.testing", "--monotonic-clock", "signal"),
+            *("--port", str(port), "--number", number, "--mode", "normal"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "listening" in proc.stdout.readline()
+        before = time.monotonic()
+        sent = httpx.post(
+            f"http://127.0.0.1:{port}/v2/send",
+            json={"number": number, "recipients": ["+4917000000002"], "message": "hi"},
+            timeout=5,
+        )
+        after = time.monotonic()
+        assert sent.status_code == 201
+        records = httpx.get(f"http://127.0.0.1:{port}/_sim/sent", timeout=5).json()
+        assert before <= records[0]["at"] <= after
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_monotonic_clock_sleeps_until_its_deadlines() -> None:
+    clock = MonotonicClock()
+    clock.start_clock()
+    now = clock.current_time()
+    assert abs(now - time.monotonic()) < 1.0
+    assert 0.5 < clock.deadline_to_sleep_time(now + 1.0) <= 1.0

@@ -222,6 +222,10 @@ KEYS: tuple[Key, ...] = (
         note="X-Webhook-Timestamp window; unset or 0 = no check"),
     Key("server.webhookMaxBytes", _I, 5 * 1024 * 1024, 1024, 50 * 1024 * 1024,
         zero_default=True),
+    Key("server.maxPendingBacklog", _I, 2000, 0, 1_000_000,
+        note="admission control: while more rows than this wait in the journal, WAHA's "
+        "webhooks are answered 503 with Retry-After (WAHA retries them), so latency stays "
+        "bounded under overload; the Signal push path is never refused; 0 = no bound"),
     Key("server.rateLimitPerMinute", _I, 100, 1, 10000, zero_default=True,
         note="failed authentications (webhooks, admin) per client address and minute; "
         "then 429 with Retry-After. Correctly authenticated requests are never limited"),

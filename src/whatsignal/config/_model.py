@@ -160,6 +160,7 @@ class ServerConfig:
     idle_timeout_sec: int = 60
     webhook_max_skew_sec: int | None = None
     webhook_max_bytes: int = 5 * 1024 * 1024
+    max_pending_backlog: int = 2000
     rate_limit_per_minute: int = 100
     rate_limit_cleanup_minutes: int = 5
     cleanup_interval_hours: int = 24

@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 import trio
@@ -23,10 +24,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a contract-faithful simulator of WAHA or signal-cli-rest-api. "
         "Its control API is listed at GET /_sim/.",
     )
+    parser.add_argument(
+        "--monotonic-clock",
+        action="store_true",
+        help="record times (the 'at' of GET /_sim/sent) on the system's monotonic clock, "
+        "comparable between processes (benchmarks); default: trio's clock",
+    )
     sub = parser.add_subparsers(dest="which", metavar="{waha,signal}", required=True)
     waha.add_arguments(sub.add_parser("waha", help="WAHA (WhatsApp HTTP API)"))
     signal_cli.add_arguments(sub.add_parser("signal", help="signal-cli-rest-api"))
     return parser
+
+
+class MonotonicClock(trio.abc.Clock):
+    """trio's clock without its random offset: ``time.monotonic()``, the same in every process
+    of the machine, so a benchmark can subtract another process's timestamps from these."""
+
+    def start_clock(self) -> None:
+        """Nothing to start: the system clock runs anyway."""
+
+    def current_time(self) -> float:
+        return time.monotonic()
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        return deadline - time.monotonic()
 
 
 async def _main(fake: SimulatorBase, name: str) -> None:
@@ -46,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fake: SimulatorBase = (
         waha.from_args(args) if args.which == "waha" else signal_cli.from_args(args)
     )
-    trio.run(_main, fake, "WAHA" if args.which == "waha" else "signal-cli-rest-api")
+    name = "WAHA" if args.which == "waha" else "signal-cli-rest-api"
+    trio.run(_main, fake, name, clock=MonotonicClock() if args.monotonic_clock else None)
     return 0
 
 

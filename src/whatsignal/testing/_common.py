@@ -107,3 +107,12 @@ class SimulatorBase:
             finally:
                 self._nursery = None
                 nursery.cancel_scope.cancel(reason="simulator stopped")
+
+
+def since_index(raw: str | None) -> int:
+    """The ``?since=N`` of ``GET /_sim/sent``: skip the first N records (a poller that keeps
+    count fetches only what is new); absent, negative or not a number: 0."""
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        return 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from whatsignal.testing._common import Fault
+from whatsignal.testing._common import Fault, since_index
 from whatsignal.testing._json import loads
 from whatsignal.testing._signal_envelopes import dumps
 from whatsignal.testing.contract import ContractViolation
@@ -39,7 +39,11 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
         '"receipt": {"type", "timestamps"}, "typing", "remote_delete", "edit", "sync_to", '
         '"name", "uuid", "number_hidden", "account", "timestamp"}',
     ),
-    ("GET", "/_sim/sent", "every accepted bridge call, in order, with the answer given"),
+    (
+        "GET",
+        "/_sim/sent",
+        "every accepted bridge call, in order, with the answer given; ?since=N skips the first N",
+    ),
     ("GET", "/_sim/status", "dropped envelopes, queued envelopes, sockets, contract violations"),
     (
         "POST",
@@ -239,9 +243,10 @@ def add_control_routes(app: QuartTrio, fake: SignalModel) -> None:
 
     @app.get("/_sim/sent")
     async def sent() -> Response:
+        first = since_index(request.args.get("since"))
         out = [
             {**rec.to_json(), "status": status, "response": answer}
-            for rec, (status, answer) in zip(fake.sent, fake.responses, strict=True)
+            for rec, (status, answer) in zip(fake.sent[first:], fake.responses[first:], strict=True)
         ]
         return _json(out)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, jsonify, request
 
-from whatsignal.testing._common import Fault
+from whatsignal.testing._common import Fault, since_index
 from whatsignal.testing._json import JsonError, loads
 from whatsignal.testing._waha_disorder import RuleKind, rule_from_json
 from whatsignal.testing._waha_payloads import ENGINES
@@ -176,9 +176,14 @@ def register_control(
         data = await _body()
         return _json(guarded(lambda: _inbound(fake, data)))
 
-    @control("/_sim/sent", "GET", "the bridge's accepted calls (sends, reactions, ...), in order")
+    @control(
+        "/_sim/sent",
+        "GET",
+        "the bridge's accepted calls (sends, reactions, ...), in order; ?since=N skips the first N",
+    )
     async def sent() -> Response:
-        return _json([r.to_json() for r in fake.sent])
+        first = since_index(request.args.get("since"))
+        return _json([r.to_json() for r in fake.sent[first:]])
 
     @control("/_sim/deliveries", "GET", "every webhook delivery attempt with status or error")
     async def deliveries() -> Response:

@@ -10,7 +10,9 @@ Status codes of ``POST /webhook/whatsapp`` (WAHA retries anything that is not 2x
     401  HMAC signature missing or wrong (when a secret is set), or timestamp outside the window
     413  body larger than ``server.webhookMaxBytes`` (refused before it is read whole)
     429  the client's address failed authentication too often (``Retry-After`` says how long)
-    503  the journal write failed: WAHA will retry, nothing is lost
+    503  the journal write failed, or the backlog is over ``server.maxPendingBacklog``
+         (with ``Retry-After``, see :mod:`whatsignal.web.admission`): WAHA will retry,
+         nothing is lost
 
 Every body is parsed with :func:`whatsignal.serde.parse_json` (bounded depth and numbers), and
 every secret a request supplies is compared as bytes in constant time, so no input reaches a
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from whatsignal.clock import Clock
     from whatsignal.intake import Outcome
     from whatsignal.models.waha import WahaEvent
+    from whatsignal.web.admission import Admission
 
 __all__ = ["AdminApi", "Readiness", "WebSettings", "WebhookIntake", "create_app"]
 
@@ -143,8 +146,14 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     return same_secret(header.strip().lower(), expected)
 
 
-def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) -> QuartTrio:
-    """Build the quart-trio app serving the bridge's endpoints."""
+def create_app(
+    settings: WebSettings,
+    intake: WebhookIntake,
+    admin: AdminApi,
+    admission: Admission | None = None,
+) -> QuartTrio:
+    """Build the quart-trio app serving the bridge's endpoints (``admission``: whether WAHA's
+    webhooks are taken now; without it, always)."""
     app = QuartTrio("whatsignal")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # An answer given before the body was read closes the connection (see early_reply).
@@ -224,6 +233,12 @@ def create_app(settings: WebSettings, intake: WebhookIntake, admin: AdminApi) ->
                 "signature verification failed (X-Webhook-Hmac)",
                 warn="webhook rejected: HMAC signature wrong",
             )
+        if admission is not None and (wait := admission.refuse()) is not None:
+            response = _error(
+                503, "backlog over server.maxPendingBacklog; retry later", retry_after=wait
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             event = parse_waha_event(raw)
             # A late retry of an event already journaled is a harmless duplicate: never refused.
