@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import trio
+import yaml
 from setup_tools import (
     API_KEY,
     BRIDGE,
@@ -133,6 +134,23 @@ async def test_without_sessions_it_serves_every_session_and_creates_a_named_miss
         assert named.returncode == 0, named.stderr.decode()
         assert "scan its QR code" in named.stdout.decode()
         assert len(bridge_hooks(up.waha, "fresh")) == 1
+
+
+async def test_portals_asks_for_a_signal_group_per_chat_and_check_config_agrees(
+    tmp_path: Path,
+) -> None:
+    async with upstreams(("default",)) as up:
+        env = clean_env(WHATSAPP_API_KEY=API_KEY)
+        done = await cli(
+            "setup", *up.flags(tmp_path, "http://whatsignal:8082", "--portals"), env=env
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+        assert [channel.get("portals") for channel in config["channels"]] == [True]
+        secure = clean_env(**read_env(tmp_path / ".env"))
+        checked = await cli("check-config", "--config", str(tmp_path / "config.yaml"), env=secure)
+        assert checked.returncode == 0, checked.stderr.decode()
+        assert "(secure mode)" in checked.stdout.decode()
 
 
 async def test_dry_run_writes_nothing_and_changes_nothing(tmp_path: Path) -> None:

@@ -50,13 +50,16 @@ def config_text(
     destination: str,
     sessions: Sequence[str],
     database: str,
+    portals: bool = False,
 ) -> str:
-    """The configuration file: the upstreams, the bridge number and one channel per session."""
+    """The configuration file: the upstreams, the bridge number and one channel per session
+    (each with a portal per chat when ``portals``)."""
     data = {
         "whatsapp": {"api_base_url": waha_url},
         "signal": {"rpc_url": signal_url, "intermediaryPhoneNumber": bridge_number},
         "channels": [
             {"whatsappSessionName": name, "signalDestinationPhoneNumber": destination}
+            | ({"portals": True} if portals else {})
             for name in sessions
         ],
         "database": {"path": database},

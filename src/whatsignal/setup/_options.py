@@ -34,6 +34,7 @@ class SetupOptions:
     env_file: Path
     dry_run: bool
     api_key: str
+    portals: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         default=None,
         help="where the secrets go, mode 0600 (default: .env beside the config)",
+    )
+    parser.add_argument(
+        "--portals",
+        action="store_true",
+        help="a Signal group per WhatsApp chat (channels[].portals: true) instead of one "
+        "conversation for all chats",
     )
     parser.add_argument(
         "--dry-run",
@@ -157,6 +164,7 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str], ask: Ask | None) -
         env_file=env_file,
         dry_run=bool(args.dry_run),
         api_key=api_key,
+        portals=bool(getattr(args, "portals", False)),
     )
 
 

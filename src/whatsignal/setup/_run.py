@@ -64,6 +64,7 @@ def _write_files(
         destination=opts.destination,
         sessions=sessions,
         database=database,
+        portals=opts.portals,
     )
     check_ours(opts.config)
     values, made = merged_env(env, read_env_file(opts.env_file), opts.api_key)
