@@ -25,7 +25,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -35,8 +35,10 @@ from whatsignal.serde import parse_waha_event
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 
+    from whatsignal.clock import Clock
+    from whatsignal.intake import Outcome
+    from whatsignal.models.waha import WahaEvent
     from whatsignal.web.admission import Admission
-    from whatsignal.web.app import WebhookIntake, WebSettings
     from whatsignal.web.auth_limit import AuthLimiter
 
 __all__ = ["PATH", "Answer", "FastWebhook", "WhatsAppHook", "same_secret", "signature_ok"]
@@ -72,6 +74,30 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     return same_secret(header.strip().lower(), expected)
 
 
+class HookSettings(Protocol):
+    """The edge settings the route reads (:class:`whatsignal.web.app.WebSettings`)."""
+
+    @property
+    def webhook_secret(self) -> str | None: ...
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def max_skew_sec(self) -> float | None: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+class HookIntake(Protocol):
+    """Where the route's events go (the intake)."""
+
+    async def whatsapp(self, event: WahaEvent, raw: bytes) -> Outcome: ...
+
+    async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool: ...
+
+
 @attrs.frozen
 class Answer:
     """An answer: status, JSON body and extra headers."""
@@ -93,8 +119,8 @@ class WhatsAppHook:
     """What ``POST /webhook/whatsapp`` decides (see the module docstring); no I/O of its own
     beyond the intake's journal call."""
 
-    settings: WebSettings
-    intake: WebhookIntake
+    settings: HookSettings
+    intake: HookIntake
     limiter: AuthLimiter
     admission: Admission | None = None
 
