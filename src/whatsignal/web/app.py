@@ -22,8 +22,6 @@ an answer given before the body was read closes the connection (:mod:`whatsignal
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,10 +33,18 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from whatsignal.errors import PayloadError, StorageError
-from whatsignal.serde import parse_json, parse_waha_event
+from whatsignal.serde import parse_json
 from whatsignal.web.admin_sessions import SessionAdmin, add_session_routes
 from whatsignal.web.auth_limit import AuthLimiter, parse_networks
 from whatsignal.web.early_reply import EarlyReply
+from whatsignal.web.whatsapp_hook import (
+    PATH,
+    Answer,
+    FastWebhook,
+    WhatsAppHook,
+    same_secret,
+    signature_ok,
+)
 
 if TYPE_CHECKING:
     from whatsignal.clock import Clock
@@ -46,7 +52,15 @@ if TYPE_CHECKING:
     from whatsignal.models.waha import WahaEvent
     from whatsignal.web.admission import Admission
 
-__all__ = ["AdminApi", "Readiness", "WebSettings", "WebhookIntake", "create_app"]
+__all__ = [
+    "AdminApi",
+    "Readiness",
+    "WebSettings",
+    "WebhookIntake",
+    "create_app",
+    "same_secret",
+    "signature_ok",
+]
 
 log = logging.getLogger("whatsignal.http")
 
@@ -120,30 +134,17 @@ class WebSettings:
     monotonic: Callable[[], float] = trio.current_time
 
 
+def _answer(answer: Answer) -> Response:
+    response = jsonify(answer.body)
+    response.status_code = answer.status
+    response.headers.update(answer.headers)
+    return response
+
+
 def _error(status: int, reason: str, **extra: Any) -> Response:
     response = jsonify({"error": reason, **extra})
     response.status_code = status
     return response
-
-
-def same_secret(supplied: str, expected: str) -> bool:
-    """Whether a request supplied ``expected``, compared as bytes in constant time.
-
-    Headers may carry any byte (they arrive as latin-1) and a query any character, while
-    ``hmac.compare_digest`` refuses a ``str`` that is not ASCII with a TypeError: comparing the
-    UTF-8 bytes makes such a value simply wrong. ``surrogatepass`` keeps the encoding total.
-    """
-    return hmac.compare_digest(
-        supplied.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
-    )
-
-
-def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
-    """WAHA's ``X-Webhook-Hmac``: hex HMAC-SHA512 of the raw body, compared in constant time."""
-    if not header:
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-    return same_secret(header.strip().lower(), expected)
 
 
 def create_app(
@@ -156,36 +157,28 @@ def create_app(
     webhooks are taken now; without it, always)."""
     app = QuartTrio("whatsignal")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    # An answer given before the body was read closes the connection (see early_reply).
-    app.asgi_app = EarlyReply(app.asgi_app)  # type: ignore[method-assign]
     limiter = AuthLimiter(
         per_minute=settings.rate_limit_per_minute,
         trusted_proxies=parse_networks(settings.trusted_proxies),
         cleanup_sec=settings.rate_limit_cleanup_sec,
         now=settings.monotonic,
     )
+    hook = WhatsAppHook(settings=settings, intake=intake, limiter=limiter, admission=admission)
+    # WAHA's webhooks skip quart (see whatsapp_hook); an answer given before the body was read
+    # closes the connection (see early_reply).
+    app.asgi_app = EarlyReply(FastWebhook(app.asgi_app, hook))  # type: ignore[method-assign]
 
-    def unauthenticated(reason: str, *, warn: str | None = None, **headers: str) -> Response:
-        """401 with ``reason`` (and ``warn`` logged); 429 once the client's address is over
-        ``server.rateLimitPerMinute`` (logged once by the limiter, so a flood stays quiet)."""
+    def peer_and_forwarded() -> tuple[str | None, list[str]]:
         # The connection's peer, straight from the ASGI scope (quart's remote_addr passes
         # through a Remote-Addr header, a name a client can send too).
         peer = (request.scope.get("client") or (None,))[0]
-        client = limiter.client(peer, request.headers.getlist("X-Forwarded-For"))
-        wait = limiter.failed(client)
-        if wait is not None:
-            response = _error(
-                429,
-                f"too many failed authentications from this address; retry in {wait} s",
-                retry_after=wait,
-            )
-            response.headers["Retry-After"] = str(wait)
-            return response
-        if warn is not None:
-            log.warning("%s", warn)
-        response = _error(401, reason)
-        response.headers.update(headers)
-        return response
+        return peer, request.headers.getlist("X-Forwarded-For")
+
+    def unauthenticated(reason: str, *, warn: str | None = None, **headers: str) -> Response:
+        """401 with ``reason``, or 429 once the address failed too often (the hook's rule)."""
+        return _answer(
+            hook.unauthenticated(reason, *peer_and_forwarded(), warn=warn, headers=headers)
+        )
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -218,45 +211,17 @@ def create_app(
     app.add_url_rule("/health", "health", health, methods=["GET"])
     app.add_url_rule("/readyz", "readyz", health, methods=["GET"])
 
-    @app.post("/webhook/whatsapp")
+    @app.post(PATH)
     async def webhook_whatsapp() -> Response:
-        signature = request.headers.get("X-Webhook-Hmac")
-        if settings.webhook_secret and not signature:  # decided without reading the body
-            return unauthenticated(
+        """What the raw handler passes on: no signature, a body over the limit or chunked."""
+        if settings.webhook_secret and not request.headers.get("X-Webhook-Hmac"):
+            return unauthenticated(  # decided without reading the body
                 "signature verification failed (X-Webhook-Hmac missing)",
                 warn="webhook rejected: no HMAC signature",
             )
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
-        if settings.webhook_secret and not signature_ok(settings.webhook_secret, raw, signature):
-            return unauthenticated(
-                "signature verification failed (X-Webhook-Hmac)",
-                warn="webhook rejected: HMAC signature wrong",
-            )
-        if admission is not None and (wait := admission.refuse()) is not None:
-            response = _error(
-                503, "backlog over server.maxPendingBacklog; retry later", retry_after=wait
-            )
-            response.headers["Retry-After"] = str(wait)
-            return response
-        try:
-            event = parse_waha_event(raw)
-            # A late retry of an event already journaled is a harmless duplicate: never refused.
-            if (
-                settings.max_skew_sec is not None
-                and not _fresh(request.headers, settings)
-                and not await intake.already_journaled(event, raw)
-            ):
-                log.warning("webhook rejected: X-Webhook-Timestamp outside the window")
-                return _error(401, "X-Webhook-Timestamp missing or outside the allowed skew")
-            outcome = await intake.whatsapp(event, raw)
-        except PayloadError as error:
-            log.info("webhook rejected as malformed: %s", error)
-            return _error(400, str(error))
-        except StorageError as error:
-            log.error("journal write failed; answering 503 so WAHA retries: %s", error)
-            return _error(503, "journal unavailable; retry later")
-        return jsonify({"status": outcome.value})
+        return _answer(await hook.handle(raw, request.headers.get, *peer_and_forwarded()))
 
     @app.post("/webhook/signal")
     async def webhook_signal() -> Response:
@@ -354,16 +319,6 @@ def create_app(
         return response
 
     return app
-
-
-def _fresh(headers: Any, settings: WebSettings) -> bool:
-    raw = headers.get("X-Webhook-Timestamp")
-    try:
-        stamp_ms = int(raw)
-    except (TypeError, ValueError):
-        return False
-    assert settings.max_skew_sec is not None
-    return abs(settings.clock() - stamp_ms / 1000.0) <= settings.max_skew_sec
 
 
 def _jsonrpc_items(message: Any) -> list[Any]:
