@@ -321,3 +321,88 @@ async def test_after_ten_minutes_an_undecidable_envelope_is_settled_as_it_is(
     with trio.move_on_after(1):
         await receiver._route_loop()
     assert journal.completed == [1]  # not routed, not left waiting for ever
+
+
+async def test_a_pushed_envelope_the_reader_also_took_goes_without_settling(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With both paths on, the settle waits only for what the push path alone brought: once
+    the websocket has handed out an envelope too, everything older it had is journaled."""
+    # Pushed at t=0: an envelope (key sig:2) and a newer one (sig:3); the reader takes sig:2.
+    journal = RoutingJournal([_envelope_row(2, 200, 0.0), _envelope_row(3, 300, 0.0)])
+    router = Undecided(unknown_until=0.0)
+    receiver = attrs.evolve(
+        _receiver(None, Metrics()), journal=journal, router=router, clock=trio.current_time
+    )
+    receiver.settings = attrs.evolve(receiver.settings, settle=0.25)
+    receiver._read_here["sig:2"] = 0.0
+    with trio.move_on_after(1):
+        await receiver._route_loop()
+    # sig:2 went at once; sig:3, pushed only, after the settle.
+    assert [(row_id, t) for row_id, _, _, t in journal.moved] == [(2, 0.0), (3, 0.25)]
+    assert receiver._read_here == {}
+
+
+async def test_an_older_pushed_envelope_still_settling_holds_back_newer_ones(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = RoutingJournal([_envelope_row(1, 100, 0.0), _envelope_row(2, 200, 0.0)])
+    router = Undecided(unknown_until=0.0)
+    receiver = attrs.evolve(
+        _receiver(None, Metrics()), journal=journal, router=router, clock=trio.current_time
+    )
+    receiver.settings = attrs.evolve(receiver.settings, settle=0.25)
+    receiver._read_here["sig:2"] = 0.0  # the newer one came over the websocket too
+    with trio.move_on_after(1):
+        await receiver._route_loop()
+    assert [stamp for stamp, _ in router.decided] == [100, 200]
+    assert [t for _, _, _, t in journal.moved] == [0.25, 0.25]
+
+
+@attrs.define
+class StubIntake:
+    """Journals nothing: answers each batch with the outcomes it is given."""
+
+    outcomes: list[Any]
+
+    async def signal(self, items: list[Any], *, via: str) -> list[Any]:
+        return self.outcomes[: len(items)]
+
+
+@attrs.define
+class NoLearning:
+    async def learn(self, items: list[Any]) -> None:
+        return None
+
+
+async def test_the_reader_notes_what_it_journaled_or_found_journaled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from whatsignal.intake import Outcome
+
+    frames = [json.loads(_envelope_row(n, n * 100, 0.0).payload) for n in (1, 2, 3)]
+    frames.append({"envelope": "not an envelope"})
+    outcomes = [Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.IGNORED]
+    base = _receiver(None, Metrics())
+    receiver = attrs.evolve(
+        base, intake=StubIntake(outcomes), router=NoLearning(), clock=lambda: 7.0
+    )
+    receiver.settings = attrs.evolve(receiver.settings, settle=0.25)
+    send, receive = trio.open_memory_channel[Any](10)
+    for frame in frames:
+        send.send_nowait(frame)
+    with trio.move_on_after(1):
+        await receiver._journal(receive)
+    keys = list(receiver._read_here)
+    assert len(keys) == 2 and all(k.endswith((":100", ":200")) for k in keys)
+    assert set(receiver._read_here.values()) == {7.0}
+
+
+async def test_old_notes_are_forgotten(autojump_clock: trio.testing.MockClock) -> None:
+    journal = RoutingJournal([])
+    receiver = attrs.evolve(_receiver(None, Metrics()), journal=journal, clock=trio.current_time)
+    receiver.settings = attrs.evolve(receiver.settings, settle=0.25, batch_max=2)
+    receiver._read_here.update({"a": -20.0, "b": -15.0, "c": -1.0})
+    with trio.move_on_after(1):
+        await receiver._route_loop()
+    assert receiver._read_here == {"c": -1.0}

@@ -35,7 +35,7 @@ from whatsignal.actors.doorbells import Doorbell
 from whatsignal.clients import SignalClient, redact_error
 from whatsignal.clock import Clock
 from whatsignal.errors import ClientError, PayloadError, StorageError
-from whatsignal.intake import Intake, Ring, signal_queue
+from whatsignal.intake import Intake, Outcome, Ring, signal_key, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay import Decision, Notices, Router
@@ -139,6 +139,8 @@ class SignalReceiver:
     clock: Clock
     settings: ReceiverSettings = ReceiverSettings()
     connected: bool = attrs.field(default=False, init=False)
+    # Keys of envelopes this reader took from signal-cli, and when (see _route_loop).
+    _read_here: dict[str, float] = attrs.field(factory=dict, init=False)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -268,31 +270,46 @@ class SignalReceiver:
                     except trio.WouldBlock:
                         break
                 items = [i for i in (self._decode(m) for m in batch) if i is not None]
-                await self._learn(items)
+                parsed = await self._learn(items)
                 delay = 0.1
                 while True:
                     try:
-                        await self.intake.signal(items, via=self.mode)
+                        outcomes = await self.intake.signal(items, via=self.mode)
                         break
                     except StorageError as error:
                         # Keep the batch: these envelopes exist nowhere else any more.
                         log.error("journaling signal envelopes failed (retrying): %s", error)
                         await trio.sleep(delay)
                         delay = min(delay * 2, 5.0)
+                if self.settings.settle > 0:
+                    self._mark_read_here(parsed, outcomes)
 
-    async def _learn(self, items: list[Any]) -> None:
+    def _mark_read_here(self, parsed: list[SigReceived | None], outcomes: list[Outcome]) -> None:
+        """Note what this reader journaled (or found journaled): no settling for those rows."""
+        now = self.clock()
+        marked = False
+        for item, outcome in zip(parsed, outcomes, strict=True):
+            if item is not None and outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+                self._read_here[signal_key(item)] = now
+                marked = True
+        if marked:
+            self.doorbell.ring()
+
+    async def _learn(self, items: list[Any]) -> list[SigReceived | None]:
         """Let the router learn identities from what signal-cli handed out (best effort: what
-        is not learned now is learned later, or looked up in signal-cli's contacts)."""
-        parsed: list[SigReceived] = []
+        is not learned now is learned later, or looked up in signal-cli's contacts); the items
+        parsed, ``None`` where malformed."""
+        parsed: list[SigReceived | None] = []
         for item in items:
             try:
                 parsed.append(parse_signal_received(item))
             except PayloadError:
-                continue  # the intake logs and counts it
+                parsed.append(None)  # the intake logs and counts it
         try:
-            await self.router.learn(parsed)
+            await self.router.learn([p for p in parsed if p is not None])
         except StorageError as error:
             log.warning("could not learn signal identities now: %s", error)
+        return parsed
 
     def _decode(self, message: Any) -> Any:
         if isinstance(message, str | bytes):
@@ -318,10 +335,21 @@ class SignalReceiver:
         timestamp order, each only once it has been journaled for ``settle`` seconds, and
         nothing overtakes a row that is still settling; routing renumbers each row after
         everything journaled so far, so its session handles them in this order.
+
+        A row whose envelope this receiver's own reader has also taken from signal-cli need
+        not settle: the reader gets envelopes in signal-cli's order and journals each batch
+        before the next, so whatever signal-cli handed out before it is journaled already.
+        With both paths working (signal-cli sends every envelope down both) that is the
+        common case; the settle remains for what only the push path brought.
         """
         queue = signal_queue(self.number)
         journal, batch_max = self.journal, self.settings.batch_max
+        read_here = self._read_here
         while True:
+            if len(read_here) > batch_max:  # keys of rows routed before their copy came
+                horizon = self.clock() - max(self.settings.settle * 4, 10.0)
+                for key in [k for k, seen in read_here.items() if seen < horizon]:
+                    del read_here[key]
             heads = await journal.pending_heads(queue, limit=batch_max)
             ready: list[tuple[int, int, JournalRow, SigReceived]] = []
             for row in heads:
@@ -337,9 +365,10 @@ class SignalReceiver:
             moves: list[tuple[int, str, str | None]] = []
             for _stamp, _id, row, item in ready:
                 settled_at = row.received_at + self.settings.settle
-                if settled_at > now:
+                if settled_at > now and row.key not in read_here:
                     wait = settled_at - now
                     break
+                read_here.pop(row.key, None)
                 decision = await self.router.decide(item)
                 if decision.retry_after is not None and now - row.received_at < GIVE_UP_SEC:
                     wait = decision.retry_after  # later rows wait too: order is kept
