@@ -32,6 +32,7 @@ from urllib.parse import quote
 import httpx
 
 from whatsignal.clients._redact import mask_numbers, redact_error, redact_sent
+from whatsignal.clients._streamed import StreamedJson
 from whatsignal.convert.safe import clean_strings, clean_text
 from whatsignal.errors import ApiError, TransportError
 
@@ -116,6 +117,7 @@ async def request(
     params: Mapping[str, str] | None = None,
     request_timeout: httpx.Timeout | None = None,
     accept: str | None = None,
+    stream: StreamedJson | None = None,
 ) -> httpx.Response:
     """Perform one request and return its response if the status is 2xx.
 
@@ -125,20 +127,28 @@ async def request(
         json_body: serialised as the JSON body when not None.
         request_timeout: overrides the client's timeout for this request (long polls).
         accept: the ``Accept`` header, when not the client's JSON (an image, say).
+        stream: the JSON body, streamed with its length (``json_body`` then only names what
+            an error message must not repeat).
 
     Raises:
         TransportError: no HTTP answer.
         ApiError: a non-2xx answer.
     """
     extra: dict[str, Any] = {}
-    if json_body is not None:
+    headers: dict[str, str] = {}
+    if stream is not None:
+        extra["content"] = stream
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(stream))}
+    elif json_body is not None:
         extra["json"] = clean_strings(json_body)
     if params is not None:
         extra["params"] = {clean_text(k): clean_text(v) for k, v in params.items()}
     if request_timeout is not None:
         extra["timeout"] = request_timeout
     if accept is not None:
-        extra["headers"] = {"Accept": accept}
+        headers["Accept"] = accept
+    if headers:
+        extra["headers"] = headers
     try:
         response = await http.request(method, url, **extra)
     except httpx.RequestError as exc:

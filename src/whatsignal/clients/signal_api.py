@@ -34,7 +34,8 @@ import httpx
 from whatsignal.clients._http import expect_list, fetch_capped, parse_json, path_segment, request
 from whatsignal.clients._signal_groups import SignalGroups
 from whatsignal.clients._signal_parse import About, read_about, read_received, read_send_timestamp
-from whatsignal.convert.safe import safe_filename
+from whatsignal.clients._streamed import StreamedJson
+from whatsignal.convert.safe import clean_strings, clean_text, safe_filename
 from whatsignal.errors import ClientError
 
 __all__ = ["About", "OutboundAttachment", "SignalClient", "attachment_id_ok"]
@@ -78,18 +79,21 @@ class OutboundAttachment:
     filename: str | None = None
 
     def wire(self) -> str:
-        """The ``base64_attachments`` item: ``data:<mime>;filename=<name>;base64,<data>``.
+        """The ``base64_attachments`` item: ``data:<mime>;filename=<name>;base64,<data>``."""
+        return self.wire_head() + base64.b64encode(self.data).decode("ascii")
+
+    def wire_head(self) -> str:
+        """The data URI up to its base64 data.
 
         The file name is made safe (:func:`~whatsignal.convert.safe.safe_filename`: no path,
         no control or bidi characters, bounded), and characters that would end its part of the
         URI (``;``, ``,``) are replaced by ``_``.
         """
-        encoded = base64.b64encode(self.data).decode("ascii")
         mime = self.content_type.split(";", 1)[0].strip() or "application/octet-stream"
         name = ""
         if self.filename:
             name = f";filename={safe_filename(self.filename, mime).translate(_FILENAME_UNSAFE)}"
-        return f"data:{mime}{name};base64,{encoded}"
+        return f"data:{mime}{name};base64,"
 
 
 @attrs.define(eq=False)
@@ -175,8 +179,6 @@ class SignalClient:
             body["quote_author"] = quote_author
             if quote_message is not None:
                 body["quote_message"] = quote_message
-        if attachments:
-            body["base64_attachments"] = [a.wire() for a in attachments]
         if edit_timestamp is not None:
             body["edit_timestamp"] = edit_timestamp
         if text_mode is not None:
@@ -184,7 +186,14 @@ class SignalClient:
         if view_once and attachments:
             body["view_once"] = True
         op = "signal-cli send"
-        response = await request(self._http, "POST", "/v2/send", operation=op, json_body=body)
+        if not attachments:
+            response = await request(self._http, "POST", "/v2/send", operation=op, json_body=body)
+            return read_send_timestamp(op, response, recipients)
+        files = [(clean_text(a.wire_head()), a.data) for a in attachments]
+        streamed = StreamedJson(clean_strings(body), "base64_attachments", files)
+        response = await request(
+            self._http, "POST", "/v2/send", operation=op, json_body=body, stream=streamed
+        )
         return read_send_timestamp(op, response, recipients)
 
     async def react(
