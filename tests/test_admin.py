@@ -187,6 +187,7 @@ async def operator(nursery: trio.Nursery) -> AsyncIterator[Operator]:
             gates=gates,
             doorbells=doorbells,
             waha=WahaClient(waha_http),
+            alerts=store,
         )
         yield Operator(
             admin=admin, store=store, waha=waha, signal=signal, gates=gates, doorbells=doorbells

@@ -26,5 +26,8 @@ def test_demo_shows_both_directions_and_succeeds() -> None:
     assert "bridge -> a new chat with Erin: 'Hi Erin, are you coming too?'" in text
     assert "replies went to the right chats: yes" in text
     assert "let me in" in text
+    assert "2 Book club (group)" in text and "3 +4917012345678" in text  # /chats, newest first
+    assert "default: WhatsApp WORKING" in text  # /status
+    assert "is logged out of WhatsApp" in text and "Write /pair default" in text  # the alert
     forwarded = [line for line in text.splitlines() if "WhatsApp" in line and "let me in" in line]
     assert forwarded == []  # the stranger's message never reached WhatsApp

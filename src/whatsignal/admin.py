@@ -15,11 +15,12 @@ from typing import Any, Protocol
 import attrs
 
 from whatsignal import log as wlog
+from whatsignal.actors.alerts import stopped_by_user
 from whatsignal.clients import SessionInfo, SignalClient
 from whatsignal.errors import ClientError
 from whatsignal.relay.upstreams import SignalUpstream
 from whatsignal.status_board import StatusBoard, queue_label
-from whatsignal.storage import Journal, JournalRow
+from whatsignal.storage import Alerts, Journal, JournalRow
 from whatsignal.web.app import Readiness
 
 __all__ = ["Admin", "describe", "queue_label"]  # queue_label: kept importable from here
@@ -61,6 +62,7 @@ class Admin:
     board: readiness, the status page and the metrics page.
     doorbells: rung when an operator makes rows due again.
     waha: restarts a session, and shows its QR code to pair it.
+    alerts: ``stopped-by-user:<session>``, which a restart forgets (as ``/restart`` does).
     """
 
     board: StatusBoard
@@ -69,6 +71,7 @@ class Admin:
     gates: SignalUpstream
     doorbells: Doorbells
     waha: WahaSessions
+    alerts: Alerts
 
     async def readiness(self) -> Readiness:
         return await self.board.readiness()
@@ -95,6 +98,7 @@ class Admin:
         Raises:
             ClientError: WAHA refused (404: no such session) or did not answer.
         """
+        await self.alerts.clear_alert(stopped_by_user(name))  # its STOPPED alerts again
         await self.waha.restart_session(name)
         log.info("session restarted by an operator", extra={"event": "admin.restart"})
         return (await self.waha.get_session(name)).status

@@ -1,4 +1,6 @@
-"""``python -m whatsignal demo``: the bridge between two simulators, with a live transcript.
+"""``python -m whatsignal demo``: the bridge between two simulators, with a live transcript
+(messages both ways, a stranger refused, `/chats` and `/status`, and the alert of a logged-out
+session).
 
 Needs no configuration, no environment and no network: it starts the WAHA and signal-cli
 simulators and a real :class:`~whatsignal.service.Bridge` in one process (development mode,
@@ -188,6 +190,17 @@ async def _play(out: TextIO, workdir: Path) -> int:
         signal.inject_envelope(STRANGER, message="let me in")
         await _wait(lambda: bridge.metrics.strangers._value.get() >= 1, t)
         t.say("bridge", "the stranger's message was not forwarded to any WhatsApp chat")
+
+        t.say("Signal", "you ask the bridge: '/chats', then '/status'")
+        for command in ("/chats", "/status"):
+            before = len(signal.messages)
+            signal.inject_envelope(YOU, message=command)
+            await _wait(lambda: len(signal.messages) > before, t)  # noqa: B023 - awaited here
+
+        t.say("WhatsApp", "the phone is logged out of WhatsApp Web (session needs a QR scan)")
+        before = len(signal.messages)
+        waha.logout_session(SESSION)
+        await _wait(lambda: len(signal.messages) > before, t)  # the alert, at once
 
         texts = [c.body for c in waha.sent if c.path == "/api/sendText"]
         ok = (

@@ -46,6 +46,7 @@ from whatsignal.clock import Clock, wall_clock
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.relay import Names, Notices, PortalKeeper, Router, Upstreams
+from whatsignal.relay.mutes import MuteBook
 from whatsignal.status_board import StatusBoard
 from whatsignal.storage import SqliteStore
 from whatsignal.web.admission import Admission
@@ -129,6 +130,7 @@ class Bridge:
                 portals = PortalKeeper(
                     store=store, groups=signal_client.group_api, notices=notices, clock=clock
                 )
+                mutes = MuteBook(store=store, clock=clock)
                 statuses, inbox = status_channel()
                 retention = config.retention_days * 86400.0
                 intake = Intake(
@@ -147,6 +149,7 @@ class Bridge:
                     names=names,
                     notices=notices,
                     portals=portals,
+                    mutes=mutes,
                     store=store,
                     engines=table,
                     metrics=metrics,
@@ -160,6 +163,7 @@ class Bridge:
                     metrics=metrics,
                     clock=clock,
                     portals=portals,
+                    mutes=mutes,
                 )
                 settings = wiring.receiver_settings(config, self.websocket_connect)
                 control_inbox, control_orders = control_channel()
@@ -247,6 +251,8 @@ class Bridge:
                     notices=notices,
                     store=store,
                     sessions=view,
+                    mutes=mutes,
+                    ring=doorbells.ring_all,
                     clock=clock,
                     settings=ControlSettings(
                         window=self.tuning.pair_window, poll=self.tuning.pair_poll
@@ -271,6 +277,7 @@ class Bridge:
                     gates=upstreams.signal,
                     doorbells=doorbells,
                     waha=waha,
+                    alerts=store,
                 )
                 # WAHA's webhooks wait (503, WAHA retries) while the backlog is over its bound.
                 admission = Admission(

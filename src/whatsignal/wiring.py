@@ -42,6 +42,7 @@ from whatsignal.relay import (
     WhatsAppUpstream,
 )
 from whatsignal.relay.identities import Identities
+from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.send_once import Engines
 from whatsignal.reliability import Backoff
@@ -147,6 +148,7 @@ def relay(
     names: Names,
     notices: Notices,
     portals: PortalKeeper,
+    mutes: MuteBook,
     store: Store,
     engines: Engines,
     metrics: Metrics,
@@ -156,6 +158,7 @@ def relay(
     media = media_policy(config)
     return Relay(
         channels=channels,
+        mutes=mutes,
         to_signal=ToSignal(
             upstreams=upstreams,
             names=names,

@@ -4,7 +4,7 @@ answered in Signal without taking anything else down."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 import pytest
@@ -17,7 +17,7 @@ from whatsignal.clients import OutboundAttachment, SessionInfo
 from whatsignal.errors import ApiError, TransportError
 from whatsignal.relay import control_texts as texts
 from whatsignal.relay.decision import ControlRequest
-from whatsignal.storage import JournalRow
+from whatsignal.storage import JournalRow, Mute
 
 BRIDGE, ME = "+15550000001", "+15551110001"
 
@@ -96,6 +96,14 @@ class Store:
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]:
         return []
 
+    async def resurrect(self, row_id: int) -> bool:
+        return False
+
+
+class NoMutes:
+    async def of_sessions(self, sessions: Iterable[str]) -> dict[str, list[Mute]]:
+        return {}
+
 
 class View:
     def status(self, session: str) -> str | None:
@@ -115,6 +123,8 @@ def _controller(waha: ScriptedWaha, told: Told, store: Store) -> Controller:
         notices=told,
         store=store,
         sessions=View(),
+        mutes=NoMutes(),
+        ring=lambda: None,
         clock=lambda: 1_700_000_000.0,
         settings=ControlSettings(window=120.0, poll=2.0, settle=30.0),
     )

@@ -23,6 +23,7 @@ from whatsignal.clients import SignalClient
 from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.relay import Decision, Notices, PortalKeeper, Router
+from whatsignal.relay.mutes import MuteBook
 from whatsignal.reliability import Backoff
 from whatsignal.storage import JournalRow, SqliteStore
 
@@ -85,6 +86,7 @@ def _receiver(
             portals=PortalKeeper(
                 store=store, groups=signal.group_api, notices=Notices(signal=signal), clock=clock
             ),
+            mutes=MuteBook(store=store, clock=clock),
         ),
         notices=Notices(signal=signal),
         control=control_channel()[0],

@@ -49,6 +49,24 @@ from whatsignal.convert.commands import Command, parse
                 "invalid", "usage: /pair session, or /pair session +491701234567 for a pairing code"
             ),
         ),
+        ("  /status", Command("status")),
+        ("/retry", Command("retry")),
+        ("/RETRY work", Command("retry", session="work")),
+        ("/chats", Command("chats")),
+        ("/chats 3", Command("invalid", "usage: /chats")),
+        ("/to 3 see you", Command("to", "see you", index=3)),
+        ("/To  12  two\nlines", Command("to", "two\nlines", index=12)),
+        ("/to 3", Command("invalid", "usage: /to N your text (N from /chats)")),
+        ("/mute", Command("mute")),
+        ("/Mute 2", Command("mute", index=2)),
+        ("/unmute  4 ", Command("unmute", index=4)),
+        (
+            "/mute Bob",
+            Command(
+                "invalid",
+                "usage: /mute N (N from /chats), or /mute quoting a message of the chat",
+            ),
+        ),
     ],
 )
 def test_parse(text: str | None, expected: Command | None) -> None:

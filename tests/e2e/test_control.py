@@ -182,8 +182,11 @@ async def test_the_admin_api_restarts_a_session_and_shows_its_qr_code(tmp_path: 
     async with world(tmp_path, bridge_factory=with_admin_token(ADMIN), waha_options=QUICK_QR) as w:
         assert (await post(w, "/admin/sessions/personal/restart")).status_code == 401
         assert (await get(w, "/admin/sessions/personal/qr", token="wrong")).status_code == 401
+        await w.parts.store.raise_alert(stopped_by_user("personal"), at=1.0)  # as /stop does
         restarted = await post(w, "/admin/sessions/personal/restart", token=ADMIN)
         assert restarted.status_code == 200
+        # Restarted by an operator: its STOPPED alerts again, as after /restart in Signal.
+        assert not await w.parts.store.alert_raised(stopped_by_user("personal"))
         assert restarted.json()["session"] == "personal"
         assert "STOPPED" in _statuses(w, "personal")
         assert (await post(w, "/admin/sessions/nosuch/restart", token=ADMIN)).status_code == 404

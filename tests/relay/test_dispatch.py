@@ -27,13 +27,18 @@ from whatsignal.channels import ChannelMap, Route
 from whatsignal.clients import SignalClient
 from whatsignal.errors import PayloadError
 from whatsignal.relay import Names, Notices, Relay, ToSignal, ToWhatsApp
+from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.notices import dead_from_signal, dead_from_whatsapp
-from whatsignal.storage import JournalRow
+from whatsignal.storage import JournalRow, SqliteStore
 
 
 @pytest.fixture
 def relay(
-    to_signal: ToSignal, to_whatsapp: ToWhatsApp, names: Names, signal_client: SignalClient
+    to_signal: ToSignal,
+    to_whatsapp: ToWhatsApp,
+    names: Names,
+    signal_client: SignalClient,
+    store: SqliteStore,
 ) -> Relay:
     """The relay of a bridge whose only channel is the ``personal`` session's."""
     return Relay(
@@ -42,6 +47,7 @@ def relay(
         to_whatsapp=to_whatsapp,
         names=names,
         notices=Notices(signal=signal_client),
+        mutes=MuteBook(store=store, clock=lambda: 1_700_000_000.0),
     )
 
 

@@ -26,6 +26,7 @@ from whatsignal.clients import SignalClient, open_http_client
 from whatsignal.convert import commands
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE, Notices
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.router import NOTICE_SIGNAL_GROUP, Decision, Router, SenderUnknown
@@ -243,6 +244,7 @@ class World:
                 notices=Notices(signal=self.signal),
                 clock=lambda: self.now[0],
             ),
+            mutes=MuteBook(store=self.store, clock=lambda: self.now[0]),
         )
 
     async def decide(self, item: SigReceived) -> Decision:

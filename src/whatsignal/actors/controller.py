@@ -7,10 +7,13 @@ controller's own nursery, so a two-minute ``/pair`` holds up nothing else, and a
 fails is answered in Signal and goes no further:
 
 * ``/status``: each session's WAHA state, worker state, waiting messages and dead letters,
-  and whether the bridge number is paused by a Signal rate limit;
+  its muted chats and the messages they held back, and whether the bridge number is paused
+  by a Signal rate limit;
 * ``/start``, ``/stop``, ``/restart``: through WAHA's session API, answered with the state
   the session reached (``/stop`` first records ``stopped-by-user:<session>`` so the STOPPED
   alert stays quiet; ``/start`` and ``/restart`` forget it);
+* ``/retry``: the dead letters of the destination's sessions are made due again (their
+  pollers are rung), answered with how many;
 * ``/pair``: a STOPPED session is started first; then, every ``poll`` seconds until the
   session is WORKING or ``window`` seconds have passed, WAHA's QR code is fetched and sent as
   an image whenever it changed (or, with a phone number, one pairing code is asked for and
@@ -21,7 +24,7 @@ fails is answered in Signal and goes no further:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NoReturn, Protocol
 
 import attrs
@@ -34,7 +37,7 @@ from whatsignal.clock import Clock
 from whatsignal.errors import ApiError, ClientError
 from whatsignal.relay import control_texts as texts
 from whatsignal.relay.decision import ControlRequest
-from whatsignal.storage import Alerts, JournalRow
+from whatsignal.storage import Alerts, JournalRow, Mute
 
 __all__ = ["BridgeView", "ControlInbox", "ControlSettings", "Controller", "control_channel"]
 
@@ -82,6 +85,14 @@ class ControlStore(Alerts, Protocol):
     async def pending_stats(self) -> dict[str, tuple[int, float]]: ...
 
     async def dead_letters(self, *, limit: int = 100) -> list[JournalRow]: ...
+
+    async def resurrect(self, row_id: int) -> bool: ...
+
+
+class MuteCounts(Protocol):
+    """The muted chats of some sessions (:class:`~whatsignal.relay.mutes.MuteBook`)."""
+
+    async def of_sessions(self, sessions: Iterable[str]) -> dict[str, list[Mute]]: ...
 
 
 class SessionsView(Protocol):
@@ -138,6 +149,9 @@ class Controller:
     notices: Teller
     store: ControlStore
     sessions: SessionsView
+    mutes: MuteCounts
+    ring: Callable[[], None]
+    """Rings every queue's doorbell (``/retry`` made rows due)."""
     clock: Clock
     settings: ControlSettings = ControlSettings()
     _pairings: dict[str, trio.CancelScope] = attrs.field(factory=dict, init=False)
@@ -161,6 +175,8 @@ class Controller:
                 await self._status(request)
             elif request.action == "pair":
                 await self._pair(request, session)
+            elif request.action == "retry":
+                await self._retry(request)
             else:
                 await self._steer(request, session)
         except ClientError as error:
@@ -183,6 +199,7 @@ class Controller:
         dead: dict[str, int] = {}
         for row in await self.store.dead_letters(limit=DEAD_LETTERS_READ):
             dead[row.queue] = dead.get(row.queue, 0) + 1
+        muted = await self.mutes.of_sessions(request.sessions)
         lines = [
             texts.SessionLine(
                 name=name,
@@ -190,11 +207,25 @@ class Controller:
                 worker=self.sessions.worker(name),
                 waiting=pending.get(name, (0, 0.0))[0],
                 dead=dead.get(name, 0),
+                muted=len(muted.get(name, ())),
+                held=sum(mute.held for mute in muted.get(name, ())),
             )
             for name in request.sessions
         ]
         signal_state = self.sessions.signal_state(request.bridge_number)
         await self._say(request, texts.status_report(lines, signal_state))
+
+    # /retry -------------------------------------------------------------------------------
+
+    async def _retry(self, request: ControlRequest) -> None:
+        again = 0
+        for row in await self.store.dead_letters(limit=DEAD_LETTERS_READ):
+            if row.queue in request.sessions and await self.store.resurrect(row.id):
+                again += 1
+        if again:
+            self.ring()
+        log.info("dead letters retried by their user", extra={"event": "control.retry"})
+        await self._say(request, texts.retried(again))
 
     # /start, /stop, /restart --------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The router's side of the control commands (``/status``, ``/start``, ``/stop``,
-``/restart``, ``/pair``): who may give them, and which sessions they are about.
+``/restart``, ``/pair``, ``/retry``): who may give them, and which sessions they are about.
 
 ``/pair`` hands a WhatsApp account over, so a control command counts only when signal-cli
 itself says the destination sent it: the envelope's own ``sourceNumber``, or, for a
@@ -75,7 +75,7 @@ async def control_decision(
         if command.session not in own:
             return Decision(ignore="unknown session", notice=no_such_session(command.session))
         sessions = (command.session,)
-    elif name == "status" and own:
+    elif name in ("status", "retry") and own:
         sessions = tuple(own)
     elif len(own) == 1:
         sessions = (own[0],)

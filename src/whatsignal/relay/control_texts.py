@@ -1,5 +1,5 @@
 """What the bridge answers, in Signal, to the control commands (``/status``, ``/start``,
-``/stop``, ``/restart``, ``/pair``). Pure: texts only."""
+``/stop``, ``/restart``, ``/pair``, ``/retry``). Pure: texts only."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "pair_stopped",
     "pair_timed_out",
     "paired",
+    "retried",
     "status_report",
     "steered",
 ]
@@ -33,6 +34,8 @@ class SessionLine:
     worker: str
     waiting: int
     dead: int
+    muted: int = 0
+    held: int = 0
 
 
 def pair_qr(session: str, minutes: int) -> str:
@@ -94,6 +97,15 @@ def control_failed(action: str, session: str, reason: str) -> str:
     )
 
 
+def retried(count: int) -> str:
+    if not count:
+        return "✅ whatsignal: you have no dead letters: nothing to retry."
+    return (
+        f"🔁 whatsignal: {count} dead letter(s) will be sent again now; you are told if one "
+        "fails again."
+    )
+
+
 def status_report(lines: Sequence[SessionLine], signal_state: str) -> str:
     """``/status``: each session with its WAHA state, worker, queue and dead letters."""
     out = ["📋 whatsignal status"]
@@ -101,6 +113,7 @@ def status_report(lines: Sequence[SessionLine], signal_state: str) -> str:
         out.append(
             f"{line.name}: WhatsApp {line.status or 'unknown'}; worker {line.worker}; "
             f"{line.waiting} waiting; {line.dead} dead letters"
+            + (f"; {line.muted} muted chats ({line.held} messages held)" if line.muted else "")
         )
     out.append(f"Signal: {signal_state}")
     return "\n".join(out)

@@ -19,7 +19,8 @@ class ControlRequest:
     Attributes:
         action: the command's name (one of :data:`whatsignal.convert.commands.CONTROL`).
         sessions: the sessions it is about, each one of the destination's own channels
-            (``/status`` without a session: all of them; the others: exactly one).
+            (``/status`` and ``/retry`` without a session: all of them; the others:
+            exactly one).
         phone: ``/pair``'s phone number, when a pairing code is asked for.
     """
 

@@ -1,7 +1,8 @@
 """Relay: the one thing a session's poller calls for each of its rows.
 
 It finds the row's channel, hands the row to its direction (:class:`ToSignal` for WhatsApp
-events, :class:`ToWhatsApp` for routed Signal envelopes), and, when the poller gives a row up,
+events, :class:`ToWhatsApp` for routed Signal envelopes; a muted chat's events are held back,
+:mod:`whatsignal.relay.mutes`), and, when the poller gives a row up,
 tells the person in Signal what was not delivered.
 """
 
@@ -16,6 +17,7 @@ from whatsignal.channels import ChannelMap
 from whatsignal.convert.text import chat_number
 from whatsignal.errors import PayloadError
 from whatsignal.relay.identities import is_lid, lid_label
+from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.names import Names
 from whatsignal.relay.notices import (
     Notices,
@@ -54,6 +56,7 @@ class Relay:
     to_whatsapp: ToWhatsApp
     names: Names
     notices: Notices
+    mutes: MuteBook
 
     async def handle(self, row: JournalRow) -> Sequence[MessageMapping]:
         """Relay one pending row of a session's queue; returns the mappings to record.
@@ -67,6 +70,8 @@ class Relay:
         if route is None:
             raise PayloadError(f"session {row.queue!r} has no channel any more")
         if row.source == "whatsapp":
+            if await self.mutes.holds(row.queue, row.chat, row.kind):
+                return ()  # muted from Signal: it stays in WhatsApp, counted (relay/mutes.py)
             return await self.to_signal.handle(route, row)
         return await self.to_whatsapp.handle(route, row)
 

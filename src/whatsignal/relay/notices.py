@@ -29,6 +29,10 @@ __all__ = [
 
 log = logging.getLogger("whatsignal.notices")
 
+NOTICE_NO_SESSION = (
+    "⚠️ whatsignal: no WhatsApp session is known yet to start a chat through; "
+    "try again in a moment, or name it: /to session:+491701234567 your text"
+)
 NOTICE_NO_CHAT = (
     "⚠️ whatsignal: there is no WhatsApp chat to send this to yet. Reply to (quote) a forwarded "
     "message to choose the chat, or write /to +491701234567 your text to start one."

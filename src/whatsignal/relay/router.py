@@ -65,19 +65,16 @@ from whatsignal.convert.text import quoted_sender
 from whatsignal.errors import ClientError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
-from whatsignal.relay.control import control_decision, no_such_session
+from whatsignal.relay.chat_commands import ChatCommands
+from whatsignal.relay.control import control_decision
 from whatsignal.relay.decision import Decision, decided, group_of, is_group_update
 from whatsignal.relay.identities import canonical_chat
-from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_UNKNOWN_QUOTE
+from whatsignal.relay.mutes import MuteBook
+from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_NO_SESSION, NOTICE_UNKNOWN_QUOTE
 from whatsignal.relay.portals import PortalKeeper
-from whatsignal.storage import Caches, Mappings, MessageMapping
+from whatsignal.storage import Caches, Chats, Mappings, MessageMapping
 
 __all__ = ["NOTICE_NO_SESSION", "NOTICE_SIGNAL_GROUP", "Decision", "Router", "SessionView"]
-
-NOTICE_NO_SESSION = (
-    "⚠️ whatsignal: no WhatsApp session is known yet to start a chat through; "
-    "try again in a moment, or name it: /to session:+491701234567 your text"
-)
 
 NOTICE_SIGNAL_GROUP = (
     "⚠️ whatsignal: messages you write in Signal groups are not sent to WhatsApp. Write to this "
@@ -90,7 +87,7 @@ SENDER_RETRY_SEC = 5.0
 log = logging.getLogger("whatsignal.router")
 
 
-class RouterStore(Mappings, Caches, Protocol):
+class RouterStore(Mappings, Caches, Chats, Protocol):
     """What the router reads and learns: mappings, group names, Signal identities."""
 
 
@@ -124,6 +121,8 @@ class Router:
     metrics: Metrics
     clock: Clock
     portals: PortalKeeper
+    mutes: MuteBook
+    _chats: ChatCommands = attrs.field(init=False)
     _last_routed: dict[tuple[str, str], _RoutedTo] = attrs.field(factory=dict, init=False)
     """Per ``(bridge number, destination)``: where its latest message was routed."""
     _known_identities: dict[str, str] = attrs.field(factory=dict, init=False)
@@ -131,6 +130,16 @@ class Router:
     or refused because they contradict a known pairing): saves two reads per envelope."""
     _told_groups: set[tuple[str, str, str]] = attrs.field(factory=set, init=False)
     """``(bridge number, destination, group id)`` already told that groups are not bridged."""
+
+    def __attrs_post_init__(self) -> None:
+        self._chats = ChatCommands(
+            store=self.store,
+            mutes=self.mutes,
+            serves=self._serves,
+            latest=self._latest,
+            channels=self.channels,
+            sessions=self.sessions,
+        )
 
     async def learn(self, items: Iterable[SigReceived]) -> None:
         """Learn uuid <-> number pairings from envelopes signal-cli itself handed out.
@@ -261,7 +270,11 @@ class Router:
                 command, item, key, signal=self.signal, channels=self.channels, known=known
             )
         if command is not None and command.name != "escaped":
-            return await self._command(command, key)
+            quoted = data.quote.id if data.quote is not None else None
+            decision = await self._chats.decide(command, key, quoted)
+            if decision.session is None or decision.chat is None:
+                return decision
+            return await self._routed(key, decision.session, decision.chat)
         if portal is not None:  # whatever is written in a portal goes to its chat
             return Decision(session=portal.session, chat=portal.chat_id)
         if data.quote is not None:
@@ -342,34 +355,6 @@ class Router:
                 return found
         log.info("quoted text names a sender whose latest chat is not the quoted one; not routed")
         return None
-
-    async def _command(self, command: commands.Command, key: tuple[str, str]) -> Decision:
-        """Answer ``/help`` and bad commands in Signal; route ``/to`` to the chat it names."""
-        if command.name == "help":
-            return Decision(ignore="command", notice=commands.HELP)
-        if command.name == "invalid":
-            return Decision(ignore="invalid command", notice=f"⚠️ whatsignal: {command.text}")
-        assert command.number is not None
-        session = command.session
-        sessions = self.channels.sessions_for(key[1], key[0], self.sessions.known())
-        if session is None:
-            latest = await self._latest(key)
-            if latest is not None:
-                session = latest.session
-            elif len(sessions) == 1:
-                session = sessions[0]
-            elif not sessions:
-                return Decision(ignore="no session", notice=NOTICE_NO_SESSION)
-            else:
-                choices = ", ".join(sorted(sessions))
-                notice = (
-                    f"⚠️ whatsignal: say which WhatsApp session, e.g. /to {sessions[0]}:... "
-                    f"({choices})"
-                )
-                return Decision(ignore="session not given", notice=notice)
-        if session not in sessions:
-            return Decision(ignore="unknown session", notice=no_such_session(session))
-        return await self._routed(key, session, command.number.lstrip("+") + "@c.us")
 
     def _group_message(self, key: tuple[str, str], group: str) -> Decision:
         """A destination wrote in a Signal group: never forwarded; told once per group."""

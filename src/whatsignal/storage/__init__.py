@@ -21,6 +21,9 @@ from whatsignal.storage.base import Portals as Portals
 from whatsignal.storage.base import Retention as Retention
 from whatsignal.storage.base import SendParts as SendParts
 from whatsignal.storage.base import Store as Store
+from whatsignal.storage.chats import ChatActivity as ChatActivity
+from whatsignal.storage.chats import Chats as Chats
+from whatsignal.storage.chats import Mute as Mute
 from whatsignal.storage.crypto import KeyMaterial as KeyMaterial
 from whatsignal.storage.lids import LidPairing as LidPairing
 from whatsignal.storage.migrations import LATEST_VERSION as LATEST_VERSION
@@ -56,6 +59,8 @@ __all__ = [
     "SYNCHRONOUS_MODES",
     "Alerts",
     "Caches",
+    "ChatActivity",
+    "Chats",
     "Contact",
     "Direction",
     "Group",
@@ -68,6 +73,7 @@ __all__ = [
     "LidPairing",
     "Mappings",
     "MessageMapping",
+    "Mute",
     "Portal",
     "PortalState",
     "Portals",

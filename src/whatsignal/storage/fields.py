@@ -99,6 +99,8 @@ FIELDS: tuple[Field, ...] = (
     _looked_up("portals", "internal_id"),
     _sealed("portals", "group_id"),
     _sealed("portals", "name"),
+    _looked_up("muted_chats", "session"),
+    _looked_up("muted_chats", "chat_id"),
 )
 """Every protected column, grouped by table in the order the re-encryption walks them."""
 

@@ -263,6 +263,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE message_mappings ADD COLUMN signal_group BLOB",
         ),
     ),
+    Migration(
+        9,
+        "chats muted from Signal",
+        (
+            # One row per muted chat (storage/chats.py): since when, and how many of its
+            # messages were held back; the session and chat are looked up.
+            """
+            CREATE TABLE muted_chats (
+                session     TEXT NOT NULL,
+                session_enc BLOB,
+                chat_id     TEXT NOT NULL,
+                chat_id_enc BLOB,
+                since       REAL NOT NULL,
+                held        INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (session, chat_id)
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

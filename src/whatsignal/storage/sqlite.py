@@ -47,6 +47,7 @@ from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.alerts import AlertsSql
 from whatsignal.storage.base import Store
+from whatsignal.storage.chats import ChatsSql
 from whatsignal.storage.crypto import KDF_ITERATIONS, Codec, KeyMaterial, PlainCodec
 from whatsignal.storage.lids import LidPairing
 from whatsignal.storage.migrations import migrate
@@ -83,7 +84,7 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.define(eq=False)
-class SqliteStore(AlertsSql, Store):
+class SqliteStore(AlertsSql, ChatsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the

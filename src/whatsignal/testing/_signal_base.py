@@ -113,6 +113,9 @@ class SignalBase(SimulatorBase):
     """How many next group creations answer 429 (Signal's rate limit on creating groups)."""
     profile_names: dict[str, str] = attrs.field(init=False, factory=dict)
     """The profile name each registered number was given (``PUT /v1/profiles``)."""
+    profile_required: bool = attrs.field(init=False, default=False)
+    """Whether making a group needs a profile name first (groups v2 do: a number never given
+    one is refused with a 400 asking to update the profile)."""
     _people: dict[str, Person] = attrs.field(init=False, factory=dict)
     _queues: dict[str, list[Queued]] = attrs.field(init=False, factory=dict)
     _arrived: trio.Event = attrs.field(init=False, factory=trio.Event)
@@ -191,6 +194,7 @@ class SignalBase(SimulatorBase):
         self.invite_only.clear()
         self.group_rate_limits = 0
         self.profile_names.clear()
+        self.profile_required = False
         self._queues.clear()
         self._rate_limits.clear()
         self._early_faults.clear()

@@ -72,6 +72,8 @@ def add_group_routes(app: QuartTrio, fake: SignalBase) -> None:
         body = await read_body(fake, "api.CreateGroupRequest")
         require_account(fake, number)
         check_request(fake, "api.CreateGroupRequest", body)
+        if fake.profile_required and number not in fake.profile_names:
+            return error_response("Couldn't create group: please first update your profile", 400)
         if fake.group_rate_limits > 0:
             fake.group_rate_limits -= 1
             answer = {"error": RATE_LIMIT, "challenge_tokens": [secrets.token_hex(8)]}
