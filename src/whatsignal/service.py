@@ -41,6 +41,7 @@ from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
 from whatsignal.actors.session_poller import InFlight, SessionPoller
 from whatsignal.actors.session_table import SessionTable
+from whatsignal.actors.typist import typing_channel
 from whatsignal.admin import Admin
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.intake import Intake, signal_queue
@@ -126,8 +127,13 @@ class Bridge:
                 upstreams = wiring.upstreams(waha, signal_client, metrics, self.tuning)
                 names = wiring.names(config, store, waha, clock)
                 notices = Notices(signal=signal_client)
+                typing_door, typing_inbox = typing_channel()
                 portals = PortalKeeper(
-                    store=store, groups=signal_client.group_api, notices=notices, clock=clock
+                    store=store,
+                    groups=signal_client.group_api,
+                    notices=notices,
+                    clock=clock,
+                    watch=typing_door,
                 )
                 statuses, inbox = status_channel()
                 retention = config.retention_days * 86400.0
@@ -139,6 +145,7 @@ class Bridge:
                     clock=clock,
                     session_status=statuses,
                     horizon=dedupe_horizon(retention),
+                    typing=typing_door,
                 )
                 relay = wiring.relay(
                     config,
@@ -253,6 +260,8 @@ class Bridge:
                     ),
                 )
                 await nursery.start(controller.run)
+                typing = (router, portals, channels, store, waha, signal_client)
+                await nursery.start(wiring.typist(typing_inbox, *typing).run)
                 board = StatusBoard(
                     version=__version__,
                     journal=store,

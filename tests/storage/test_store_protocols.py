@@ -43,7 +43,7 @@ def test_each_method_sits_with_its_concern() -> None:
     assert {"mapping_by_whatsapp_id", "latest_mapping", "update_delivery"} <= _declared(Mappings)
     assert {"put_contact", "get_group", "number_for_uuid", "lid_pairing"} <= _declared(Caches)
     assert _declared(SendParts) == {"send_parts", "put_send_part"}
-    assert _declared(Portals) == {"portal", "portal_by_group", "put_portal"}
+    assert _declared(Portals) == {"portal", "portal_by_group", "put_portal", "active_portals"}
     assert _declared(Retention) == {"prune"}
     assert _declared(Health) == {"check_health"}
 

@@ -129,3 +129,9 @@ def by_internal_id(
             (codec.lookup(bridge_number), codec.lookup(internal_id)),
         ).fetchone(),
     )
+
+
+def active(conn: sqlite3.Connection, codec: Codec) -> list[Portal]:
+    """Every active portal (the typist subscribes to their chats' presence at start)."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM portals WHERE state = 'active'").fetchall()
+    return [portal for row in rows if (portal := _row_to_portal(codec, row)) is not None]

@@ -10,11 +10,10 @@ With encryption key material (secure mode), every protected field goes through a
 a plaintext database in place, while the store opens); without, through the plain codec.
 ``secure_delete`` is on, so deleted rows are zeroed rather than left in free pages.
 
-Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``
-and ``caches.py``. Each method binds one of those functions to its arguments and to the
-time read from the store's ``clock`` (on the trio thread, never the database thread) and
-hands it to the database thread as one work item: one transaction, or one savepoint of a
-group-committed one.
+Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``,
+``caches.py`` and the like. Each method binds one of those functions to its arguments and to
+the time read from the store's ``clock`` (on the trio thread, never the database thread) and
+hands it to the database thread as one work item (a transaction, or a group commit's savepoint).
 
 Resource handling:
     ``await nursery.start(store.run)`` opens the database, migrates it and returns the
@@ -383,6 +382,9 @@ class SqliteStore(AlertsSql, Store):
 
     async def put_portal(self, portal: Portal) -> None:
         await self._write(_portals.put, portal)
+
+    async def active_portals(self) -> list[Portal]:
+        return await self._read(_portals.active)
 
     # ---- Health -------------------------------------------------------------------------
 
