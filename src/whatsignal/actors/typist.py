@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import attrs
 import trio
 
 from whatsignal.convert.presence import ChatTyping, SignalTyping, TypingNews, Watch
-from whatsignal.relay.typing_relay import Target, TypingRelay
+from whatsignal.relay.typing_relay import Target
 
-__all__ = ["EXPIRY", "REFRESH", "TypingDoor", "Typist", "typing_channel"]
+__all__ = ["EXPIRY", "REFRESH", "Targets", "TypingDoor", "Typist", "typing_channel"]
 
 log = logging.getLogger("whatsignal.typing")
 
@@ -47,6 +47,16 @@ CALL_TIMEOUT = 5.0
 
 _Source = tuple[str, ...]
 """Who types where: ``("whatsapp", session, chat)`` or ``("signal", number, sender, group)``."""
+
+
+class Targets(Protocol):
+    """Where typing shows and how (:class:`~whatsignal.relay.typing_relay.TypingRelay`)."""
+
+    async def whatsapp_target(self, news: SignalTyping) -> Target | None: ...
+    async def signal_target(self, session: str, chat: str) -> Target | None: ...
+    async def show(self, target: Target, *, on: bool) -> None: ...
+    async def subscribe(self, session: str, chat: str) -> None: ...
+    async def portal_chats(self) -> list[tuple[str, str]]: ...
 
 
 @attrs.define(eq=False)
@@ -90,7 +100,7 @@ class Typist:
     """The actor: one loop over its inbox and the deadlines of the indicators it shows."""
 
     inbox: trio.MemoryReceiveChannel[TypingNews]
-    relay: TypingRelay
+    relay: Targets
     refresh: float = REFRESH
     expiry: float = EXPIRY
     call_timeout: float = CALL_TIMEOUT
