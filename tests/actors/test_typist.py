@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import attrs
 import pytest
 import trio
@@ -51,11 +49,11 @@ def typing_envelope(action: str) -> SignalTyping:
 
 
 @pytest.fixture
-async def started(nursery: trio.Nursery) -> AsyncIterator[tuple[TypingDoor, FakeTargets]]:
+async def started(nursery: trio.Nursery) -> tuple[TypingDoor, FakeTargets]:
     relay = FakeTargets(targets={"alice": PORTAL}, portals=[("personal", "old@c.us")])
     door, inbox = typing_channel()
     await nursery.start(Typist(inbox=inbox, relay=relay).run)
-    yield door, relay
+    return door, relay
 
 
 async def settle(seconds: float) -> None:
