@@ -136,7 +136,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from whatsignal.config import load_config
     from whatsignal.log import configure_logging
-    from whatsignal.service import serve
+    from whatsignal.running import serve
 
     config = load_config(args.config)
     if args.log_level == "debug" and not config.development:

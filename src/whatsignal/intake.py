@@ -40,6 +40,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.channels import ChannelMap
 from whatsignal.clock import Clock
+from whatsignal.convert.presence import ChatTyping, TypingInbox, chat_typing, signal_typing
 from whatsignal.errors import PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
@@ -162,6 +163,7 @@ class Intake:
         horizon: seconds; a journaled kind of event older than this is ignored (see the
             module's docstring). None: no check. It must stay short of the retention of done
             rows, which is what makes a redelivery a no-op.
+        typing: where typing news goes (the typist), never journaled; None: not bridged.
     """
 
     store: Journal
@@ -171,6 +173,7 @@ class Intake:
     clock: Clock
     session_status: trio.MemorySendChannel[StatusEvent] | None = None
     horizon: float | None = None
+    typing: TypingInbox | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -263,6 +266,17 @@ class Intake:
                 log.debug("session status inbox full; the next listing catches up")
             self._count("whatsapp", event.event, Outcome.ACCEPTED)
             return Outcome.ACCEPTED
+        if event.event == "presence.update":  # typing: handed on, never journaled
+            news = (
+                chat_typing(event, self.clock())
+                if self.channels.configured(event.session)
+                else None
+            )
+            if self.typing is not None:
+                self.typing.offer(news)
+            outcome = Outcome.IGNORED if news is None else Outcome.ACCEPTED
+            self._count("whatsapp", event.event, outcome)
+            return outcome
         row = self.whatsapp_event(event, raw)
         if isinstance(row, str):
             log.debug("ignored %s on %s: %s", event.event, event.session, row)
@@ -276,6 +290,8 @@ class Intake:
         self._count("whatsapp", event.event, outcome)
         if row_id is not None:
             self.doorbells.ring(row.queue)
+            if self.typing is not None and row.kind == "message" and row.chat is not None:
+                self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
         return outcome
 
     def _age(self, stamp: float) -> float | None:
@@ -345,6 +361,8 @@ class Intake:
                 self._count("signal", via, "malformed")
                 outcomes.append(Outcome.IGNORED)
                 continue
+            if self.typing is not None and item.envelope.typing_message is not None:
+                self.typing.offer(signal_typing(item, raw, self.clock()))
             row = self.signal_event(item, raw)
             if isinstance(row, str):
                 log.debug("ignored envelope from %s: %s", wlog.phone(item.envelope.sender), row)

@@ -14,7 +14,6 @@ still runs at the deadline is cancelled. An idle bridge stops at once.
 from __future__ import annotations
 
 import logging
-import signal
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
 from whatsignal.actors.session_poller import InFlight, SessionPoller
 from whatsignal.actors.session_table import SessionTable
+from whatsignal.actors.typist import typing_channel
 from whatsignal.admin import Admin
 from whatsignal.clock import Clock, wall_clock
 from whatsignal.intake import Intake, signal_queue
@@ -57,7 +57,7 @@ from whatsignal.wiring import Tuning
 if TYPE_CHECKING:
     from whatsignal.config import Config
 
-__all__ = ["Bridge", "Parts", "Tuning", "serve"]
+__all__ = ["Bridge", "Parts", "Tuning"]
 
 log = logging.getLogger("whatsignal.bridge")
 
@@ -127,8 +127,13 @@ class Bridge:
                 upstreams = wiring.upstreams(waha, signal_client, metrics, self.tuning)
                 names = wiring.names(config, store, waha, clock)
                 notices = Notices(signal=signal_client)
+                typing_door, typing_inbox = typing_channel()
                 portals = PortalKeeper(
-                    store=store, groups=signal_client.group_api, notices=notices, clock=clock
+                    store=store,
+                    groups=signal_client.group_api,
+                    notices=notices,
+                    clock=clock,
+                    watch=typing_door,
                 )
                 mutes = MuteBook(store=store, clock=clock)
                 statuses, inbox = status_channel()
@@ -141,6 +146,7 @@ class Bridge:
                     clock=clock,
                     session_status=statuses,
                     horizon=dedupe_horizon(retention),
+                    typing=typing_door,
                 )
                 relay = wiring.relay(
                     config,
@@ -259,6 +265,8 @@ class Bridge:
                     ),
                 )
                 await nursery.start(controller.run)
+                typing = (router, portals, channels, store, waha, signal_client)
+                await nursery.start(wiring.typist(typing_inbox, *typing).run)
                 board = StatusBoard(
                     version=__version__,
                     journal=store,
@@ -358,35 +366,3 @@ def _holding_replies(registry: PollerRegistry, session: str) -> bool:
     """Whether ``session``'s poller holds replies now (it tells the recovery itself)."""
     poller = registry.poller(session)
     return isinstance(poller, SessionPoller) and poller.holding_replies
-
-
-async def _watch_signals(
-    bridge: Bridge, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if not bridge.stopping:
-                log.info(
-                    "%s received: stopping gracefully (within %ss; send again to stop at once)",
-                    name,
-                    bridge.config.server.shutdown_grace_sec,
-                )
-                bridge.stop()
-            else:
-                log.warning("%s received again: stopping now", name)
-                bridge.stop_now()
-
-
-async def serve(config: Config) -> None:
-    """Run the bridge until SIGINT/SIGTERM (the ``run`` command).
-
-    The signal watcher lives outside the bridge's scope and is cancelled once the bridge has
-    returned, so an idle bridge exits as soon as it has drained rather than at the deadline.
-    """
-    bridge = Bridge(config)
-    async with trio.open_nursery() as root:
-        await root.start(_watch_signals, bridge)
-        await bridge.run()
-        root.cancel_scope.cancel(reason="bridge finished")

@@ -31,9 +31,11 @@ BRIDGE_EVENTS: tuple[str, ...] = (
     "message.edited",
     "message.revoked",
     "session.status",
+    "presence.update",
 )
-"""The WAHA events the bridge acts on. ``message.any`` is left out on purpose: with
-``message`` as well, every message would arrive twice."""
+"""The WAHA events the bridge acts on (``presence.update``: typing, of subscribed chats).
+``message.any`` is left out on purpose: with ``message`` as well, every message would arrive
+twice."""
 
 WEBHOOK_PATH = "/webhook/whatsapp"
 

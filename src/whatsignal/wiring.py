@@ -24,10 +24,12 @@ from whatsignal.actors.registry import SessionControl
 from whatsignal.actors.session_monitor import Forget, SessionMonitor
 from whatsignal.actors.session_poller import RetryPolicy
 from whatsignal.actors.session_table import SessionTable
+from whatsignal.actors.typist import Typist
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
+from whatsignal.convert.presence import TypingNews
 from whatsignal.errors import ClientError, ConfigError
 from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
@@ -35,6 +37,7 @@ from whatsignal.relay import (
     Names,
     Notices,
     Relay,
+    Router,
     SignalUpstream,
     ToSignal,
     ToWhatsApp,
@@ -45,6 +48,7 @@ from whatsignal.relay.identities import Identities
 from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.send_once import Engines
+from whatsignal.relay.typing_relay import TypingRelay
 from whatsignal.reliability import Backoff
 from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
@@ -378,3 +382,19 @@ async def receive_modes(
                 f"{detected!r}"
             )
     return dict.fromkeys(sorted(numbers), mode)
+
+
+def typist(
+    inbox: trio.MemoryReceiveChannel[TypingNews],
+    router: Router,
+    portals: PortalKeeper,
+    channels: ChannelMap,
+    store: Store,
+    waha: WahaClient,
+    signal: SignalClient,
+) -> Typist:
+    """The typist, with where typing shows and the clients that show it."""
+    relay = TypingRelay(
+        router=router, portals=portals, channels=channels, store=store, waha=waha, signal=signal
+    )
+    return Typist(inbox=inbox, relay=relay)

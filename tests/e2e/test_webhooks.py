@@ -122,7 +122,10 @@ async def test_unknown_event_and_unconfigured_session_are_ignored_with_200(
 ) -> None:
     async with world(tmp_path) as w:
         event = _quiet_message(w)
-        unknown = await post_webhook(w, {**event, "event": "presence.update"})
+        unknown = await post_webhook(w, {**event, "event": "state.change"})
+        # presence.update is read (typing), so a message's payload in it is bad input.
+        malformed = await post_webhook(w, {**event, "event": "presence.update"})
+        assert malformed.status_code == 400
         other = await post_webhook(w, {**event, "session": "nobody"})
         assert (unknown.status_code, unknown.json()["status"]) == (200, "ignored")
         assert (other.status_code, other.json()["status"]) == (200, "ignored")
@@ -131,7 +134,7 @@ async def test_unknown_event_and_unconfigured_session_are_ignored_with_200(
         assert await w.parts.store.state_counts() == {}
         assert w.signal.messages == []
         metrics = w.bridge.metrics.render().decode()
-        assert 'event="presence.update",result="ignored"' in metrics
+        assert 'event="state.change",result="ignored"' in metrics
         # The same message on the configured session is new, and crosses once.
         accepted = await post_webhook(w, event)
         assert (accepted.status_code, accepted.json()["status"]) == (200, "accepted")

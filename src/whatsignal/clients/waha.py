@@ -242,6 +242,12 @@ class WahaClient(WahaReads, WahaPairing):
             self._http, "POST", "/api/startTyping", operation="WAHA startTyping", json_body=body
         )
 
+    async def subscribe_presence(self, session: str, chat_id: str) -> None:
+        """``POST /api/{session}/presence/{chatId}/subscribe``: WAHA sends the chat's
+        ``presence.update`` events from now on (typing)."""
+        path = f"/api/{path_segment(session)}/presence/{path_segment(chat_id)}/subscribe"
+        await request(self._http, "POST", path, operation="WAHA presence subscribe")
+
     async def stop_typing(self, session: str, chat_id: str) -> None:
         """``POST /api/stopTyping`` in a chat."""
         body = {"session": session, "chatId": chat_id}

@@ -105,6 +105,7 @@ class SigReceipt:
 class SigTyping:
     action: str
     timestamp: int | None = None
+    group_id: str | None = None
 
 
 @attrs.frozen

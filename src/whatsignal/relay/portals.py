@@ -34,6 +34,7 @@ from whatsignal import log as wlog
 from whatsignal.channels import Route
 from whatsignal.clients import SignalGroups, internal_id_of
 from whatsignal.clock import Clock
+from whatsignal.convert.presence import TypingInbox, Watch
 from whatsignal.errors import ApiError, ClientError
 from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.notices import Notices
@@ -110,6 +111,8 @@ class PortalKeeper:
     clock: Clock
     creation_pause: float = CREATION_PAUSE
     creation_retry: float = CREATION_RETRY
+    watch: TypingInbox | None = None
+    """Told of each portal made, to subscribe to its chat's presence (typing)."""
     _locks: dict[str, trio.Lock] = attrs.field(factory=dict, init=False)
     _paused_until: dict[str, float] = attrs.field(factory=dict, init=False)
     """Per bridge number: creations wait until then (trio time) after a 429."""
@@ -135,6 +138,13 @@ class PortalKeeper:
         lock = self._locks.setdefault(route.bridge_number, trio.Lock())
         async with lock:
             return await self._make(route, chat, name, is_group)
+
+    async def active(self, route: Route, chat: str) -> str | None:
+        """The group id of the chat's active portal, or None; never makes one."""
+        if not route.portals:
+            return None
+        found = await self._stored(route, await canonical_chat(self.store, route.session, chat))
+        return found.group_id if found is not None and found.state == "active" else None
 
     async def _stored(self, route: Route, chat: str) -> Portal | None:
         return await self.store.portal(route.bridge_number, route.destination, route.session, chat)
@@ -175,6 +185,8 @@ class PortalKeeper:
             attrs.evolve(portal, state="active", group_id=group_id, internal_id=internal)
         )
         log.info("portal made for %s", wlog.chat(chat), extra={"session": route.session})
+        if self.watch is not None:
+            self.watch.offer(Watch(route.session, chat))
         await self._check_invited(route, group_id, title)
         return group_id
 

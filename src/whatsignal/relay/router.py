@@ -284,17 +284,23 @@ class Router:
             if target is None:
                 return Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
             return await self._routed(key, target.session, target.chat_id)
+        unquoted = await self.reply_target(account, sender)
+        if unquoted is None:
+            return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
+        return await self._routed(key, *unquoted)
+
+    async def reply_target(self, account: str, sender: str) -> tuple[str, str] | None:
+        """The ``(session, chat)`` an unquoted reply of ``sender`` would go to now (rule 4),
+        or None; remembers nothing (typing asks it too: :mod:`whatsignal.relay.typing_relay`)."""
+        key = (account, sender)
         latest = await self._latest(key)
         recent = self._last_routed.get(key)
-        if (
-            recent is not None
-            and self._serves(recent.session, key)
-            and (latest is None or recent.at >= latest.created_at)
-        ):
-            return await self._routed(key, recent.session, recent.chat)
+        fresh = recent is not None and (latest is None or recent.at >= latest.created_at)
+        if recent is not None and fresh and self._serves(recent.session, key):
+            return recent.session, recent.chat
         if latest is None:
-            return Decision(ignore="no chat to reply to", notice=NOTICE_NO_CHAT)
-        return await self._routed(key, latest.session, latest.chat_id)
+            return None
+        return latest.session, await canonical_chat(self.store, latest.session, latest.chat_id)
 
     def _serves(self, session: str, key: tuple[str, str]) -> bool:
         """Whether ``session``'s chats belong to this destination on this bridge number (its

@@ -264,6 +264,10 @@ class Portals(Protocol):
         """Store (or replace) a chat's portal durably (committed before this returns)."""
         ...
 
+    async def active_portals(self) -> list[Portal]:
+        """Every active portal, of every bridge number."""
+        ...
+
 
 class Retention(Protocol):
     """Forgetting what the bridge no longer needs, so the database does not grow forever."""

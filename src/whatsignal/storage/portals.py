@@ -18,13 +18,23 @@ fields; the REST group id and the name are sealed (:mod:`whatsignal.storage.fiel
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import attrs
 
 from whatsignal.storage.crypto import Codec
 
-__all__ = ["PORTAL_STATES", "Portal", "PortalState", "by_internal_id", "get", "put"]
+__all__ = [
+    "PORTAL_STATES",
+    "Portal",
+    "PortalState",
+    "PortalsSql",
+    "active",
+    "by_internal_id",
+    "get",
+    "put",
+]
 
 PortalState = Literal["creating", "active", "left"]
 PORTAL_STATES: tuple[str, ...] = ("creating", "active", "left")
@@ -129,3 +139,34 @@ def by_internal_id(
             (codec.lookup(bridge_number), codec.lookup(internal_id)),
         ).fetchone(),
     )
+
+
+def active(conn: sqlite3.Connection, codec: Codec) -> list[Portal]:
+    """Every active portal (the typist subscribes to their chats' presence at start)."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM portals WHERE state = 'active'").fetchall()
+    return [portal for row in rows if (portal := _row_to_portal(codec, row)) is not None]
+
+
+class PortalsSql:
+    """:class:`~whatsignal.storage.base.Portals` for a store that runs SQL functions on its
+    thread (``_read``/``_write`` as :class:`~whatsignal.storage.sqlite.SqliteStore` has them)."""
+
+    _read: Callable[..., Awaitable[Any]]
+    _write: Callable[..., Awaitable[Any]]
+
+    async def portal(
+        self, bridge_number: str, destination: str, session: str, chat_id: str
+    ) -> Portal | None:
+        found: Portal | None = await self._read(get, bridge_number, destination, session, chat_id)
+        return found
+
+    async def portal_by_group(self, bridge_number: str, internal_id: str) -> Portal | None:
+        found: Portal | None = await self._read(by_internal_id, bridge_number, internal_id)
+        return found
+
+    async def put_portal(self, portal: Portal) -> None:
+        await self._write(put, portal)
+
+    async def active_portals(self) -> list[Portal]:
+        found: list[Portal] = await self._read(active)
+        return found

@@ -10,11 +10,10 @@ With encryption key material (secure mode), every protected field goes through a
 a plaintext database in place, while the store opens); without, through the plain codec.
 ``secure_delete`` is on, so deleted rows are zeroed rather than left in free pages.
 
-Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``
-and ``caches.py``. Each method binds one of those functions to its arguments and to the
-time read from the store's ``clock`` (on the trio thread, never the database thread) and
-hands it to the database thread as one work item: one transaction, or one savepoint of a
-group-committed one.
+Only opening, migrating and serving live here; the SQL is in ``journal.py``, ``mappings.py``,
+``caches.py`` and the like. Each method binds one of those functions to its arguments and to
+the time read from the store's ``clock`` (on the trio thread, never the database thread) and
+hands it to the database thread as one work item (a transaction, or a group commit's savepoint).
 
 Resource handling:
     ``await nursery.start(store.run)`` opens the database, migrates it and returns the
@@ -42,7 +41,6 @@ from whatsignal.storage import journal as _journal
 from whatsignal.storage import keyring as _keyring
 from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
-from whatsignal.storage import portals as _portals
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, StoreStats
 from whatsignal.storage.alerts import AlertsSql
@@ -59,7 +57,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
-from whatsignal.storage.portals import Portal
+from whatsignal.storage.portals import PortalsSql
 from whatsignal.storage.send_parts import SendPart
 
 log = logging.getLogger(__name__)
@@ -84,7 +82,7 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.define(eq=False)
-class SqliteStore(AlertsSql, ChatsSql, Store):
+class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the
@@ -371,19 +369,6 @@ class SqliteStore(AlertsSql, ChatsSql, Store):
 
     async def put_send_part(self, row_key: str, index: int, part: SendPart) -> None:
         await self._write(_parts.put, row_key, index, part, now=self._clock())
-
-    # ---- Portals ------------------------------------------------------------------------
-
-    async def portal(
-        self, bridge_number: str, destination: str, session: str, chat_id: str
-    ) -> Portal | None:
-        return await self._read(_portals.get, bridge_number, destination, session, chat_id)
-
-    async def portal_by_group(self, bridge_number: str, internal_id: str) -> Portal | None:
-        return await self._read(_portals.by_internal_id, bridge_number, internal_id)
-
-    async def put_portal(self, portal: Portal) -> None:
-        await self._write(_portals.put, portal)
 
     # ---- Health -------------------------------------------------------------------------
 

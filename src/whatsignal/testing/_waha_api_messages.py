@@ -181,6 +181,13 @@ def add_message_routes(app: QuartTrio, edge: Edge) -> None:
         await edge.accept("POST", "/api/stopTyping")
         return empty_response(201)
 
+    @app.route("/api/<name>/presence/<chat_id>/subscribe", methods=["POST"])
+    async def subscribe_presence(name: str, chat_id: str) -> Response:
+        await edge.working(name)
+        fake.sent.append(Recorded("POST", request.path, None, trio.current_time()))
+        fake.presence_subscriptions.add((name, chat_id))
+        return empty_response(201)
+
     message_path = "/api/{session}/chats/{chatId}/messages/{messageId}"
 
     @app.route("/api/<name>/chats/<chat_id>/messages/<message_id>", methods=["PUT"])

@@ -67,6 +67,9 @@ class WahaBase(SimulatorBase):
     deliveries: list[Delivery] = attrs.field(init=False, factory=list)
     """Every webhook delivery attempt, in the order the attempts finished."""
     events: list[dict[str, Any]] = attrs.field(init=False, factory=list)
+    presence_subscriptions: set[tuple[str, str]] = attrs.field(init=False, factory=set)
+    """``(session, chatId)`` subscribed to (``POST /api/{session}/presence/{chatId}/subscribe``):
+    only these chats' ``presence.update`` events are emitted, as WAHA does."""
     """Every webhook envelope emitted (one per event, whatever the number of targets)."""
     violations: list[str] = attrs.field(init=False, factory=list)
     qr_served: list[tuple[str, str]] = attrs.field(init=False, factory=list)

@@ -142,7 +142,11 @@ def _inbound(fake: WahaModel, data: dict[str, Any]) -> dict[str, Any]:
                 session, message_id=_str(data, "messageId", required=True) or ""
             )
         }
-    raise BadInput(f"unknown 'type' {kind!r}: message, reaction, ack, edit or revoke")
+    if kind == "presence":  # emitted only for a subscribed chat ({"payload": null} otherwise)
+        chat, presence = _str(data, "chat", required=True) or "", _str(data, "presence")
+        found = fake.inject_presence(session, chat_id=chat, presence=presence or "typing")
+        return {"payload": found}
+    raise BadInput(f"unknown 'type' {kind!r}: message, reaction, ack, edit, revoke or presence")
 
 
 def register_control(
@@ -170,7 +174,7 @@ def register_control(
         "/_sim/inbound",
         "POST",
         "deliver an inbound event: {event, session, payload}, or a short form "
-        "{type: message|reaction|ack|edit|revoke, session, from, body, group, replyTo, ...}",
+        "{type: message|reaction|ack|edit|revoke|presence, session, from, body, chat, ...}",
     )
     async def inbound() -> Response:
         data = await _body()

@@ -164,6 +164,25 @@ class WahaModel(WahaSessions):
         self.emit("message.reaction", session, payload)
         return payload
 
+    def inject_presence(
+        self,
+        session: str = "default",
+        *,
+        chat_id: str,
+        presence: str = "typing",
+        participant: str | None = None,
+    ) -> dict[str, Any] | None:
+        """``participant`` (the chat itself by default) shows ``presence`` (``typing``,
+        ``recording``, ``paused``, ``online``, ``offline``) in ``chat_id``: a ``presence.update``
+        event, emitted only when the chat's presence is subscribed to (else None), as WAHA."""
+        self.session(session)
+        if (session, chat_id) not in self.presence_subscriptions:
+            return None
+        who = {"participant": participant or chat_id, "lastKnownPresence": presence}
+        payload = {"id": chat_id, "presences": [{**who, "lastSeen": None}]}
+        self.emit("presence.update", session, payload)
+        return payload
+
     def inject_ack(
         self,
         message_id: str,
