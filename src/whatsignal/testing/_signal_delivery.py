@@ -67,6 +67,18 @@ class SignalDelivery(SignalBase):
             self.handed_out.append((trio.current_time(), [i.stamp for i in items]))
         return items
 
+    def drop_sockets(self, account: str | None = None) -> int:
+        """Close every receive websocket of ``account`` (None: of every account), as a proxy
+        or network cut does; returns how many. The client sees the socket close and must
+        connect again; envelopes that arrive before it does are dropped (json-rpc mode)."""
+        closed = 0
+        for name, channels in self._sockets.items():
+            if account is None or name == account:
+                for channel in channels:
+                    channel.close()
+                    closed += 1
+        return closed
+
     @contextlib.contextmanager
     def subscribe(self, account: str) -> Iterator[trio.MemoryReceiveChannel[str]]:
         """The frames for one receive websocket of ``account``, for as long as it is open.
