@@ -540,6 +540,7 @@ async def test_drop_sockets_closes_the_account_s_sockets_and_later_frames_are_dr
         open_websocket_url(ws_url(client, "+4915000000002")) as other,
     ):
         await wait_until(lambda: fake.sockets() == {BRIDGE: 1, "+4915000000002": 1})
+        assert fake.socket_connects == 2
         assert fake.drop_sockets(BRIDGE) == 1
         with pytest.raises(ConnectionClosed):
             await mine.get_message()

@@ -88,6 +88,7 @@ class SignalDelivery(SignalBase):
         """
         send, recv = trio.open_memory_channel[str](self.socket_buffer)
         self._sockets.setdefault(account, []).append(send)
+        self.socket_connects += 1
         try:
             yield recv
         finally:
