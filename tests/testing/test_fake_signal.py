@@ -542,11 +542,13 @@ async def test_drop_sockets_closes_the_account_s_sockets_and_later_frames_are_dr
         await wait_until(lambda: fake.sockets() == {BRIDGE: 1, "+4915000000002": 1})
         assert fake.socket_connects == 2
         assert fake.drop_sockets(BRIDGE) == 1
+        fake.inject_envelope(ALICE, message="lost at once")  # the socket is gone already
+        assert fake.dropped == 1
         with pytest.raises(ConnectionClosed):
             await mine.get_message()
         await wait_until(lambda: fake.sockets() == {"+4915000000002": 1})
         fake.inject_envelope(ALICE, message="lost")
-        assert fake.dropped == 1
+        assert fake.dropped == 2
         fake.inject_envelope(ALICE, message="kept", account="+4915000000002")
         assert json.loads(await other.get_message())["envelope"]["dataMessage"]["message"] == "kept"
         assert fake.drop_sockets() == 1

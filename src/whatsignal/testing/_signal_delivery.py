@@ -72,8 +72,9 @@ class SignalDelivery(SignalBase):
         or network cut does; returns how many. The client sees the socket close and must
         connect again; envelopes that arrive before it does are dropped (json-rpc mode)."""
         closed = 0
-        for name, channels in self._sockets.items():
+        for name in list(self._sockets):
             if account is None or name == account:
+                channels, self._sockets[name] = self._sockets[name], []
                 for channel in channels:
                     channel.close()
                     closed += 1
@@ -92,7 +93,8 @@ class SignalDelivery(SignalBase):
         try:
             yield recv
         finally:
-            self._sockets[account].remove(send)
+            if send in self._sockets[account]:  # drop_sockets may have taken it out already
+                self._sockets[account].remove(send)
             send.close()
 
     def _deliver(self, item: dict[str, Any], text: str) -> None:
