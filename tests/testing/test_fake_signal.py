@@ -555,3 +555,12 @@ async def test_drop_sockets_closes_the_account_s_sockets_and_later_frames_are_dr
         with pytest.raises(ConnectionClosed):
             await other.get_message()
     await wait_until(lambda: not fake.sockets())
+
+
+async def test_a_frame_for_a_socket_that_is_closing_is_dropped(nursery: trio.Nursery) -> None:
+    fake, client = await start(nursery, mode="json-rpc")
+    async with client:
+        with fake.subscribe(BRIDGE) as frames:
+            frames.close()  # the socket's reader is gone; its entry is not removed yet
+            fake.inject_envelope(ALICE, message="nowhere")
+    assert fake.dropped == 1

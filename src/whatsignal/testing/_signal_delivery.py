@@ -113,6 +113,10 @@ class SignalDelivery(SignalBase):
                 delivered = True
             except trio.WouldBlock:
                 log.info("signal fake: socket for %s is busy, frame dropped", mask(account))
+            except trio.BrokenResourceError:
+                # The socket is closing (its reader is gone, its entry not yet removed): the
+                # frame goes nowhere, as on a socket the client just dropped.
+                log.info("signal fake: socket for %s is closing, frame dropped", mask(account))
         if not delivered:
             self.dropped += 1
             log.info("signal fake: no websocket for %s, envelope dropped", mask(account))
