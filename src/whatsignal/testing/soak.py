@@ -133,14 +133,14 @@ def _chat_number(chat: int) -> str:
     return f"+49170000{chat:04d}"
 
 
-async def _until(check: Callable[[], bool], *, within: float) -> bool:
+async def _until(check: Callable[[], bool], *, within: float, every: float = 0.005) -> bool:
     """Whether ``check`` came true within ``within`` seconds. A poll, because what it checks
     (the simulators' records, the child process) has no event to wait on."""
     with trio.move_on_after(within):
         while True:
             if check():
                 return True
-            await trio.sleep(0.005)  # polling interval of a wait for a fact
+            await trio.sleep(every)  # polling interval of a wait for a fact
     return False
 
 
@@ -260,7 +260,8 @@ class _Soak:
         return set(self.sg_injected) - self.at_risk() <= shown
 
     async def finish(self) -> None:
-        settled = await _until(self.settled, within=self.plan.settle_within)
+        # Checking costs a scan of every record, so not every 5 ms.
+        settled = await _until(self.settled, within=self.plan.settle_within, every=0.2)
         pending = -1
         with trio.move_on_after(self.plan.settle_within):
             while True:
