@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from whatsignal.actors.alerts import AlertSettings
 from whatsignal.actors.doorbells import Doorbells
-from whatsignal.actors.receiver import Connect, ReceiveMode, ReceiverSettings
+from whatsignal.actors.receiver import Connect, ReceiverSettings
 from whatsignal.actors.registry import SessionControl
 from whatsignal.actors.session_monitor import Forget, SessionMonitor
 from whatsignal.actors.session_poller import RetryPolicy
@@ -30,7 +30,6 @@ from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
 from whatsignal.convert.presence import TypingNews
-from whatsignal.errors import ClientError, ConfigError
 from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.relay import (
@@ -52,6 +51,7 @@ from whatsignal.relay.typing_relay import TypingRelay
 from whatsignal.reliability import Backoff
 from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
+from whatsignal.wiring_signal import receive_modes
 from whatsignal.wiring_store import encryption_keys, store
 
 if TYPE_CHECKING:
@@ -344,47 +344,6 @@ def web_settings(config: Config, version: str, clock: Clock) -> WebSettings:
         rate_limit_cleanup_sec=server.rate_limit_cleanup_minutes * 60.0,
         trusted_proxies=server.trusted_proxies,
     )
-
-
-def _mode_from_about(about_mode: str) -> Literal["websocket", "poll"]:
-    return "websocket" if about_mode.startswith("json-rpc") else "poll"
-
-
-async def receive_modes(
-    config: Config, client: SignalClient, numbers: frozenset[str]
-) -> dict[str, ReceiveMode]:
-    """One receive mode for all bridge numbers (one signal-cli-rest-api), from ``/v1/about``
-    unless ``signal.receiveMode`` says; a configured mode that contradicts the server is a
-    startup error. When signal-cli does not answer, ``auto`` lets each receiver ask itself."""
-    wanted = config.signal.receive_mode
-    if config.signal.force_native_polling and wanted == "auto":
-        wanted = "poll"
-    detected: Literal["websocket", "poll"] | None = None
-    try:
-        with trio.fail_after(10):
-            about = await client.about()
-        detected = _mode_from_about(about.mode)
-        log.info("signal-cli-rest-api %s in %s mode", about.version, about.mode)
-    except (ClientError, trio.TooSlowError) as error:
-        if config.signal.strict_init:
-            raise ConfigError(
-                f"signal.rpc_url: signal-cli-rest-api did not answer /v1/about ({error}); "
-                "start it first or turn off signal.strictInit"
-            ) from None
-        log.warning("signal-cli-rest-api did not answer /v1/about: %s", error)
-    mode: ReceiveMode
-    if wanted == "auto":
-        mode = detected or "auto"
-    else:
-        mode = "websocket" if wanted == "websocket" else "poll"
-        if detected is not None and detected != mode:
-            raise ConfigError(
-                f"signal.receiveMode: {wanted!r} contradicts signal-cli-rest-api, which runs "
-                f"in {'json-rpc' if detected == 'websocket' else 'normal/native'} mode "
-                f"(receive needs {detected!r}); set signal.receiveMode to 'auto' or "
-                f"{detected!r}"
-            )
-    return dict.fromkeys(sorted(numbers), mode)
 
 
 def typist(

@@ -528,3 +528,39 @@ def test_inject_envelope_refuses_nonsense() -> None:
         fake.inject_envelope(ALICE, message="x", group_id="group.nope")
     with pytest.raises(ValueError, match="number or a uuid"):
         fake.add_contact(None)
+
+
+async def test_drop_sockets_closes_the_account_s_sockets_and_later_frames_are_dropped(
+    nursery: trio.Nursery,
+) -> None:
+    fake, client = await start(nursery, mode="json-rpc", numbers=(BRIDGE, "+4915000000002"))
+    async with (
+        client,
+        open_websocket_url(ws_url(client)) as mine,
+        open_websocket_url(ws_url(client, "+4915000000002")) as other,
+    ):
+        await wait_until(lambda: fake.sockets() == {BRIDGE: 1, "+4915000000002": 1})
+        assert fake.socket_connects == 2
+        assert fake.drop_sockets(BRIDGE) == 1
+        fake.inject_envelope(ALICE, message="lost at once")  # the socket is gone already
+        assert fake.dropped == 1
+        with pytest.raises(ConnectionClosed):
+            await mine.get_message()
+        await wait_until(lambda: fake.sockets() == {"+4915000000002": 1})
+        fake.inject_envelope(ALICE, message="lost")
+        assert fake.dropped == 2
+        fake.inject_envelope(ALICE, message="kept", account="+4915000000002")
+        assert json.loads(await other.get_message())["envelope"]["dataMessage"]["message"] == "kept"
+        assert fake.drop_sockets() == 1
+        with pytest.raises(ConnectionClosed):
+            await other.get_message()
+    await wait_until(lambda: not fake.sockets())
+
+
+async def test_a_frame_for_a_socket_that_is_closing_is_dropped(nursery: trio.Nursery) -> None:
+    fake, client = await start(nursery, mode="json-rpc")
+    async with client:
+        with fake.subscribe(BRIDGE) as frames:
+            frames.close()  # the socket's reader is gone; its entry is not removed yet
+            fake.inject_envelope(ALICE, message="nowhere")
+    assert fake.dropped == 1

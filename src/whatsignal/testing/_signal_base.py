@@ -105,6 +105,8 @@ class SignalBase(SimulatorBase):
     solved_challenges: list[str] = attrs.field(init=False, factory=list)
     """Challenge tokens lifted with ``POST /v1/accounts/{number}/rate-limit-challenge``."""
     dropped: int = attrs.field(init=False, default=0)
+    socket_connects: int = attrs.field(init=False, default=0)
+    """Receive websockets opened so far (json-rpc mode): a reconnect shows as a new one."""
     attachments: dict[str, StoredAttachment] = attrs.field(init=False, factory=dict)
     groups: dict[str, Group] = attrs.field(init=False, factory=dict)
     invite_only: set[str] = attrs.field(init=False, factory=set)
@@ -189,6 +191,7 @@ class SignalBase(SimulatorBase):
         self.handed_out.clear()
         self.solved_challenges.clear()
         self.dropped = 0
+        self.socket_connects = 0
         self.attachments.clear()
         self.groups.clear()
         self.invite_only.clear()

@@ -67,6 +67,19 @@ class SignalDelivery(SignalBase):
             self.handed_out.append((trio.current_time(), [i.stamp for i in items]))
         return items
 
+    def drop_sockets(self, account: str | None = None) -> int:
+        """Close every receive websocket of ``account`` (None: of every account), as a proxy
+        or network cut does; returns how many. The client sees the socket close and must
+        connect again; envelopes that arrive before it does are dropped (json-rpc mode)."""
+        closed = 0
+        for name in list(self._sockets):
+            if account is None or name == account:
+                channels, self._sockets[name] = self._sockets[name], []
+                for channel in channels:
+                    channel.close()
+                    closed += 1
+        return closed
+
     @contextlib.contextmanager
     def subscribe(self, account: str) -> Iterator[trio.MemoryReceiveChannel[str]]:
         """The frames for one receive websocket of ``account``, for as long as it is open.
@@ -76,10 +89,12 @@ class SignalDelivery(SignalBase):
         """
         send, recv = trio.open_memory_channel[str](self.socket_buffer)
         self._sockets.setdefault(account, []).append(send)
+        self.socket_connects += 1
         try:
             yield recv
         finally:
-            self._sockets[account].remove(send)
+            if send in self._sockets[account]:  # drop_sockets may have taken it out already
+                self._sockets[account].remove(send)
             send.close()
 
     def _deliver(self, item: dict[str, Any], text: str) -> None:
@@ -98,6 +113,10 @@ class SignalDelivery(SignalBase):
                 delivered = True
             except trio.WouldBlock:
                 log.info("signal fake: socket for %s is busy, frame dropped", mask(account))
+            except trio.BrokenResourceError:
+                # The socket is closing (its reader is gone, its entry not yet removed): the
+                # frame goes nowhere, as on a socket the client just dropped.
+                log.info("signal fake: socket for %s is closing, frame dropped", mask(account))
         if not delivered:
             self.dropped += 1
             log.info("signal fake: no websocket for %s, envelope dropped", mask(account))

@@ -80,6 +80,7 @@ async def _receive_socket(fake: SignalModel, number: str) -> None:
             with frames:
                 async for frame in frames:
                     await websocket.send(frame)
+            nursery.cancel_scope.cancel(reason="the socket was dropped (drop_sockets)")
 
 
 async def _socket_reader(scope: trio.CancelScope) -> None:
