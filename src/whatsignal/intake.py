@@ -12,6 +12,9 @@ bridged accounts in one group see the same message id):
 * ``wa:<session>:ack:<id>:<ack>:<participant>``  ``message.ack`` / ``message.ack.group``
 * ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
   ``wa:<session>:revoked:<revokedMessageId>``
+* ``wa:<session>:group:<group id>:<payload.timestamp>``  ``group.v2.update`` with a new
+  subject (renames the chat's portal: journaled so a WAHA retry is one rename, in order with
+  the chat's messages; the rename itself is best effort, :mod:`whatsignal.relay.portals`)
 * ``sig:<account>:<sourceUuid or source>:<timestamp>``  a Signal envelope
 
 A natural key dedupes only while its row is in the journal, and the scheduler prunes done rows
@@ -45,6 +48,7 @@ from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.models.waha import (
     WaAck,
+    WaGroupUpdate,
     WahaEvent,
     WaMessage,
     WaReaction,
@@ -230,6 +234,11 @@ class Intake:
                 chat_value = after.get("from")
                 chat = chat_value if isinstance(chat_value, str) else None
                 key, kind = f"wa:{s}:revoked:{payload.revoked_message_id}", "message.revoked"
+            case WaGroupUpdate():
+                if payload.group_id is None or payload.subject is None:
+                    return "group change other than a new subject"
+                chat, kind = payload.group_id, "group.v2.update"
+                key = f"wa:{s}:group:{chat}:{payload.timestamp or 0:.0f}"
             case _:  # pragma: no cover - waha_payload_type() and this match list the same events
                 return f"event {event.event!r} is not bridged"
         return InboundEvent(

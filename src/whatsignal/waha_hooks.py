@@ -31,6 +31,7 @@ BRIDGE_EVENTS: tuple[str, ...] = (
     "message.edited",
     "message.revoked",
     "session.status",
+    "group.v2.update",
 )
 """The WAHA events the bridge acts on. ``message.any`` is left out on purpose: with
 ``message`` as well, every message would arrive twice."""

@@ -42,6 +42,7 @@ DEFAULT_EVENTS: tuple[str, ...] = (
     "message.ack",
     "message.edited",
     "message.revoked",
+    "group.v2.update",
 )
 """The events a bridge needs (api-contracts.md §1.8); ``message.any`` is left out on purpose."""
 
