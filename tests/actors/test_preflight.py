@@ -47,7 +47,8 @@ def test_a_healthy_setup_has_nothing_to_say() -> None:
         ),
         (
             _session("a", "WORKING", WebhookConfig(BRIDGE_HOOK, ("message", "message.ack"), True)),
-            "add message.reaction, message.edited, message.revoked, session.status to its webhook",
+            "add message.reaction, message.edited, message.revoked, session.status, group.v2.update"
+            " to its webhook",
         ),
     ],
 )

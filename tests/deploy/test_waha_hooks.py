@@ -52,4 +52,5 @@ def test_what_counts_as_the_bridges_hook_and_its_missing_events() -> None:
         "message.ack",
         "message.edited",
         "message.revoked",
+        "group.v2.update",
     ]
