@@ -12,6 +12,9 @@ bridged accounts in one group see the same message id):
 * ``wa:<session>:ack:<id>:<ack>:<participant>``  ``message.ack`` / ``message.ack.group``
 * ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
   ``wa:<session>:revoked:<revokedMessageId>``
+* ``wa:<session>:group:<group id>:<payload.timestamp>``  ``group.v2.update`` with a new
+  subject (renames the chat's portal: journaled so a WAHA retry is one rename, in order with
+  the chat's messages; the rename itself is best effort, :mod:`whatsignal.relay.portals`)
 * ``sig:<account>:<sourceUuid or source>:<timestamp>``  a Signal envelope
 
 A natural key dedupes only while its row is in the journal, and the scheduler prunes done rows
@@ -42,10 +45,12 @@ from whatsignal.channels import ChannelMap
 from whatsignal.clock import Clock
 from whatsignal.convert.presence import ChatTyping, TypingInbox, chat_typing, signal_typing
 from whatsignal.errors import PayloadError
+from whatsignal.event_times import event_time, pushed_at
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.models.waha import (
     WaAck,
+    WaGroupUpdate,
     WahaEvent,
     WaMessage,
     WaReaction,
@@ -74,42 +79,6 @@ class Outcome(enum.Enum):
 PUSH = "push"
 """``via`` of envelopes signal-cli pushed to ``/webhook/signal``: the one Signal path a stale
 envelope can be replayed through."""
-
-_MS_THRESHOLD = 1e11
-"""A timestamp above this is in milliseconds (as seconds it would be after the year 5000)."""
-
-
-def _unix(value: object) -> float | None:
-    """A WAHA timestamp (seconds or ms; int, float or a numeric string) as unix seconds."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if not isinstance(value, int | float) or value != value or value <= 0:
-        return None
-    seconds = float(value)
-    return seconds / 1000.0 if seconds > _MS_THRESHOLD else seconds
-
-
-def _event_time(event: WahaEvent) -> tuple[float, bool] | None:
-    """When a WAHA event happened, in unix seconds, and whether the time was the envelope's
-    (signed with the body) rather than the payload's; None when neither says."""
-    signed = _unix(event.timestamp)
-    if signed is not None:
-        return signed, True
-    own = _unix(event.payload.get("timestamp"))
-    return None if own is None else (own, False)
-
-
-def _pushed_at(item: SigReceived, raw: Any) -> float:
-    """When the Signal server received a pushed envelope (its clock, not the sender phone's,
-    which may be far off), else the envelope's own timestamp; unix seconds."""
-    env = raw.get("envelope") if isinstance(raw, dict) else None
-    server = _unix(env.get("serverReceivedTimestamp")) if isinstance(env, dict) else None
-    return server if server is not None else item.envelope.timestamp / 1000.0
 
 
 def signal_queue(number: str) -> str:
@@ -233,6 +202,11 @@ class Intake:
                 chat_value = after.get("from")
                 chat = chat_value if isinstance(chat_value, str) else None
                 key, kind = f"wa:{s}:revoked:{payload.revoked_message_id}", "message.revoked"
+            case WaGroupUpdate():
+                if payload.group_id is None or payload.subject is None:
+                    return "group change other than a new subject"
+                chat, kind = payload.group_id, "group.v2.update"
+                key = f"wa:{s}:group:{chat}:{payload.timestamp or 0:.0f}"
             case _:  # pragma: no cover - waha_payload_type() and this match list the same events
                 return f"event {event.event!r} is not bridged"
         return InboundEvent(
@@ -301,7 +275,7 @@ class Intake:
 
     def _whatsapp_too_old(self, event: WahaEvent) -> bool:
         # No time at all: nothing to judge by (WAHA always signs one; backfill has its own).
-        stamp, signed = _event_time(event) or (self.clock(), False)
+        stamp, signed = event_time(event) or (self.clock(), False)
         age = self._age(stamp)
         if age is not None:  # a signed one is a replay (or WAHA's clock is far off)
             log.log(
@@ -369,7 +343,7 @@ class Intake:
                 self._count("signal", via, Outcome.IGNORED)
                 outcomes.append(Outcome.IGNORED)
                 continue
-            age = self._age(_pushed_at(item, raw)) if via == PUSH else None
+            age = self._age(pushed_at(item, raw)) if via == PUSH else None
             if age is not None:
                 log.warning(
                     "refused a pushed envelope from %s sent %.1f days ago, beyond the dedupe "

@@ -34,6 +34,7 @@ from whatsignal.errors import PayloadError
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.models.waha import (
     WaAck,
+    WaGroupUpdate,
     WahaEvent,
     WaMessage,
     WaReaction,
@@ -230,6 +231,7 @@ _PAYLOADS: dict[str, type[Any]] = {
     "message.revoked": WaRevoked,
     "message.edited": WaMessage,
     "session.status": WaSessionStatus,
+    "group.v2.update": WaGroupUpdate,
 }
 
 

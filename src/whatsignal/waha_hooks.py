@@ -32,6 +32,7 @@ BRIDGE_EVENTS: tuple[str, ...] = (
     "message.revoked",
     "session.status",
     "presence.update",
+    "group.v2.update",
 )
 """The WAHA events the bridge acts on (``presence.update``: typing, of subscribed chats).
 ``message.any`` is left out on purpose: with ``message`` as well, every message would arrive

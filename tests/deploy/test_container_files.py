@@ -213,7 +213,7 @@ def test_init_writes_private_secrets_and_a_config_the_bridge_accepts(tmp_path: P
 
 def test_the_readme_subscribes_waha_to_the_bridges_events() -> None:
     readme = (REPO / "README.md").read_text()
-    listed = re.findall(r"WHATSAPP_HOOK_EVENTS=([a-z.,]+)", readme)
+    listed = re.findall(r"WHATSAPP_HOOK_EVENTS=([a-z0-9.,]+)", readme)
     assert listed, "README shows WAHA's webhook events"
     for line in listed:
         assert tuple(line.split(",")) == BRIDGE_EVENTS

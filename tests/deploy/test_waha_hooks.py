@@ -53,4 +53,5 @@ def test_what_counts_as_the_bridges_hook_and_its_missing_events() -> None:
         "message.edited",
         "message.revoked",
         "presence.update",
+        "group.v2.update",
     ]

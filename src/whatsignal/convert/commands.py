@@ -11,9 +11,10 @@ A message starting with ``/`` is a command (``//`` at the start sends a literal 
 ``/retry [session]``
     see and steer the WhatsApp sessions of the destination's own channels (the controller,
     :mod:`whatsignal.actors.controller`, carries them out).
-``/chats``, ``/to N text``, ``/mute [N]``, ``/unmute [N]``
-    the recent chats, numbered; write to chat N of that list; mute or unmute a chat (N from
-    the list, or the chat of the quoted message). :mod:`whatsignal.relay.chat_commands`.
+``/chats``, ``/to N text``, ``/mute [N]``, ``/unmute [N]``, ``/portal [N]``
+    the recent chats, numbered; write to chat N of that list; mute or unmute a chat, or make
+    it a new Signal group (N from the list, or the chat of the quoted message).
+    :mod:`whatsignal.relay.chat_commands`.
 
 Commands are case-insensitive and tolerate extra spaces; a mistake is answered with the usage.
 Pure: parsing only. The router and the worker both read commands through :func:`parse`.
@@ -40,6 +41,8 @@ HELP = (
     "/to N your text - write to chat N of the last /chats list\n"
     "/mute N, /unmute N - stop or resume forwarding chat N here (or quote one of its "
     "messages instead of N); a muted chat's messages stay in WhatsApp and are counted\n"
+    "/portal N - a new Signal group for chat N after you left its group (or quote one of "
+    "its messages instead of N)\n"
     "/help - this list\n"
     "Anything else goes to the chat of the message you quote, or to your latest chat. "
     "Start a message with // to send one that begins with /."
@@ -58,12 +61,13 @@ _USAGE = {
     "pair": "/pair session, or /pair session +491701234567 for a pairing code",
     "retry": "/retry (or /retry session)",
 }
-CHATS = frozenset({"chats", "mute", "unmute"})
+CHATS = frozenset({"chats", "mute", "unmute", "portal"})
 """The commands about the destination's chats (besides ``/to N``)."""
 _CHAT_USAGE = {
     "chats": "/chats",
     "mute": "/mute N (N from /chats), or /mute quoting a message of the chat",
     "unmute": "/unmute N (N from /chats), or /unmute quoting a message of the chat",
+    "portal": "/portal N (N from /chats), or /portal quoting a message of the chat",
 }
 _INDEX = re.compile(r"\d{1,3}")
 _TO_INDEX = re.compile(r"^/to\s+(?P<index>\d{1,3})(?:\s+(?P<text>\S.*))?$", re.S | re.I)

@@ -14,6 +14,7 @@ import attrs
 __all__ = [
     "ACK_LEVELS",
     "WaAck",
+    "WaGroupUpdate",
     "WaLocation",
     "WaMedia",
     "WaMessage",
@@ -167,6 +168,25 @@ class WaRevoked:
     revoked_message_id: str | None = None
     after: dict[str, Any] | None = None
     before: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class WaGroupUpdate:
+    """``group.v2.update``: a WhatsApp group changed; ``group`` holds its ``id`` and what
+    changed (``subject`` when it was renamed). The spec types ``group`` as any object."""
+
+    group: dict[str, Any]
+    timestamp: float | None = None
+
+    @property
+    def group_id(self) -> str | None:
+        found = self.group.get("id")
+        return found if isinstance(found, str) and found else None
+
+    @property
+    def subject(self) -> str | None:
+        found = self.group.get("subject")
+        return found if isinstance(found, str) else None
 
 
 @attrs.frozen

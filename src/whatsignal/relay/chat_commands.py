@@ -1,5 +1,5 @@
 """The commands about the destination's own WhatsApp chats: ``/chats``, ``/to N text``,
-``/mute`` and ``/unmute``.
+``/mute``, ``/unmute`` and ``/portal``.
 
 ``/chats`` lists the chats bridged with the destination on this bridge number, across the
 sessions of their channels, newest first, one per line and numbered (``1 Alice``,
@@ -7,7 +7,8 @@ sessions of their channels, newest first, one per line and numbered (``1 Alice``
 (:func:`canonical_chat`). The numbers hold until the next ``/chats``: ``/to N``, ``/mute N``
 and ``/unmute N`` use the last list, kept in memory (after a restart the user is asked to
 write ``/chats`` again rather than guessed for). ``/mute`` and ``/unmute`` without a number
-take the chat of the quoted message.
+take the chat of the quoted message, and so does ``/portal`` (a new Signal group for a chat
+whose group the user left, :meth:`PortalKeeper.reopen`).
 
 Only chats of the destination's own sessions are ever listed or reachable: the router hands
 in ``serves``, its check that a session belongs to this destination.
@@ -29,6 +30,7 @@ from whatsignal.relay.decision import Decision
 from whatsignal.relay.identities import canonical_chat, is_lid, lid_label
 from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.notices import NOTICE_NO_SESSION
+from whatsignal.relay.portals import PortalKeeper
 from whatsignal.storage import Caches, Chats, Mappings, MessageMapping
 
 __all__ = ["LIST_MAX", "ChatCommands"]
@@ -77,6 +79,7 @@ class ChatCommands:
     latest: Callable[[Key], Awaitable[MessageMapping | None]]
     channels: ChannelMap
     sessions: Known
+    portals: PortalKeeper | None = None
     _listed: dict[Key, tuple[Listed, ...]] = attrs.field(factory=dict, init=False)
 
     async def decide(self, command: Command, key: Key, quoted: int | None) -> Decision:
@@ -108,6 +111,8 @@ class ChatCommands:
             return Decision(ignore="no chat named", notice=_usage(command.name))
         if command.name == "to":
             return Decision(session=chosen.session, chat=chosen.chat)
+        if command.name == "portal":
+            return Decision(ignore="command", notice=await self._portal(chosen))
         if command.name == "mute":
             await self.mutes.mute(chosen.session, chosen.chat)
             notice = (
@@ -149,6 +154,15 @@ class ChatCommands:
         if session not in sessions:
             return Decision(ignore="unknown session", notice=no_such_session(session))
         return Decision(session=session, chat=number.lstrip("+") + "@c.us")
+
+    async def _portal(self, chosen: Listed) -> str:
+        """``/portal``: a new Signal group for the chat (its portal was left)."""
+        route = self.channels.route(chosen.session)
+        if self.portals is None or route is None:
+            return "⚠️ whatsignal: Signal groups per chat are not available here."
+        is_group = chosen.chat.endswith("@g.us")
+        name = chosen.name.removesuffix(" (group)") if is_group else chosen.name
+        return await self.portals.reopen(route, chosen.chat, name=name, is_group=is_group)
 
     def _chosen(self, key: Key, index: int) -> Listed | str:
         """Chat ``index`` of the last list, or what to tell the user instead."""

@@ -75,6 +75,18 @@ NOTICE_LEFT = (
 )
 
 
+NOTICE_REOPENED = "💬 whatsignal: {name} has a Signal group again: its messages go there."
+NOTICE_HAS_PORTAL = "💬 whatsignal: {name} already has a Signal group: write there."
+NOTICE_NOT_MADE = (
+    "⚠️ whatsignal: the Signal group of {name} cannot be made now; its messages keep coming "
+    "here. Try /portal again later."
+)
+NOTICE_PORTALS_OFF = (
+    "⚠️ whatsignal: session {session} has no Signal groups per chat (portals are off in "
+    "its channel)."
+)
+
+
 class PortalStore(Portals, Caches, Protocol):
     """What the keeper reads and writes: the portals, and the LID pairings that make a
     person one chat."""
@@ -101,6 +113,15 @@ def _description(route: Route, chat: str, name: str, is_group: bool) -> str:
     )
 
 
+def _holds(entry: dict[str, object], destination: str) -> bool:
+    """Whether a group entry has the destination as a member or invited (a group they left
+    is no portal to find again: ``/portal`` makes a new one)."""
+    return any(
+        isinstance(people, list) and destination in people
+        for people in (entry.get("members"), entry.get("pending_invites"))
+    )
+
+
 @attrs.define(eq=False, kw_only=True)
 class PortalKeeper:
     """Finds or makes the portal of a chat; says where its messages go in Signal."""
@@ -118,6 +139,11 @@ class PortalKeeper:
     """Per bridge number: creations wait until then (trio time) after a 429."""
     _retry_at: dict[tuple[str, str, str, str], float] = attrs.field(factory=dict, init=False)
     """Per chat whose group could not be made: not tried again before then (trio time)."""
+    _renames: dict[tuple[str, str, str, str], tuple[str, float]] = attrs.field(
+        factory=dict, init=False
+    )
+    """Per chat whose portal could not be renamed: the name, and when to try again (trio
+    time) on one of the chat's next messages. In memory: a restart forgets it."""
 
     async def conversation(
         self, route: Route, chat: str, *, name: str, is_group: bool
@@ -134,7 +160,10 @@ class PortalKeeper:
         chat = await canonical_chat(self.store, route.session, chat)
         found = await self._stored(route, chat)
         if found is not None and found.state != "creating":
-            return found.group_id if found.state == "active" else None
+            if found.state != "active" or found.group_id is None:
+                return None
+            await self._rename_due(route, chat, found.group_id)
+            return found.group_id
         lock = self._locks.setdefault(route.bridge_number, trio.Lock())
         async with lock:
             return await self._make(route, chat, name, is_group)
@@ -220,6 +249,7 @@ class PortalKeeper:
                 and isinstance(description, str)
                 and f"[{tag}]" in description
                 and internal_id_of(group_id) is not None
+                and _holds(entry, route.destination)
             ):
                 return group_id
         return None
@@ -296,3 +326,65 @@ class PortalKeeper:
             await self.store.put_portal(
                 attrs.evolve(found, state="creating", group_id=None, internal_id=None)
             )
+
+    async def renamed(self, route: Route, chat: str, subject: str) -> None:
+        """The WhatsApp chat was renamed (``group.v2.update``): so is its portal.
+
+        Best effort: the new name is stored at once; a failing rename upstream is only
+        logged and tried again on one of the chat's next messages (never before
+        :attr:`creation_retry` seconds), so it never holds a message back.
+
+        Raises:
+            StorageError: the store failed (the row is retried; nothing was renamed).
+        """
+        chat = await canonical_chat(self.store, route.session, chat)
+        found = await self._stored(route, chat)
+        title = portal_name(subject)
+        if found is None or found.name == title:
+            return  # no portal yet (it is made with the new name), or nothing changed
+        await self.store.put_portal(attrs.evolve(found, name=title))
+        key = (route.bridge_number, route.destination, route.session, chat)
+        self._renames[key] = (title, 0.0)
+        if found.state == "active" and found.group_id is not None:
+            await self._rename_due(route, chat, found.group_id)
+
+    async def _rename_due(self, route: Route, chat: str, group_id: str) -> None:
+        key = (route.bridge_number, route.destination, route.session, chat)
+        due = self._renames.get(key)
+        if due is None or trio.current_time() < due[1]:
+            return
+        try:
+            await self.groups.update(route.bridge_number, group_id, name=due[0])
+        except ClientError as error:
+            self._renames[key] = (due[0], trio.current_time() + self.creation_retry)
+            log.warning(
+                "portal of %s could not be renamed (%s); tried again later",
+                wlog.chat(chat),
+                wlog.mask_text(str(error)),
+                extra={"session": route.session},
+            )
+            return
+        del self._renames[key]
+        log.info("portal of %s renamed", wlog.chat(chat), extra={"session": route.session})
+
+    async def reopen(self, route: Route, chat: str, *, name: str, is_group: bool) -> str:
+        """``/portal``: a new portal for a chat whose portal was left (or never made).
+        Returns what to tell the destination.
+
+        Raises:
+            StorageError: the store failed.
+        """
+        if not route.portals:
+            return NOTICE_PORTALS_OFF.format(session=route.session)
+        chat = await canonical_chat(self.store, route.session, chat)
+        found = await self._stored(route, chat)
+        title = found.name if found is not None and found.name else portal_name(name)
+        if found is not None and found.state == "active":
+            return NOTICE_HAS_PORTAL.format(name=title)
+        if found is not None:  # left: made anew (the old group is not looked for: see _holds)
+            await self.store.put_portal(
+                attrs.evolve(found, state="creating", group_id=None, internal_id=None)
+            )
+        self._retry_at.pop((route.bridge_number, route.destination, route.session, chat), None)
+        made = await self.conversation(route, chat, name=title, is_group=is_group)
+        return (NOTICE_NOT_MADE if made is None else NOTICE_REOPENED).format(name=title)

@@ -139,6 +139,7 @@ class Router:
             latest=self._latest,
             channels=self.channels,
             sessions=self.sessions,
+            portals=self.portals,
         )
 
     async def learn(self, items: Iterable[SigReceived]) -> None:

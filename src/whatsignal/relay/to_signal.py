@@ -35,7 +35,7 @@ from whatsignal.convert.text import (
 )
 from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
-from whatsignal.models.waha import WaAck, WaMessage, WaReaction, WaRevoked
+from whatsignal.models.waha import WaAck, WaGroupUpdate, WaMessage, WaReaction, WaRevoked
 from whatsignal.relay.names import Names
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
@@ -104,6 +104,9 @@ class ToSignal:
                 await self._reaction(route, payload)
             case WaRevoked():
                 await self._revoked(route, payload)
+            case WaGroupUpdate() if payload.group_id and payload.subject is not None:
+                if route.portals:
+                    await self.portals.renamed(route, payload.group_id, payload.subject)
             case _:
                 raise PayloadError(f"row kind {row.kind!r} is not handled by pollers")
         return ()

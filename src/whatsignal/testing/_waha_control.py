@@ -349,3 +349,13 @@ def register_control(
             )
         )
         return _json({"id": gid}, 201)
+
+    @control("/_sim/groups/rename", "POST", "rename a group: {id, subject, session}")
+    async def rename_group() -> Response:
+        data = await _body()
+        gid, subject = _str(data, "id", required=True) or "", _str(data, "subject", required=True)
+        session = _str(data, "session") or "default"
+        try:
+            return _json(fake.rename_group(gid, subject or "", session=session))
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None

@@ -133,6 +133,10 @@ class Directory:
         }
         return gid
 
+    def rename_group(self, session: str, group_id: str, subject: str) -> None:
+        """Change a group's subject; KeyError when the session has no such group."""
+        self._groups[session][group_id]["subject"] = subject
+
     def group_ids(self, session: str) -> list[str]:
         return list(self._groups.get(session, {}))
 

@@ -232,6 +232,24 @@ class WahaModel(WahaSessions):
         self.emit("message.revoked", session, payload)
         return payload
 
+    def rename_group(
+        self, group_id: str, subject: str, *, session: str = "default"
+    ) -> dict[str, Any]:
+        """Someone renames the group: its subject changes and ``group.v2.update`` carries
+        the new one. ValueError when the session has no such group."""
+        self.session(session)
+        try:
+            self.directory.rename_group(session, group_id, subject)
+        except KeyError:
+            raise ValueError(f"no group {group_id!r} in session {session!r}") from None
+        payload = {
+            "group": {"id": group_id, "subject": subject},
+            "timestamp": now_ms() // 1000,
+            "_data": {},
+        }
+        self.emit("group.v2.update", session, payload)
+        return payload
+
     # Contacts and groups (see Directory) -----------------------------------------------------
 
     def add_contact(

@@ -43,6 +43,7 @@ DEFAULT_EVENTS: tuple[str, ...] = (
     "message.edited",
     "message.revoked",
     "presence.update",
+    "group.v2.update",
 )
 """The events a bridge needs (api-contracts.md §1.8); ``message.any`` is left out on purpose."""
 
