@@ -29,5 +29,8 @@ def test_demo_shows_both_directions_and_succeeds() -> None:
     assert "2 Book club (group)" in text and "3 +4917012345678" in text  # /chats, newest first
     assert "default: WhatsApp WORKING" in text  # /status
     assert "is logged out of WhatsApp" in text and "Write /pair default" in text  # the alert
+    # Session 'work' has portals: Frank's chat gets a Signal group, answered there unquoted.
+    assert "bridge -> the portal group 'Frank': 'Welcome aboard!'" in text
+    assert "bridge -> Frank's chat (session 'work'): 'Thanks, Frank!'" in text
     forwarded = [line for line in text.splitlines() if "WhatsApp" in line and "let me in" in line]
     assert forwarded == []  # the stranger's message never reached WhatsApp

@@ -36,6 +36,8 @@ DAVE = "+4917087654321"
 ERIN = "+4917055500000"
 STRANGER = "+15550199999"
 SESSION = "default"
+WORK = "work"  # a second session, read with portals: a Signal group per WhatsApp chat
+FRANK = "+4917099900000"
 
 
 @attrs.define(eq=False)
@@ -66,7 +68,9 @@ class Transcript:
                 for at, n, style in message.text_styles
                 if n
             )
-            self.say("Signal", f"bridge -> you{quote}{edit}: {message.message!r}{styles}")
+            portal = [g.name for g in self.signal.groups.values() if g.id in message.recipients]
+            where = f"the portal group '{portal[0]}'" if portal else "you"
+            self.say("Signal", f"bridge -> {where}{quote}{edit}: {message.message!r}{styles}")
         self._seen_signal = len(self.signal.messages)
         for call in self.waha.sent[self._seen_waha :]:
             body = call.body if isinstance(call.body, dict) else {}
@@ -96,7 +100,7 @@ async def _play(out: TextIO, workdir: Path) -> int:
     api_key = secrets.token_hex(16)
     waha = FakeWaha(
         api_key=api_key,
-        sessions=(SESSION,),
+        sessions=(SESSION, WORK),
         webhook_hmac_key=webhook_secret,
         webhook_retry_delay=0.2,
         check_contracts=False,
@@ -109,7 +113,14 @@ async def _play(out: TextIO, workdir: Path) -> int:
             {
                 "whatsapp": {"api_base_url": waha_url, "timeout_ms": 5000},
                 "signal": {"rpc_url": signal_url, "intermediaryPhoneNumber": BRIDGE_NUMBER},
-                "channels": [{"whatsappSessionName": SESSION, "signalDestinationPhoneNumber": YOU}],
+                "channels": [
+                    {"whatsappSessionName": SESSION, "signalDestinationPhoneNumber": YOU},
+                    {
+                        "whatsappSessionName": WORK,
+                        "signalDestinationPhoneNumber": YOU,
+                        "portals": True,
+                    },
+                ],
                 "database": {"path": str(workdir / "demo.db")},
                 "retry": {"initialBackoffMs": 50, "maxBackoffMs": 1000},
                 "server": {"host": "127.0.0.1", "port": 0, "shutdownGraceSec": 2},
@@ -142,6 +153,7 @@ async def _play(out: TextIO, workdir: Path) -> int:
                 f"{CAROL[1:]}@c.us": "Carol's chat",
                 group: "the 'Book club' group",
                 f"{ERIN[1:]}@c.us": "a new chat with Erin",
+                f"{FRANK[1:]}@c.us": "Frank's chat (session 'work')",
             }
         )
 
@@ -197,6 +209,15 @@ async def _play(out: TextIO, workdir: Path) -> int:
             signal.inject_envelope(YOU, message=command)
             await _wait(lambda: len(signal.messages) > before, t)  # noqa: B023 - awaited here
 
+        t.say("WhatsApp", f"Frank -> you in session {WORK!r}, which has portals: 'Welcome aboard!'")
+        waha.inject_message(WORK, from_=FRANK, body="Welcome aboard!", notify_name="Frank")
+        await _wait(lambda: any(g.name == "Frank" for g in signal.groups.values()), t)
+        [frank_portal] = [g for g in signal.groups.values() if g.name == "Frank"]
+        await _wait(lambda: any(frank_portal.id in m.recipients for m in signal.messages), t)
+        t.say("Signal", "you answer in Frank's portal group, without quoting: 'Thanks, Frank!'")
+        signal.inject_envelope(YOU, message="Thanks, Frank!", group_id=frank_portal.internal_id)
+        await _wait(lambda: len([c for c in waha.sent if c.path == "/api/sendText"]) >= 4, t)
+
         t.say("WhatsApp", "the phone is logged out of WhatsApp Web (session needs a QR scan)")
         before = len(signal.messages)
         waha.logout_session(SESSION)
@@ -208,6 +229,8 @@ async def _play(out: TextIO, workdir: Path) -> int:
             and texts[0].get("reply_to") == carol_msg["id"]
             and texts[1].get("chatId") == group
             and texts[2].get("chatId") == f"{ERIN[1:]}@c.us"
+            and texts[3].get("chatId") == f"{FRANK[1:]}@c.us"
+            and texts[3].get("session") == WORK
         )
         elapsed = time.monotonic() - t.started
         print(
