@@ -43,6 +43,7 @@ import trio
 from whatsignal import log as wlog
 from whatsignal.channels import ChannelMap
 from whatsignal.clock import Clock
+from whatsignal.convert.polls import whatsapp_poll
 from whatsignal.convert.presence import ChatTyping, TypingInbox, chat_typing, signal_typing
 from whatsignal.errors import PayloadError
 from whatsignal.event_times import event_time, pushed_at
@@ -93,9 +94,14 @@ def signal_key(item: SigReceived) -> str:
 
 
 def has_content(message: WaMessage) -> bool:
-    """Whether a WhatsApp message carries anything to bridge (text, media, location, contact)."""
+    """Whether a WhatsApp message carries anything to bridge (text, media, location, contact,
+    poll)."""
     return bool(
-        (message.body or "").strip() or message.has_media or message.location or message.v_cards
+        (message.body or "").strip()
+        or message.has_media
+        or message.location
+        or message.v_cards
+        or whatsapp_poll(message.data) is not None
     )
 
 

@@ -249,6 +249,21 @@ class SignalClient:
             json_body={"recipient": recipient},
         )
 
+    async def create_poll(
+        self, number: str, recipient: str, question: str, answers: Sequence[str], *, multiple: bool
+    ) -> int:
+        """``POST /v1/polls/{number}``: a Signal poll; returns its timestamp (ms)."""
+        op = "signal-cli poll"
+        body = {
+            "recipient": recipient,
+            "question": question,
+            "answers": list(answers),
+            "allow_multiple_selections": multiple,
+        }
+        path = f"/v1/polls/{path_segment(number)}"
+        response = await request(self._http, "POST", path, operation=op, json_body=body)
+        return read_send_timestamp(op, response, [recipient])
+
     async def rate_limit_challenge(
         self, number: str, *, challenge_token: str, captcha: str
     ) -> None:

@@ -148,6 +148,17 @@ class SignalUpstream:
             ),
         )
 
+    async def poll(
+        self, number: str, recipient: str, question: str, answers: Sequence[str], *, multiple: bool
+    ) -> int:
+        """Send a Signal poll from ``number``; returns its Signal timestamp."""
+        return await self._call(
+            number,
+            lambda: self.client.create_poll(
+                number, recipient, question, answers, multiple=multiple
+            ),
+        )
+
     async def react(
         self,
         number: str,

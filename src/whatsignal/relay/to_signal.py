@@ -13,8 +13,9 @@ row that can never be handled).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import Any
 
 import attrs
 import trio
@@ -26,6 +27,7 @@ from whatsignal.clock import Clock
 from whatsignal.convert import markup
 from whatsignal.convert.markup import Styled, literal
 from whatsignal.convert.media import MediaPolicy
+from whatsignal.convert.polls import whatsapp_poll
 from whatsignal.convert.safe import clean_strings
 from whatsignal.convert.text import (
     location_text,
@@ -37,6 +39,7 @@ from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WaAck, WaGroupUpdate, WaMessage, WaReaction, WaRevoked
 from whatsignal.relay.names import Names
+from whatsignal.relay.polls import PollSender
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure
@@ -213,21 +216,22 @@ class ToSignal:
         portal = await self.portals.conversation(
             route, chat, name=group or name, is_group=msg.is_group
         )
-        send = partial(
-            self.upstreams.signal.send,
+        send: Callable[[str, Styled], Awaitable[int]] = partial(
+            self._send,
             route.bridge_number,
             quote_timestamp=quote.signal_timestamp if quote else None,
             quote_author=quote_author(route, quote) if quote else None,
             attachments=attachments,
             view_once=bool(attachments) and view_once(msg),
-            text_mode="styled",
         )
+        poll = whatsapp_poll(msg.data, msg.body)
+        if poll is not None:  # the frame only: the poll carries its question
+            body = literal("")
+            send = PollSender(signal=self.upstreams.signal, number=route.bridge_number, poll=poll)
         timestamp = None
         if portal is not None:
             try:
-                timestamp = await send(
-                    portal, markup.render_styled(markup.in_portal(name, body, msg.is_group))
-                )
+                timestamp = await send(portal, markup.in_portal(name, body, msg.is_group))
             except UpstreamError as error:
                 if error.failure is not Failure.PERMANENT:
                     raise
@@ -236,9 +240,7 @@ class ToSignal:
                 await self.portals.gone(route, chat)
                 portal = None
         if timestamp is None:
-            timestamp = await send(
-                route.destination, markup.render_styled(markup.incoming(name, body, group))
-            )
+            timestamp = await send(route.destination, markup.incoming(name, body, group))
         log.info(
             "whatsapp -> signal: %s message in %s forwarded",
             "group" if group else "direct",
@@ -260,6 +262,11 @@ class ToSignal:
                 signal_group=portal,
             )
         ]
+
+    async def _send(self, number: str, recipient: str, text: Styled, **options: Any) -> int:
+        return await self.upstreams.signal.send(
+            number, recipient, markup.render_styled(text), text_mode="styled", **options
+        )
 
     async def _edit(self, route: Route, msg: WaMessage, received_at: float) -> list[MessageMapping]:
         original = msg.edited_message_id

@@ -96,6 +96,10 @@ class SignalBase(SimulatorBase):
     sent: list[Recorded] = attrs.field(init=False, factory=list)
     responses: list[tuple[int, Any]] = attrs.field(init=False, factory=list)
     messages: list[SentMessage] = attrs.field(init=False, factory=list)
+    polls: list[Any] = attrs.field(init=False, factory=list)
+    """The polls created (``_signal_polls.SentPoll``)."""
+    polls_refused: bool = attrs.field(init=False, default=False)
+    """Answer ``POST /v1/polls`` 400, as a signal-cli-rest-api without polls would."""
     violations: list[str] = attrs.field(init=False, factory=list)
     webhook_results: list[int | str] = attrs.field(init=False, factory=list)
     handed_out: list[tuple[float, list[int]]] = attrs.field(init=False, factory=list)

@@ -86,6 +86,7 @@ class WahaModel(WahaSessions):
         event: InboundEvent = "message",
         view_once: bool = False,
         sticker: bool = False,
+        poll: tuple[str, Sequence[str], bool] | None = None,
     ) -> dict[str, Any]:
         """A WhatsApp message arriving on ``session``, delivered as a WEBJS-shaped webhook.
 
@@ -99,6 +100,8 @@ class WahaModel(WahaSessions):
             event: ``message``, ``message.any`` or ``both`` (the duplicate-delivery trap).
             view_once: WhatsApp's view-once media (WEBJS engine data ``_data.isViewOnce``).
             sticker: a sticker (WEBJS ``_data.type`` ``sticker``; send the webp as ``media``).
+            poll: a poll ``(question, options, multiple answers)``, as WEBJS engine data
+                (``_data.type`` ``poll_creation``, ``pollName``, ``pollOptions``).
 
         Returns:
             The payload (a ``WAMessage``), whose ``id`` tests can quote, react to or ack.
@@ -137,6 +140,14 @@ class WahaModel(WahaSessions):
             payload["_data"]["isViewOnce"] = True
         if sticker:
             payload["_data"]["type"] = "sticker"
+        if poll is not None:
+            question, options, multiple = poll
+            payload["_data"].update(
+                type="poll_creation",
+                pollName=question,
+                pollOptions=[{"name": o, "localId": n} for n, o in enumerate(options)],
+                pollSelectableOptionsCount=0 if multiple else 1,
+            )
         self.remember(payload, session)
         for name in ("message", "message.any") if event == "both" else (event,):
             self.emit(name, session, payload)

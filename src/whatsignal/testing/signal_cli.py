@@ -39,6 +39,7 @@ from whatsignal.testing._signal_control import add_control_routes
 from whatsignal.testing._signal_groups import add_group_routes
 from whatsignal.testing._signal_http import error_response
 from whatsignal.testing._signal_model import SignalModel
+from whatsignal.testing._signal_polls import add_poll_routes
 from whatsignal.testing._signal_receive import add_receive_routes
 from whatsignal.testing._signal_send import SentMessage
 
@@ -81,6 +82,7 @@ class FakeSignal(SignalModel):
 
         add_api_routes(app, self)
         add_group_routes(app, self)
+        add_poll_routes(app, self)
         add_receive_routes(app, self)
         add_control_routes(app, self)
         # quart's precise ASGI types are narrower than the generic mapping-based alias.
