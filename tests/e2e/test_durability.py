@@ -24,10 +24,7 @@ from __future__ import annotations
 import collections
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ import yaml
 from bridge_harness import ALICE_PHONE, API_KEY, BRIDGE, SECRET
 
 from whatsignal.testing import FakeSignal, FakeWaha
+from whatsignal.testing._soak_bridge import BridgeProcess as SoakBridgeProcess
 
 MESSAGES = 200
 CHATS = 10
@@ -104,18 +102,13 @@ def _write_config(tmp_path: Path, waha_url: str, signal_url: str, port: int) -> 
     return path
 
 
-@attrs.define(eq=False)
-class BridgeProcess:
-    """``python -m whatsignal run`` as a child process, started, killed and stopped on demand.
+class BridgeProcess(SoakBridgeProcess):
+    """``python -m whatsignal run`` as a child process (the soak's, whose start, kill and stop
+    this test shares) in development mode with the two secrets the harness signs with.
 
     The environment is inherited (coverage's subprocess patch travels in it), minus the
-    overrides that would redirect the child, plus development mode and the two secrets.
+    overrides that would redirect the child.
     """
-
-    config: Path
-    url: str
-    log_path: Path
-    process: trio.Process | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _OVERRIDES}
@@ -125,55 +118,6 @@ class BridgeProcess:
             WHATSIGNAL_WHATSAPP_WEBHOOK_SECRET=SECRET,
         )
         return env
-
-    def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    async def start(self, client: httpx.AsyncClient) -> None:
-        """Spawn the bridge and wait until ``/readyz`` answers 200 (it is serving and both
-        upstreams answer)."""
-        with self.log_path.open("ab") as log_file:
-            self.process = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "whatsignal", "run", "--config", str(self.config)],
-                env=self.env(),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        with trio.fail_after(30):
-            while True:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"the bridge exited early:\n{self.log_tail()}")
-                try:
-                    response = await client.get(f"{self.url}/readyz", timeout=1.0)
-                except httpx.HTTPError:
-                    pass
-                else:
-                    if response.status_code == 200:
-                        return
-                await trio.sleep(0.05)  # polling interval of a wait for /readyz, not a barrier
-
-    async def kill(self) -> None:
-        """SIGKILL: no cleanup of any kind, exactly the crash under test."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            with trio.CancelScope(shield=True):
-                await self.process.wait()
-
-    async def stop(self) -> None:
-        """SIGTERM (a graceful stop, so the child writes its coverage data), SIGKILL if stuck."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(10):
-                await process.wait()
-            if process.poll() is None:
-                process.kill()
-                await process.wait()
 
 
 async def _wait(check: Callable[[], bool], *, within: float) -> bool:
