@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 import httpx
 import trio
+from tp_parts import asgi_lifespan, read_body
 
 from whatsignal._serve import base_url, serve_app
 from whatsignal.config import config_from_mapping
@@ -110,28 +111,13 @@ def bare_relay(client: httpx.AsyncClient, send_url: str) -> ASGIApp:
     """
     head = json.dumps({"number": BRIDGE_NUMBER, "recipients": [DESTINATION]})[:-1].encode()
 
-    async def lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            await asgi_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = bool(message.get("more_body", False))
-        text = b"".join(chunks).decode("utf-8", errors="replace")
+        text = (await read_body(receive)).decode("utf-8", errors="replace")
         payload = head + b',"message":' + json.dumps(text).encode() + b"}"
         response = await client.post(
             send_url, content=payload, headers={"Content-Type": "application/json"}

@@ -47,6 +47,28 @@ TOKEN = re.compile(r"\b[a-z]+-\d{6}\b")
 # The bare relay --------------------------------------------------------------------------------
 
 
+async def asgi_lifespan(receive: Receive, send: Send) -> None:
+    """Answer an ASGI server's lifespan messages (the bare relays have nothing to set up)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's whole body from its ASGI messages."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = bool(message.get("more_body", False))
+    return b"".join(chunks)
+
+
 def bare_relay(client: httpx.AsyncClient, signal_url: str, waha_url: str) -> ASGIApp:
     """A raw ASGI app that forwards each body, unparsed, with one httpx call.
 
@@ -59,28 +81,14 @@ def bare_relay(client: httpx.AsyncClient, signal_url: str, waha_url: str) -> ASG
     json_type = {"Content-Type": "application/json"}
     waha_headers = {**json_type, "X-Api-Key": API_KEY}
 
-    async def lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            await asgi_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = bool(message.get("more_body", False))
-        text = json.dumps(b"".join(chunks).decode("utf-8", errors="replace")).encode()
+        body = await read_body(receive)
+        text = json.dumps(body.decode("utf-8", errors="replace")).encode()
         if scope["path"] == "/webhook/whatsapp":
             payload = to_signal + b',"message":' + text + b"}"
             response = await client.post(signal_url, content=payload, headers=json_type)
