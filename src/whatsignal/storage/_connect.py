@@ -35,6 +35,7 @@ def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Con
         except OSError as exc:
             raise StorageError(f"cannot create the database file: {exc}") from exc
     conn = sqlite3.connect(path, isolation_level=None)
+    ready = False
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -43,7 +44,8 @@ def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Con
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
-    except BaseException:
-        conn.close()
-        raise
+        ready = True
+    finally:
+        if not ready:
+            conn.close()  # whatever went wrong, the half-opened connection goes
     return conn

@@ -26,7 +26,8 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from whatsignal.errors import ConfigError, StorageError
 from whatsignal.storage.crypto import (
@@ -46,6 +47,8 @@ KEY_CHECK = b"whatsignal key check v1"
 LOOKUP_CHECK = "whatsignal lookup check v1"
 BATCH = 500
 """Rows converted per transaction."""
+
+T = TypeVar("T")
 
 SECRET = "WHATSIGNAL_ENCRYPTION_SECRET"
 SALT = "WHATSIGNAL_ENCRYPTION_SALT"
@@ -235,14 +238,18 @@ def start_rotation(
     return old_codec, new_codec
 
 
-def _transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+def _transaction(conn: sqlite3.Connection, work: Callable[[], T]) -> T:
+    """``work()`` in one write transaction: committed, or rolled back on any failure."""
     conn.execute("BEGIN IMMEDIATE")
+    committed = False
     try:
-        work()
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        result = work()
+        conn.execute("COMMIT")
+        committed = True
+    finally:
+        if not committed:
+            conn.execute("ROLLBACK")
+    return result
 
 
 def _convert(old: Codec, new: Codec, fields: list[Field], row: tuple[Any, ...]) -> list[Any]:
@@ -287,22 +294,23 @@ def _table(
     )
     assignments = ", ".join(f"{column} = ?" for column in _targets(fields))
     update = f"UPDATE {table} SET {assignments} WHERE rowid = ?"
+
+    def batch(after: int) -> list[tuple[Any, ...]]:
+        """Convert the next rows after ``after`` and record how far the table got."""
+        rows: list[tuple[Any, ...]] = conn.execute(select, (after, BATCH)).fetchall()
+        for stored in rows:
+            conn.execute(update, (*_convert(old, new, fields, stored), stored[0]))
+        if rows:
+            conn.execute(
+                "INSERT OR REPLACE INTO rekey_progress (name, last_rowid) VALUES (?, ?)",
+                (table, int(rows[-1][0])),
+            )
+        return rows
+
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = conn.execute(select, (last, BATCH)).fetchall()
-            for stored in rows:
-                conn.execute(update, (*_convert(old, new, fields, stored), stored[0]))
-            if rows:
-                last = int(rows[-1][0])
-                conn.execute(
-                    "INSERT OR REPLACE INTO rekey_progress (name, last_rowid) VALUES (?, ?)",
-                    (table, last),
-                )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        rows = _transaction(conn, partial(batch, last))
+        if rows:
+            last = int(rows[-1][0])
         if progress is not None:
             done = int(
                 conn.execute(
