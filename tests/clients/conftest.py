@@ -18,8 +18,8 @@ def upstream() -> Upstream:
 
 @pytest.fixture
 async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    """The real WAHA client (API key ``k``) talking to :func:`upstream`."""
+    """The real WAHA client (API key ``secret-key``) talking to :func:`upstream`."""
     async with open_http_client(
-        "http://waha:3000", timeout=5, api_key="k", transport=upstream.transport()
+        "http://waha:3000", timeout=5, api_key="secret-key", transport=upstream.transport()
     ) as http:
         yield WahaClient(http)

@@ -35,12 +35,6 @@ async def signal(upstream: Upstream) -> AsyncIterator[SignalClient]:
         yield SignalClient(h)
 
 
-@pytest.fixture
-async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    async with open_http_client("http://waha:3000", timeout=5, transport=upstream.transport()) as h:
-        yield WahaClient(h)
-
-
 # Lone surrogates ---------------------------------------------------------------------------
 
 

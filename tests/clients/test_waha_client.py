@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,14 +15,6 @@ from whatsignal.errors import ApiError, ClientError, TransportError
 from whatsignal.testing.contract import waha_examples
 
 BASE = "http://waha:3000"
-
-
-@pytest.fixture
-async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    async with open_http_client(
-        BASE, timeout=5, api_key="secret-key", transport=upstream.transport()
-    ) as http:
-        yield WahaClient(http)
 
 
 def example(heading: str) -> Any:

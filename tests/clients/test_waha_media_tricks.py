@@ -4,28 +4,19 @@ never fetched anywhere else, whatever host, encoding or shape it has."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from client_helpers import Upstream
 
-from whatsignal.clients import WahaClient, open_http_client
+from whatsignal.clients import WahaClient
 from whatsignal.clients._waha_media import media_url
 from whatsignal.errors import ApiError, ClientError, TransportError
 
 BASE = "http://waha:3000"
 MAX_URL_LENGTH = 8192
 FILE = "/api/files/personal/3EB0.jpeg"
-
-
-@pytest.fixture
-async def waha(upstream: Upstream) -> AsyncIterator[WahaClient]:
-    async with open_http_client(
-        BASE, timeout=5, api_key="secret-key", transport=upstream.transport()
-    ) as http:
-        yield WahaClient(http)
 
 
 FETCHED = [
