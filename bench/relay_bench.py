@@ -32,36 +32,35 @@ import argparse
 import hashlib
 import hmac
 import json
-import re
 import resource
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 import trio
-from tp_parts import asgi_lifespan, read_body
+from tp_parts import (
+    API_KEY,
+    BRIDGE_NUMBER,
+    DESTINATION,
+    SECRET,
+    SESSION,
+    TOKEN,
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    asgi_lifespan,
+    read_body,
+)
 
 from whatsignal._serve import base_url, serve_app
 from whatsignal.config import config_from_mapping
 from whatsignal.service import Bridge
 from whatsignal.testing import FakeSignal, FakeWaha, Recorded
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-BRIDGE_NUMBER = "+15550000001"
-DESTINATION = "+15551110001"
-SESSION = "bench"
-SECRET = "b" * 40
-API_KEY = "bench-api-key"
-_TOKEN = re.compile(r"\b[a-z]+-\d{6}\b")
 
 
 @attrs.frozen
@@ -210,7 +209,7 @@ class Arrivals:
         for record in fresh:
             if record.path != self.path:
                 continue
-            for token in _TOKEN.findall(str(record.body.get(self.field, ""))):
+            for token in TOKEN.findall(str(record.body.get(self.field, ""))):
                 if token.startswith(self.prefix):
                     self.seen.setdefault(token, record.at)
         return self.seen
@@ -310,7 +309,7 @@ async def bridge_phases(
             # Signal -> WhatsApp: reply to one bridged message of each chat.
             quotes: dict[str, int] = {}
             for message in fake_signal.messages:
-                found = _TOKEN.search(message.message)
+                found = TOKEN.search(message.message)
                 if found and found.group().startswith("bridge"):
                     chat = int(found.group().split("-")[1]) % args.chats
                     quotes.setdefault(str(chat), message.timestamp)
