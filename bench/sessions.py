@@ -40,7 +40,15 @@ from typing import Any
 import httpx
 import trio
 from throughput import cpu_seconds, free_port, process, wait_http
-from tp_parts import API_KEY, BRIDGE_NUMBER, DESTINATION, SECRET, Arrivals, bridge_env
+from tp_parts import (
+    API_KEY,
+    BRIDGE_NUMBER,
+    DESTINATION,
+    SECRET,
+    Arrivals,
+    bridge_env,
+    signal_sim_argv,
+)
 
 ADMIN = {"Authorization": "Bearer " + "a" * 40}
 RUNNING = re.compile(r'^whatsignal_workers\{state="running"\} (\S+)$', re.M)
@@ -110,17 +118,7 @@ async def measure(args: argparse.Namespace, sessions: int) -> str:
             "waha": stack.enter_context(process([*waha_argv, *names], env, tmp / "waha.log")),
             "signal": stack.enter_context(
                 process(
-                    [
-                        *sim,
-                        "signal",
-                        "--port",
-                        str(ports["signal"]),
-                        "--number",
-                        BRIDGE_NUMBER,
-                        "--mode",
-                        "json-rpc",
-                        "--no-contract-checks",
-                    ],
+                    signal_sim_argv(sim, ports["signal"]),
                     env,
                     tmp / "signal.log",
                 )

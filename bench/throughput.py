@@ -49,7 +49,6 @@ import httpx
 import trio
 from tp_parts import (
     API_KEY,
-    BRIDGE_NUMBER,
     SESSION,
     Arrivals,
     Envelopes,
@@ -57,6 +56,7 @@ from tp_parts import (
     bridge_env,
     generate,
     run_relay,
+    signal_sim_argv,
     wa_requests,
 )
 
@@ -190,17 +190,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
             ),
             "signal": stack.enter_context(
                 process(
-                    [
-                        *sim,
-                        "signal",
-                        "--port",
-                        str(ports["signal"]),
-                        "--number",
-                        BRIDGE_NUMBER,
-                        "--mode",
-                        "json-rpc",
-                        "--no-contract-checks",
-                    ],
+                    signal_sim_argv(sim, ports["signal"]),
                     base_env,
                     logs["signal"],
                 )

@@ -15,7 +15,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,16 @@ TOKEN = re.compile(r"\b[a-z]+-\d{6}\b")
 
 
 # The bare relay --------------------------------------------------------------------------------
+
+
+def signal_sim_argv(sim: Sequence[str], port: int) -> list[str]:
+    """The signal-cli simulator for a bench: json-rpc mode, the bench's number, no contract
+    checks (they cost the simulator CPU that is not the bridge's)."""
+    return [
+        *sim,
+        *("signal", "--port", str(port), "--number", BRIDGE_NUMBER, "--mode", "json-rpc"),
+        "--no-contract-checks",
+    ]
 
 
 async def asgi_lifespan(receive: Receive, send: Send) -> None:
