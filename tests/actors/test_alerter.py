@@ -11,6 +11,7 @@ import trio
 from whatsignal.actors.alerts import Alerter, AlertSettings, stopped_by_user
 from whatsignal.actors.session_table import SessionTable
 from whatsignal.channels import ChannelMap, Route
+from whatsignal.errors import StorageError
 from whatsignal.relay.alert_notices import (
     messages_stuck,
     session_needs_you,
@@ -98,6 +99,28 @@ async def test_one_alert_per_condition_flapping_folded_and_one_recovery(
     await trio.sleep(60)
     assert told.texts == [(ME, NEEDS), (ME, BACK)]
     assert store.raised == {}
+
+
+@attrs.define
+class FailingOnceStore(MemoryStore):
+    failures: int = 1
+
+    async def alert_raised(self, key: str) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise StorageError("the store is not running")
+        return await super().alert_raised(key)
+
+
+async def test_a_failing_store_costs_one_look_not_the_alerter(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    store, sessions, told = FailingOnceStore(), table(), Told()
+    set_status(sessions, "SCAN_QR_CODE")
+    await nursery.start(alerter(store, sessions, told).run)
+    await trio.sleep(30)
+    assert store.failures == 0  # the first look failed ...
+    assert told.texts == [(ME, NEEDS)]  # ... and a later one told it, once
 
 
 async def test_a_restart_does_not_repeat_a_raised_alert(

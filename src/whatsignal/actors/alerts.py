@@ -32,6 +32,7 @@ import trio
 from whatsignal.actors.session_table import SessionEntry
 from whatsignal.channels import ChannelMap
 from whatsignal.clock import Clock
+from whatsignal.errors import StorageError
 from whatsignal.relay import alert_notices as texts
 from whatsignal.storage import Alerts
 
@@ -125,7 +126,12 @@ class Alerter:
     ) -> NoReturn:
         task_status.started()
         while True:
-            await self.check()
+            try:
+                await self.check()
+            except StorageError as error:
+                # The store failing (or stopping first at shutdown) costs this look only:
+                # alerts are kept in the store, so the next look carries on where this one was.
+                log.error("alert check failed (will retry): %s", error)
             await trio.sleep(self.settings.tick)
 
     async def check(self) -> None:
