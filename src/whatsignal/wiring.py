@@ -291,12 +291,14 @@ def channel_map(config: Config) -> ChannelMap:
 
 
 def media_policy(config: Config) -> MediaPolicy:
-    """``media.maxSizeMB`` / ``media.allowedTypes`` / ``media.downloadTimeoutSec``."""
+    """``media.maxSizeMB`` / ``media.allowedTypes`` / ``media.downloadTimeoutSec`` /
+    ``media.tempDir``."""
     media = config.media
     return MediaPolicy(
         max_bytes={name: getattr(media.max_size_mb, name) * 1024 * 1024 for name in MEDIA_CLASSES},
         extensions={name: tuple(getattr(media.allowed_types, name)) for name in MEDIA_CLASSES},
         download_timeout=float(media.download_timeout_sec),
+        temp_dir=media.temp_dir,
     )
 
 

@@ -27,7 +27,7 @@ from typing import TypeVar
 import attrs
 import trio
 
-from whatsignal.clients import MediaKind, WahaClient
+from whatsignal.clients import FileData, MediaKind, Spool, WahaClient
 from whatsignal.relay._guard import Deferred, UpstreamError, guarded, too_large
 from whatsignal.relay.signal_upstream import SignalGate, SignalUpstream
 from whatsignal.reliability import CircuitBreaker, classify_waha
@@ -120,7 +120,7 @@ class WhatsAppUpstream:
         chat: str,
         kind: MediaKind,
         *,
-        data: bytes,
+        data: FileData,
         mimetype: str,
         filename: str | None,
         caption: str | None,
@@ -156,9 +156,12 @@ class WhatsAppUpstream:
     async def delete(self, session: str, chat: str, message_id: str) -> None:
         await self._call(session, lambda: self.client.delete_message(session, chat, message_id))
 
-    async def download(self, session: str, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
+    async def download(self, session: str, url: str, *, max_bytes: int, into: Spool) -> str | None:
+        """A received file, downloaded into ``into``; returns WAHA's content type."""
         return await self._call(
-            session, lambda: self.client.download_media(url, max_bytes=max_bytes), files=True
+            session,
+            lambda: self.client.download_media(url, max_bytes=max_bytes, into=into),
+            files=True,
         )
 
 
