@@ -105,8 +105,6 @@ def _str(key: Key, raw: object) -> str:
 
 
 def _writable_directory(raw: str) -> None:
-    if not raw:
-        raise Invalid("'' is empty; name a directory, or leave the key out for the system's")
     if not os.path.isdir(raw):
         raise Invalid(f"{raw!r} is not an existing directory; create it or name another")
     if not os.access(raw, os.W_OK | os.X_OK):
