@@ -127,8 +127,8 @@ async def test_a_huge_error_body_is_read_only_in_part(
 async def test_a_temporary_file_that_cannot_be_made_is_a_client_error(
     http: httpx.AsyncClient, upstream: Upstream, tmp_path: Path
 ) -> None:
-    """A missing directory or a full disk: the download fails as no answer would not (it is
-    the bridge's problem, not the upstream's), with the reason and without the path."""
+    """A missing directory or a full disk fails the download as the bridge's own problem (a
+    plain ClientError: neither an answer nor a lost connection), with the reason, no path."""
     upstream.answer(httpx.Response(200, content=_chunks(2, 300 * 1024)))
     with Spool(str(tmp_path / "gone")) as spool, pytest.raises(ClientError) as caught:
         await fetch_capped(http, "/f", operation="op", max_bytes=10**6, into=spool)

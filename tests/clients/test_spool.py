@@ -3,20 +3,25 @@ send needs them, and nothing left once it is closed."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
-from spool_dir import SpoolDir
 
 from whatsignal.clients import Spool
 from whatsignal.clients._spool import FLUSH, READ, data_pieces, data_size
+from whatsignal.testing import FDS_VISIBLE, open_files_under
+
+pytestmark = pytest.mark.skipif(not FDS_VISIBLE, reason="counts open files in /proc/self/fd")
 
 
 def _content(size: int) -> bytes:
     return bytes(i % 251 for i in range(size))
 
 
-async def test_what_was_written_comes_back_whole_in_pieces_and_again(spool_dir: SpoolDir) -> None:
+async def test_what_was_written_comes_back_whole_in_pieces_and_again(tmp_path: Path) -> None:
     content = _content(FLUSH * 3 + 12_345)  # several flushes, and a remainder only in memory
-    with Spool(str(spool_dir.path)) as spool:
+    with Spool(str(tmp_path)) as spool:
         for start in range(0, len(content), 70_000):
             await spool.write(content[start : start + 70_000])
         assert spool.size == len(content)
@@ -24,30 +29,30 @@ async def test_what_was_written_comes_back_whole_in_pieces_and_again(spool_dir: 
         assert b"".join(pieces) == content
         assert {len(piece) for piece in pieces[:-1]} == {1000}
         assert b"".join([piece async for piece in spool.pieces(49_152)]) == content  # a retry
-        assert spool_dir.open_files() == 1  # on disk, in the configured directory
-    assert spool_dir.open_files() == 0
-    assert list(spool_dir.path.iterdir()) == []  # and it never had a name there
+        assert open_files_under(tmp_path) == 1  # on disk, in the configured directory
+    assert open_files_under(tmp_path) == 0
+    assert os.listdir(tmp_path) == []  # and it never had a name there
 
 
-async def test_a_spool_nothing_was_written_to_makes_no_file(spool_dir: SpoolDir) -> None:
-    with Spool(str(spool_dir.path)) as spool:
+async def test_a_spool_nothing_was_written_to_makes_no_file(tmp_path: Path) -> None:
+    with Spool(str(tmp_path)) as spool:
         assert [piece async for piece in spool.pieces(10)] == []
         assert spool.size == 0
-        assert spool_dir.open_files() == 0
+        assert open_files_under(tmp_path) == 0
 
 
-async def test_a_small_file_stays_in_memory_until_it_is_read(spool_dir: SpoolDir) -> None:
-    with Spool(str(spool_dir.path)) as spool:
+async def test_a_small_file_stays_in_memory_until_it_is_read(tmp_path: Path) -> None:
+    with Spool(str(tmp_path)) as spool:
         await spool.write(b"tiny")
-        assert spool_dir.open_files() == 0
+        assert open_files_under(tmp_path) == 0
         assert [piece async for piece in spool.pieces(3)] == [b"tin", b"y"]
 
 
 async def test_a_read_step_that_is_no_multiple_of_the_piece_size_still_joins(
-    spool_dir: SpoolDir,
+    tmp_path: Path,
 ) -> None:
     content = _content(READ * 2 + 7)
-    with Spool(str(spool_dir.path)) as spool:
+    with Spool(str(tmp_path)) as spool:
         await spool.write(content)
         pieces = [piece async for piece in spool.pieces(READ // 2 + 1)]
     assert b"".join(pieces) == content

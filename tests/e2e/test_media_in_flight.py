@@ -7,18 +7,30 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
 from bridge_harness import ALICE_PHONE, world
-from spool_dir import SpoolDir
+
+from whatsignal.testing import FDS_VISIBLE, open_files_under
+
+pytestmark = pytest.mark.skipif(not FDS_VISIBLE, reason="counts open files in /proc/self/fd")
 
 MB = 1024 * 1024
 REPORT = b"%PDF-1.7\n" + bytes(range(256)) * (3 * MB // 256)  # 3 MB: many pieces each way
 BIG_PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * (MB + 10)
 
 
+@pytest.fixture
+def in_flight(tmp_path: Path) -> Path:
+    """``media.tempDir``: its own directory (the database is open in ``tmp_path``)."""
+    path = tmp_path / "in-flight"
+    path.mkdir()
+    return path
+
+
 async def test_a_large_file_crosses_each_way_whole_and_leaves_no_temporary_file(
-    tmp_path: Path, spool_dir: SpoolDir
+    tmp_path: Path, in_flight: Path
 ) -> None:
-    extra = {"media": {"tempDir": str(spool_dir.path)}}
+    extra = {"media": {"tempDir": str(in_flight)}}
     async with world(tmp_path, extra=extra) as w:
         w.waha.inject_message(
             "personal",
@@ -48,13 +60,13 @@ async def test_a_large_file_crosses_each_way_whole_and_leaves_no_temporary_file(
         assert document["file"]["filename"] == "annotated.pdf"
         assert document["caption"] == "annotated"
         await w.settled()
-        assert spool_dir.open_files() == 0
+        assert open_files_under(in_flight) == 0
 
 
 async def test_files_over_their_limit_are_refused_with_a_note_and_leave_nothing(
-    tmp_path: Path, spool_dir: SpoolDir
+    tmp_path: Path, in_flight: Path
 ) -> None:
-    extra = {"media": {"tempDir": str(spool_dir.path), "maxSizeMB": {"image": 1}}}
+    extra = {"media": {"tempDir": str(in_flight), "maxSizeMB": {"image": 1}}}
     async with world(tmp_path, extra=extra) as w:
         w.waha.inject_message(
             "personal",
@@ -80,4 +92,4 @@ async def test_files_over_their_limit_are_refused_with_a_note_and_leave_nothing(
             "mine too\n[image too large to forward (limit 1 MB: media.maxSizeMB.image)]"
         )
         await w.settled()
-        assert spool_dir.open_files() == 0
+        assert open_files_under(in_flight) == 0

@@ -159,11 +159,10 @@ async def test_a_waha_call_raising_a_client_error_without_an_answer_is_permanent
     upstreams: Upstreams, fake_waha: FakeWaha
 ) -> None:
     """A media URL off the WAHA host is refused before any request (a forged webhook)."""
-    with pytest.raises(UpstreamError) as failed:
-        with Spool() as spool:
-            await upstreams.whatsapp.download(
-                SESSION, "http://evil.example/x.jpg", max_bytes=10, into=spool
-            )
+    with pytest.raises(UpstreamError) as failed, Spool() as spool:
+        await upstreams.whatsapp.download(
+            SESSION, "http://evil.example/x.jpg", max_bytes=10, into=spool
+        )
 
     assert failed.value.failure is Failure.PERMANENT
     assert fake_waha.upstream.requests == []
