@@ -474,26 +474,32 @@ def test_non_mapping_data_is_refused(dev_env: dict[str, str], data: object, desc
 
 
 def test_the_directory_for_files_in_flight_must_exist_and_be_writable(
-    minimal: dict[str, Any], dev_env: dict[str, str], tmp_path: Path
+    minimal: dict[str, Any],
+    dev_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert config_from_mapping(minimal, env=dev_env).media.temp_dir is None  # the system's
     minimal["media"] = {"tempDir": str(tmp_path)}
     config = config_from_mapping(minimal, env=dev_env)
     assert media_policy(config).temp_dir == str(tmp_path)
-    a_file = tmp_path / "file"
-    a_file.write_text("")
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
     minimal["media"] = {"tempDir": ""}  # empty: unset
     assert config_from_mapping(minimal, env=dev_env).media.temp_dir is None
-    cases = [
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for value, expected in [
         (str(tmp_path / "missing"), "is not an existing directory"),
         (str(a_file), "is not an existing directory"),
-    ]
-    if not os.access(locked, os.W_OK):  # root may write anywhere
-        cases.append((str(locked), "is not writable by the bridge"))
-    for value, expected in cases:
+    ]:
         minimal["media"] = {"tempDir": value}
         (problem,) = _problems(minimal, dev_env)
         assert problem.startswith("media.tempDir: ")
         assert expected in problem
+    # A directory the bridge may not write to (faked: the tests may run as root).
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    minimal["media"] = {"tempDir": str(tmp_path)}
+    (problem,) = _problems(minimal, dev_env)
+    assert (
+        problem
+        == f"media.tempDir: {str(tmp_path)!r} is not writable by the bridge; fix its permissions"
+    )
