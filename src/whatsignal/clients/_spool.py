@@ -70,14 +70,14 @@ class Spool:
             raise ValueError("the spool is closed")
         if not self._pending:
             return
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(dir=self.directory)  # noqa: SIM115 - closed by close()
-        file, data = self._file, bytes(self._pending)
+        data = bytes(self._pending)
         self._pending.clear()
 
         def write() -> None:
-            file.write(data)
-            file.flush()
+            if self._file is None:  # made here: even opening a file can block on a disk
+                self._file = tempfile.TemporaryFile(dir=self.directory)  # noqa: SIM115 - close()
+            self._file.write(data)
+            self._file.flush()
 
         await trio.to_thread.run_sync(write)
         self._written += len(data)
