@@ -26,6 +26,7 @@ never journaled (intake.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
@@ -43,15 +44,45 @@ from whatsignal.models.waha import WaMessage, WaPollVote
 from whatsignal.relay.names import Names
 from whatsignal.relay.upstreams import UpstreamError, Upstreams
 from whatsignal.reliability import Failure
-from whatsignal.storage import Mappings, MessageMapping, Polls
+from whatsignal.storage import BridgedPoll, Mappings, MessageMapping, Polls
 
-__all__ = ["PollStore", "PollVotes", "vote_to_whatsapp"]
+__all__ = [
+    "NOTICE_UNKNOWN_POLL",
+    "PollStore",
+    "PollVotes",
+    "known_poll",
+    "native_answers",
+    "vote_to_whatsapp",
+]
 
 log = logging.getLogger("whatsignal.relay")
 
 
+NOTICE_UNKNOWN_POLL = (
+    "⚠️ whatsignal: your vote was not sent to WhatsApp: the bridge does not know that poll (too "
+    "old, or not from WhatsApp)."
+)
+
+
 class PollStore(Mappings, Polls, Protocol):
     """What votes read: the polls' mappings and their options."""
+
+
+async def known_poll(store: Polls, target: MessageMapping | None) -> MessageMapping | None:
+    """``target`` when it is the mapping of a poll the bridge made in Signal, else None."""
+    if target is None or target.direction != "wa_to_signal":
+        return None
+    poll = await store.poll(target.session, target.whatsapp_id)
+    return target if poll is not None and poll.native else None
+
+
+def native_answers(poll: BridgedPoll | None, chosen: Sequence[str]) -> list[int] | None:
+    """The answers of a native Signal vote for ``chosen``, or None where a vote from the
+    bridge number cannot show it: no Signal poll, the bridge voted on it already (a change),
+    nothing chosen (withdrawn), or an option the poll does not have."""
+    if poll is None or not poll.native or poll.voted or not chosen:
+        return None
+    return answer_numbers(poll.options, chosen)
 
 
 async def vote_to_whatsapp(
@@ -104,12 +135,11 @@ class PollVotes:
         poll = await self.store.poll(session, target.whatsapp_id)
         chosen = event.vote.selected_options
         direct = not target.chat_id.endswith("@g.us")
-        numbers = answer_numbers(poll.options, chosen) if poll is not None else None
-        if poll is not None and poll.native and direct and not poll.voted and not unreadable:
-            if numbers and await self._native(route, target, numbers):
-                await self.store.mark_poll_voted(session, target.whatsapp_id)
-                self.metrics.forwarded.labels("wa_to_signal", "poll_vote").inc()
-                return
+        numbers = native_answers(poll, chosen) if direct and not unreadable else None
+        if numbers and await self._native(route, target, numbers):
+            await self.store.mark_poll_voted(session, target.whatsapp_id)
+            self.metrics.forwarded.labels("wa_to_signal", "poll_vote").inc()
+            return
         as_message = WaMessage(
             id=event.vote.id, from_=target.chat_id, participant=event.voter or None
         )
