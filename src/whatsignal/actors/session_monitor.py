@@ -38,6 +38,7 @@ from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.registry import SessionControl
 from whatsignal.actors.session_table import SessionTable, Verdict
 from whatsignal.clients import SessionInfo, WahaClient
+from whatsignal.convert.presence import TypingInbox, WatchAgain
 from whatsignal.errors import ApiError, ClientError
 from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
@@ -73,6 +74,8 @@ class SessionMonitor:
     journal: asked once at start which queues hold rows from an earlier run.
     forget: everything that keeps per-session state (released when a session is gone).
     listing: whether WAHA's session API may be used (``whatsapp.sessionApiEnabled``).
+    working: told (without waiting) each time a session turns WORKING, so that the typist
+        subscribes its portals' presence again (WAHA forgets them on a restart); None: nobody.
     """
 
     waha: WahaClient
@@ -87,6 +90,7 @@ class SessionMonitor:
     listing: bool
     auto_restart: bool
     startup_timeout: float
+    working: TypingInbox | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -198,6 +202,8 @@ class SessionMonitor:
             )
             if session in self.control.running():
                 self.doorbells.ring(session)  # a poller holding replies looks again
+            if status == "WORKING" and self.working is not None:
+                self.working.offer(WatchAgain(session))
         self._warn_left_out(entry.left_out and not left_out, session)
         if self.auto_restart and self._unhealthy(session, status, now):
             await self._restart(session, now)
