@@ -23,7 +23,8 @@ side (:mod:`._waha_model`). This module adds the HTTP app, whose routes
 from __future__ import annotations
 
 import argparse
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import attrs
 
@@ -31,6 +32,7 @@ from whatsignal.testing._common import ASGIApp
 from whatsignal.testing._waha_app import build_app as build_waha_app
 from whatsignal.testing._waha_cli import add_arguments
 from whatsignal.testing._waha_model import WahaModel
+from whatsignal.testing._waha_polls import inject_poll_vote
 from whatsignal.testing._waha_webhooks import DEFAULT_EVENTS
 
 __all__ = ["DEFAULT_EVENTS", "FakeWaha", "add_arguments", "from_args"]
@@ -64,6 +66,22 @@ class FakeWaha(WahaModel):
         check_contracts: validate accepted requests, responses and emitted webhooks against
             the vendored spec (minus the documented deviations). On in tests, off in demos.
     """
+
+    def inject_poll_vote(
+        self,
+        session: str = "default",
+        *,
+        poll_id: str,
+        from_: str,
+        votes: Sequence[str],
+        failed: bool = False,
+    ) -> dict[str, Any]:
+        """``from_`` votes ``votes`` (option texts; none: withdrawn) on the poll ``poll_id``
+        (an injected poll message's ``id``): a ``poll.vote`` event, or ``poll.vote.failed``
+        with ``failed``. Returns the payload; ValueError for an unknown poll or option."""
+        return inject_poll_vote(
+            self, session, poll_id=poll_id, from_=from_, votes=votes, failed=failed
+        )
 
     def build_app(self) -> ASGIApp:
         """WAHA's API and the ``/_sim`` control API, served for this fake."""
