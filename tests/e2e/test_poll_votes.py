@@ -106,9 +106,11 @@ async def test_a_vote_in_a_direct_chat_is_the_bridge_numbers_then_changes_are_to
         w.waha.inject_event("poll.vote", "personal", vote)
         # A changed vote cannot replace a native one (signal-cli-rest-api sends every vote
         # with vote-count 1): it is told, as a reply to the poll.
+        # (One at a time: WAHA sends each webhook on its own, so two at once may cross.)
         w.waha.inject_poll_vote(
             "personal", poll_id=poll["id"], from_=WA_CAROL, votes=["Pizza", "Salad"]
         )
+        await w.until(lambda: len(w.to_signal()) == 1)
         w.waha.inject_poll_vote("personal", poll_id=poll["id"], from_=WA_CAROL, votes=[])
         await w.until(lambda: len(w.to_signal()) == 2)
         changed, withdrawn = w.to_signal()
@@ -131,6 +133,7 @@ async def test_a_vote_in_a_group_is_told_with_the_voters_name_and_an_unreadable_
         w.waha.inject_poll_vote(
             "personal", poll_id=poll["id"], from_=WA_DAN, votes=["Pizza", "Sushi"]
         )
+        await w.until(lambda: len(w.to_signal()) == 1)
         w.waha.inject_poll_vote("personal", poll_id=poll["id"], from_=WA_DAN, votes=[], failed=True)
         await w.until(lambda: len(w.to_signal()) == 2)
         voted, unreadable = w.to_signal()
