@@ -14,6 +14,7 @@ from e2e_tools import WA_CAROL, WA_DAN, chat_of, send_texts, signal_texts
 from test_portals import PORTAL_CHANNELS, group_named
 
 from whatsignal.relay.poll_votes import NOTICE_UNKNOWN_POLL
+from whatsignal.testing import Fault
 from whatsignal.testing._signal_polls import SentPoll, SentVote
 
 FAMILY = "120363000000000001@g.us"
@@ -184,3 +185,42 @@ async def test_portal_presence_is_subscribed_again_when_the_session_works_again(
         await w.until(
             lambda: any(r.path == typing and r.body["recipient"] == carol.id for r in w.signal.sent)
         )
+
+
+async def test_a_vote_signal_cli_refuses_is_told_as_text(tmp_path: Path) -> None:
+    async with world(tmp_path, sessions=("personal",)) as w:
+        w.waha.add_contact(WA_CAROL, session="personal", name="Carol")
+        refused = {"error": "Invalid poll option index"}
+        w.signal.add_fault(Fault(path=f"/v1/polls/{BRIDGE}/vote", status=400, body=refused))
+        poll, sent = await bridged_poll(w)
+        w.waha.inject_poll_vote("personal", poll_id=poll["id"], from_=WA_CAROL, votes=["Sushi"])
+        await w.until(lambda: len(w.to_signal()) == 1)
+        (told,) = w.to_signal()
+        assert (told.message, told.quote_timestamp) == ("📊 Carol voted: Sushi", sent.timestamp)
+        assert w.signal.poll_votes == []
+
+
+async def test_a_vote_on_a_poll_that_never_crossed_is_left_in_whatsapp(tmp_path: Path) -> None:
+    async with world(tmp_path, sessions=("personal",)) as w:
+        own = w.waha.inject_message(  # Alice's own poll, from her phone: never bridged
+            "personal",
+            from_=WA_CAROL,
+            from_me=True,
+            event="message.any",
+            poll=("Dinner?", ["Soup", "Stew"], False),
+        )
+        w.waha.inject_poll_vote("personal", poll_id=own["id"], from_=WA_CAROL, votes=["Soup"])
+        await bridged_poll(w)  # a later fact: Carol's own poll arrives after the vote
+        await w.settled()
+        assert w.to_signal() == [] and w.signal.poll_votes == []
+
+
+async def test_a_signal_vote_naming_no_option_of_the_poll_is_given_up_and_told(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, sessions=("personal",)) as w:
+        _, sent = await bridged_poll(w)
+        vote = w.signal.inject_poll_vote(ALICE_PHONE, poll_timestamp=sent.timestamp, options=[7])
+        assert await w.envelopes_done(vote) == ["dead"]
+        await w.until(lambda: any("could not be delivered" in text for text in signal_texts(w)))
+        assert w.whatsapp_calls("/api/sendPollVote") == []
