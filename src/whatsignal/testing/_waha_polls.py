@@ -92,7 +92,7 @@ def vote_payload(
 
 def inject_poll_vote(
     fake: WahaModel,
-    session: str,
+    session: str = "default",
     *,
     poll_id: str,
     from_: str,

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 import attrs
 from quart import Response
@@ -40,7 +39,8 @@ from whatsignal.testing._signal_control import add_control_routes
 from whatsignal.testing._signal_groups import add_group_routes
 from whatsignal.testing._signal_http import error_response
 from whatsignal.testing._signal_model import SignalModel
-from whatsignal.testing._signal_polls import add_poll_routes, add_vote_control, inject_poll_vote
+from whatsignal.testing._signal_polls import add_poll_routes, add_vote_control
+from whatsignal.testing._signal_polls import inject_poll_vote as _inject_poll_vote
 from whatsignal.testing._signal_receive import add_receive_routes
 from whatsignal.testing._signal_send import SentMessage
 
@@ -71,30 +71,8 @@ class FakeSignal(SignalModel):
             the swagger; a violation is recorded in ``violations`` and answered with a 500.
     """
 
-    def inject_poll_vote(
-        self,
-        sender: str,
-        *,
-        poll_timestamp: int,
-        options: Sequence[int],
-        account: str | None = None,
-        poll_author: str | None = None,
-        vote_count: int = 1,
-        group_id: str | None = None,
-    ) -> dict[str, Any]:
-        """``sender`` votes for ``options`` (indexes from 0, as signal-cli prints them; none:
-        the vote is withdrawn) on the poll ``poll_author`` (default: the account) sent at
-        ``poll_timestamp``; ``group_id`` for a group's poll. Returns the item delivered."""
-        return inject_poll_vote(
-            self,
-            sender,
-            poll_timestamp=poll_timestamp,
-            options=options,
-            account=account,
-            poll_author=poll_author,
-            vote_count=vote_count,
-            group_id=group_id,
-        )
+    inject_poll_vote = _inject_poll_vote
+    """A vote on a poll as signal-cli prints it (:func:`._signal_polls.inject_poll_vote`)."""
 
     def build_app(self) -> ASGIApp:
         """signal-cli-rest-api's endpoints and the ``/_sim`` control API, served for this fake."""

@@ -23,8 +23,7 @@ side (:mod:`._waha_model`). This module adds the HTTP app, whose routes
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 import attrs
 
@@ -32,7 +31,7 @@ from whatsignal.testing._common import ASGIApp
 from whatsignal.testing._waha_app import build_app as build_waha_app
 from whatsignal.testing._waha_cli import add_arguments
 from whatsignal.testing._waha_model import WahaModel
-from whatsignal.testing._waha_polls import inject_poll_vote
+from whatsignal.testing._waha_polls import inject_poll_vote as _inject_poll_vote
 from whatsignal.testing._waha_webhooks import DEFAULT_EVENTS
 
 __all__ = ["DEFAULT_EVENTS", "FakeWaha", "add_arguments", "from_args"]
@@ -67,21 +66,8 @@ class FakeWaha(WahaModel):
             the vendored spec (minus the documented deviations). On in tests, off in demos.
     """
 
-    def inject_poll_vote(
-        self,
-        session: str = "default",
-        *,
-        poll_id: str,
-        from_: str,
-        votes: Sequence[str],
-        failed: bool = False,
-    ) -> dict[str, Any]:
-        """``from_`` votes ``votes`` (option texts; none: withdrawn) on the poll ``poll_id``
-        (an injected poll message's ``id``): a ``poll.vote`` event, or ``poll.vote.failed``
-        with ``failed``. Returns the payload; ValueError for an unknown poll or option."""
-        return inject_poll_vote(
-            self, session, poll_id=poll_id, from_=from_, votes=votes, failed=failed
-        )
+    inject_poll_vote = _inject_poll_vote
+    """A contact's vote on a known poll (see :func:`._waha_polls.inject_poll_vote`)."""
 
     def build_app(self) -> ASGIApp:
         """WAHA's API and the ``/_sim`` control API, served for this fake."""
