@@ -81,7 +81,7 @@ def test_a_location_or_contact_card_is_not_empty() -> None:
 
 def test_unconfigured_sessions_and_unknown_events_are_ignored() -> None:
     assert _row("message", MSG, session="other") == "session has no channel"
-    assert _row("poll.vote", {}) == "event 'poll.vote' is not bridged"
+    assert _row("chat.archive", {}) == "event 'chat.archive' is not bridged"
 
 
 def test_acks_by_level_or_by_name() -> None:
@@ -615,3 +615,29 @@ async def test_a_pushed_envelope_is_aged_by_the_signal_servers_clock(guarded: Ed
     behind["envelope"]["serverReceivedTimestamp"] = int((guarded.now[0] - 3600) * 1000)
 
     assert await guarded.intake.signal([behind], via="push") == [Outcome.ACCEPTED]
+
+
+VOTE = {
+    "vote": {
+        "id": "false_1@c.us_V1",
+        "from": "1@c.us",
+        "to": "me@c.us",
+        "fromMe": False,
+        "selectedOptions": ["Pizza"],
+        "timestamp": 1692861427,
+    },
+    "poll": {"id": "false_1@c.us_P1", "from": "1@c.us", "to": "me@c.us", "fromMe": False},
+}
+
+
+def test_a_vote_is_keyed_by_its_vote_message_and_time_and_own_votes_are_not_journaled() -> None:
+    row = _row("poll.vote", VOTE)
+    assert isinstance(row, InboundEvent)
+    assert row.key == "wa:default:vote:false_1@c.us_V1:1692861427"
+    assert (row.queue, row.chat, row.kind) == ("default", "1@c.us", "poll.vote")
+    failed = _row("poll.vote.failed", VOTE)
+    assert isinstance(failed, InboundEvent)
+    assert failed.key == "wa:default:vote-failed:false_1@c.us_V1:1692861427"
+    assert failed.kind == "poll.vote.failed"
+    own = {**VOTE, "vote": {**VOTE["vote"], "fromMe": True}}
+    assert _row("poll.vote", own) == "own vote"

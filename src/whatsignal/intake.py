@@ -12,6 +12,8 @@ bridged accounts in one group see the same message id):
 * ``wa:<session>:ack:<id>:<ack>:<participant>``  ``message.ack`` / ``message.ack.group``
 * ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
   ``wa:<session>:revoked:<revokedMessageId>``
+* ``wa:<session>:vote:<vote.id>:<vote.timestamp>``  ``poll.vote`` (``vote-failed`` for
+  ``poll.vote.failed``); the user's own votes (``fromMe``) are not journaled
 * ``wa:<session>:group:<group id>:<payload.timestamp>``  ``group.v2.update`` with a new
   subject (renames the chat's portal: journaled so a WAHA retry is one rename, in order with
   the chat's messages; the rename itself is best effort, :mod:`whatsignal.relay.portals`)
@@ -54,6 +56,7 @@ from whatsignal.models.waha import (
     WaGroupUpdate,
     WahaEvent,
     WaMessage,
+    WaPollVote,
     WaReaction,
     WaRevoked,
     WaSessionStatus,
@@ -208,6 +211,12 @@ class Intake:
                 chat_value = after.get("from")
                 chat = chat_value if isinstance(chat_value, str) else None
                 key, kind = f"wa:{s}:revoked:{payload.revoked_message_id}", "message.revoked"
+            case WaPollVote():
+                if payload.vote.from_me:
+                    return "own vote"
+                name = "vote-failed" if event.event == "poll.vote.failed" else "vote"
+                key = f"wa:{s}:{name}:{payload.vote.id}:{payload.vote.timestamp or 0:.0f}"
+                chat, kind = payload.poll.chat_id or None, event.event
             case WaGroupUpdate():
                 if payload.group_id is None or payload.subject is None:
                     return "group change other than a new subject"

@@ -222,6 +222,7 @@ class Bridge:
                     journal=store,
                     forget=(doorbells, upstreams.whatsapp, names, metrics),
                     metrics=metrics,
+                    working=typing_door,
                 )
                 await nursery.start(monitor.run)
                 scheduler = Scheduler(

@@ -29,7 +29,7 @@ from whatsignal.channels import ChannelMap, Route
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
-from whatsignal.convert.presence import TypingNews
+from whatsignal.convert.presence import TypingInbox, TypingNews
 from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.relay import (
@@ -216,6 +216,7 @@ def session_monitor(
     journal: Journal,
     forget: Sequence[Forget],
     metrics: Metrics,
+    working: TypingInbox | None = None,
 ) -> SessionMonitor:
     """The monitor: lists sessions every ``signal.sessionDiscoveryIntervalSec`` (discovery) or
     ``whatsapp.sessionHealthCheckSec`` (configured sessions only); no listing at all without
@@ -236,6 +237,7 @@ def session_monitor(
         listing=wa.session_api_enabled,
         auto_restart=wa.session_auto_restart and wa.session_api_enabled,
         startup_timeout=float(wa.session_startup_timeout_sec),
+        working=working,
     )
 
 

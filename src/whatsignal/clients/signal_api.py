@@ -262,6 +262,20 @@ class SignalClient:
         response = await request(self._http, "POST", path, operation=op, json_body=body)
         return read_send_timestamp(op, response, [recipient])
 
+    async def vote_poll(
+        self, number: str, recipient: str, *, author: str, timestamp: int, answers: Sequence[int]
+    ) -> None:
+        """``POST /v1/polls/{number}/vote``: vote on the poll ``author`` sent at ``timestamp``
+        for ``answers`` (numbered from 1; at least one)."""
+        body = {
+            "recipient": recipient,
+            "poll_author": author,
+            "poll_timestamp": str(timestamp),
+            "selected_answers": list(answers),
+        }
+        path = f"/v1/polls/{path_segment(number)}/vote"
+        await request(self._http, "POST", path, operation="signal-cli poll vote", json_body=body)
+
     async def rate_limit_challenge(
         self, number: str, *, challenge_token: str, captcha: str
     ) -> None:

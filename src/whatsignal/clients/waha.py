@@ -229,6 +229,16 @@ class WahaClient(WahaReads, WahaPairing):
         body = {"session": session, "messageId": message_id, "reaction": emoji}
         await request(self._http, "PUT", "/api/reaction", operation="WAHA reaction", json_body=body)
 
+    async def send_poll_vote(
+        self, session: str, chat_id: str, poll_id: str, votes: Sequence[str]
+    ) -> None:
+        """``POST /api/sendPollVote``: vote on the poll message ``poll_id`` for the options
+        named ``votes`` (none: withdraw the vote)."""
+        body = {"session": session, "chatId": chat_id, "pollMessageId": poll_id, "votes": [*votes]}
+        await request(
+            self._http, "POST", "/api/sendPollVote", operation="WAHA sendPollVote", json_body=body
+        )
+
     async def send_seen(
         self, session: str, chat_id: str, *, message_ids: Sequence[str] = ()
     ) -> None:

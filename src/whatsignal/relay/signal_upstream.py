@@ -159,6 +159,17 @@ class SignalUpstream:
             ),
         )
 
+    async def vote(
+        self, number: str, recipient: str, *, author: str, timestamp: int, answers: Sequence[int]
+    ) -> None:
+        """Vote from ``number`` on a poll (``answers`` numbered from 1)."""
+        await self._call(
+            number,
+            lambda: self.client.vote_poll(
+                number, recipient, author=author, timestamp=timestamp, answers=answers
+            ),
+        )
+
     async def react(
         self,
         number: str,

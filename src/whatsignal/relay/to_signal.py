@@ -37,14 +37,22 @@ from whatsignal.convert.text import (
 )
 from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
-from whatsignal.models.waha import WaAck, WaGroupUpdate, WaMessage, WaReaction, WaRevoked
+from whatsignal.models.waha import (
+    WaAck,
+    WaGroupUpdate,
+    WaMessage,
+    WaPollVote,
+    WaReaction,
+    WaRevoked,
+)
 from whatsignal.relay.names import Names
+from whatsignal.relay.poll_votes import PollStore, PollVotes
 from whatsignal.relay.polls import PollSender
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure
 from whatsignal.serde import parse_waha_event, parse_waha_payload
-from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, Mappings, MessageMapping
+from whatsignal.storage import ACK_PENDING, ACK_READ, BridgedPoll, JournalRow, MessageMapping
 
 __all__ = ["ToSignal", "quote_author", "view_once"]
 
@@ -82,11 +90,17 @@ class ToSignal:
 
     upstreams: Upstreams
     names: Names
-    store: Mappings
+    store: PollStore
     metrics: Metrics
     clock: Clock
     portals: PortalKeeper
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
+    _votes: PollVotes = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._votes = PollVotes(
+            upstreams=self.upstreams, names=self.names, store=self.store, metrics=self.metrics
+        )
 
     async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
         """Relay one WhatsApp row; returns the mappings to record.
@@ -110,6 +124,8 @@ class ToSignal:
                 await self._reaction(route, payload)
             case WaRevoked():
                 await self._revoked(route, payload)
+            case WaPollVote():
+                await self._votes.to_signal(route, payload, unreadable=row.kind.endswith("failed"))
             case WaGroupUpdate() if payload.group_id and payload.subject is not None:
                 if route.portals:
                     await self.portals.renamed(route, payload.group_id, payload.subject)
@@ -232,9 +248,11 @@ class ToSignal:
             view_once=bool(attachments) and view_once(msg),
         )
         poll = whatsapp_poll(msg.data, msg.body)
+        sender: PollSender | None = None
         if poll is not None:  # the frame only: the poll carries its question
             body = literal("")
-            send = PollSender(signal=self.upstreams.signal, number=route.bridge_number, poll=poll)
+            sender = PollSender(signal=self.upstreams.signal, number=route.bridge_number, poll=poll)
+            send = sender
         timestamp = None
         if portal is not None:
             try:
@@ -248,6 +266,12 @@ class ToSignal:
                 portal = None
         if timestamp is None:
             timestamp = await send(route.destination, markup.incoming(name, body, group))
+        if poll is not None and sender is not None:  # its options, for the votes to come
+            await self.store.put_poll(
+                BridgedPoll(
+                    session, msg.id, poll.options, poll.multiple, sender.native, self.clock()
+                )
+            )
         log.info(
             "whatsapp -> signal: %s message in %s forwarded",
             "group" if group else "direct",

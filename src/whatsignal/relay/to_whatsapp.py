@@ -32,11 +32,12 @@ from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
 from whatsignal.relay.identities import canonical_chat
+from whatsignal.relay.poll_votes import vote_to_whatsapp
 from whatsignal.relay.send_once import Engines, RowSends
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure, waha_quote_failed
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping, SendParts
+from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping, Polls, SendParts
 
 __all__ = ["ReplyStore", "ToWhatsApp"]
 
@@ -47,9 +48,9 @@ BAD_ATTACHMENT_ID = "[a file could not be forwarded: signal-cli gave it no valid
 ``.``, ``../x``, ...): it is never fetched, and the message goes on without it."""
 
 
-class ReplyStore(Mappings, Caches, SendParts, Protocol):
+class ReplyStore(Mappings, Caches, SendParts, Polls, Protocol):
     """What replies keep and read: the mappings, the LID pairings that make a person one chat,
-    and their sends' pre-generated ids and progress."""
+    their sends' pre-generated ids and progress, and the options of polls voted on."""
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -91,6 +92,12 @@ class ToWhatsApp:
             return []
         if data.remote_delete is not None:
             await self._delete(route, item, data.remote_delete.timestamp)
+            return []
+        if data.poll_vote is not None:
+            vote = data.poll_vote
+            await vote_to_whatsapp(
+                self.upstreams, self.store, self.metrics, route, item.account, vote
+            )
             return []
         if row.chat is None:
             raise PayloadError("a Signal message reached a session queue without a chat")

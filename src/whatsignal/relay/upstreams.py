@@ -145,6 +145,9 @@ class WhatsAppUpstream:
     async def react(self, session: str, message_id: str, emoji: str) -> None:
         await self._call(session, lambda: self.client.react(session, message_id, emoji))
 
+    async def vote(self, session: str, chat: str, poll_id: str, votes: Sequence[str]) -> None:
+        await self._call(session, lambda: self.client.send_poll_vote(session, chat, poll_id, votes))
+
     async def mark_seen(self, session: str, chat: str, message_ids: Sequence[str]) -> None:
         await self._call(
             session, lambda: self.client.send_seen(session, chat, message_ids=message_ids)

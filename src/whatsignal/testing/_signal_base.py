@@ -98,6 +98,8 @@ class SignalBase(SimulatorBase):
     messages: list[SentMessage] = attrs.field(init=False, factory=list)
     polls: list[Any] = attrs.field(init=False, factory=list)
     """The polls created (``_signal_polls.SentPoll``)."""
+    poll_votes: list[Any] = attrs.field(init=False, factory=list)
+    """The votes the bridge cast (``_signal_polls.SentVote``)."""
     polls_refused: bool = attrs.field(init=False, default=False)
     """Answer ``POST /v1/polls`` 400, as a signal-cli-rest-api without polls would."""
     violations: list[str] = attrs.field(init=False, factory=list)

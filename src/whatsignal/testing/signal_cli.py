@@ -39,7 +39,8 @@ from whatsignal.testing._signal_control import add_control_routes
 from whatsignal.testing._signal_groups import add_group_routes
 from whatsignal.testing._signal_http import error_response
 from whatsignal.testing._signal_model import SignalModel
-from whatsignal.testing._signal_polls import add_poll_routes
+from whatsignal.testing._signal_polls import add_poll_routes, add_vote_control
+from whatsignal.testing._signal_polls import inject_poll_vote as _inject_poll_vote
 from whatsignal.testing._signal_receive import add_receive_routes
 from whatsignal.testing._signal_send import SentMessage
 
@@ -70,6 +71,9 @@ class FakeSignal(SignalModel):
             the swagger; a violation is recorded in ``violations`` and answered with a 500.
     """
 
+    inject_poll_vote = _inject_poll_vote
+    """A vote on a poll as signal-cli prints it (:func:`._signal_polls.inject_poll_vote`)."""
+
     def build_app(self) -> ASGIApp:
         """signal-cli-rest-api's endpoints and the ``/_sim`` control API, served for this fake."""
         app = QuartTrio("whatsignal.testing.signal")
@@ -83,6 +87,7 @@ class FakeSignal(SignalModel):
         add_api_routes(app, self)
         add_group_routes(app, self)
         add_poll_routes(app, self)
+        add_vote_control(app, self)
         add_receive_routes(app, self)
         add_control_routes(app, self)
         # quart's precise ASGI types are narrower than the generic mapping-based alias.
