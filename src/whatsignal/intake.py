@@ -125,6 +125,15 @@ class Ring(Protocol):
     def ring(self, queue: str) -> None: ...
 
 
+class PushNotes(Protocol):
+    """Where pushed envelopes are numbered before they are journaled, so the receiver can
+    route them in order with its websocket's (:class:`whatsignal.actors.path_merge.PushLedger`)."""
+
+    def note(self, key: str, item: SigReceived) -> int: ...
+
+    def unnote(self, account: str, key: str, seq: int) -> None: ...
+
+
 @attrs.define(eq=False, kw_only=True)
 class Intake:
     """Turns inbound events into journal rows and rings the owners' doorbells.
@@ -139,6 +148,7 @@ class Intake:
             module's docstring). None: no check. It must stay short of the retention of done
             rows, which is what makes a redelivery a no-op.
         typing: where typing news goes (the typist), never journaled; None: not bridged.
+        pushes: numbers what signal-cli pushed (:class:`PushNotes`); None: not noted.
     """
 
     store: Journal
@@ -149,6 +159,7 @@ class Intake:
     session_status: trio.MemorySendChannel[StatusEvent] | None = None
     horizon: float | None = None
     typing: TypingInbox | None = None
+    pushes: PushNotes | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -333,6 +344,7 @@ class Intake:
         rows: list[InboundEvent] = []
         outcomes: list[Outcome] = []
         slots: list[int] = []
+        noted: list[tuple[str, str, int]] = []
         for raw in raw_items:
             try:
                 item = parse_signal_received(raw)
@@ -363,8 +375,16 @@ class Intake:
             slots.append(len(outcomes))
             outcomes.append(Outcome.ACCEPTED)
             rows.append(row)
+            if via == PUSH and self.pushes is not None:
+                noted.append((item.account, row.key, self.pushes.note(row.key, item)))
         if rows:
-            ids = await self.store.journal(rows)
+            ids: list[int | None] = [None] * len(rows)
+            try:
+                ids = await self.store.journal(rows)
+            finally:
+                for (account, key, seq), row_id in zip(noted, ids, strict=False):
+                    if row_id is None and self.pushes is not None:
+                        self.pushes.unnote(account, key, seq)  # journaled before, or failed
             rung: set[str] = set()
             for slot, row, row_id in zip(slots, rows, ids, strict=True):
                 if row_id is None:

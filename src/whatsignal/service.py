@@ -33,6 +33,7 @@ from whatsignal.actors.controller import (
     control_channel,
 )
 from whatsignal.actors.doorbells import Doorbell, Doorbells
+from whatsignal.actors.path_merge import PushLedger
 from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, SignalReceiver, open_websocket
 from whatsignal.actors.registry import PollerRegistry
@@ -138,6 +139,7 @@ class Bridge:
                 mutes = MuteBook(store=store, clock=clock)
                 statuses, inbox = status_channel()
                 retention = config.retention_days * 86400.0
+                pushes = PushLedger()
                 intake = Intake(
                     store=store,
                     channels=channels,
@@ -147,6 +149,7 @@ class Bridge:
                     session_status=statuses,
                     horizon=dedupe_horizon(retention),
                     typing=typing_door,
+                    pushes=pushes,
                 )
                 relay = wiring.relay(
                     config,
@@ -187,6 +190,7 @@ class Bridge:
                         ring=doorbells,
                         metrics=metrics,
                         clock=clock,
+                        pushes=pushes,
                         settings=settings,
                     )
                     for number, mode in modes.items()

@@ -130,6 +130,9 @@ class SignalBase(SimulatorBase):
     _early_faults: list[Fault] = attrs.field(init=False, factory=list)
     _last_ts: int = attrs.field(init=False, default=0)
     _http: httpx.AsyncClient | None = attrs.field(init=False, default=None)
+    _lines: list[tuple[str, str]] = attrs.field(init=False, factory=list)
+    """Envelopes (account, JSON) the receive loop has yet to hand out (push path on)."""
+    _push_failures: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         if not self.numbers:
