@@ -19,9 +19,9 @@ import attrs
 import pytest
 import trio
 
+from whatsignal.actors.path_merge import PushLedger
 from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.channels import ChannelMap, Route
-from whatsignal.actors.path_merge import PushLedger
 from whatsignal.errors import PayloadError, StorageError
 from whatsignal.intake import PUSH, Intake, Outcome, StatusEvent
 from whatsignal.metrics import Metrics

@@ -80,6 +80,7 @@ __all__ = [
 
 log = logging.getLogger("whatsignal.bridge")
 
+
 @attrs.frozen
 class Tuning:
     """Timings that are not configuration, for embedding and tests.
