@@ -102,12 +102,14 @@ class SignalDelivery(SignalBase):
         send, recv = trio.open_memory_channel[str](self.socket_buffer)
         self._sockets.setdefault(account, []).append(send)
         self.socket_connects += 1
+        self._socket_ids[send] = self.socket_connects
         try:
             yield recv
         finally:
             if send in self._sockets[account]:  # drop_sockets may have taken it out already
                 self._sockets[account].remove(send)
             send.close()
+            self.socket_closed[self._socket_ids.pop(send)] = trio.current_time()
 
     def _deliver(self, item: dict[str, Any], text: str) -> None:
         """Deliver ``item``, already serialized to ``text`` (which is what goes out)."""
@@ -117,32 +119,36 @@ class SignalDelivery(SignalBase):
             self._arrived.set()
             self._arrived = trio.Event()
             return
+        line = Queued(item, text)
         if self.receive_webhook_url:
-            self._lines.append((account, text))
+            self._lines.append(line)
             if len(self._lines) == 1:
                 self.nursery.start_soon(self._receive_loop)
             return
-        self._hand_off(account, text)
+        self._hand_off(line)
 
     async def _receive_loop(self) -> None:
         """Upstream's receive loop with the push path on: hand each line to the websockets,
         then POST it and wait for the answer, one line at a time, in order."""
         while self._lines:
-            account, text = self._lines[0]
-            self._hand_off(account, text)
+            line = self._lines[0]
+            self._hand_off(line)
             if self.receive_webhook_url:
-                line = '{"jsonrpc":"2.0","method":"receive","params":' + text + "}"
-                await self._push_webhook(line)
+                body = '{"jsonrpc":"2.0","method":"receive","params":' + line.text + "}"
+                await self._push_webhook(body)
             self._lines.pop(0)
 
-    def _hand_off(self, account: str, text: str) -> None:
-        """Give the frame to every websocket open for ``account``, without waiting."""
-        frame = text
+    def _hand_off(self, line: Queued) -> None:
+        """Give the frame to every websocket open for its account, without waiting."""
+        account: str = line.item["account"]
+        frame = line.text
         delivered = False
+        took: list[int] = []
         for channel in self._sockets.get(account, []):
             try:
                 channel.send_nowait(frame)
                 delivered = True
+                took.append(self._socket_ids[channel])
             except trio.WouldBlock:
                 log.info("signal fake: socket for %s is busy, frame dropped", mask(account))
             except trio.BrokenResourceError:
@@ -152,6 +158,7 @@ class SignalDelivery(SignalBase):
         if not delivered:
             self.dropped += 1
             log.info("signal fake: no websocket for %s, envelope dropped", mask(account))
+        self.socket_frames.append((trio.current_time(), line.stamp, tuple(took)))
 
     async def _push_webhook(self, line: str) -> None:
         """One POST, no retry, no auth: exactly what upstream does with RECEIVE_WEBHOOK_URL."""
