@@ -110,7 +110,15 @@ class Bridge:
         with self._scope:
             async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
                 store = wiring.store(config, clock)
-                await nursery.start(store.run)
+                # The store opens (the key derivation, on its thread) while the clients are
+                # built and signal-cli is asked its mode: in json-rpc mode every moment before
+                # the receiver's websocket is up is one in which signal-cli drops envelopes.
+                async with trio.open_nursery() as opening:
+                    opening.start_soon(nursery.start, store.run)
+                    waha, signal_client = await wiring.open_clients(stack, config)
+                    channels = wiring.channel_map(config)
+                    numbers = channels.bridge_numbers
+                    modes = await wiring.receive_modes(config, signal_client, numbers)
                 if store.encrypted:
                     log.info("the database is encrypted at rest (AES-256-GCM)")
                 else:
@@ -118,9 +126,6 @@ class Bridge:
                         "the database is NOT encrypted: WHATSIGNAL_ENCRYPTION_SECRET is not set "
                         "(development mode); messages and numbers are stored in clear"
                     )
-                waha, signal_client = await wiring.open_clients(stack, config)
-                channels = wiring.channel_map(config)
-                modes = await wiring.receive_modes(config, signal_client, channels.bridge_numbers)
 
                 # Collaborators, each built once and handed to exactly those who use it.
                 doorbells, in_flight = Doorbells(), InFlight()
