@@ -126,12 +126,11 @@ class Ring(Protocol):
 
 
 class PushNotes(Protocol):
-    """Where pushed envelopes are numbered before they are journaled, so the receiver can
-    route them in order with its websocket's (:class:`whatsignal.actors.path_merge.PushLedger`)."""
+    """Journals pushed rows numbered in push order (:mod:`whatsignal.actors.path_merge`)."""
 
-    def note(self, key: str, item: SigReceived) -> int: ...
-
-    def unnote(self, account: str, key: str, seq: int) -> None: ...
+    async def journal(
+        self, store: Journal, rows: list[InboundEvent], items: list[SigReceived]
+    ) -> list[int | None]: ...
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -344,7 +343,7 @@ class Intake:
         rows: list[InboundEvent] = []
         outcomes: list[Outcome] = []
         slots: list[int] = []
-        noted: list[tuple[str, str, int]] = []
+        items: list[SigReceived] = []
         for raw in raw_items:
             try:
                 item = parse_signal_received(raw)
@@ -375,16 +374,12 @@ class Intake:
             slots.append(len(outcomes))
             outcomes.append(Outcome.ACCEPTED)
             rows.append(row)
-            if via == PUSH and self.pushes is not None:
-                noted.append((item.account, row.key, self.pushes.note(row.key, item)))
+            items.append(item)
         if rows:
-            ids: list[int | None] = [None] * len(rows)
-            try:
+            if via == PUSH and self.pushes is not None:
+                ids = await self.pushes.journal(self.store, rows, items)
+            else:
                 ids = await self.store.journal(rows)
-            finally:
-                for (account, key, seq), row_id in zip(noted, ids, strict=False):
-                    if row_id is None and self.pushes is not None:
-                        self.pushes.unnote(account, key, seq)  # journaled before, or failed
             rung: set[str] = set()
             for slot, row, row_id in zip(slots, rows, ids, strict=True):
                 if row_id is None:

@@ -31,6 +31,7 @@ import trio
 from whatsignal.actors.doorbells import Doorbell
 from whatsignal.intake import Outcome, signal_key
 from whatsignal.models.signal_api import SigReceived
+from whatsignal.storage import InboundEvent, Journal
 
 __all__ = ["PushLedger", "SocketProgress"]
 
@@ -57,6 +58,21 @@ class PushLedger:
         if key not in pending and len(pending) < PENDING_MAX:
             pending[key] = (seq, item if len(pending) < PARSED_MAX else None)
         return seq
+
+    async def journal(
+        self, store: Journal, rows: list[InboundEvent], items: list[SigReceived]
+    ) -> list[int | None]:
+        """Journal pushed ``rows`` (parsed as ``items``), each numbered before it is written;
+        the number is taken back for a row found journaled before, or when the write fails."""
+        noted = [self.note(row.key, item) for row, item in zip(rows, items, strict=True)]
+        ids: list[int | None] = [None] * len(rows)
+        try:
+            ids = await store.journal(rows)
+        finally:
+            for row, item, seq, row_id in zip(rows, items, noted, ids, strict=True):
+                if row_id is None:
+                    self.unnote(item.account, row.key, seq)
+        return ids
 
     def unnote(self, account: str, key: str, seq: int) -> None:
         """That push was not journaled (a duplicate, or the write failed)."""
