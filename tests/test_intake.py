@@ -19,10 +19,11 @@ import attrs
 import pytest
 import trio
 
+from whatsignal.actors.path_merge import PushLedger
 from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.channels import ChannelMap, Route
-from whatsignal.errors import PayloadError
-from whatsignal.intake import Intake, Outcome, StatusEvent
+from whatsignal.errors import PayloadError, StorageError
+from whatsignal.intake import PUSH, Intake, Outcome, StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WahaEvent
 from whatsignal.serde import parse_waha_event
@@ -382,6 +383,36 @@ async def test_a_signal_batch_rings_each_queue_once_and_only_for_new_rows(edge: 
     assert edge.doorbells.rung == [*rung_first, f"signal:{BRIDGE}"]
     assert await edge.store.pending_count(f"signal:{BRIDGE}") == 3
     assert edge.counted("signal", "webhook", "duplicate") == 3
+
+
+async def test_pushed_rows_are_numbered_in_push_order_and_only_while_journaled_by_the_push(
+    edge: Edge,
+) -> None:
+    """The receiver routes a pushed row only once its websocket has caught up with that push:
+    the intake numbers each push it journals (before the write), and takes the number back
+    when the push found the row journaled already or the write failed."""
+    ledger = PushLedger()
+    intake = attrs.evolve(edge.intake, pushes=ledger)
+    a1, a2, a3, a4 = (envelope(BRIDGE, 1_700_000_000_000 + i) for i in range(4))
+    keys = [f"sig:{BRIDGE}:{ME_UUID}:{1_700_000_000_000 + i}" for i in range(4)]
+
+    await intake.signal([a1], via="websocket")  # the websocket's rows are not numbered
+    assert (ledger.total(BRIDGE), ledger.seq(BRIDGE, keys[0])) == (0, None)
+    outcomes = await intake.signal([a1, a2, a3], via=PUSH)
+    assert outcomes == [Outcome.DUPLICATE, Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert [ledger.seq(BRIDGE, k) for k in keys[:3]] == [None, 2, 3]
+    parsed = ledger.parsed(BRIDGE, keys[1])
+    assert parsed is not None and parsed.envelope.timestamp == 1_700_000_000_001
+
+    class Broken:
+        async def journal(self, rows: list[InboundEvent]) -> list[int | None]:
+            raise StorageError("disk full")
+
+    with pytest.raises(StorageError):
+        await attrs.evolve(intake, store=Broken()).signal([a4], via=PUSH)
+    assert ledger.seq(BRIDGE, keys[3]) is None  # not journaled: nothing to wait for
+    ledger.done(BRIDGE, keys[1])
+    assert (ledger.seq(BRIDGE, keys[1]), ledger.total(BRIDGE)) == (None, 4)
 
 
 async def test_a_signal_row_carries_the_envelope_under_its_natural_key(edge: Edge) -> None:

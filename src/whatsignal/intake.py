@@ -128,6 +128,14 @@ class Ring(Protocol):
     def ring(self, queue: str) -> None: ...
 
 
+class PushNotes(Protocol):
+    """Journals pushed rows numbered in push order (:mod:`whatsignal.actors.path_merge`)."""
+
+    async def journal(
+        self, store: Journal, rows: list[InboundEvent], items: list[SigReceived]
+    ) -> list[int | None]: ...
+
+
 @attrs.define(eq=False, kw_only=True)
 class Intake:
     """Turns inbound events into journal rows and rings the owners' doorbells.
@@ -142,6 +150,7 @@ class Intake:
             module's docstring). None: no check. It must stay short of the retention of done
             rows, which is what makes a redelivery a no-op.
         typing: where typing news goes (the typist), never journaled; None: not bridged.
+        pushes: numbers what signal-cli pushed (:class:`PushNotes`); None: not noted.
     """
 
     store: Journal
@@ -152,6 +161,7 @@ class Intake:
     session_status: trio.MemorySendChannel[StatusEvent] | None = None
     horizon: float | None = None
     typing: TypingInbox | None = None
+    pushes: PushNotes | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -342,6 +352,7 @@ class Intake:
         rows: list[InboundEvent] = []
         outcomes: list[Outcome] = []
         slots: list[int] = []
+        items: list[SigReceived] = []
         for raw in raw_items:
             try:
                 item = parse_signal_received(raw)
@@ -372,8 +383,12 @@ class Intake:
             slots.append(len(outcomes))
             outcomes.append(Outcome.ACCEPTED)
             rows.append(row)
+            items.append(item)
         if rows:
-            ids = await self.store.journal(rows)
+            if via == PUSH and self.pushes is not None:
+                ids = await self.pushes.journal(self.store, rows, items)
+            else:
+                ids = await self.store.journal(rows)
             rung: set[str] = set()
             for slot, row, row_id in zip(slots, rows, ids, strict=True):
                 if row_id is None:

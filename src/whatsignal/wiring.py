@@ -80,11 +80,6 @@ __all__ = [
 
 log = logging.getLogger("whatsignal.bridge")
 
-ROUTE_SETTLE_SEC = 1.0
-"""How long a Signal row only the push path brought waits before routing, in case an older
-envelope is still on its way over the other path. Rows the websocket reader also took go at
-once, so with both paths working this delays nothing; 0.25 s let a busy machine reorder."""
-
 
 @attrs.frozen
 class Tuning:
@@ -317,14 +312,11 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 
 def receiver_settings(config: Config, connect: Connect) -> ReceiverSettings:
-    """``signal.pollTimeoutSec`` / ``pollIntervalSec``; with the push path on
-    (``signal.webhookToken``) an envelope may be journaled before an older one that comes over
-    the websocket a moment later, so rows settle briefly before they are routed."""
+    """``signal.pollTimeoutSec`` / ``pollIntervalSec``, and how the websocket is opened."""
     sig = config.signal
     return ReceiverSettings(
         poll_timeout=float(sig.poll_timeout_sec),
         poll_interval=float(sig.poll_interval_sec),
-        settle=ROUTE_SETTLE_SEC if sig.webhook_token else 0.0,
         connect=connect,
     )
 

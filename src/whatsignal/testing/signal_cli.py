@@ -7,7 +7,8 @@ handlers, including the parts that make a bridge's life hard:
   forgets them (a second call gets ``[]``);
 - in ``json-rpc`` mode the same path is a websocket, every connected socket gets every envelope,
   and an envelope that arrives while no socket listens is lost (upstream issue #834); with
-  ``receive_webhook_url`` each envelope is also POSTed once, without retry or auth;
+  ``receive_webhook_url`` each envelope is also POSTed once, without retry or auth, one at a
+  time in arrival order (upstream's receive loop waits for each POST);
 - ``POST /v2/send`` answers the 0.100 object or the newer array, and can be made to answer a
   429 rate limit, even for a message it delivered (upstream issue #881).
 
@@ -58,7 +59,8 @@ class FakeSignal(SignalModel):
             ``{"timestamp": "<ms>"}``; ``"array"`` as master after 0.100 does,
             ``[{"timestamp": "<ms>"}]``.
         receive_webhook_url: upstream's ``RECEIVE_WEBHOOK_URL`` (json-rpc mode only): every
-            received JSON-RPC line is POSTed there once; no retry, no auth.
+            received JSON-RPC line is POSTed there once, in order, the next only after the
+            answer; no retry, no auth.
         ping_interval: seconds between server websocket pings (upstream: 54); None disables.
         default_receive_timeout: the ``timeout`` of a receive call that names none (upstream 1).
         receive_time_scale: real seconds per upstream "second" of a receive ``timeout``;
