@@ -6,6 +6,7 @@ ALICE_PHONE reads the ``personal`` session in Signal; WA_CAROL writes polls on W
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,34 @@ async def test_a_vote_in_a_group_is_told_with_the_voters_name_and_an_unreadable_
         assert unreadable.message == "📊 Dan in Family voted (WhatsApp could not read the vote)"
         assert voted.quote_timestamp == sent.timestamp
         assert w.signal.poll_votes == []  # a vote from the bridge number would name nobody
+
+
+async def test_a_vote_overtaken_by_the_voters_later_vote_is_not_shown(tmp_path: Path) -> None:
+    """WAHA posts each webhook on its own: Dan's changed vote may arrive before his first. The
+    older one, arriving last, must not be what Signal shows last."""
+    async with world(tmp_path, sessions=("personal",)) as w:
+        w.waha.add_group("Family", session="personal", group_id=FAMILY, participants=[WA_CAROL])
+        w.waha.add_contact(WA_DAN, session="personal", name="Dan")
+        poll, _ = await bridged_poll(w, group=FAMILY)
+        w.waha.hold_deliveries(2, session="personal", event="poll.vote", order="reverse")
+        first = w.waha.inject_poll_vote(
+            "personal", poll_id=poll["id"], from_=WA_DAN, votes=["Pizza"]
+        )
+        changed = copy.deepcopy(first)
+        changed["vote"]["id"] = first["vote"]["id"] + "2"
+        changed["vote"]["timestamp"] = first["vote"]["timestamp"] + 60
+        changed["vote"]["selectedOptions"] = ["Salad"]
+        w.waha.inject_event("poll.vote", "personal", changed)  # both held, then sent newest first
+
+        def votes_journaled() -> bool:  # a delivery is recorded once the bridge answered it
+            return sum(d.ok for d in w.waha.deliveries if d.event == "poll.vote") == 2
+
+        await w.until(votes_journaled)
+        # A later message in the same chat: once it is in Signal, both votes were handled.
+        w.waha.inject_message("personal", from_=WA_DAN, chat_id=FAMILY, body="done voting")
+        await w.until(lambda: any("done voting" in m.message for m in w.to_signal()))
+        votes = [m.message for m in w.to_signal() if m.message.startswith("📊")]
+        assert votes == ["📊 Dan in Family voted: Salad"]
 
 
 async def test_in_a_groups_portal_a_vote_is_told_in_the_portal(tmp_path: Path) -> None:

@@ -61,3 +61,21 @@ async def test_the_store_keeps_polls_durably(store: SqliteStore) -> None:
     await store.mark_poll_voted("personal", POLL.whatsapp_id)
     assert await store.poll("personal", POLL.whatsapp_id) == attrs.evolve(POLL, voted=True)
     assert await store.poll("personal", "unknown") is None
+
+
+def test_a_voters_older_vote_is_out_of_date_once_a_later_one_was_shown(
+    conn: sqlite3.Connection, codec: Codec
+) -> None:
+    polls.put(conn, codec, POLL)
+    carol, dan = "491701111111@c.us", "491702222222@c.us"
+    assert polls.newest(conn, codec, "personal", POLL.whatsapp_id, carol, 200.0)
+    assert not polls.newest(conn, codec, "personal", POLL.whatsapp_id, carol, 100.0)  # late
+    assert polls.newest(conn, codec, "personal", POLL.whatsapp_id, dan, 100.0)  # someone else
+    assert polls.newest(conn, codec, "personal", POLL.whatsapp_id, carol, 200.0)  # same instant
+    assert polls.newest(conn, codec, "personal", POLL.whatsapp_id, carol, 300.0)
+    assert not polls.newest(conn, codec, "personal", POLL.whatsapp_id, carol, 250.0)
+    # A poll the bridge does not know has nothing to compare with.
+    assert polls.newest(conn, codec, "personal", "unknown", carol, 1.0)
+    # Who voted is sealed with the rest.
+    stored = " ".join(str(value) for value in conn.execute("SELECT * FROM polls").fetchone())
+    assert ("491701111111" in stored) is isinstance(codec, PlainCodec)

@@ -132,6 +132,12 @@ class PollVotes:
         if target is None or target.direction != "wa_to_signal":
             log.debug("a vote on a poll that never crossed the bridge; ignored")
             return
+        at = event.vote.timestamp
+        if at is not None and not await self.store.newest_vote(
+            session, target.whatsapp_id, event.voter, at
+        ):
+            log.info("whatsapp -> signal: a vote older than one shown already; not shown")
+            return
         poll = await self.store.poll(session, target.whatsapp_id)
         chosen = event.vote.selected_options
         direct = not target.chat_id.endswith("@g.us")

@@ -104,6 +104,7 @@ FIELDS: tuple[Field, ...] = (
     _looked_up("polls", "session"),
     _looked_up("polls", "whatsapp_id"),
     _sealed("polls", "options"),
+    _sealed("polls", "voters"),
 )
 """Every protected column, grouped by table in the order the re-encryption walks them."""
 

@@ -306,6 +306,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX polls_created ON polls (created_at)",
         ),
     ),
+    Migration(
+        11,
+        "each voter's latest vote on a bridged poll, so an older vote arriving late is not shown",
+        # A sealed JSON object, voter -> the time of their latest vote shown (storage/polls.py).
+        ("ALTER TABLE polls ADD COLUMN voters BLOB",),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

@@ -6,8 +6,10 @@ WAHA's ``sendPollVote`` by their text. The row keeps the options in the order th
 was made with, keyed like the poll's message mapping (session and WhatsApp message id, both
 looked up); the options are sealed. ``native`` says whether the poll went to Signal as a
 poll (a text poll cannot be voted on in Signal); ``voted``, whether the bridge number has
-voted on it natively (see :mod:`whatsignal.relay.poll_votes`). The scheduler prunes the rows
-with the mappings (same cutoff).
+voted on it natively (see :mod:`whatsignal.relay.poll_votes`); ``voters`` (migration 11,
+sealed), the time of each voter's latest vote shown, because WAHA posts each webhook on its own
+and an older vote may arrive after a newer one. The scheduler prunes the rows with the mappings
+(same cutoff).
 
 Functions of a sqlite3 connection and the store's codec, run on the store's thread;
 :class:`PollsSql` adds them to the store.
@@ -54,6 +56,11 @@ class Polls(Protocol):
 
     async def mark_poll_voted(self, session: str, whatsapp_id: str) -> None:
         """Record that the bridge number voted on the poll natively."""
+        ...
+
+    async def newest_vote(self, session: str, whatsapp_id: str, voter: str, at: float) -> bool:
+        """Record that ``voter`` voted at ``at``; False (nothing recorded) when a vote of
+        theirs made later was recorded already, so this one is out of date."""
         ...
 
 
@@ -107,6 +114,26 @@ def voted(conn: sqlite3.Connection, codec: Codec, session: str, whatsapp_id: str
     )
 
 
+def newest(
+    conn: sqlite3.Connection, codec: Codec, session: str, whatsapp_id: str, voter: str, at: float
+) -> bool:
+    where = (codec.lookup(session), codec.lookup(whatsapp_id))
+    row = conn.execute(
+        "SELECT voters FROM polls WHERE session = ? AND whatsapp_id = ?", where
+    ).fetchone()
+    if row is None:
+        return True  # not a bridged poll: nothing to compare with (the relay ignores it)
+    voters: dict[str, float] = json.loads(codec.open_text(row[0]) or "{}")
+    if voters.get(voter, at) > at:
+        return False
+    voters[voter] = at
+    conn.execute(
+        "UPDATE polls SET voters = ? WHERE session = ? AND whatsapp_id = ?",
+        (codec.seal(json.dumps(voters)), *where),
+    )
+    return True
+
+
 def prune(conn: sqlite3.Connection, *, before: float) -> int:
     """Delete the polls bridged before ``before``; returns how many."""
     return conn.execute("DELETE FROM polls WHERE created_at < ?", (before,)).rowcount
@@ -128,3 +155,7 @@ class PollsSql:
 
     async def mark_poll_voted(self, session: str, whatsapp_id: str) -> None:
         await self._write(voted, session, whatsapp_id)
+
+    async def newest_vote(self, session: str, whatsapp_id: str, voter: str, at: float) -> bool:
+        is_newest: bool = await self._write(newest, session, whatsapp_id, voter, at)
+        return is_newest
