@@ -4,11 +4,10 @@ the user's own /stop no alert, and messages stuck for too long."""
 
 from __future__ import annotations
 
-import sys
-
 import attrs
 import pytest
 import trio
+from call_counting import python_calls
 
 from whatsignal.actors.alerts import Alerter, AlertSettings, stopped_by_user
 from whatsignal.actors.session_table import SessionTable
@@ -234,17 +233,7 @@ async def _calls_per_look(working: int) -> int:
     )
     await watcher.check()  # the first look reads the store and tells
     assert told.texts == [(ME, NEEDS)]
-    calls = 0
-
-    def count(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        calls += event == "call"
-
-    sys.setprofile(count)
-    try:
-        await watcher.check()
-    finally:
-        sys.setprofile(None)
+    calls = await python_calls(watcher.check)
     return calls
 
 

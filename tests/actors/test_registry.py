@@ -193,16 +193,12 @@ async def test_receiving_waits_for_every_receiver_to_receive(
 
 
 @attrs.define(eq=False)
-class RestingPoller:
+class RestingPoller(FakePoller):
     """Answers rings; rests (returns) after one quiet second, as the real poller does."""
 
-    session: str
-    doorbell: Doorbell
-    busy: set[str] = attrs.Factory(set)
-    runs: int = 0
-    rings: int = 0
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(  # type: ignore[override]
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         self.runs += 1
         task_status.started()
         while not await self.doorbell.quiet(1.0):

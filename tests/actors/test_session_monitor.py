@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import attrs
 import pytest
 import trio
 import trio.testing
+from call_counting import python_calls
 
 from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
@@ -295,17 +295,7 @@ async def _calls_to_list(n: int) -> int:
     """Python calls (generator steps included) made by the first listing of n sessions."""
     waha = ScriptedWaha({f"s{i:05d}": "WORKING" for i in range(n)})
     s = setup(waha, cap=n)
-    calls = 0
-
-    def count(frame: object, event: str, arg: object) -> None:
-        nonlocal calls
-        calls += event == "call"
-
-    sys.setprofile(count)
-    try:
-        await s.monitor.poll_once()
-    finally:
-        sys.setprofile(None)
+    calls = await python_calls(s.monitor.poll_once)
     assert len(s.workers.running_now) == n + 1  # every session got its poller (and "static")
     return calls
 

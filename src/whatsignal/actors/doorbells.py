@@ -21,6 +21,8 @@ came in meanwhile: the owner then looks again instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import attrs
 import trio
 
@@ -77,16 +79,43 @@ class Doorbell:
 
 
 @attrs.define(eq=False)
+class _News:
+    """Queues to hand to one waiter, in the order they came, each once."""
+
+    _queues: dict[str, None] = attrs.field(factory=dict, init=False)
+    _arrived: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def __contains__(self, queue: str) -> bool:
+        return queue in self._queues
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queues)
+
+    def add(self, queue: str) -> None:
+        self._queues[queue] = None
+        self._arrived.set()
+
+    def discard(self, queue: str) -> None:
+        self._queues.pop(queue, None)
+
+    async def take(self) -> list[str]:
+        while not self._queues:
+            await self._arrived.wait()
+            self._arrived = trio.Event()
+        found = list(self._queues)
+        self._queues.clear()
+        return found
+
+
+@attrs.define(eq=False)
 class Doorbells:
     """Every queue's doorbell, made on first use."""
 
     _bells: dict[str, Doorbell] = attrs.field(factory=dict, init=False)
     _claimed: set[str] = attrs.field(factory=set, init=False)
-    _unclaimed: dict[str, None] = attrs.field(factory=dict, init=False)
-    _news: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _unclaimed: _News = attrs.field(factory=_News, init=False)
     _parked: set[str] = attrs.field(factory=set, init=False)
-    _woken: dict[str, None] = attrs.field(factory=dict, init=False)
-    _wake: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _woken: _News = attrs.field(factory=_News, init=False)
 
     def _bell(self, queue: str) -> Doorbell:
         bell = self._bells.get(queue)
@@ -100,11 +129,9 @@ class Doorbells:
         self._bell(queue).ring()
         if queue in self._parked:
             self._parked.discard(queue)
-            self._woken[queue] = None
-            self._wake.set()
+            self._woken.add(queue)
         elif queue not in self._claimed and queue not in self._unclaimed:
-            self._unclaimed[queue] = None
-            self._news.set()
+            self._unclaimed.add(queue)
 
     def ring_owned(self, queue: str) -> None:
         """Ring the queue only if an owner claimed it (a status change of a session: one
@@ -121,7 +148,7 @@ class Doorbells:
         """The doorbell of ``queue`` for its owner (the same one on every claim, so a ring made
         while an owner restarts or comes back is kept for it)."""
         self._claimed.add(queue)
-        self._unclaimed.pop(queue, None)
+        self._unclaimed.discard(queue)
         return self._bell(queue)
 
     def park(self, queue: str) -> bool:
@@ -135,7 +162,7 @@ class Doorbells:
     def unpark(self, queue: str) -> None:
         """The owner of ``queue`` no longer rests (it was stopped): no wake-up for it."""
         self._parked.discard(queue)
-        self._woken.pop(queue, None)
+        self._woken.discard(queue)
 
     def queues(self) -> set[str]:
         """Every queue that has a doorbell now (claimed or waiting to be)."""
@@ -146,23 +173,13 @@ class Doorbells:
         name created again) starts from scratch, as unclaimed."""
         self._bells.pop(queue, None)
         self._claimed.discard(queue)
-        self._unclaimed.pop(queue, None)
+        self._unclaimed.discard(queue)
         self.unpark(queue)
 
     async def unclaimed(self) -> list[str]:
         """Wait until queues nobody has claimed were rung; returns them (oldest first), once."""
-        while not self._unclaimed:
-            await self._news.wait()
-            self._news = trio.Event()
-        found = list(self._unclaimed)
-        self._unclaimed.clear()
-        return found
+        return await self._unclaimed.take()
 
     async def woken(self) -> list[str]:
         """Wait until queues whose owner rests were rung; returns them (oldest first), once."""
-        while not self._woken:
-            await self._wake.wait()
-            self._wake = trio.Event()
-        found = list(self._woken)
-        self._woken.clear()
-        return found
+        return await self._woken.take()
