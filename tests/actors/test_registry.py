@@ -15,6 +15,7 @@ import trio.testing
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.registry import PollerRegistry
 from whatsignal.actors.supervisor import RestartPolicy
+from whatsignal.errors import StorageError
 from whatsignal.metrics import Metrics
 
 
@@ -250,4 +251,31 @@ async def test_idle_sessions_rest_without_a_task_and_a_ring_wakes_them(
         doorbells.ring("s0004")
         await trio.sleep(0.1)
         assert registry.awake() == 0 and pollers["s0004"].runs == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_when_the_journal_cannot_say_which_sessions_have_rows_each_looks_itself(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def failing() -> list[str]:
+        raise StorageError("the store is not running")
+
+    pollers: dict[str, RestingPoller] = {}
+
+    def make_poller(session: str, doorbell: Doorbell) -> RestingPoller:
+        pollers[session] = RestingPoller(session, doorbell)
+        return pollers[session]
+
+    registry = PollerRegistry(
+        doorbells=Doorbells(),
+        sessions=("personal", "business"),
+        make_poller=make_poller,
+        receivers=(),
+        pending=failing,
+        metrics=Metrics(),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(registry.run)
+        await trio.sleep(0.5)
+        assert [p.rings for p in pollers.values()] == [1, 1]  # nothing waits unseen
         nursery.cancel_scope.cancel()
