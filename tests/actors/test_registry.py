@@ -5,6 +5,7 @@ other sessions get a poller is the session monitor's decision: tests/actors/test
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import attrs
@@ -206,6 +207,27 @@ class RestingPoller(FakePoller):
             self.rings += 1
 
 
+def resting(
+    pending: Callable[[], Awaitable[list[str]]], sessions: tuple[str, ...] = ()
+) -> tuple[PollerRegistry, Doorbells, dict[str, RestingPoller]]:
+    """A registry of resting pollers; the journal's answer is ``pending``."""
+    doorbells, pollers = Doorbells(), dict[str, RestingPoller]()
+
+    def make_poller(session: str, doorbell: Doorbell) -> RestingPoller:
+        pollers[session] = RestingPoller(session, doorbell)
+        return pollers[session]
+
+    registry = PollerRegistry(
+        doorbells=doorbells,
+        sessions=sessions,
+        make_poller=make_poller,
+        receivers=(),
+        pending=pending,
+        metrics=Metrics(),
+    )
+    return registry, doorbells, pollers
+
+
 async def test_idle_sessions_rest_without_a_task_and_a_ring_wakes_them(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -215,21 +237,7 @@ async def test_idle_sessions_rest_without_a_task_and_a_ring_wakes_them(
         asked.append(1)
         return ["s0003"]  # rows from an earlier run
 
-    pollers: dict[str, RestingPoller] = {}
-
-    def make_poller(session: str, doorbell: Doorbell) -> RestingPoller:
-        pollers[session] = RestingPoller(session, doorbell)
-        return pollers[session]
-
-    doorbells = Doorbells()
-    registry = PollerRegistry(
-        doorbells=doorbells,
-        sessions=(),
-        make_poller=make_poller,
-        receivers=(),
-        pending=pending,
-        metrics=Metrics(),
-    )
+    registry, doorbells, pollers = resting(pending)
     async with trio.open_nursery() as nursery:
         await nursery.start(registry.run)
         for i in range(1000):
@@ -260,20 +268,7 @@ async def test_when_the_journal_cannot_say_which_sessions_have_rows_each_looks_i
     async def failing() -> list[str]:
         raise StorageError("the store is not running")
 
-    pollers: dict[str, RestingPoller] = {}
-
-    def make_poller(session: str, doorbell: Doorbell) -> RestingPoller:
-        pollers[session] = RestingPoller(session, doorbell)
-        return pollers[session]
-
-    registry = PollerRegistry(
-        doorbells=Doorbells(),
-        sessions=("personal", "business"),
-        make_poller=make_poller,
-        receivers=(),
-        pending=failing,
-        metrics=Metrics(),
-    )
+    registry, _, pollers = resting(failing, ("personal", "business"))
     async with trio.open_nursery() as nursery:
         await nursery.start(registry.run)
         await trio.sleep(0.5)
