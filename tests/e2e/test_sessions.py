@@ -450,6 +450,7 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
             return all(f'queue="{name}"' in text for name in busy)
 
         await w.until(series_shown, timeout=CHURN_WAIT)
+        assert census(w)[POLLER_TASK] > 0  # the busy sessions' pollers run (the name is right)
     keys = [message_key(name, p) for name, p in zip(busy, payloads, strict=True)]
     assert await w.row_done(*keys, timeout=CHURN_WAIT) == ["done"] * 10
     forwarded = {m.message.partition(":")[0]: m for m in w.signal.messages[-10:]}
