@@ -216,6 +216,7 @@ class Bridge:
                         stopping=stopping,
                     ),
                     receivers=receivers,
+                    pending=store.queues_with_pending,
                     metrics=metrics,
                 )
 

@@ -152,6 +152,7 @@ def test_wrong_types_and_values_are_errors(
         ("tracing", "sample_rate", 1.5, "0 to 1"),
         ("whatsapp", "contactCacheHours", 169, "1 to 168"),
         ("retentionDays", None, -1, "1 to 3650"),
+        ("signal", "maxConcurrentSessions", 100001, "1 to 100000"),
     ],
 )
 def test_out_of_range_names_the_range(
@@ -169,6 +170,15 @@ def test_out_of_range_names_the_range(
     problems = _problems(minimal, dev_env)
     assert len(problems) == 1, problems
     assert f"{value!r} is out of range; use a value from {range_text}" in problems[0]
+
+
+def test_tens_of_thousands_of_discovered_sessions_may_be_served(
+    minimal: dict[str, Any], dev_env: dict[str, str]
+) -> None:
+    # bench/sessions.py: 10,000 sessions within the targets, and the cost per session is flat.
+    minimal.setdefault("signal", {})["maxConcurrentSessions"] = 50000
+    config = config_from_mapping(minimal, env=dev_env, source="test.yaml")
+    assert config.signal.max_concurrent_sessions == 50000
 
 
 def test_go_zero_means_default_and_null_means_unset(

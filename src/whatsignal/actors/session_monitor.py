@@ -208,8 +208,7 @@ class SessionMonitor:
                 status,
                 extra={"session": session, "event": "session.status", "previous": previous},
             )
-            if session in self.control.running():
-                self.doorbells.ring(session)  # a poller holding replies looks again
+            self.doorbells.ring_owned(session)  # a poller holding replies looks again
         self._warn_left_out(entry.left_out and not left_out, session)
         if self.auto_restart and self._unhealthy(session, status, now):
             await self._restart(session, now)

@@ -145,7 +145,7 @@ KEYS: tuple[Key, ...] = (
     Key("signal.forceNativePolling", _B, False,
         note="with receiveMode auto: poll even in json-rpc mode (prefer receiveMode: poll)"),
     Key("signal.sessionDiscoveryIntervalSec", _I, 30, 1, 3600),
-    Key("signal.maxConcurrentSessions", _I, 10, 1, 10000,
+    Key("signal.maxConcurrentSessions", _I, 10, 1, 100000,
         note="discovered sessions served at once; more are left out (their work waits)"),
     Key("signal.enableDynamicPolling", _B, True,
         note="serve sessions the '*' channel finds at run time (with "
