@@ -178,6 +178,7 @@ def relay(
             clock=clock,
             media=media,
             link_preview=config.whatsapp.link_preview,
+            notices=notices,
         ),
         names=names,
         notices=notices,
