@@ -12,7 +12,7 @@ finds its key (WAHA's retries, the catch-up's history, Signal's pushed envelopes
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
@@ -26,12 +26,15 @@ from whatsignal.intake import Intake, Outcome, StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WahaEvent
 from whatsignal.serde import parse_waha_event
-from whatsignal.storage import InboundEvent, SqliteStore
+from whatsignal.storage import InboundEvent, JournalRow, SqliteStore
 
 
 class _NoBells:
     def ring(self, queue: str) -> None:
         raise AssertionError("whatsapp_event() rings nobody")
+
+    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
+        raise AssertionError("whatsapp_event() hands nothing over")
 
 
 def _intake() -> Intake:
@@ -154,6 +157,9 @@ class RecordingDoorbells:
 
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
+
+    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
+        self.rung.append(queue)  # handing rows wakes the owner like a ring
 
 
 @attrs.define(eq=False, kw_only=True)

@@ -3,7 +3,9 @@
 Both webhook handlers and the Signal receiver go through :class:`Intake`, so an envelope that
 arrives over signal-cli's websocket and again over its push webhook has one key and becomes one
 journal row. The intake does no slow work: one journal call (group-committed by the store) and
-a doorbell per owning queue.
+a doorbell per owning queue. A WhatsApp row is handed to its session's poller with the doorbell
+(in commit order, so it never overtakes a row of its chat journaled before it); a Signal row
+waits in ``signal:<number>`` for the routing loop, which only the ring wakes.
 
 Natural keys (DESIGN.md section 2, with the session added on the WhatsApp side because two
 bridged accounts in one group see the same message id):
@@ -64,7 +66,7 @@ from whatsignal.serde import (
     parse_waha_payload,
     waha_payload_type,
 )
-from whatsignal.storage import InboundEvent, Journal
+from whatsignal.storage import InboundEvent, Journal, JournalRow
 
 __all__ = ["PUSH", "Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
 
@@ -124,10 +126,14 @@ class Ring(Protocol):
 
     def ring(self, queue: str) -> None: ...
 
+    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
+        """Give the queue's owner rows just journaled for it, in commit order."""
+        ...
+
 
 @attrs.define(eq=False, kw_only=True)
 class Intake:
-    """Turns inbound events into journal rows and rings the owners' doorbells.
+    """Turns inbound events into journal rows and rings (or hands them to) their owners.
 
     Args:
         store: where events are journaled.
@@ -265,13 +271,23 @@ class Intake:
         if self._whatsapp_too_old(event):
             self._count("whatsapp", event.event, "stale")
             return Outcome.IGNORED
-        (row_id,) = await self.store.journal([row])
+
+        def committed(ids: list[int | None]) -> None:
+            # In commit order, before anything journaled later: the poller starts the row
+            # from memory, in its chat's order, without reading it back.
+            if ids[0] is not None:
+                self.doorbells.hand(row.queue, [row.as_row(ids[0])])
+
+        (row_id,) = await self.store.journal([row], committed=committed)
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
-        if row_id is not None:
-            self.doorbells.ring(row.queue)
-            if self.typing is not None and row.kind == "message" and row.chat is not None:
-                self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
+        if (
+            row_id is not None
+            and self.typing is not None
+            and row.kind == "message"
+            and row.chat is not None
+        ):
+            self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
         return outcome
 
     def _age(self, stamp: float) -> float | None:

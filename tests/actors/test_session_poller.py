@@ -19,7 +19,7 @@ from whatsignal.errors import ApiError, StorageError, TransportError
 from whatsignal.metrics import Metrics
 from whatsignal.relay.upstreams import Deferred, UpstreamError
 from whatsignal.reliability import Backoff, Failure
-from whatsignal.storage import JournalRow, MessageMapping
+from whatsignal.storage import JournalRow, MessageMapping, PendingSnapshot
 
 EPOCH = 1_700_000_000.0
 
@@ -34,6 +34,7 @@ class MemoryJournal:
 
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
+    snapshots: int = 0
 
     def add(
         self,
@@ -73,6 +74,14 @@ class MemoryJournal:
             else:
                 heads.setdefault(f"{row.source}:{row.chat}", row)  # a lane: chat and direction
         return sorted([*heads.values(), *loose], key=lambda r: r.id)[:limit]
+
+    async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
+        self.snapshots += 1
+        pending = [r for r in self.rows.values() if r.queue == queue and r.state == "pending"]
+        watermark = max(self.rows, default=0)
+        if len(pending) < limit:
+            return PendingSnapshot(sorted(pending, key=lambda r: r.id), True, watermark)
+        return PendingSnapshot(await self.pending_heads(queue, limit=limit), False, watermark)
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return sum(

@@ -62,9 +62,7 @@ class Server:
 async def server() -> AsyncIterator[Server]:
     served = Server()
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(
-            partial(trio.serve_tcp, served.handle, 0, host="127.0.0.1")
-        )
+        listeners = await nursery.start(partial(trio.serve_tcp, served.handle, 0, host="127.0.0.1"))
         served.port = listeners[0].socket.getsockname()[1]
         yield served
         nursery.cancel_scope.cancel()

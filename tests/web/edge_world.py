@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -19,7 +20,7 @@ from quart_trio import QuartTrio
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.intake import Intake
 from whatsignal.metrics import Metrics
-from whatsignal.storage import SqliteStore
+from whatsignal.storage import JournalRow, SqliteStore
 from whatsignal.web.app import Readiness, WebSettings, create_app
 
 SECRET = "s" * 40
@@ -35,6 +36,9 @@ class Bells:
 
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
+
+    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
+        self.rung.append(queue)  # handing rows wakes the owner like a ring
 
 
 @attrs.define(eq=False)

@@ -1,10 +1,11 @@
 """Doorbells: how whoever adds work to a journal queue tells the queue's owner to look again.
 
-The journal is the queue; a doorbell only says "look again". Each queue (a WAHA session, or
-``signal:<number>`` for a bridge number's envelopes waiting to be routed) has one doorbell: a
-memory channel of buffer 1, so a ring never blocks, rings that pile up collapse into one scan,
-and a ring made while the owner restarts waits for the next run. A lost ring would lose
-nothing either (the rows are in the journal), only time.
+The journal is the queue; a doorbell says "look again", or hands over rows just journaled
+(:meth:`Doorbell.hand`, in commit order) so that the owner need not read them back. Each queue
+(a WAHA session, or ``signal:<number>`` for a bridge number's envelopes waiting to be routed)
+has one doorbell: a memory channel of buffer 1, so a ring never blocks, rings that pile up
+collapse into one scan, and a ring made while the owner restarts waits for the next run. A lost
+ring would lose nothing either (the rows are in the journal), only time.
 
 :class:`Doorbells` is built first, before anything that rings or answers, and handed to the
 intake, the receivers' routing loops and the admin operations (which only ring, through
@@ -17,11 +18,17 @@ learns of it through :meth:`Doorbells.unclaimed`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 import attrs
 import trio
 
-__all__ = ["Doorbell", "Doorbells"]
+from whatsignal.storage import JournalRow
+
+__all__ = ["HANDED_MAX", "Doorbell", "Doorbells"]
+
+HANDED_MAX = 4096
+"""Rows a doorbell keeps for its owner; past that it drops them and says "look again"."""
 
 
 @attrs.define(eq=False)
@@ -31,11 +38,32 @@ class Doorbell:
     queue: str
     _send: trio.MemorySendChannel[None]
     _receive: trio.MemoryReceiveChannel[None]
+    _look: bool = attrs.field(default=False, init=False)
+    _handed: list[JournalRow] = attrs.field(factory=list, init=False)
 
     def ring(self) -> None:
         """Ask the owner to look again (already rung: one scan answers both)."""
+        self._look = True
+        self.nudge()
+
+    def hand(self, rows: Iterable[JournalRow]) -> None:
+        """Give the owner rows just journaled for it, in commit order (and wake it)."""
+        self._handed.extend(rows)
+        if len(self._handed) > HANDED_MAX:  # an owner that does not take them: it will look
+            self._handed.clear()
+            self._look = True
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Wake the owner without news: what it holds in memory may be due now."""
         with contextlib.suppress(trio.WouldBlock):
             self._send.send_nowait(None)
+
+    def take(self) -> tuple[bool, list[JournalRow]]:
+        """What came since the last call: whether to look again, and the rows handed over."""
+        look, handed = self._look, self._handed
+        self._look, self._handed = False, []
+        return look, handed
 
     async def wait(self, delay: float) -> None:
         """Wait until the doorbell rings or ``delay`` seconds pass (``math.inf``: only a ring).
@@ -68,6 +96,14 @@ class Doorbells:
         """Tell the queue's owner there is work; if nobody owns it yet, remember it for
         :meth:`unclaimed`."""
         self._bell(queue).ring()
+        self._noted(queue)
+
+    def hand(self, queue: str, rows: Iterable[JournalRow]) -> None:
+        """Hand rows just journaled for ``queue`` to its owner (see :meth:`ring`)."""
+        self._bell(queue).hand(rows)
+        self._noted(queue)
+
+    def _noted(self, queue: str) -> None:
         if queue not in self._claimed and queue not in self._unclaimed:
             self._unclaimed[queue] = None
             self._news.set()

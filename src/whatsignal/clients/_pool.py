@@ -72,7 +72,7 @@ class LeanPool:
         key = (url.scheme, url.host, url.port or (443 if url.scheme == b"https" else 80))
         timeouts = request.extensions.get("timeout", {})
         while True:
-            connection = await self._checkout(key, request.url.origin, timeouts.get("pool"))
+            connection = await self._checkout(key, request.url.origin, wait=timeouts.get("pool"))
             answered = False
             try:
                 response = await connection.handle_async_request(request)
@@ -91,9 +91,9 @@ class LeanPool:
                 )
 
     async def _checkout(
-        self, key: _Key, origin: httpcore.Origin, timeout: float | None
+        self, key: _Key, origin: httpcore.Origin, *, wait: float | None
     ) -> httpcore.AsyncHTTPConnection:
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        with trio.move_on_after(math.inf if wait is None else wait):
             while True:
                 if self._closed:
                     raise RuntimeError("the connection pool is closed")

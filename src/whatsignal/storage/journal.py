@@ -120,6 +120,17 @@ def pending_heads(
     return _rows(codec, rows)
 
 
+def pending_rows(
+    conn: sqlite3.Connection, codec: Codec, queue: str, *, limit: int
+) -> list[JournalRow]:
+    """The first ``limit`` pending rows of ``queue``, by id."""
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM journal WHERE queue = ? AND state = 'pending' ORDER BY id LIMIT ?",
+        (queue_lookup(codec, queue), limit),
+    ).fetchall()
+    return _rows(codec, rows)
+
+
 def pending_count(
     conn: sqlite3.Connection, codec: Codec, queue: str | None, source: str | None = None
 ) -> int:

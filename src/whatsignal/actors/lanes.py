@@ -1,0 +1,118 @@
+"""PendingLanes: what a session's poller holds in memory of its queue's pending rows.
+
+The journal stays the source of truth; this is a copy that spares the poller a read of the
+journal for every message. It is **exact** (every pending row of the queue that is not in
+flight, per lane, in id order) only when all of the following hold:
+
+- it was loaded from a complete :class:`~whatsignal.storage.PendingSnapshot` (the queue had
+  fewer pending rows than the read's limit);
+- since then, every row journaled for the queue was handed over by the intake, in commit order
+  (:meth:`absorb`); anything else that changes the queue (the Signal routing loop's requeue, an
+  operator's retry) rings the doorbell instead, and the poller loads a fresh snapshot;
+- the poller reports each outcome of a row it started (:meth:`settle`).
+
+While it is not exact (a large backlog: only the lanes' heads were read, or more than
+``limit`` rows would be held), the poller reads a snapshot every time it wakes, as it always
+did, and handed rows are ignored (the next read finds them).
+
+A snapshot read races with rows in flight: a row may finish after the read saw it pending. So
+the rows in flight when the read was issued are left out of what it returned; their outcome
+decides (:meth:`settle` during the read is remembered, after it goes straight to memory). Rows
+handed over while the read was in flight are kept only if journaled after it (id above its
+watermark): the others are in the snapshot already, or no longer pending.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from whatsignal.storage import JournalRow, PendingSnapshot
+
+__all__ = ["PendingLanes", "lane_of"]
+
+
+def lane_of(row: JournalRow) -> str:
+    """A row's lane: its chat in its direction (a chat-less row is a lane of its own)."""
+    return f"{row.source}:{row.chat or f'#{row.id}'}"
+
+
+@attrs.define(eq=False)
+class PendingLanes:
+    """The poller's copy of its pending rows (see the module docstring).
+
+    Args:
+        limit: the most rows held; past it the copy stops being exact.
+    """
+
+    limit: int = 4096
+    exact: bool = attrs.field(default=False, init=False)
+    _lanes: dict[str, list[JournalRow]] = attrs.field(factory=dict, init=False)
+    _size: int = attrs.field(default=0, init=False)
+    _watermark: int = attrs.field(default=0, init=False)
+    _reading: dict[int, JournalRow | None] | None = attrs.field(default=None, init=False)
+    _running_at_read: frozenset[int] = attrs.field(default=frozenset(), init=False)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def heads(self) -> Iterator[JournalRow]:
+        """The first row of each lane, by id."""
+        return iter(sorted((rows[0] for rows in self._lanes.values()), key=lambda r: r.id))
+
+    def take(self, row: JournalRow) -> None:
+        """``row`` (a head) is started: it leaves memory until :meth:`settle`."""
+        lane = lane_of(row)
+        rows = self._lanes[lane]
+        assert rows[0].id == row.id, "only a lane's head is started"
+        del rows[0]
+        self._size -= 1
+        if not rows:
+            del self._lanes[lane]
+
+    def begin_read(self, running: Iterable[int]) -> None:
+        """A snapshot read is issued while the rows ``running`` are in flight."""
+        self._reading = {}
+        self._running_at_read = frozenset(running)
+
+    def load(self, snapshot: PendingSnapshot, handed: Iterable[JournalRow]) -> None:
+        """Replace memory with ``snapshot`` (read after :meth:`begin_read`) and the rows handed
+        over since that call."""
+        reading = self._reading or {}
+        self._reading = None
+        self._lanes, self._size = {}, 0
+        for row in snapshot.rows:
+            if row.id not in self._running_at_read:
+                self._insert(row)
+        for again in reading.values():
+            if again is not None:
+                self._insert(again)
+        self._watermark = snapshot.watermark
+        self.exact = snapshot.complete
+        self.absorb(handed)
+
+    def absorb(self, handed: Iterable[JournalRow]) -> None:
+        """Rows the intake handed over, in commit order; kept only while exact."""
+        for row in handed:
+            if not self.exact:
+                return
+            if row.id > self._watermark:
+                self._watermark = row.id
+                self._insert(row)
+
+    def settle(self, row: JournalRow, again: JournalRow | None) -> None:
+        """A row in flight reached an outcome: ``again`` is it still pending (to try later),
+        None if it is done or dead."""
+        if self._reading is not None and row.id in self._running_at_read:
+            self._reading[row.id] = again
+        elif again is not None:
+            self._insert(again)
+
+    def _insert(self, row: JournalRow) -> None:
+        if self._size >= self.limit:
+            self.exact = False  # too many to hold: the next wake reads the journal again
+        rows = self._lanes.setdefault(lane_of(row), [])
+        bisect.insort(rows, row, key=lambda r: r.id)
+        self._size += 1
