@@ -35,6 +35,9 @@ class MemoryJournal:
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
     snapshots: int = 0
+    after_read: Callable[[], None] | None = None
+    """Runs once a snapshot was taken, before the poller gets it (something happening
+    while the read is in flight)."""
 
     def add(
         self,
@@ -80,8 +83,13 @@ class MemoryJournal:
         pending = [r for r in self.rows.values() if r.queue == queue and r.state == "pending"]
         watermark = max(self.rows, default=0)
         if len(pending) < limit:
-            return PendingSnapshot(sorted(pending, key=lambda r: r.id), True, watermark)
-        return PendingSnapshot(await self.pending_heads(queue, limit=limit), False, watermark)
+            snapshot = PendingSnapshot(sorted(pending, key=lambda r: r.id), True, watermark)
+        else:
+            heads = await self.pending_heads(queue, limit=limit)
+            snapshot = PendingSnapshot(heads, False, watermark)
+        if self.after_read is not None:
+            self.after_read()
+        return snapshot
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return sum(

@@ -1,0 +1,187 @@
+"""Rows handed to a session's poller in memory (actors/lanes.py, the doorbell's ``hand``): they
+start without the journal being read back, in their chat's order; a ring still makes the poller
+read the journal; a read racing with rows in flight neither repeats nor loses one."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+import trio.testing
+from test_session_poller import Setup, fails, setup
+
+from whatsignal.actors.lanes import PendingLanes
+from whatsignal.reliability import Failure
+from whatsignal.storage import JournalRow, PendingSnapshot
+
+
+def row(row_id: int, chat: str | None = "a@c.us", *, source: str = "whatsapp") -> JournalRow:
+    return JournalRow(
+        id=row_id,
+        source=source,  # type: ignore[arg-type]
+        key=f"k{row_id}",
+        queue="personal",
+        chat=chat,
+        kind="message",
+        payload=b"{}",
+        received_at=0.0,
+        state="pending",
+        attempts=0,
+        next_attempt_at=0.0,
+        last_error=None,
+    )
+
+
+def heads(lanes: PendingLanes) -> list[int]:
+    return [r.id for r in lanes.heads()]
+
+
+# PendingLanes -----------------------------------------------------------------------------------
+
+
+def test_a_complete_snapshot_gives_each_lanes_oldest_row_first() -> None:
+    lanes = PendingLanes()
+    lanes.begin_read(())
+    lanes.load(PendingSnapshot([row(1), row(2), row(3, "b"), row(4, None)], True, 4), [])
+    assert lanes.exact and len(lanes) == 4
+    assert heads(lanes) == [1, 3, 4]
+    lanes.take(row(1))
+    assert heads(lanes) == [2, 3, 4]
+
+
+def test_handed_rows_join_their_lane_once_and_only_when_newer_than_the_read() -> None:
+    lanes = PendingLanes()
+    lanes.begin_read(())
+    # 5 was committed before the read (it is in the snapshot); 7 after it.
+    lanes.load(PendingSnapshot([row(5)], True, 6), [row(5), row(7)])
+    lanes.absorb([row(7), row(8, "b")])  # 7 again: ignored
+    assert len(lanes) == 3
+    assert heads(lanes) == [5, 8]
+
+
+def test_a_row_in_flight_during_a_read_is_decided_by_its_outcome() -> None:
+    lanes = PendingLanes()
+    lanes.begin_read(())
+    lanes.load(PendingSnapshot([row(1), row(2, "b")], True, 2), [])
+    lanes.take(row(1))
+    lanes.take(row(2, "b"))
+    lanes.begin_read({1, 2})
+    # Both finish while the read is in flight; the read still saw them pending.
+    lanes.settle(row(1), None)  # done: must not run again
+    lanes.settle(row(2, "b"), attrs.evolve(row(2, "b"), next_attempt_at=9.0))  # to retry
+    lanes.load(PendingSnapshot([row(1), row(2, "b"), row(3)], True, 3), [])
+    assert heads(lanes) == [2, 3]
+    # A row still in flight when the read lands stays out until it settles.
+    lanes.take(row(2, "b"))
+    lanes.begin_read({2})
+    lanes.load(PendingSnapshot([row(2, "b"), row(3)], True, 3), [])
+    assert heads(lanes) == [3]
+    lanes.settle(row(2, "b"), row(2, "b"))
+    assert heads(lanes) == [2, 3]
+
+
+def test_an_incomplete_snapshot_or_too_many_rows_stop_memory_being_exact() -> None:
+    lanes = PendingLanes(limit=3)
+    lanes.begin_read(())
+    lanes.load(PendingSnapshot([row(1), row(4, "b")], False, 9), [])
+    assert not lanes.exact
+    lanes.absorb([row(10)])  # not exact: the next read finds it
+    assert heads(lanes) == [1, 4]
+    lanes.begin_read(())
+    lanes.load(PendingSnapshot([row(1), row(2)], True, 2), [row(3), row(4)])
+    assert not lanes.exact  # the fourth row went over the limit
+
+
+# The poller -------------------------------------------------------------------------------------
+
+
+def hand(s: Setup, row_id: int, chat: str | None) -> None:
+    """What the intake does: journal the row, then hand it over (in commit order)."""
+    s.journal.add(row_id, chat)
+    s.doorbells.hand("personal", [s.journal.rows[row_id]])
+
+
+async def test_handed_rows_start_in_chat_order_without_reading_the_journal(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(1)
+        assert s.journal.snapshots == 1  # the read at start
+        for n in (1, 2, 3):
+            hand(s, n, "a@c.us")
+        hand(s, 4, "b@c.us")
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert sorted(s.relay.calls) == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0)]
+    assert [s.journal.state(n) for n in (1, 2, 3, 4)] == [("done", 0)] * 4
+    assert s.journal.snapshots == 1
+
+
+async def test_a_ring_makes_the_poller_read_rows_nobody_handed_over(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(1)
+        s.journal.add(1, "a@c.us")  # requeued into the session by the routing loop, say
+        s.doorbells.ring("personal")
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert s.relay.calls == [(1, 1.0)]
+    assert s.journal.snapshots == 2
+
+
+async def test_a_handed_row_that_fails_is_retried_from_memory(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.relay.script[1] = [fails(Failure.TRANSIENT)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        hand(s, 1, "a@c.us")
+        hand(s, 2, "a@c.us")
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    # 1 fails after 1 s, waits its 1 s backoff, then goes; 2 only after it.
+    assert s.relay.calls == [(1, 0.0), (1, 2.0), (2, 3.0)]
+    assert s.journal.snapshots == 1
+
+
+async def test_a_restarted_poller_reads_the_journal_and_repeats_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        hand(s, 1, "a@c.us")
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    # Handed over again while nobody ran (a stale copy), and one row journaled meanwhile.
+    s.doorbells.hand("personal", [s.journal.rows[1]])
+    s.journal.add(2, "a@c.us")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert s.relay.calls == [(1, 0.0), (2, 5.0)]
+
+
+async def test_a_ring_during_the_read_makes_the_poller_read_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+
+    def meanwhile() -> None:
+        if s.journal.snapshots == 1:
+            s.journal.add(7, "b@c.us")  # journaled and rung after the read saw the journal
+            s.doorbells.ring("personal")
+
+    s.journal.after_read = meanwhile
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert s.relay.calls == [(7, 0.0)]
+    assert s.journal.snapshots == 2
