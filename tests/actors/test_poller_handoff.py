@@ -79,6 +79,18 @@ def test_a_row_in_flight_during_a_read_is_decided_by_its_outcome() -> None:
     assert heads(lanes) == [2, 3]
 
 
+def test_rows_read_above_the_watermark_join_once_with_those_handed_meanwhile() -> None:
+    lanes = PendingLanes()
+    lanes.begin_read(())
+    lanes.load(PendingSnapshot([row(1)], True, 3), [])
+    assert lanes.watermark == 3
+    lanes.extend([row(4), row(5, "b")], [row(5, "b"), row(6)], limit=10)
+    assert len(lanes) == 4 and lanes.watermark == 6
+    assert heads(lanes) == [1, 5]
+    lanes.extend([row(7), row(8)], [], limit=2)  # as many as asked for: maybe more
+    assert not lanes.exact
+
+
 def test_an_incomplete_snapshot_or_too_many_rows_stop_memory_being_exact() -> None:
     lanes = PendingLanes(limit=3)
     lanes.begin_read(())
@@ -130,6 +142,26 @@ async def test_a_ring_makes_the_poller_read_rows_nobody_handed_over(
         await trio.sleep(5)
         nursery.cancel_scope.cancel()
     assert s.relay.calls == [(1, 1.0)]
+    # Rows added to the queue have new ids: only those above the last read are read.
+    assert (s.journal.snapshots, s.journal.reads_after) == (1, 1)
+
+
+async def test_ring_all_makes_the_poller_read_every_row_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.journal.add(1, "a@c.us")
+    s.journal.rows[1] = attrs.evolve(s.journal.rows[1], state="dead")
+    s.journal.add(2, "b@c.us")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(5)
+        # An operator makes the dead row 1 pending again: an old id, changed in place.
+        s.journal.rows[1] = attrs.evolve(s.journal.rows[1], state="pending")
+        s.doorbells.ring_all()
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert s.relay.calls == [(2, 0.0), (1, 5.0)]
     assert s.journal.snapshots == 2
 
 
@@ -184,4 +216,4 @@ async def test_a_ring_during_the_read_makes_the_poller_read_again(
         await trio.sleep(5)
         nursery.cancel_scope.cancel()
     assert s.relay.calls == [(7, 0.0)]
-    assert s.journal.snapshots == 2
+    assert (s.journal.snapshots, s.journal.reads_after) == (1, 1)

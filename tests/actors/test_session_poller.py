@@ -35,6 +35,7 @@ class MemoryJournal:
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
     snapshots: int = 0
+    reads_after: int = 0
     after_read: Callable[[], None] | None = None
     """Runs once a snapshot was taken, before the poller gets it (something happening
     while the read is in flight)."""
@@ -90,6 +91,11 @@ class MemoryJournal:
         if self.after_read is not None:
             self.after_read()
         return snapshot
+
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> list[JournalRow]:
+        self.reads_after += 1
+        pending = [r for r in self.rows.values() if r.queue == queue and r.state == "pending"]
+        return sorted((r for r in pending if r.id > after), key=lambda r: r.id)[:limit]
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return sum(

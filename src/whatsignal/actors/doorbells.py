@@ -18,6 +18,7 @@ learns of it through :meth:`Doorbells.unclaimed`.
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections.abc import Iterable
 
 import attrs
@@ -25,7 +26,19 @@ import trio
 
 from whatsignal.storage import JournalRow
 
-__all__ = ["HANDED_MAX", "Doorbell", "Doorbells"]
+__all__ = ["HANDED_MAX", "Doorbell", "Doorbells", "Look"]
+
+
+class Look(enum.IntEnum):
+    """What the owner must look at again (the larger wins when rings pile up)."""
+
+    NOTHING = 0
+    """Only nudged or handed rows: what it holds in memory is still right."""
+    NEW_ROWS = 1
+    """Rows were added to the queue (journaled, or requeued to its end: new ids)."""
+    ANY_ROW = 2
+    """Rows it may hold were changed (an operator made them due, or pending again)."""
+
 
 HANDED_MAX = 4096
 """Rows a doorbell keeps for its owner; past that it drops them and says "look again"."""
@@ -38,12 +51,13 @@ class Doorbell:
     queue: str
     _send: trio.MemorySendChannel[None]
     _receive: trio.MemoryReceiveChannel[None]
-    _look: bool = attrs.field(default=False, init=False)
+    _look: Look = attrs.field(default=Look.NOTHING, init=False)
     _handed: list[JournalRow] = attrs.field(factory=list, init=False)
 
-    def ring(self) -> None:
-        """Ask the owner to look again (already rung: one scan answers both)."""
-        self._look = True
+    def ring(self, *, changed: bool = False) -> None:
+        """Ask the owner to look again (already rung: one scan answers both): for rows added
+        to the queue, or (``changed``) for any of its rows, which an update in place needs."""
+        self._look = max(self._look, Look.ANY_ROW if changed else Look.NEW_ROWS)
         self.nudge()
 
     def hand(self, rows: Iterable[JournalRow]) -> None:
@@ -51,7 +65,7 @@ class Doorbell:
         self._handed.extend(rows)
         if len(self._handed) > HANDED_MAX:  # an owner that does not take them: it will look
             self._handed.clear()
-            self._look = True
+            self._look = max(self._look, Look.NEW_ROWS)
         self.nudge()
 
     def nudge(self) -> None:
@@ -59,10 +73,10 @@ class Doorbell:
         with contextlib.suppress(trio.WouldBlock):
             self._send.send_nowait(None)
 
-    def take(self) -> tuple[bool, list[JournalRow]]:
-        """What came since the last call: whether to look again, and the rows handed over."""
+    def take(self) -> tuple[Look, list[JournalRow]]:
+        """What came since the last call: what to look at again, and the rows handed over."""
         look, handed = self._look, self._handed
-        self._look, self._handed = False, []
+        self._look, self._handed = Look.NOTHING, []
         return look, handed
 
     async def wait(self, delay: float) -> None:
@@ -93,8 +107,9 @@ class Doorbells:
         return bell
 
     def ring(self, queue: str) -> None:
-        """Tell the queue's owner there is work; if nobody owns it yet, remember it for
-        :meth:`unclaimed`."""
+        """Tell the queue's owner there is work: rows added to it (new ids, as journaling or
+        a requeue to the end gives; a change in place needs :meth:`ring_all`). If nobody owns
+        it yet, remember it for :meth:`unclaimed`."""
         self._bell(queue).ring()
         self._noted(queue)
 
@@ -109,9 +124,11 @@ class Doorbells:
             self._news.set()
 
     def ring_all(self) -> None:
-        """Ring every known queue (after an operator made old rows due again)."""
+        """Ring every known queue for any of its rows (after an operator made old rows due
+        again, or pending again)."""
         for queue in list(self._bells):
-            self.ring(queue)
+            self._bell(queue).ring(changed=True)
+            self._noted(queue)
 
     def claim(self, queue: str) -> Doorbell:
         """The doorbell of ``queue`` for its owner (the same one on every claim, so a ring made

@@ -7,8 +7,9 @@ flight, per lane, in id order) only when all of the following hold:
 - it was loaded from a complete :class:`~whatsignal.storage.PendingSnapshot` (the queue had
   fewer pending rows than the read's limit);
 - since then, every row journaled for the queue was handed over by the intake, in commit order
-  (:meth:`absorb`); anything else that changes the queue (the Signal routing loop's requeue, an
-  operator's retry) rings the doorbell instead, and the poller loads a fresh snapshot;
+  (:meth:`absorb`), or read from the journal when a ring said rows were added (the Signal
+  routing loop's requeue gives them new ids: :meth:`extend` reads above the watermark);
+  anything that changes rows in place (an operator's retry) rings for a fresh snapshot;
 - the poller reports each outcome of a row it started (:meth:`settle`).
 
 While it is not exact (a large backlog: only the lanes' heads were read, or more than
@@ -29,9 +30,13 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
-from whatsignal.storage import JournalRow, PendingSnapshot
+from whatsignal.actors.doorbells import Doorbell, Look
+from whatsignal.storage import Journal, JournalRow, PendingSnapshot
 
-__all__ = ["PendingLanes", "lane_of"]
+__all__ = ["READ_LIMIT", "PendingLanes", "lane_of"]
+
+READ_LIMIT = 1024
+"""The most pending rows a poller reads at once (more: it reads only the chats' oldest)."""
 
 
 def lane_of(row: JournalRow) -> str:
@@ -57,6 +62,27 @@ class PendingLanes:
 
     def __len__(self) -> int:
         return self._size
+
+    async def refresh(self, journal: Journal, doorbell: Doorbell, running: Iterable[int]) -> None:
+        """Bring memory up to date with what came through ``doorbell`` (its queue's): rows
+        handed over; rows added to the journal since (rung for new rows: read above the
+        watermark); or a snapshot of it (rung for any row, or memory not exact). ``running``:
+        the ids of the rows in flight now."""
+        look, handed = doorbell.take()
+        if self.exact and look is Look.NOTHING:
+            self.absorb(handed)
+            return
+        if self.exact and look is Look.NEW_ROWS:
+            added = await journal.pending_after(doorbell.queue, self._watermark, limit=READ_LIMIT)
+            look, meanwhile = doorbell.take()
+            self.extend(added, [*handed, *meanwhile], limit=READ_LIMIT)
+        else:
+            self.begin_read(running)
+            snapshot = await journal.pending_snapshot(doorbell.queue, limit=READ_LIMIT)
+            look, meanwhile = doorbell.take()
+            self.load(snapshot, [*handed, *meanwhile])
+        if look is not Look.NOTHING:  # rung during the read: read once more
+            doorbell.ring(changed=look is Look.ANY_ROW)
 
     def heads(self) -> Iterator[JournalRow]:
         """The first row of each lane, by id."""
@@ -92,6 +118,19 @@ class PendingLanes:
         self._watermark = snapshot.watermark
         self.exact = snapshot.complete
         self.absorb(handed)
+
+    @property
+    def watermark(self) -> int:
+        """Rows with a higher id are not in memory yet (ids never repeat)."""
+        return self._watermark
+
+    def extend(self, added: list[JournalRow], handed: Iterable[JournalRow], *, limit: int) -> None:
+        """Add the rows read above :attr:`watermark` (at most ``limit``; as many means there
+        may be more: no longer exact) and those handed over meanwhile, each once."""
+        fresh = {r.id: r for r in [*added, *handed] if r.id > self._watermark}
+        self.absorb(fresh[i] for i in sorted(fresh))
+        if len(added) >= limit:
+            self.exact = False
 
     def absorb(self, handed: Iterable[JournalRow]) -> None:
         """Rows the intake handed over, in commit order; kept only while exact."""

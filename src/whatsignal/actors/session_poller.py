@@ -205,7 +205,7 @@ class SessionPoller:
             while True:
                 if self.stopping.is_set():
                     await trio.sleep_forever()  # the root cancels us once in-flight work is done
-                await self._refresh()
+                await self._pending.refresh(self.journal, self.doorbell, self._running)
                 now = self.clock()
                 working = self.sessions.working(self.session)
                 wake, held = math.inf, False
@@ -227,20 +227,6 @@ class SessionPoller:
                     nursery.start_soon(self._run_one, row, lane, limiter, working)
                 await self._tell(held, working)
                 await self.doorbell.wait(max(0.0, wake - now))
-
-    async def _refresh(self) -> None:
-        """Bring the rows in memory up to date: from what the intake handed over, or (rung,
-        or memory not exact) from a snapshot of the journal."""
-        look, handed = self.doorbell.take()
-        if not look and self._pending.exact:
-            self._pending.absorb(handed)
-            return
-        self._pending.begin_read(self._running)
-        snapshot = await self.journal.pending_snapshot(self.session)
-        look_again, handed_meanwhile = self.doorbell.take()
-        self._pending.load(snapshot, [*handed, *handed_meanwhile])
-        if look_again:
-            self.doorbell.ring()  # rung during the read: read once more
 
     async def _tell(self, held: bool, working: bool) -> None:
         """Tell the user once when replies start to wait, and once when they have gone."""

@@ -64,7 +64,9 @@ class Journal(Protocol):
 
         ``committed``, when given, is called with those ids once they are durable, in the
         trio thread, before this returns, and in commit order across all callers: a row
-        handed on from it never overtakes one journaled before it.
+        handed on from it never overtakes one journaled before it. A caller cancelled while
+        waiting may still have its events committed (and ``committed`` called): harmless,
+        journaling them again is a no-op.
         """
         ...
 
@@ -75,6 +77,11 @@ class Journal(Protocol):
     async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
         """Every pending row of ``queue`` (or, over ``limit``, the lanes' heads) and the
         journal's highest row id, read together (:class:`PendingSnapshot`)."""
+        ...
+
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> list[JournalRow]:
+        """The first ``limit`` pending rows of ``queue`` with an id above ``after``, by id
+        (what was added since a snapshot whose watermark was ``after``: ids never repeat)."""
         ...
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:

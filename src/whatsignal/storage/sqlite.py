@@ -68,7 +68,6 @@ P = ParamSpec("P")
 
 Sql = Callable[Concatenate[sqlite3.Connection, Codec, P], T]
 """A SQL function of ``journal``/``mappings``/``caches``: connection, codec, arguments."""
-
 Hook = Callable[[T], None] | None  # DbThread.call's ``then``
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -215,8 +214,6 @@ class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
         *,
         committed: Callable[[list[int | None]], None] | None = None,
     ) -> list[int | None]:
-        """See :meth:`Journal.journal`. A caller cancelled while waiting may still have its
-        events committed (and ``committed`` called); harmless: journaling again is a no-op."""
         batch = tuple(events)
         if not batch:
             return []
@@ -230,6 +227,9 @@ class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
 
     async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
         return await self._read(_units.pending_snapshot, queue, limit=limit)
+
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> list[JournalRow]:
+        return await self._read(_journal.pending_rows, queue, limit=limit, after=after)
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return await self._read(_journal.pending_count, queue, source)
