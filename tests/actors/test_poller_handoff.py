@@ -79,16 +79,31 @@ def test_a_row_in_flight_during_a_read_is_decided_by_its_outcome() -> None:
     assert heads(lanes) == [2, 3]
 
 
-def test_rows_read_above_the_watermark_join_once_with_those_handed_meanwhile() -> None:
+def test_rows_read_above_the_last_read_join_once_with_those_handed_meanwhile() -> None:
     lanes = PendingLanes()
     lanes.begin_read(())
     lanes.load(PendingSnapshot([row(1)], True, 3), [])
-    assert lanes.watermark == 3
-    lanes.extend([row(4), row(5, "b")], [row(5, "b"), row(6)], limit=10)
-    assert len(lanes) == 4 and lanes.watermark == 6
+    assert lanes.read_upto == 3
+    lanes.absorb([row(9, "c")])  # handed over: it does not move the mark (see the next test)
+    assert lanes.read_upto == 3
+    lanes.take(row(9, "c"))  # and it is in flight when the read comes back
+    lanes.extend(
+        PendingSnapshot([row(4), row(5, "b"), row(9, "c")], True, 9), [row(5, "b"), row(10)]
+    )
+    assert len(lanes) == 4 and lanes.read_upto == 9
     assert heads(lanes) == [1, 5]
-    lanes.extend([row(7), row(8)], [], limit=2)  # as many as asked for: maybe more
+    lanes.extend(PendingSnapshot([row(11), row(12)], False, 20), [])  # maybe more than read
     assert not lanes.exact
+
+
+def test_a_row_requeued_before_a_handed_one_but_rung_after_it_is_still_read() -> None:
+    lanes = PendingLanes()
+    lanes.begin_read(())
+    lanes.load(PendingSnapshot([], True, 50), [])
+    lanes.absorb([row(61)])  # handed over at once, on its commit
+    # Row 60 (requeued to the end, committed before 61) is rung for only now.
+    lanes.extend(PendingSnapshot([row(60, "r", source="signal"), row(61)], True, 61), [])
+    assert heads(lanes) == [60, 61]
 
 
 def test_an_incomplete_snapshot_or_too_many_rows_stop_memory_being_exact() -> None:
@@ -217,3 +232,20 @@ async def test_a_ring_during_the_read_makes_the_poller_read_again(
         nursery.cancel_scope.cancel()
     assert s.relay.calls == [(7, 0.0)]
     assert (s.journal.snapshots, s.journal.reads_after) == (1, 1)
+
+
+async def test_a_requeued_row_rung_after_a_newer_handed_row_still_runs(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        await trio.sleep(1)
+        s.journal.add(60, "r@c.us", source="signal")  # requeued: committed first...
+        hand(s, 61, "a@c.us")  # ...a newer WhatsApp row handed over at once...
+        await trio.sleep(0.5)
+        s.doorbells.ring("personal")  # ...and the routing loop's ring comes only now
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert s.relay.calls == [(61, 1.0), (60, 1.5)]
+    assert s.journal.state(60) == ("done", 0)

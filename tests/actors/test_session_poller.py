@@ -92,10 +92,12 @@ class MemoryJournal:
             self.after_read()
         return snapshot
 
-    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> list[JournalRow]:
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> PendingSnapshot:
         self.reads_after += 1
         pending = [r for r in self.rows.values() if r.queue == queue and r.state == "pending"]
-        return sorted((r for r in pending if r.id > after), key=lambda r: r.id)[:limit]
+        rows = sorted((r for r in pending if r.id > after), key=lambda r: r.id)
+        watermark = max(self.rows, default=0)
+        return PendingSnapshot(rows[:limit], len(rows) < limit, max(watermark, after))
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return sum(

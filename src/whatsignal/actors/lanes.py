@@ -8,8 +8,10 @@ flight, per lane, in id order) only when all of the following hold:
   fewer pending rows than the read's limit);
 - since then, every row journaled for the queue was handed over by the intake, in commit order
   (:meth:`absorb`), or read from the journal when a ring said rows were added (the Signal
-  routing loop's requeue gives them new ids: :meth:`extend` reads above the watermark);
-  anything that changes rows in place (an operator's retry) rings for a fresh snapshot;
+  routing loop's requeue gives them new ids, so :meth:`extend` reads above the journal's
+  highest id at the last read: a requeued row may commit before a handed one and ring after
+  it, so what was handed over never moves that mark); anything that changes rows in place
+  (an operator's retry) rings for a fresh snapshot;
 - the poller reports each outcome of a row it started (:meth:`settle`).
 
 While it is not exact (a large backlog: only the lanes' heads were read, or more than
@@ -20,7 +22,9 @@ A snapshot read races with rows in flight: a row may finish after the read saw i
 the rows in flight when the read was issued are left out of what it returned; their outcome
 decides (:meth:`settle` during the read is remembered, after it goes straight to memory). Rows
 handed over while the read was in flight are kept only if journaled after it (id above its
-watermark): the others are in the snapshot already, or no longer pending.
+watermark): the others are in the snapshot already, or no longer pending. The ids handed over
+since the last read are remembered until the next one (at most ``limit``; then a fresh
+snapshot), so that a read never brings back a row handed over before.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ class PendingLanes:
     exact: bool = attrs.field(default=False, init=False)
     _lanes: dict[str, list[JournalRow]] = attrs.field(factory=dict, init=False)
     _size: int = attrs.field(default=0, init=False)
-    _watermark: int = attrs.field(default=0, init=False)
+    _read_upto: int = attrs.field(default=0, init=False)
+    _known: set[int] = attrs.field(factory=set, init=False)
+    """Ids above ``_read_upto`` that were handed over (in memory, in flight or done)."""
     _reading: dict[int, JournalRow | None] | None = attrs.field(default=None, init=False)
     _running_at_read: frozenset[int] = attrs.field(default=frozenset(), init=False)
 
@@ -73,9 +79,9 @@ class PendingLanes:
             self.absorb(handed)
             return
         if self.exact and look is Look.NEW_ROWS:
-            added = await journal.pending_after(doorbell.queue, self._watermark, limit=READ_LIMIT)
+            added = await journal.pending_after(doorbell.queue, self._read_upto, limit=READ_LIMIT)
             look, meanwhile = doorbell.take()
-            self.extend(added, [*handed, *meanwhile], limit=READ_LIMIT)
+            self.extend(added, [*handed, *meanwhile])
         else:
             self.begin_read(running)
             snapshot = await journal.pending_snapshot(doorbell.queue, limit=READ_LIMIT)
@@ -115,30 +121,32 @@ class PendingLanes:
         for again in reading.values():
             if again is not None:
                 self._insert(again)
-        self._watermark = snapshot.watermark
+        self._read_upto, self._known = snapshot.watermark, set()
         self.exact = snapshot.complete
         self.absorb(handed)
 
     @property
-    def watermark(self) -> int:
-        """Rows with a higher id are not in memory yet (ids never repeat)."""
-        return self._watermark
+    def read_upto(self) -> int:
+        """The journal's highest id at the last read: rows above it were not read yet."""
+        return self._read_upto
 
-    def extend(self, added: list[JournalRow], handed: Iterable[JournalRow], *, limit: int) -> None:
-        """Add the rows read above :attr:`watermark` (at most ``limit``; as many means there
-        may be more: no longer exact) and those handed over meanwhile, each once."""
-        fresh = {r.id: r for r in [*added, *handed] if r.id > self._watermark}
+    def extend(self, added: PendingSnapshot, handed: Iterable[JournalRow]) -> None:
+        """Add the rows read above :attr:`read_upto` (``added``, read after the handed rows
+        taken before it were absorbed) and those handed over meanwhile, each once: a row
+        handed over before is in memory, in flight or done already."""
+        fresh = {r.id: r for r in [*added.rows, *handed] if r.id not in self._known}
         self.absorb(fresh[i] for i in sorted(fresh))
-        if len(added) >= limit:
-            self.exact = False
+        self._read_upto = max(self._read_upto, added.watermark)
+        self._known = {i for i in self._known if i > self._read_upto}
+        self.exact = self.exact and added.complete
 
     def absorb(self, handed: Iterable[JournalRow]) -> None:
         """Rows the intake handed over, in commit order; kept only while exact."""
         for row in handed:
             if not self.exact:
                 return
-            if row.id > self._watermark:
-                self._watermark = row.id
+            if row.id > self._read_upto and row.id not in self._known:
+                self._known.add(row.id)
                 self._insert(row)
 
     def settle(self, row: JournalRow, again: JournalRow | None) -> None:
@@ -150,7 +158,7 @@ class PendingLanes:
             self._insert(again)
 
     def _insert(self, row: JournalRow) -> None:
-        if self._size >= self.limit:
+        if self._size >= self.limit or len(self._known) >= self.limit:
             self.exact = False  # too many to hold: the next wake reads the journal again
         rows = self._lanes.setdefault(lane_of(row), [])
         bisect.insort(rows, row, key=lambda r: r.id)

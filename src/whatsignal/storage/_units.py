@@ -12,7 +12,7 @@ from whatsignal.storage import send_parts as _parts
 from whatsignal.storage.crypto import Codec
 from whatsignal.storage.models import MessageMapping, PendingSnapshot
 
-__all__ = ["complete", "pending_snapshot", "prune"]
+__all__ = ["complete", "pending_after", "pending_snapshot", "prune"]
 
 
 def complete(
@@ -49,3 +49,13 @@ def pending_snapshot(
         return PendingSnapshot(rows, complete=True, watermark=watermark)
     heads = _journal.pending_heads(conn, codec, queue, limit=limit)
     return PendingSnapshot(heads, complete=False, watermark=watermark)
+
+
+def pending_after(
+    conn: sqlite3.Connection, codec: Codec, queue: str, *, after: int, limit: int
+) -> PendingSnapshot:
+    """The pending rows of ``queue`` above id ``after`` (complete when fewer than ``limit``),
+    with the journal's highest id, read in the same item."""
+    watermark = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+    rows = _journal.pending_rows(conn, codec, queue, limit=limit, after=after)
+    return PendingSnapshot(rows, complete=len(rows) < limit, watermark=max(watermark, after))

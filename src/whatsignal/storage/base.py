@@ -79,9 +79,10 @@ class Journal(Protocol):
         journal's highest row id, read together (:class:`PendingSnapshot`)."""
         ...
 
-    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> list[JournalRow]:
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> PendingSnapshot:
         """The first ``limit`` pending rows of ``queue`` with an id above ``after``, by id
-        (what was added since a snapshot whose watermark was ``after``: ids never repeat)."""
+        (what was added since a read whose watermark was ``after``: ids never repeat), and
+        the journal's highest id, read together."""
         ...
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:

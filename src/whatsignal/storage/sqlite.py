@@ -228,8 +228,8 @@ class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
     async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
         return await self._read(_units.pending_snapshot, queue, limit=limit)
 
-    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> list[JournalRow]:
-        return await self._read(_journal.pending_rows, queue, limit=limit, after=after)
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> PendingSnapshot:
+        return await self._read(_units.pending_after, queue, after=after, limit=limit)
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return await self._read(_journal.pending_count, queue, source)
