@@ -9,6 +9,7 @@ import trio
 import trio.testing
 from test_session_poller import Setup, fails, setup
 
+from whatsignal.actors.doorbells import HANDED_MAX, Doorbells, Look
 from whatsignal.actors.lanes import PendingLanes
 from whatsignal.reliability import Failure
 from whatsignal.storage import JournalRow, PendingSnapshot
@@ -249,3 +250,10 @@ async def test_a_requeued_row_rung_after_a_newer_handed_row_still_runs(
         nursery.cancel_scope.cancel()
     assert s.relay.calls == [(61, 1.0), (60, 1.5)]
     assert s.journal.state(60) == ("done", 0)
+
+
+def test_a_doorbell_nobody_takes_from_drops_its_rows_for_a_read() -> None:
+    bells = Doorbells()
+    bells.hand("nobody-yet", [row(n) for n in range(HANDED_MAX + 1)])
+    look, handed = bells.claim("nobody-yet").take()
+    assert (look, handed) == (Look.NEW_ROWS, [])
