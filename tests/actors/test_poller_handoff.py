@@ -4,10 +4,13 @@ read the journal; a read racing with rows in flight neither repeats nor loses on
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import attrs
 import trio
 import trio.testing
-from test_session_poller import Setup, fails, setup
+from test_session_poller import Setup, fails, journal_row, setup
 
 from whatsignal.actors.doorbells import HANDED_MAX, Doorbells, Look
 from whatsignal.actors.lanes import PendingLanes
@@ -16,20 +19,7 @@ from whatsignal.storage import JournalRow, PendingSnapshot
 
 
 def row(row_id: int, chat: str | None = "a@c.us", *, source: str = "whatsapp") -> JournalRow:
-    return JournalRow(
-        id=row_id,
-        source=source,  # type: ignore[arg-type]
-        key=f"k{row_id}",
-        queue="personal",
-        chat=chat,
-        kind="message",
-        payload=b"{}",
-        received_at=0.0,
-        state="pending",
-        attempts=0,
-        next_attempt_at=0.0,
-        last_error=None,
-    )
+    return journal_row(row_id, chat, source=source)
 
 
 def heads(lanes: PendingLanes) -> list[int]:
@@ -122,6 +112,15 @@ def test_an_incomplete_snapshot_or_too_many_rows_stop_memory_being_exact() -> No
 # The poller -------------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def running(s: Setup) -> AsyncIterator[None]:
+    """The poller runs for the block (then it is cancelled)."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        yield
+        nursery.cancel_scope.cancel()
+
+
 def hand(s: Setup, row_id: int, chat: str | None) -> None:
     """What the intake does: journal the row, then hand it over (in commit order)."""
     s.journal.add(row_id, chat)
@@ -132,15 +131,13 @@ async def test_handed_rows_start_in_chat_order_without_reading_the_journal(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     s = setup()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         await trio.sleep(1)
         assert s.journal.snapshots == 1  # the read at start
         for n in (1, 2, 3):
             hand(s, n, "a@c.us")
         hand(s, 4, "b@c.us")
         await trio.sleep(10)
-        nursery.cancel_scope.cancel()
     assert sorted(s.relay.calls) == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0)]
     assert [s.journal.state(n) for n in (1, 2, 3, 4)] == [("done", 0)] * 4
     assert s.journal.snapshots == 1
@@ -150,13 +147,11 @@ async def test_a_ring_makes_the_poller_read_rows_nobody_handed_over(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     s = setup()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         await trio.sleep(1)
         s.journal.add(1, "a@c.us")  # requeued into the session by the routing loop, say
         s.doorbells.ring("personal")
         await trio.sleep(5)
-        nursery.cancel_scope.cancel()
     assert s.relay.calls == [(1, 1.0)]
     # Rows added to the queue have new ids: only those above the last read are read.
     assert (s.journal.snapshots, s.journal.reads_after) == (1, 1)
@@ -169,14 +164,12 @@ async def test_ring_all_makes_the_poller_read_every_row_again(
     s.journal.add(1, "a@c.us")
     s.journal.rows[1] = attrs.evolve(s.journal.rows[1], state="dead")
     s.journal.add(2, "b@c.us")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         await trio.sleep(5)
         # An operator makes the dead row 1 pending again: an old id, changed in place.
         s.journal.rows[1] = attrs.evolve(s.journal.rows[1], state="pending")
         s.doorbells.ring_all()
         await trio.sleep(5)
-        nursery.cancel_scope.cancel()
     assert s.relay.calls == [(2, 0.0), (1, 5.0)]
     assert s.journal.snapshots == 2
 
@@ -186,12 +179,10 @@ async def test_a_handed_row_that_fails_is_retried_from_memory(
 ) -> None:
     s = setup()
     s.relay.script[1] = [fails(Failure.TRANSIENT)]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         hand(s, 1, "a@c.us")
         hand(s, 2, "a@c.us")
         await trio.sleep(10)
-        nursery.cancel_scope.cancel()
     # 1 fails after 1 s, waits its 1 s backoff, then goes; 2 only after it.
     assert s.relay.calls == [(1, 0.0), (1, 2.0), (2, 3.0)]
     assert s.journal.snapshots == 1
@@ -201,18 +192,14 @@ async def test_a_restarted_poller_reads_the_journal_and_repeats_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     s = setup()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         hand(s, 1, "a@c.us")
         await trio.sleep(5)
-        nursery.cancel_scope.cancel()
     # Handed over again while nobody ran (a stale copy), and one row journaled meanwhile.
     s.doorbells.hand("personal", [s.journal.rows[1]])
     s.journal.add(2, "a@c.us")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         await trio.sleep(5)
-        nursery.cancel_scope.cancel()
     assert s.relay.calls == [(1, 0.0), (2, 5.0)]
 
 
@@ -227,10 +214,8 @@ async def test_a_ring_during_the_read_makes_the_poller_read_again(
             s.doorbells.ring("personal")
 
     s.journal.after_read = meanwhile
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         await trio.sleep(5)
-        nursery.cancel_scope.cancel()
     assert s.relay.calls == [(7, 0.0)]
     assert (s.journal.snapshots, s.journal.reads_after) == (1, 1)
 
@@ -239,15 +224,13 @@ async def test_a_requeued_row_rung_after_a_newer_handed_row_still_runs(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     s = setup()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(s.poller.run)
+    async with running(s):
         await trio.sleep(1)
         s.journal.add(60, "r@c.us", source="signal")  # requeued: committed first...
         hand(s, 61, "a@c.us")  # ...a newer WhatsApp row handed over at once...
         await trio.sleep(0.5)
         s.doorbells.ring("personal")  # ...and the routing loop's ring comes only now
         await trio.sleep(5)
-        nursery.cancel_scope.cancel()
     assert s.relay.calls == [(61, 1.0), (60, 1.5)]
     assert s.journal.state(60) == ("done", 0)
 

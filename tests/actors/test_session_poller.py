@@ -28,6 +28,26 @@ def wall() -> float:
     return EPOCH + trio.current_time()
 
 
+def journal_row(
+    row_id: int, chat: str | None, *, source: str = "whatsapp", received_at: float = 0.0
+) -> JournalRow:
+    """A pending row of the session ``personal``, never tried."""
+    return JournalRow(
+        id=row_id,
+        source=source,  # type: ignore[arg-type]
+        key=f"k{row_id}",
+        queue="personal",
+        chat=chat,
+        kind="message",
+        payload=b"{}",
+        received_at=received_at,
+        state="pending",
+        attempts=0,
+        next_attempt_at=0.0,
+        last_error=None,
+    )
+
+
 @attrs.define
 class MemoryJournal:
     """The journal methods a poller uses, in memory, with the store's ordering rules."""
@@ -48,20 +68,8 @@ class MemoryJournal:
         received_at: float | None = None,
         source: str = "whatsapp",
     ) -> None:
-        self.rows[row_id] = JournalRow(
-            id=row_id,
-            source=source,  # type: ignore[arg-type]
-            key=f"k{row_id}",
-            queue="personal",
-            chat=chat,
-            kind="message",
-            payload=b"{}",
-            received_at=wall() if received_at is None else received_at,
-            state="pending",
-            attempts=0,
-            next_attempt_at=0.0,
-            last_error=None,
-        )
+        at = wall() if received_at is None else received_at
+        self.rows[row_id] = journal_row(row_id, chat, source=source, received_at=at)
 
     def state(self, row_id: int) -> tuple[str, int]:
         row = self.rows[row_id]

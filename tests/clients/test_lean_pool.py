@@ -30,6 +30,11 @@ class Server:
     hold: trio.Event | None = None
     waiting: int = 0
 
+    async def holding(self, count: int) -> None:
+        """Return once ``count`` requests wait for their answer."""
+        while self.waiting < count:
+            await trio.sleep(0.01)
+
     async def handle(self, stream: trio.SocketStream) -> None:
         self.accepted += 1
         buffer = b""
@@ -111,8 +116,7 @@ async def test_busy_connections_make_a_request_wait_then_time_out(server: Server
         async with trio.open_nursery() as nursery:
             for _ in range(3):
                 nursery.start_soon(send)
-            while server.waiting < 2:
-                await trio.sleep(0.01)
+            await server.holding(2)
             assert server.accepted == 2  # the third waits for a connection, opens none
             with pytest.raises(httpx.PoolTimeout):
                 await http.post("/send", content=b"x", timeout=httpx.Timeout(5, pool=0.05))
@@ -129,8 +133,7 @@ async def test_no_more_than_max_keepalive_stay_idle(server: Server) -> None:
         async with trio.open_nursery() as nursery:
             for _ in range(4):
                 nursery.start_soon(http.post, "/send")
-            while server.waiting < 4:
-                await trio.sleep(0.01)
+            await server.holding(4)
             server.hold.set()
         assert pool.idle_connections == 1
         assert pool.open_connections == 1
