@@ -240,3 +240,17 @@ def test_a_doorbell_nobody_takes_from_drops_its_rows_for_a_read() -> None:
     bells.hand("nobody-yet", [row(n) for n in range(HANDED_MAX + 1)])
     look, handed = bells.claim("nobody-yet").take()
     assert (look, handed) == (Look.NEW_ROWS, [])
+
+
+async def test_a_row_waiting_for_its_journal_write_holds_back_no_other_chat(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(concurrency=1)  # one send at a time
+    s.journal.commit_takes = 5.0  # a slow disk
+    s.journal.add(1, "a@c.us")
+    s.journal.add(2, "a@c.us")
+    s.journal.add(3, "b@c.us")
+    async with running(s):
+        await trio.sleep(20)
+    # b's send follows a's send at once; a's next row waits for a's row to be done.
+    assert sorted(s.relay.calls) == [(1, 0.0), (2, 6.0), (3, 1.0)]

@@ -55,6 +55,8 @@ class MemoryJournal:
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
     snapshots: int = 0
+    commit_takes: float = 0.0
+    """Seconds a ``complete`` takes (a slow fsync)."""
     reads_after: int = 0
     after_read: Callable[[], None] | None = None
     """Runs once a snapshot was taken, before the poller gets it (something happening
@@ -115,6 +117,7 @@ class MemoryJournal:
         )
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
+        await trio.sleep(self.commit_takes)
         self.rows[row_id] = attrs.evolve(self.rows[row_id], state="done")
         self.completed.append((row_id, trio.current_time()))
 
@@ -209,7 +212,9 @@ class Setup:
     statuses: Statuses
 
 
-def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600.0) -> Setup:
+def setup(
+    *, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600.0, concurrency: int = 16
+) -> Setup:
     journal, relay, doorbells = MemoryJournal(), ScriptedRelay(duration), Doorbells()
     in_flight, stopping, metrics, statuses = InFlight(), trio.Event(), Metrics(), Statuses()
     poller = SessionPoller(
@@ -223,6 +228,7 @@ def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600
         clock=wall,
         in_flight=in_flight,
         stopping=stopping,
+        concurrency=concurrency,
     )
     return Setup(journal, relay, poller, doorbells, in_flight, stopping, metrics, statuses)
 

@@ -162,7 +162,8 @@ class SessionPoller:
     """The per-session actor. ``stopping`` set: finish the rows in hand, start no new ones.
 
     Args:
-        concurrency: how many chats of the session may have a row in flight at once.
+        concurrency: how many rows of the session may be handled (sent) at once; a row whose
+            send is over waits for its journal write without counting (its chat stays busy).
     """
 
     session: str
@@ -264,22 +265,25 @@ class SessionPoller:
     ) -> None:
         try:
             with self.in_flight.one():
-                async with limiter:
-                    if row.source == "signal" and not working:
-                        # Held past retry.maxAgeHours: its session did not come back in time.
-                        reason = "gave up after retry.maxAgeHours: the session was not WORKING"
+                if row.source == "signal" and not working:
+                    # Held past retry.maxAgeHours: its session did not come back in time.
+                    reason = "gave up after retry.maxAgeHours: the session was not WORKING"
+                    async with limiter:
                         await self._dead(row, reason)
-                    else:
-                        await self._attempt(row)
+                else:
+                    await self._attempt(row, limiter)
         finally:
             self.busy.discard(lane)
             self._running.discard(row.id)
             self.doorbell.nudge()  # the lane's next row, if any, is in memory
 
-    async def _attempt(self, row: JournalRow) -> None:
+    async def _attempt(self, row: JournalRow, limiter: trio.CapacityLimiter) -> None:
         began = trio.current_time()
         try:
-            mappings = await self.relay.handle(row)
+            # The limit is on sends at once: a row whose send is over waits for its journal
+            # write (the lane stays busy until then) without holding another chat back.
+            async with limiter:
+                mappings = await self.relay.handle(row)
         except Deferred as deferred:
             if self._too_old(row):
                 await self._dead(row, f"gave up after retry.maxAgeHours: {deferred}")
