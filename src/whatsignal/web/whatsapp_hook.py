@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from whatsignal.models.waha import WahaEvent
     from whatsignal.web.admission import Admission
     from whatsignal.web.auth_limit import AuthLimiter
-    from whatsignal.web.signal_push import SignalPush
 
 __all__ = [
     "PATH",
@@ -117,6 +116,15 @@ class HookIntake(Protocol):
     async def whatsapp(self, event: WahaEvent, raw: bytes) -> Outcome: ...
 
     async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool: ...
+
+
+class PushRoute(Protocol):
+    """What the fast path asks of the push route (:class:`~whatsignal.web.signal_push.SignalPush`)
+    without importing it."""
+
+    def admits(self, supplied: str) -> bool: ...
+
+    async def handle(self, raw: bytes) -> Answer: ...
 
 
 @attrs.frozen
@@ -227,7 +235,7 @@ class FastWebhook:
 
     app: ASGIFramework
     hook: WhatsAppHook
-    push: SignalPush | None = None
+    push: PushRoute | None = None
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -243,7 +251,7 @@ class FastWebhook:
 
     async def _push(
         self,
-        push: SignalPush,
+        push: PushRoute,
         scope: HTTPScope,
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
