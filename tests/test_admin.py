@@ -37,7 +37,7 @@ from whatsignal.errors import StorageError
 from whatsignal.metrics import CONTENT_TYPE_LATEST, Metrics
 from whatsignal.relay.upstreams import SignalUpstream
 from whatsignal.status_board import StatusBoard
-from whatsignal.storage import InboundEvent, JournalRow, SqliteStore
+from whatsignal.storage import InboundEvent, SqliteStore
 from whatsignal.web.app import Readiness
 
 BRIDGE = "+4915100000001"
@@ -83,8 +83,9 @@ class RecordingDoorbells:
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
 
-    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
-        self.rung.append(queue)  # handing rows wakes the owner like a ring
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        # handing rows over wakes the owner like a ring
+        self.rung += [e.queue for e, i in zip(events, ids, strict=True) if i is not None]
 
     def ring_all(self) -> None:
         self.rung.append("*")

@@ -3,9 +3,7 @@
 Both webhook handlers and the Signal receiver go through :class:`Intake`, so an envelope that
 arrives over signal-cli's websocket and again over its push webhook has one key and becomes one
 journal row. The intake does no slow work: one journal call (group-committed by the store) and
-a doorbell per owning queue. A WhatsApp row is handed to its session's poller with the doorbell
-(in commit order, so it never overtakes a row of its chat journaled before it); a Signal row
-waits in ``signal:<number>`` for the routing loop, which only the ring wakes.
+a doorbell per owning queue (a WhatsApp row is handed over with it, in commit order).
 
 Natural keys (DESIGN.md section 2, with the session added on the WhatsApp side because two
 bridged accounts in one group see the same message id):
@@ -14,6 +12,8 @@ bridged accounts in one group see the same message id):
 * ``wa:<session>:ack:<id>:<ack>:<participant>``  ``message.ack`` / ``message.ack.group``
 * ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
   ``wa:<session>:revoked:<revokedMessageId>``
+* ``wa:<session>:vote:<vote.id>:<vote.timestamp>``  ``poll.vote`` (``vote-failed`` for
+  ``poll.vote.failed``); the user's own votes (``fromMe``) are not journaled
 * ``wa:<session>:group:<group id>:<payload.timestamp>``  ``group.v2.update`` with a new
   subject (renames the chat's portal: journaled so a WAHA retry is one rename, in order with
   the chat's messages; the rename itself is best effort, :mod:`whatsignal.relay.portals`)
@@ -37,6 +37,7 @@ import enum
 import json
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import attrs
@@ -56,6 +57,7 @@ from whatsignal.models.waha import (
     WaGroupUpdate,
     WahaEvent,
     WaMessage,
+    WaPollVote,
     WaReaction,
     WaRevoked,
     WaSessionStatus,
@@ -66,7 +68,7 @@ from whatsignal.serde import (
     parse_waha_payload,
     waha_payload_type,
 )
-from whatsignal.storage import InboundEvent, Journal, JournalRow
+from whatsignal.storage import InboundEvent, Journal
 
 __all__ = ["PUSH", "Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
 
@@ -122,13 +124,18 @@ class StatusEvent:
 
 
 class Ring(Protocol):
-    """Tells a queue's owner there is work (the doorbells); never blocks."""
+    """Tells a queue's owner there is work, or hands it fresh rows (the doorbells); never blocks."""
 
     def ring(self, queue: str) -> None: ...
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None: ...
 
-    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
-        """Give the queue's owner rows just journaled for it, in commit order."""
-        ...
+
+class PushNotes(Protocol):
+    """Journals pushed rows numbered in push order (:mod:`whatsignal.actors.path_merge`)."""
+
+    async def journal(
+        self, store: Journal, rows: list[InboundEvent], items: list[SigReceived]
+    ) -> list[int | None]: ...
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -145,6 +152,7 @@ class Intake:
             module's docstring). None: no check. It must stay short of the retention of done
             rows, which is what makes a redelivery a no-op.
         typing: where typing news goes (the typist), never journaled; None: not bridged.
+        pushes: numbers what signal-cli pushed (:class:`PushNotes`); None: not noted.
     """
 
     store: Journal
@@ -155,6 +163,7 @@ class Intake:
     session_status: trio.MemorySendChannel[StatusEvent] | None = None
     horizon: float | None = None
     typing: TypingInbox | None = None
+    pushes: PushNotes | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -214,6 +223,12 @@ class Intake:
                 chat_value = after.get("from")
                 chat = chat_value if isinstance(chat_value, str) else None
                 key, kind = f"wa:{s}:revoked:{payload.revoked_message_id}", "message.revoked"
+            case WaPollVote():
+                if payload.vote.from_me:
+                    return "own vote"
+                name = "vote-failed" if event.event == "poll.vote.failed" else "vote"
+                key = f"wa:{s}:{name}:{payload.vote.id}:{payload.vote.timestamp or 0:.0f}"
+                chat, kind = payload.poll.chat_id or None, event.event
             case WaGroupUpdate():
                 if payload.group_id is None or payload.subject is None:
                     return "group change other than a new subject"
@@ -271,22 +286,10 @@ class Intake:
         if self._whatsapp_too_old(event):
             self._count("whatsapp", event.event, "stale")
             return Outcome.IGNORED
-
-        def committed(ids: list[int | None]) -> None:
-            # In commit order, before anything journaled later: the poller starts the row
-            # from memory, in its chat's order, without reading it back.
-            if ids[0] is not None:
-                self.doorbells.hand(row.queue, [row.as_row(ids[0])])
-
-        (row_id,) = await self.store.journal([row], committed=committed)
+        (row_id,) = await self.store.journal([row], committed=partial(self.doorbells.fresh, [row]))
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
-        if (
-            row_id is not None
-            and self.typing is not None
-            and row.kind == "message"
-            and row.chat is not None
-        ):
+        if row_id is not None and self.typing is not None and row.chat and row.kind == "message":
             self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
         return outcome
 
@@ -349,6 +352,7 @@ class Intake:
         rows: list[InboundEvent] = []
         outcomes: list[Outcome] = []
         slots: list[int] = []
+        items: list[SigReceived] = []
         for raw in raw_items:
             try:
                 item = parse_signal_received(raw)
@@ -379,8 +383,12 @@ class Intake:
             slots.append(len(outcomes))
             outcomes.append(Outcome.ACCEPTED)
             rows.append(row)
+            items.append(item)
         if rows:
-            ids = await self.store.journal(rows)
+            if via == PUSH and self.pushes is not None:
+                ids = await self.pushes.journal(self.store, rows, items)
+            else:
+                ids = await self.store.journal(rows)
             rung: set[str] = set()
             for slot, row, row_id in zip(slots, rows, ids, strict=True):
                 if row_id is None:

@@ -15,7 +15,7 @@ from test_session_poller import Setup, fails, journal_row, setup
 from whatsignal.actors.doorbells import HANDED_MAX, Doorbells, Look
 from whatsignal.actors.lanes import PendingLanes
 from whatsignal.reliability import Failure
-from whatsignal.storage import JournalRow, PendingSnapshot
+from whatsignal.storage import InboundEvent, JournalRow, PendingSnapshot
 
 
 def row(row_id: int, chat: str | None = "a@c.us", *, source: str = "whatsapp") -> JournalRow:
@@ -257,3 +257,18 @@ async def test_a_row_waiting_for_its_journal_write_holds_back_no_other_chat(
     starts = dict(s.relay.calls)
     assert sorted([starts[1], starts[3]]) == [0.0, 1.0]
     assert starts[2] == starts[1] + 6.0
+
+
+def test_the_journals_hook_hands_over_the_rows_it_made_and_not_redeliveries() -> None:
+    bells = Doorbells()
+    bell = bells.claim("personal")
+    made, again = (
+        InboundEvent(
+            "whatsapp", f"wa:personal:msg:{n}", "personal", "a@c.us", "message", b"{}", 1.0
+        )
+        for n in (1, 2)
+    )
+    bells.fresh([made, again], [5, None])
+    look, handed = bell.take()
+    assert look is Look.NOTHING
+    assert [(r.id, r.key, r.state, r.attempts) for r in handed] == [(5, "wa:msg:1", "pending", 0)]

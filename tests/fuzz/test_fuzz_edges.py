@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.intake import Intake
 from whatsignal.metrics import Metrics
-from whatsignal.storage import JournalRow, SqliteStore
+from whatsignal.storage import InboundEvent, SqliteStore
 from whatsignal.web.app import Readiness, WebSettings, create_app
 
 SECRET = "f" * 40
@@ -52,7 +52,7 @@ class _Bells:
     def ring(self, queue: str) -> None:
         pass
 
-    def hand(self, queue: str, rows: Sequence[JournalRow]) -> None:
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
         pass
 
 

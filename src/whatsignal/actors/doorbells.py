@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 import trio
 
-from whatsignal.storage import JournalRow
+from whatsignal.storage import InboundEvent, JournalRow
 
 __all__ = ["HANDED_MAX", "Doorbell", "Doorbells", "Look"]
 
@@ -117,6 +117,13 @@ class Doorbells:
         """Hand rows just journaled for ``queue`` to its owner (see :meth:`ring`)."""
         self._bell(queue).hand(rows)
         self._noted(queue)
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        """The journal's ``committed`` hook for ``events``: hand each row it made (its id not
+        None) to its queue's owner."""
+        for event, row_id in zip(events, ids, strict=True):
+            if row_id is not None:
+                self.hand(event.queue, [event.as_row(row_id)])
 
     def _noted(self, queue: str) -> None:
         if queue not in self._claimed and queue not in self._unclaimed:

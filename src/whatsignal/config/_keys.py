@@ -83,7 +83,10 @@ _UNUSED = "accepted for Go compatibility; not used yet"
 _IGNORED = "accepted for Go compatibility; ignored: "
 # Why keys Go had mean nothing here (one start-up warning per reason, naming the keys set).
 _GO_UNUSED = "the Go whatsignal never used it either"
-_NO_DISK = "media and attachments pass through memory, never to disk"
+_NO_DISK = (
+    "no file is stored: a file in flight is kept in an unnamed temporary file in media.tempDir "
+    "until it is sent"
+)
 _POOL = (
     "connection-pool settings mean nothing to SQLite: the bridge has one connection, on one thread"
 )
@@ -189,6 +192,10 @@ KEYS: tuple[Key, ...] = (
     Key("media.allowedTypes.document", Kind.EXT_LIST, ("pdf", "doc", "docx")),
     Key("media.allowedTypes.voice", Kind.EXT_LIST, ("ogg",)),
     Key("media.downloadTimeoutSec", _I, 30, 1, 3600, zero_default=True),
+    Key("media.tempDir", _S,
+        note="where a file crossing the bridge is kept while in flight (an unnamed temporary "
+        "file, gone once sent); an existing, writable directory; unset: the system's "
+        "temporary directory (TMPDIR)"),
     # retry
     Key("retry.initialBackoffMs", _I, 1000, 10, 10000, aliases=("initial_backoff_ms",)),
     Key("retry.maxBackoffMs", _I, 60000, 100, 600000, aliases=("max_backoff_ms",),

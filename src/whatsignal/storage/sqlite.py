@@ -58,6 +58,7 @@ from whatsignal.storage.models import (
     MessageMapping,
     PendingSnapshot,
 )
+from whatsignal.storage.polls import PollsSql
 from whatsignal.storage.portals import PortalsSql
 from whatsignal.storage.send_parts import SendPart
 
@@ -84,7 +85,7 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.define(eq=False)
-class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
+class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the
@@ -217,10 +218,8 @@ class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
         batch = tuple(events)
         if not batch:
             return []
-        codec, now = self._codec, self._clock()
-        return await self._call(
-            lambda conn: _journal.insert(conn, codec, batch, now=now), write=True, then=committed
-        )
+        insert = partial(_journal.insert, codec=self._codec, events=batch, now=self._clock())
+        return await self._call(insert, write=True, then=committed)
 
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
         return await self._read(_journal.pending_heads, queue, limit=limit)
