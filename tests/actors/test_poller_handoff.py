@@ -263,9 +263,7 @@ def test_the_journals_hook_hands_over_the_rows_it_made_and_not_redeliveries() ->
     bells = Doorbells()
     bell = bells.claim("personal")
     made, again = (
-        InboundEvent(
-            "whatsapp", f"wa:personal:msg:{n}", "personal", "a@c.us", "message", b"{}", 1.0
-        )
+        InboundEvent("whatsapp", f"wa:msg:{n}", "personal", "a@c.us", "message", b"{}", 1.0)
         for n in (1, 2)
     )
     bells.fresh([made, again], [5, None])
