@@ -12,7 +12,7 @@ finds its key (WAHA's retries, the catch-up's history, Signal's pushed envelopes
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +33,9 @@ from whatsignal.storage import InboundEvent, SqliteStore
 class _NoBells:
     def ring(self, queue: str) -> None:
         raise AssertionError("whatsapp_event() rings nobody")
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        raise AssertionError("whatsapp_event() hands nothing over")
 
 
 def _intake() -> Intake:
@@ -155,6 +158,10 @@ class RecordingDoorbells:
 
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        # handing rows over wakes the owner like a ring
+        self.rung += [e.queue for e, i in zip(events, ids, strict=True) if i is not None]
 
 
 @attrs.define(eq=False, kw_only=True)

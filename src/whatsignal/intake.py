@@ -3,7 +3,7 @@
 Both webhook handlers and the Signal receiver go through :class:`Intake`, so an envelope that
 arrives over signal-cli's websocket and again over its push webhook has one key and becomes one
 journal row. The intake does no slow work: one journal call (group-committed by the store) and
-a doorbell per owning queue.
+a doorbell per owning queue (a WhatsApp row is handed over with it, in commit order).
 
 Natural keys (DESIGN.md section 2, with the session added on the WhatsApp side because two
 bridged accounts in one group see the same message id):
@@ -37,6 +37,7 @@ import enum
 import json
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import attrs
@@ -123,9 +124,10 @@ class StatusEvent:
 
 
 class Ring(Protocol):
-    """Tells a queue's owner there is work (the doorbells); never blocks."""
+    """Tells a queue's owner there is work, or hands it fresh rows (the doorbells); never blocks."""
 
     def ring(self, queue: str) -> None: ...
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None: ...
 
 
 class PushNotes(Protocol):
@@ -138,7 +140,7 @@ class PushNotes(Protocol):
 
 @attrs.define(eq=False, kw_only=True)
 class Intake:
-    """Turns inbound events into journal rows and rings the owners' doorbells.
+    """Turns inbound events into journal rows and rings (or hands them to) their owners.
 
     Args:
         store: where events are journaled.
@@ -284,13 +286,11 @@ class Intake:
         if self._whatsapp_too_old(event):
             self._count("whatsapp", event.event, "stale")
             return Outcome.IGNORED
-        (row_id,) = await self.store.journal([row])
+        (row_id,) = await self.store.journal([row], committed=partial(self.doorbells.fresh, [row]))
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
-        if row_id is not None:
-            self.doorbells.ring(row.queue)
-            if self.typing is not None and row.kind == "message" and row.chat is not None:
-                self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
+        if row_id is not None and self.typing is not None and row.chat and row.kind == "message":
+            self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
         return outcome
 
     def _age(self, stamp: float) -> float | None:
