@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 import attrs
 import trio
 
 from whatsignal.storage import InboundEvent, JournalRow
 
-__all__ = ["HANDED_MAX", "Doorbell", "Doorbells", "Look"]
+__all__ = ["HANDED_MAX", "Doorbell", "Doorbells", "Hand", "Look"]
+
+
+class Hand(Protocol):
+    """Hands rows just committed to their queue's owner, waking it (the doorbells); never
+    blocks."""
+
+    def hand(self, queue: str, rows: Iterable[JournalRow]) -> None: ...
 
 
 class Look(enum.IntEnum):
