@@ -68,6 +68,7 @@ from whatsignal.serde import (
     parse_waha_payload,
     waha_payload_type,
 )
+from whatsignal.session_news import EngineNotes, StatusEvent
 from whatsignal.storage import InboundEvent, Journal
 
 __all__ = ["PUSH", "Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
@@ -113,16 +114,6 @@ def _ignored_chat(chat_id: str) -> bool:
     return chat_id == "status@broadcast" or chat_id.endswith(("@newsletter", "@broadcast"))
 
 
-@attrs.frozen
-class StatusEvent:
-    """A ``session.status`` webhook for the session monitor: the session, its status, and
-    WAHA's time of the change (ms; None when the event did not say)."""
-
-    session: str
-    status: str
-    at: float | None = None
-
-
 class Ring(Protocol):
     """Tells a queue's owner there is work, or hands it fresh rows (the doorbells); never blocks."""
 
@@ -164,6 +155,7 @@ class Intake:
     horizon: float | None = None
     typing: TypingInbox | None = None
     pushes: PushNotes | None = None
+    _engines: EngineNotes = attrs.field(factory=EngineNotes, init=False)
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -261,8 +253,9 @@ class Intake:
             assert isinstance(status, WaSessionStatus)
             # WAHA's time of the change: from the payload's history, else the event's own.
             at = status.changed_at if status.changed_at is not None else event.timestamp
+            change = StatusEvent(event.session, status.status, at, engine=event.engine)
             try:
-                self.session_status.send_nowait(StatusEvent(event.session, status.status, at))
+                self.session_status.send_nowait(change)
             except trio.WouldBlock:
                 log.debug("session status inbox full; the next listing catches up")
             self._count("whatsapp", event.event, Outcome.ACCEPTED)
@@ -287,6 +280,8 @@ class Intake:
             self._count("whatsapp", event.event, "stale")
             return Outcome.IGNORED
         (row_id,) = await self.store.journal([row], committed=partial(self.doorbells.fresh, [row]))
+        if self.session_status is not None:
+            self._engines.note(event.session, event.engine, self.session_status)
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
         if row_id is not None and self.typing is not None and row.chat and row.kind == "message":
