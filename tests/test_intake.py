@@ -615,3 +615,14 @@ async def test_a_pushed_envelope_is_aged_by_the_signal_servers_clock(guarded: Ed
     behind["envelope"]["serverReceivedTimestamp"] = int((guarded.now[0] - 3600) * 1000)
 
     assert await guarded.intake.signal([behind], via="push") == [Outcome.ACCEPTED]
+
+
+async def test_an_ignored_signal_item_does_not_cost_the_rest_of_its_batch(edge: Edge) -> None:
+    typing = envelope(BRIDGE, 1_700_000_000_000, typingMessage={"action": "STARTED"})
+    message = envelope(BRIDGE, 1_700_000_000_001)
+
+    outcomes = await edge.intake.signal([typing, message], via="websocket")
+
+    assert outcomes == [Outcome.IGNORED, Outcome.ACCEPTED]
+    assert await edge.store.pending_count(f"signal:{BRIDGE}") == 1
+    assert edge.counted("signal", "websocket", "ignored") == 1

@@ -121,3 +121,9 @@ def test_gone_lists_known_sessions_a_listing_no_longer_shows() -> None:
         t.observe(name, "WORKING", now=0)
     assert t.gone(["static", "b"]) == ["a"]
     assert t.gone([]) == ["a", "b"]  # configured sessions are never gone
+
+
+def test_an_event_without_a_time_about_a_new_session_is_checked_with_waha() -> None:
+    t = table()
+    assert t.verdict("new", "WORKING", None) is Verdict.ASK
+    assert t.verdict("new", "WORKING", 1000) is Verdict.APPLY

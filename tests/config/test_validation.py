@@ -468,3 +468,15 @@ def test_the_server_timeouts_are_used_and_the_read_timeout_outlasts_readiness(
 def test_non_mapping_data_is_refused(dev_env: dict[str, str], data: object, described: str) -> None:
     with pytest.raises(ConfigError, match=f"is {described}, not a mapping of keys"):
         config_from_mapping(data, env=dev_env)  # type: ignore[arg-type]
+
+
+def test_the_discovery_and_send_switches_default_as_documented(
+    minimal: dict[str, Any], dev_env: dict[str, str]
+) -> None:
+    """Left out, each is on (and discovery serves ten sessions, listing every 30 s)."""
+    config = config_from_mapping(minimal, env=dev_env)
+    assert config.whatsapp.link_preview is True
+    assert config.whatsapp.session_api_enabled is True
+    assert config.signal.enable_dynamic_polling is True
+    assert config.signal.session_discovery_interval_sec == 30
+    assert config.signal.max_concurrent_sessions == 10
