@@ -626,3 +626,19 @@ async def test_an_ignored_signal_item_does_not_cost_the_rest_of_its_batch(edge: 
     assert outcomes == [Outcome.IGNORED, Outcome.ACCEPTED]
     assert await edge.store.pending_count(f"signal:{BRIDGE}") == 1
     assert edge.counted("signal", "websocket", "ignored") == 1
+
+
+def test_a_renamed_whatsapp_group_is_keyed_by_the_group_and_the_time_of_the_change() -> None:
+    group = "120363000000000001@g.us"
+    change = {"group": {"id": group, "subject": "Family"}, "timestamp": 17}
+    renamed = _row("group.v2.update", change)
+    assert isinstance(renamed, InboundEvent)
+    assert (renamed.key, renamed.queue, renamed.chat, renamed.kind) == (
+        f"wa:default:group:{group}:17",
+        "default",
+        group,
+        "group.v2.update",
+    )
+    other = "group change other than a new subject"
+    assert _row("group.v2.update", {"group": {"id": group, "participants": []}}) == other
+    assert _row("group.v2.update", {"group": {"subject": "Family"}}) == other

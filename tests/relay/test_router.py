@@ -921,3 +921,27 @@ async def test_a_quoted_name_is_found_through_the_default_channel(world: World) 
     decision = await world.decide(text(ALICE, "yes", quote=quoting(42, "Carol: dinner?")))
 
     assert decision == routed("phone1", CAROL)
+
+
+async def test_a_quote_found_by_its_timestamp_wins_over_the_name_in_its_text(world: World) -> None:
+    """Carol wrote in two sessions; the quoted message is the older one: its own chat (and its
+    own session) answers, not the latest message of someone called Carol."""
+    quoted = next(_stamps)
+    await world.remember(bridged("personal", CAROL, quoted, at=1000))
+    await world.remember(bridged("business", NEW_CHAT, next(_stamps), at=1500))
+
+    decision = await world.decide(text(ALICE, "yes", quote=quoting(quoted, "Carol: dinner?")))
+
+    assert decision == routed("personal", CAROL)
+
+
+async def test_a_control_command_reaches_the_sessions_the_default_channel_serves(
+    world: World,
+) -> None:
+    world.router = world.new_router(DEFAULT_ONLY)
+    world.running.names = ["phone1"]
+
+    decision = await world.decide(text(ALICE, "/status"))
+
+    assert decision.control is not None
+    assert decision.control.sessions == ("phone1",)

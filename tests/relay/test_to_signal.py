@@ -945,3 +945,33 @@ async def test_an_edit_of_a_message_shown_in_a_portal_is_edited_there(
         "text_mode": "styled",
         "edit_timestamp": 1_700_000_050_000,
     }
+
+
+@pytest.mark.parametrize(
+    ("place", "shown"),
+    [
+        pytest.param(
+            {"latitude": 1, "longitude": 2, "address": "Main St 1", "url": "https://m.example/p"},
+            "📍 Location: Main St 1\nhttps://maps.google.com/?q=1.000000,2.000000\nhttps://m.example/p",
+            id="its-own-link-and-address",
+        ),
+        pytest.param(
+            {"latitude": 1, "longitude": 2, "description": "Cafe", "address": "Main St 1"},
+            "📍 Location: Cafe\nhttps://maps.google.com/?q=1.000000,2.000000",
+            id="description-before-address",
+        ),
+        pytest.param(
+            {"latitude": 1, "longitude": 2, "live": True},
+            "📍 Live location\nhttps://maps.google.com/?q=1.000000,2.000000",
+            id="live",
+        ),
+    ],
+)
+async def test_a_location_shows_the_place_as_whatsapp_described_it(
+    to_signal: ToSignal, fake_signal: FakeSignal, place: dict[str, Any], shown: str
+) -> None:
+    message = wa_message("/9j/4AAQ...", push_name="Carol", location=place)
+
+    await to_signal.handle(ROUTE, waha_row("message", message))
+
+    assert only_send(fake_signal)["message"] == f"Carol: {shown}"
