@@ -8,8 +8,10 @@ Both directions at ``1 / gap`` messages per second each through a bridge process
 mode (its one session on GOWS, Signal in json-rpc mode), SIGKILLed ``--kills`` times at random
 points, with bursts of 5xx from both simulators, a websocket cut and WAHA webhook redeliveries
 after every restart. The report: what was lost (only Signal envelopes signal-cli dropped while
-no websocket was open may be), duplicates on each side, the json-rpc window at each kill and
-cut, and the bridge's memory, threads and journal. The last line is machine readable::
+no websocket was open, or handed to a socket that a kill ended before the bridge journaled
+them, may be; anything else fails the run with exit status 1), duplicates on each side, the
+json-rpc window at each kill and cut, and the bridge's memory, threads and journal. The last
+line is machine readable::
 
     soak kills=<n> wa_missing=<n> wa_dupes=<n> sg_dropped=<n> sg_lost_unexplained=<n>
          sg_shown_twice=<n> window_s=<median> rss_mb=<max>
@@ -60,6 +62,18 @@ def main() -> None:
         f" rss_mb={max(report.rss_mb, default=0):.0f}",
         flush=True,
     )
+    failed = [
+        f"{what}: {', '.join(items[:10])}"
+        for what, items in (
+            ("Signal envelopes lost outside every window", report.sg_lost_unexplained),
+            ("WhatsApp messages missing", report.wa_missing),
+        )
+        if items
+    ]
+    if report.sg_shown_twice:
+        failed.append(f"{report.sg_shown_twice} replies shown twice on WhatsApp")
+    if failed:
+        raise SystemExit("SOAK FAILED: " + "; ".join(failed))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ import attrs
 import pytest
 import trio
 
+from whatsignal.actors.path_merge import PushLedger
 from whatsignal.actors.scheduler import Scheduler, dedupe_horizon
 from whatsignal.channels import ChannelMap, Route
-from whatsignal.errors import PayloadError
-from whatsignal.intake import Intake, Outcome, StatusEvent
+from whatsignal.errors import PayloadError, StorageError
+from whatsignal.intake import PUSH, Intake, Outcome, StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.models.waha import WahaEvent
 from whatsignal.serde import parse_waha_event
@@ -81,7 +82,7 @@ def test_a_location_or_contact_card_is_not_empty() -> None:
 
 def test_unconfigured_sessions_and_unknown_events_are_ignored() -> None:
     assert _row("message", MSG, session="other") == "session has no channel"
-    assert _row("poll.vote", {}) == "event 'poll.vote' is not bridged"
+    assert _row("chat.archive", {}) == "event 'chat.archive' is not bridged"
 
 
 def test_acks_by_level_or_by_name() -> None:
@@ -384,6 +385,36 @@ async def test_a_signal_batch_rings_each_queue_once_and_only_for_new_rows(edge: 
     assert edge.counted("signal", "webhook", "duplicate") == 3
 
 
+async def test_pushed_rows_are_numbered_in_push_order_and_only_while_journaled_by_the_push(
+    edge: Edge,
+) -> None:
+    """The receiver routes a pushed row only once its websocket has caught up with that push:
+    the intake numbers each push it journals (before the write), and takes the number back
+    when the push found the row journaled already or the write failed."""
+    ledger = PushLedger()
+    intake = attrs.evolve(edge.intake, pushes=ledger)
+    a1, a2, a3, a4 = (envelope(BRIDGE, 1_700_000_000_000 + i) for i in range(4))
+    keys = [f"sig:{BRIDGE}:{ME_UUID}:{1_700_000_000_000 + i}" for i in range(4)]
+
+    await intake.signal([a1], via="websocket")  # the websocket's rows are not numbered
+    assert (ledger.total(BRIDGE), ledger.seq(BRIDGE, keys[0])) == (0, None)
+    outcomes = await intake.signal([a1, a2, a3], via=PUSH)
+    assert outcomes == [Outcome.DUPLICATE, Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert [ledger.seq(BRIDGE, k) for k in keys[:3]] == [None, 2, 3]
+    parsed = ledger.parsed(BRIDGE, keys[1])
+    assert parsed is not None and parsed.envelope.timestamp == 1_700_000_000_001
+
+    class Broken:
+        async def journal(self, rows: list[InboundEvent]) -> list[int | None]:
+            raise StorageError("disk full")
+
+    with pytest.raises(StorageError):
+        await attrs.evolve(intake, store=Broken()).signal([a4], via=PUSH)
+    assert ledger.seq(BRIDGE, keys[3]) is None  # not journaled: nothing to wait for
+    ledger.done(BRIDGE, keys[1])
+    assert (ledger.seq(BRIDGE, keys[1]), ledger.total(BRIDGE)) == (None, 4)
+
+
 async def test_a_signal_row_carries_the_envelope_under_its_natural_key(edge: Edge) -> None:
     item = envelope(BRIDGE, 1_700_000_000_777, "see you")
 
@@ -615,6 +646,32 @@ async def test_a_pushed_envelope_is_aged_by_the_signal_servers_clock(guarded: Ed
     behind["envelope"]["serverReceivedTimestamp"] = int((guarded.now[0] - 3600) * 1000)
 
     assert await guarded.intake.signal([behind], via="push") == [Outcome.ACCEPTED]
+
+
+VOTE = {
+    "vote": {
+        "id": "false_1@c.us_V1",
+        "from": "1@c.us",
+        "to": "me@c.us",
+        "fromMe": False,
+        "selectedOptions": ["Pizza"],
+        "timestamp": 1692861427,
+    },
+    "poll": {"id": "false_1@c.us_P1", "from": "1@c.us", "to": "me@c.us", "fromMe": False},
+}
+
+
+def test_a_vote_is_keyed_by_its_vote_message_and_time_and_own_votes_are_not_journaled() -> None:
+    row = _row("poll.vote", VOTE)
+    assert isinstance(row, InboundEvent)
+    assert row.key == "wa:default:vote:false_1@c.us_V1:1692861427"
+    assert (row.queue, row.chat, row.kind) == ("default", "1@c.us", "poll.vote")
+    failed = _row("poll.vote.failed", VOTE)
+    assert isinstance(failed, InboundEvent)
+    assert failed.key == "wa:default:vote-failed:false_1@c.us_V1:1692861427"
+    assert failed.kind == "poll.vote.failed"
+    own = {**VOTE, "vote": {**VOTE["vote"], "fromMe": True}}
+    assert _row("poll.vote", own) == "own vote"
 
 
 async def test_an_ignored_signal_item_does_not_cost_the_rest_of_its_batch(edge: Edge) -> None:

@@ -12,6 +12,8 @@ bridged accounts in one group see the same message id):
 * ``wa:<session>:ack:<id>:<ack>:<participant>``  ``message.ack`` / ``message.ack.group``
 * ``wa:<session>:reaction:<payload.id>``, ``wa:<session>:edit:<payload.id>``,
   ``wa:<session>:revoked:<revokedMessageId>``
+* ``wa:<session>:vote:<vote.id>:<vote.timestamp>``  ``poll.vote`` (``vote-failed`` for
+  ``poll.vote.failed``); the user's own votes (``fromMe``) are not journaled
 * ``wa:<session>:group:<group id>:<payload.timestamp>``  ``group.v2.update`` with a new
   subject (renames the chat's portal: journaled so a WAHA retry is one rename, in order with
   the chat's messages; the rename itself is best effort, :mod:`whatsignal.relay.portals`)
@@ -54,6 +56,7 @@ from whatsignal.models.waha import (
     WaGroupUpdate,
     WahaEvent,
     WaMessage,
+    WaPollVote,
     WaReaction,
     WaRevoked,
     WaSessionStatus,
@@ -125,6 +128,14 @@ class Ring(Protocol):
     def ring(self, queue: str) -> None: ...
 
 
+class PushNotes(Protocol):
+    """Journals pushed rows numbered in push order (:mod:`whatsignal.actors.path_merge`)."""
+
+    async def journal(
+        self, store: Journal, rows: list[InboundEvent], items: list[SigReceived]
+    ) -> list[int | None]: ...
+
+
 @attrs.define(eq=False, kw_only=True)
 class Intake:
     """Turns inbound events into journal rows and rings the owners' doorbells.
@@ -139,6 +150,7 @@ class Intake:
             module's docstring). None: no check. It must stay short of the retention of done
             rows, which is what makes a redelivery a no-op.
         typing: where typing news goes (the typist), never journaled; None: not bridged.
+        pushes: numbers what signal-cli pushed (:class:`PushNotes`); None: not noted.
     """
 
     store: Journal
@@ -149,6 +161,7 @@ class Intake:
     session_status: trio.MemorySendChannel[StatusEvent] | None = None
     horizon: float | None = None
     typing: TypingInbox | None = None
+    pushes: PushNotes | None = None
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -208,6 +221,12 @@ class Intake:
                 chat_value = after.get("from")
                 chat = chat_value if isinstance(chat_value, str) else None
                 key, kind = f"wa:{s}:revoked:{payload.revoked_message_id}", "message.revoked"
+            case WaPollVote():
+                if payload.vote.from_me:
+                    return "own vote"
+                name = "vote-failed" if event.event == "poll.vote.failed" else "vote"
+                key = f"wa:{s}:{name}:{payload.vote.id}:{payload.vote.timestamp or 0:.0f}"
+                chat, kind = payload.poll.chat_id or None, event.event
             case WaGroupUpdate():
                 if payload.group_id is None or payload.subject is None:
                     return "group change other than a new subject"
@@ -333,6 +352,7 @@ class Intake:
         rows: list[InboundEvent] = []
         outcomes: list[Outcome] = []
         slots: list[int] = []
+        items: list[SigReceived] = []
         for raw in raw_items:
             try:
                 item = parse_signal_received(raw)
@@ -363,8 +383,12 @@ class Intake:
             slots.append(len(outcomes))
             outcomes.append(Outcome.ACCEPTED)
             rows.append(row)
+            items.append(item)
         if rows:
-            ids = await self.store.journal(rows)
+            if via == PUSH and self.pushes is not None:
+                ids = await self.pushes.journal(self.store, rows, items)
+            else:
+                ids = await self.store.journal(rows)
             rung: set[str] = set()
             for slot, row, row_id in zip(slots, rows, ids, strict=True):
                 if row_id is None:

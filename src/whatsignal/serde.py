@@ -37,6 +37,7 @@ from whatsignal.models.waha import (
     WaGroupUpdate,
     WahaEvent,
     WaMessage,
+    WaPollVote,
     WaReaction,
     WaRevoked,
     WaSessionStatus,
@@ -232,6 +233,8 @@ _PAYLOADS: dict[str, type[Any]] = {
     "message.edited": WaMessage,
     "session.status": WaSessionStatus,
     "group.v2.update": WaGroupUpdate,
+    "poll.vote": WaPollVote,
+    "poll.vote.failed": WaPollVote,
 }
 
 

@@ -33,6 +33,7 @@ from whatsignal.actors.controller import (
     control_channel,
 )
 from whatsignal.actors.doorbells import Doorbell, Doorbells
+from whatsignal.actors.path_merge import PushLedger
 from whatsignal.actors.preflight import check_sessions
 from whatsignal.actors.receiver import Connect, SignalReceiver, open_websocket
 from whatsignal.actors.registry import PollerRegistry
@@ -109,7 +110,15 @@ class Bridge:
         with self._scope:
             async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
                 store = wiring.store(config, clock)
-                await nursery.start(store.run)
+                # The store opens (the key derivation, on its thread) while the clients are
+                # built and signal-cli is asked its mode: in json-rpc mode every moment before
+                # the receiver's websocket is up is one in which signal-cli drops envelopes.
+                async with trio.open_nursery() as opening:
+                    opening.start_soon(nursery.start, store.run)
+                    waha, signal_client = await wiring.open_clients(stack, config)
+                    channels = wiring.channel_map(config)
+                    numbers = channels.bridge_numbers
+                    modes = await wiring.receive_modes(config, signal_client, numbers)
                 if store.encrypted:
                     log.info("the database is encrypted at rest (AES-256-GCM)")
                 else:
@@ -117,9 +126,6 @@ class Bridge:
                         "the database is NOT encrypted: WHATSIGNAL_ENCRYPTION_SECRET is not set "
                         "(development mode); messages and numbers are stored in clear"
                     )
-                waha, signal_client = await wiring.open_clients(stack, config)
-                channels = wiring.channel_map(config)
-                modes = await wiring.receive_modes(config, signal_client, channels.bridge_numbers)
 
                 # Collaborators, each built once and handed to exactly those who use it.
                 doorbells, in_flight = Doorbells(), InFlight()
@@ -138,6 +144,7 @@ class Bridge:
                 mutes = MuteBook(store=store, clock=clock)
                 statuses, inbox = status_channel()
                 retention = config.retention_days * 86400.0
+                pushes = PushLedger()
                 intake = Intake(
                     store=store,
                     channels=channels,
@@ -147,6 +154,7 @@ class Bridge:
                     session_status=statuses,
                     horizon=dedupe_horizon(retention),
                     typing=typing_door,
+                    pushes=pushes,
                 )
                 relay = wiring.relay(
                     config,
@@ -187,6 +195,7 @@ class Bridge:
                         ring=doorbells,
                         metrics=metrics,
                         clock=clock,
+                        pushes=pushes,
                         settings=settings,
                     )
                     for number, mode in modes.items()
@@ -207,6 +216,7 @@ class Bridge:
                         stopping=stopping,
                     ),
                     receivers=receivers,
+                    pending=store.queues_with_pending,
                     metrics=metrics,
                 )
 
@@ -222,6 +232,7 @@ class Bridge:
                     journal=store,
                     forget=(doorbells, upstreams.whatsapp, names, metrics),
                     metrics=metrics,
+                    working=typing_door,
                 )
                 await nursery.start(monitor.run)
                 scheduler = Scheduler(

@@ -33,8 +33,11 @@ BRIDGE_EVENTS: tuple[str, ...] = (
     "session.status",
     "presence.update",
     "group.v2.update",
+    "poll.vote",
+    "poll.vote.failed",
 )
-"""The WAHA events the bridge acts on (``presence.update``: typing, of subscribed chats).
+"""The WAHA events the bridge acts on (``presence.update``: typing, of subscribed chats;
+``poll.vote``: votes on polls, ``.failed`` when WhatsApp could not read one).
 ``message.any`` is left out on purpose: with ``message`` as well, every message would arrive
 twice."""
 

@@ -29,7 +29,7 @@ from whatsignal.channels import ChannelMap, Route
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
-from whatsignal.convert.presence import TypingNews
+from whatsignal.convert.presence import TypingInbox, TypingNews
 from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.relay import (
@@ -79,11 +79,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("whatsignal.bridge")
-
-ROUTE_SETTLE_SEC = 1.0
-"""How long a Signal row only the push path brought waits before routing, in case an older
-envelope is still on its way over the other path. Rows the websocket reader also took go at
-once, so with both paths working this delays nothing; 0.25 s let a busy machine reorder."""
 
 
 @attrs.frozen
@@ -216,6 +211,7 @@ def session_monitor(
     journal: Journal,
     forget: Sequence[Forget],
     metrics: Metrics,
+    working: TypingInbox | None = None,
 ) -> SessionMonitor:
     """The monitor: lists sessions every ``signal.sessionDiscoveryIntervalSec`` (discovery) or
     ``whatsapp.sessionHealthCheckSec`` (configured sessions only); no listing at all without
@@ -236,6 +232,7 @@ def session_monitor(
         listing=wa.session_api_enabled,
         auto_restart=wa.session_auto_restart and wa.session_api_enabled,
         startup_timeout=float(wa.session_startup_timeout_sec),
+        working=working,
     )
 
 
@@ -291,12 +288,14 @@ def channel_map(config: Config) -> ChannelMap:
 
 
 def media_policy(config: Config) -> MediaPolicy:
-    """``media.maxSizeMB`` / ``media.allowedTypes`` / ``media.downloadTimeoutSec``."""
+    """``media.maxSizeMB`` / ``media.allowedTypes`` / ``media.downloadTimeoutSec`` /
+    ``media.tempDir``."""
     media = config.media
     return MediaPolicy(
         max_bytes={name: getattr(media.max_size_mb, name) * 1024 * 1024 for name in MEDIA_CLASSES},
         extensions={name: tuple(getattr(media.allowed_types, name)) for name in MEDIA_CLASSES},
         download_timeout=float(media.download_timeout_sec),
+        temp_dir=media.temp_dir,
     )
 
 
@@ -313,14 +312,11 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 
 def receiver_settings(config: Config, connect: Connect) -> ReceiverSettings:
-    """``signal.pollTimeoutSec`` / ``pollIntervalSec``; with the push path on
-    (``signal.webhookToken``) an envelope may be journaled before an older one that comes over
-    the websocket a moment later, so rows settle briefly before they are routed."""
+    """``signal.pollTimeoutSec`` / ``pollIntervalSec``, and how the websocket is opened."""
     sig = config.signal
     return ReceiverSettings(
         poll_timeout=float(sig.poll_timeout_sec),
         poll_interval=float(sig.poll_interval_sec),
-        settle=ROUTE_SETTLE_SEC if sig.webhook_token else 0.0,
         connect=connect,
     )
 

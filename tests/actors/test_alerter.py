@@ -7,6 +7,7 @@ from __future__ import annotations
 import attrs
 import pytest
 import trio
+from call_counting import python_calls
 
 from whatsignal.actors.alerts import Alerter, AlertSettings, stopped_by_user
 from whatsignal.actors.session_table import SessionTable
@@ -30,6 +31,9 @@ class MemoryStore:
 
     async def alert_raised(self, key: str) -> bool:
         return key in self.raised
+
+    async def raised_alerts(self) -> list[str]:
+        return sorted(self.raised)
 
     async def raise_alert(self, key: str, *, at: float) -> None:
         self.raised.setdefault(key, at)
@@ -105,11 +109,11 @@ async def test_one_alert_per_condition_flapping_folded_and_one_recovery(
 class FailingOnceStore(MemoryStore):
     failures: int = 1
 
-    async def alert_raised(self, key: str) -> bool:
+    async def raised_alerts(self) -> list[str]:
         if self.failures:
             self.failures -= 1
             raise StorageError("the store is not running")
-        return await super().alert_raised(key)
+        return await super().raised_alerts()
 
 
 async def test_a_failing_store_costs_one_look_not_the_alerter(
@@ -205,3 +209,37 @@ async def test_waha_failing_and_stuck_messages(
     await trio.sleep(60)
     assert sum("have gone" in t for _, t in told.texts) == 1
     assert len([t for _, t in told.texts if "WAHA" in t]) == 2
+
+
+async def _calls_per_look(working: int) -> int:
+    """Python calls of one look, once settled, with ``working`` idle WORKING sessions besides
+    one that needs a human."""
+    sessions = SessionTable(
+        configured=frozenset(), serves=lambda _: True, discover=True, cap=working + 1
+    )
+    for i in range(working):
+        sessions.observe(f"w{i:05d}", "WORKING", now=0)
+    sessions.observe("s", "SCAN_QR_CODE", now=0)
+    store, told = MemoryStore(), Told()
+    watcher = Alerter(
+        store=store,
+        table=sessions,
+        channels=ChannelMap({}, default=Route("*", ME, BRIDGE)),
+        notices=told,
+        clock=trio.current_time,
+        settings=SETTINGS,
+        held=lambda _: False,
+        listing=True,
+    )
+    await watcher.check()  # the first look reads the store and tells
+    assert told.texts == [(ME, NEEDS)]
+    calls = await python_calls(watcher.check)
+    return calls
+
+
+async def test_a_look_costs_nothing_per_idle_working_session(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Counted, not timed: the alerter looks every second, so work per idle session there
+    # is idle CPU that grows with the number of sessions.
+    assert await _calls_per_look(2000) == await _calls_per_look(10)

@@ -79,3 +79,35 @@ async def test_a_claim_again_is_the_same_doorbell() -> None:
     assert second is first
     with trio.fail_after(1):
         await second.wait(math.inf)
+
+
+async def test_a_resting_owner_s_ring_is_handed_on_once_and_never_lost(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bells = Doorbells()
+    bell = bells.claim("personal")
+    bells.ring("personal")
+    assert not bells.park("personal")  # a ring waits: the owner must look again, not rest
+    await bell.wait(math.inf)
+    assert await bell.quiet(5.0)  # nothing rang for 5 s
+    assert bells.park("personal")
+    bells.ring("personal")
+    bells.ring("personal")
+    assert await bells.woken() == ["personal"]  # handed on once for both rings
+    with trio.fail_after(1):
+        await bell.wait(math.inf)  # and the ring is still there for the owner's next run
+    assert bells.park("personal")
+    bells.unpark("personal")  # the owner was stopped while resting
+    bells.ring("personal")
+    with trio.move_on_after(10) as waited:
+        await bells.woken()
+    assert waited.cancelled_caught  # no wake-up for a stopped owner
+
+
+async def test_a_status_change_rings_only_queues_with_an_owner() -> None:
+    bells = Doorbells()
+    bell = bells.claim("personal")
+    bells.ring_owned("personal")
+    bells.ring_owned("nobody")
+    assert bell.rung
+    assert bells.queues() == {"personal"}  # nothing made, nothing unclaimed for "nobody"

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import httpx
+import pytest
 import trio
 import trio.testing
 import trio_websocket
@@ -20,11 +21,12 @@ from whatsignal.actors.receiver import MessageSource, ReceiverSettings, SignalRe
 from whatsignal.actors.session_table import SessionTable
 from whatsignal.channels import ChannelMap
 from whatsignal.clients import SignalClient
-from whatsignal.intake import Intake, signal_queue
+from whatsignal.intake import Intake, Outcome, signal_key, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.relay import Decision, Notices, PortalKeeper, Router
 from whatsignal.relay.mutes import MuteBook
 from whatsignal.reliability import Backoff
+from whatsignal.serde import parse_signal_received
 from whatsignal.storage import JournalRow, SqliteStore
 
 NUMBER = "+15550000001"
@@ -325,40 +327,119 @@ async def test_after_ten_minutes_an_undecidable_envelope_is_settled_as_it_is(
     assert journal.completed == [1]  # not routed, not left waiting for ever
 
 
-async def test_a_pushed_envelope_the_reader_also_took_goes_without_settling(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    """With both paths on, the settle waits only for what the push path alone brought: once
-    the websocket has handed out an envelope too, everything older it had is journaled."""
-    # Pushed at t=0: an envelope (key sig:2) and a newer one (sig:3); the reader takes sig:2.
-    journal = RoutingJournal([_envelope_row(2, 200, 0.0), _envelope_row(3, 300, 0.0)])
-    router = Undecided(unknown_until=0.0)
-    receiver = attrs.evolve(
-        _receiver(None, Metrics()), journal=journal, router=router, clock=trio.current_time
-    )
-    receiver.settings = attrs.evolve(receiver.settings, settle=0.25)
-    receiver._read_here["sig:2"] = 0.0
-    with trio.move_on_after(1):
-        await receiver._route_loop()
-    # sig:2 went at once; sig:3, pushed only, after the settle.
-    assert [(row_id, t) for row_id, _, _, t in journal.moved] == [(2, 0.0), (3, 0.25)]
-    assert receiver._read_here == {}
+def _pushed(receiver: SignalReceiver, row_id: int, stamp: int) -> JournalRow:
+    """A row signal-cli pushed: noted in the receiver's ledger as the intake does."""
+    row = _envelope_row(row_id, stamp, 0.0)
+    item = parse_signal_received(json.loads(row.payload))
+    row = attrs.evolve(row, key=signal_key(item))
+    receiver.pushes.note(row.key, item)
+    return row
 
 
-async def test_an_older_pushed_envelope_still_settling_holds_back_newer_ones(
+async def test_a_pushed_row_waits_for_the_websocket_and_nothing_overtakes_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    journal = RoutingJournal([_envelope_row(1, 100, 0.0), _envelope_row(2, 200, 0.0)])
-    router = Undecided(unknown_until=0.0)
+    """A pushed envelope goes only once the websocket has delivered what it held before that
+    push; a newer row the websocket brought waits behind it."""
     receiver = attrs.evolve(
-        _receiver(None, Metrics()), journal=journal, router=router, clock=trio.current_time
+        _receiver(None, Metrics()), router=Undecided(unknown_until=0.0), clock=trio.current_time
     )
-    receiver.settings = attrs.evolve(receiver.settings, settle=0.25)
-    receiver._read_here["sig:2"] = 0.0  # the newer one came over the websocket too
+    journal = RoutingJournal([_pushed(receiver, 1, 100), _envelope_row(2, 200, 0.0)])
+    receiver.journal = journal
+    receiver.connected = True
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receiver._route_loop)
+        await trio.sleep(5)
+        assert journal.moved == []  # the websocket is connected and has not caught up
+        # The websocket's copy of the pushed envelope is journaled: it has passed that push.
+        key = journal.rows[0].key
+        receiver._socket.read += 1
+        receiver._socket.journaled_batch(
+            1, [receiver.pushes.parsed(NUMBER, key)], [Outcome.DUPLICATE]
+        )
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert [(row_id, t) for row_id, _, _, t in journal.moved] == [(1, 5.0), (2, 5.0)]
+    assert receiver.pushes.seq(NUMBER, key) is None  # forgotten once routed
+
+
+async def test_pushed_rows_go_at_once_when_no_websocket_can_bring_anything_older(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    receiver = attrs.evolve(
+        _receiver(None, Metrics()), router=Undecided(unknown_until=0.0), clock=trio.current_time
+    )
+    journal = RoutingJournal([_pushed(receiver, 2, 200), _pushed(receiver, 1, 100)])
+    receiver.journal = journal
+    receiver.connected = False
     with trio.move_on_after(1):
         await receiver._route_loop()
-    assert [stamp for stamp, _ in router.decided] == [100, 200]
-    assert [t for _, _, _, t in journal.moved] == [0.25, 0.25]
+    assert [(row_id, t) for row_id, _, _, t in journal.moved] == [(1, 0.0), (2, 0.0)]
+
+
+async def test_a_barrier_waits_for_the_pong_and_for_what_was_read_before_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    receiver = _receiver(None, Metrics())
+    progress = receiver._socket
+    _pushed(receiver, 1, 100)
+    _pushed(receiver, 2, 200)
+    pongs: list[float] = []
+
+    async def ping() -> None:
+        await trio.sleep(0.5)  # the round trip
+        progress.read += 3  # frames the socket carried before its pong
+        pongs.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(progress.barriers, ping, 10.0)
+        await trio.sleep(1)
+        assert pongs == [] and progress.passed == 0  # nobody asked
+        progress.want()
+        await trio.sleep(1)
+        assert pongs == [1.5] and progress.passed == 0  # 3 frames read, none journaled
+        progress.journaled_batch(2, [], [])
+        await trio.sleep(1)
+        assert progress.passed == 0
+        progress.journaled_batch(1, [None], [Outcome.IGNORED])
+        await trio.sleep(1)
+        assert progress.passed == 2  # every push noted before the ping
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_barrier_whose_pong_never_comes_ends_the_socket(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    receiver = _receiver(None, Metrics())
+    receiver._socket.want()
+    with pytest.raises(trio.TooSlowError):
+        await receiver._socket.barriers(trio.sleep_forever, 10.0)
+    assert trio.current_time() == 10.0
+
+
+async def test_the_reader_moves_the_mark_past_pushes_it_journaled_too(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    frames = [json.loads(_envelope_row(n, n * 100, 0.0).payload) for n in (1, 2, 3)]
+    frames.append({"envelope": "not an envelope"})
+    outcomes = [Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.IGNORED]
+    base = _receiver(None, Metrics())
+    receiver = attrs.evolve(base, intake=StubIntake(outcomes), router=NoLearning())
+    for frame in frames[:3]:
+        item = parse_signal_received(frame)
+        receiver.pushes.note(signal_key(item), item)
+    receiver.pushes.note("sig:other", parse_signal_received(frames[0]))  # pushed later
+    send, receive = trio.open_memory_channel[Any](10)
+    for frame in frames:
+        send.send_nowait(frame)
+    receiver._socket.read = 4
+    with trio.move_on_after(1):
+        await receiver._journal(receive)
+    # Journaled (or found journaled) by the reader: pushes 1 and 2; the ignored 3 says nothing.
+    assert receiver._socket.passed == 2
+    assert receiver._socket.journaled == 4
+    assert receiver._socket.mark(live=True) == 2
+    assert receiver._socket.mark(live=False) == 4  # nothing more can come from it
 
 
 @attrs.define
@@ -375,36 +456,3 @@ class StubIntake:
 class NoLearning:
     async def learn(self, items: list[Any]) -> None:
         return None
-
-
-async def test_the_reader_notes_what_it_journaled_or_found_journaled(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    from whatsignal.intake import Outcome
-
-    frames = [json.loads(_envelope_row(n, n * 100, 0.0).payload) for n in (1, 2, 3)]
-    frames.append({"envelope": "not an envelope"})
-    outcomes = [Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.IGNORED]
-    base = _receiver(None, Metrics())
-    receiver = attrs.evolve(
-        base, intake=StubIntake(outcomes), router=NoLearning(), clock=lambda: 7.0
-    )
-    receiver.settings = attrs.evolve(receiver.settings, settle=0.25)
-    send, receive = trio.open_memory_channel[Any](10)
-    for frame in frames:
-        send.send_nowait(frame)
-    with trio.move_on_after(1):
-        await receiver._journal(receive)
-    keys = list(receiver._read_here)
-    assert len(keys) == 2 and all(k.endswith((":100", ":200")) for k in keys)
-    assert set(receiver._read_here.values()) == {7.0}
-
-
-async def test_old_notes_are_forgotten(autojump_clock: trio.testing.MockClock) -> None:
-    journal = RoutingJournal([])
-    receiver = attrs.evolve(_receiver(None, Metrics()), journal=journal, clock=trio.current_time)
-    receiver.settings = attrs.evolve(receiver.settings, settle=0.25, batch_max=2)
-    receiver._read_here.update({"a": -20.0, "b": -15.0, "c": -1.0})
-    with trio.move_on_after(1):
-        await receiver._route_loop()
-    assert receiver._read_here == {"c": -1.0}

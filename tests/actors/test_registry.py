@@ -5,6 +5,7 @@ other sessions get a poller is the session monitor's decision: tests/actors/test
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import attrs
@@ -15,6 +16,7 @@ import trio.testing
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.registry import PollerRegistry
 from whatsignal.actors.supervisor import RestartPolicy
+from whatsignal.errors import StorageError
 from whatsignal.metrics import Metrics
 
 
@@ -79,9 +81,17 @@ class World:
 
 
 def make(
-    *, sessions: tuple[str, ...] = ("personal",), receivers: tuple[FakeReceiver, ...] = ()
+    *,
+    sessions: tuple[str, ...] = ("personal",),
+    receivers: tuple[FakeReceiver, ...] = (),
+    pending: tuple[str, ...] | None = None,
 ) -> World:
     doorbells, metrics = Doorbells(), Metrics()
+    with_rows = sessions if pending is None else pending
+
+    async def queues_with_pending() -> list[str]:
+        return sorted(with_rows)
+
     pollers: dict[str, list[FakePoller]] = {}
 
     def make_poller(session: str, doorbell: Doorbell) -> FakePoller:
@@ -94,6 +104,7 @@ def make(
         sessions=sessions,
         make_poller=make_poller,
         receivers=receivers,
+        pending=queues_with_pending,
         metrics=metrics,
         restart=RestartPolicy(initial=1, maximum=4),
     )
@@ -134,7 +145,7 @@ async def test_a_crash_restarts_that_session_only(autojump_clock: trio.testing.M
 
 
 async def test_a_stopped_session_can_start_again_at_once(nursery: trio.Nursery) -> None:
-    w = make(sessions=())
+    w = make(sessions=(), pending=("late",))
     await nursery.start(w.registry.run)
     w.registry.start("late")
     await trio.testing.wait_all_tasks_blocked()
@@ -180,6 +191,88 @@ async def test_receiving_waits_for_every_receiver_to_receive(
             "********0001": {"mode": "websocket", "connected": True},
             "********0002": {"mode": "websocket", "connected": True},
         }
+        nursery.cancel_scope.cancel()
+
+
+@attrs.define(eq=False)
+class RestingPoller(FakePoller):
+    """Answers rings; rests (returns) after one quiet second, as the real poller does."""
+
+    async def run(  # type: ignore[override]
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        self.runs += 1
+        task_status.started()
+        while not await self.doorbell.quiet(1.0):
+            self.rings += 1
+
+
+def resting(
+    pending: Callable[[], Awaitable[list[str]]], sessions: tuple[str, ...] = ()
+) -> tuple[PollerRegistry, Doorbells, dict[str, RestingPoller]]:
+    """A registry of resting pollers; the journal's answer is ``pending``."""
+    doorbells, pollers = Doorbells(), dict[str, RestingPoller]()
+
+    def make_poller(session: str, doorbell: Doorbell) -> RestingPoller:
+        pollers[session] = RestingPoller(session, doorbell)
+        return pollers[session]
+
+    registry = PollerRegistry(
+        doorbells=doorbells,
+        sessions=sessions,
+        make_poller=make_poller,
+        receivers=(),
+        pending=pending,
+        metrics=Metrics(),
+    )
+    return registry, doorbells, pollers
+
+
+async def test_idle_sessions_rest_without_a_task_and_a_ring_wakes_them(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    asked: list[int] = []
+
+    async def pending() -> list[str]:
+        asked.append(1)
+        return ["s0003"]  # rows from an earlier run
+
+    registry, doorbells, pollers = resting(pending)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(registry.run)
+        for i in range(1000):
+            registry.start(f"s{i:04d}")
+        await trio.sleep(0.5)
+        assert asked == [1]  # one question to the journal for the whole batch
+        assert registry.awake() == 1  # only the session with rows has a task
+        assert pollers["s0003"].rings == 1 and pollers["s0004"].runs == 0
+        assert len(registry.running()) == 1000  # every session has its poller all the same
+        await trio.sleep(2)
+        assert registry.awake() == 0  # it rested
+        doorbells.ring("s0500")  # a message for a resting session
+        await trio.sleep(0.5)
+        assert pollers["s0500"].rings == 1 and registry.awake() == 1
+        registry.stop("s0500")  # stopped while awake: its task ends
+        await trio.sleep(0.1)
+        assert registry.awake() == 0 and "s0500" not in registry.running()
+        registry.stop("s0004")  # stopped while resting: a ring no longer wakes it
+        doorbells.ring("s0004")
+        await trio.sleep(0.1)
+        assert registry.awake() == 0 and pollers["s0004"].runs == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_when_the_journal_cannot_say_which_sessions_have_rows_each_looks_itself(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def failing() -> list[str]:
+        raise StorageError("the store is not running")
+
+    registry, _, pollers = resting(failing, ("personal", "business"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(registry.run)
+        await trio.sleep(0.5)
+        assert [p.rings for p in pollers.values()] == [1, 1]  # nothing waits unseen
         nursery.cancel_scope.cancel()
 
 

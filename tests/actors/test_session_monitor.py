@@ -8,6 +8,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from call_counting import python_calls
 
 from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.session_monitor import SessionMonitor, status_channel
@@ -288,6 +289,22 @@ async def test_waha_down_changes_nothing(caplog: pytest.LogCaptureFixture) -> No
     await s.monitor.apply_event(StatusEvent("a", "FAILED", None))
     assert "restarting the session failed" in caplog.text
     assert s.waha.restarts == []
+
+
+async def _calls_to_list(n: int) -> int:
+    """Python calls (generator steps included) made by the first listing of n sessions."""
+    waha = ScriptedWaha({f"s{i:05d}": "WORKING" for i in range(n)})
+    s = setup(waha, cap=n)
+    calls = await python_calls(s.monitor.poll_once)
+    assert len(s.workers.running_now) == n + 1  # every session got its poller (and "static")
+    return calls
+
+
+async def test_a_listing_costs_the_same_per_session_however_many_there_are() -> None:
+    # Counted, not timed: a scan of every session per session listed (slots, the left-out
+    # queue, which pollers run) makes twice the sessions cost four times the calls.
+    small, large = await _calls_to_list(1000), await _calls_to_list(2000)
+    assert large / small < 2.2
 
 
 async def test_sessions_with_work_waiting_get_a_poller_without_any_listing(

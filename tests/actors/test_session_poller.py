@@ -225,12 +225,38 @@ async def test_a_ring_wakes_an_idle_poller_at_once(autojump_clock: trio.testing.
     s = setup()
     async with trio.open_nursery() as nursery:
         await nursery.start(s.poller.run)
-        await trio.sleep(10)
+        await trio.sleep(1.5)  # idle, not resting yet (rest_after is 2 s)
         s.journal.add(1, "a@c.us")
         s.doorbells.ring("personal")
         await trio.sleep(5)
         nursery.cancel_scope.cancel()
-    assert s.relay.calls == [(1, 10.0)]
+    assert s.relay.calls == [(1, 1.5)]
+
+
+async def test_an_idle_poller_rests_and_a_ring_after_that_is_kept_for_its_registry(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.journal.add(1, "a@c.us")
+    s.doorbells.ring("personal")
+    await s.poller.run()  # handles its row, then returns once quiet for rest_after
+    assert trio.current_time() == 1.0 + 2.0
+    assert s.journal.state(1) == ("done", 0)
+    assert s.doorbells.park("personal")  # no ring waits: the registry parks it
+    s.doorbells.ring("personal")
+    assert await s.doorbells.woken() == ["personal"]  # the registry starts it again
+
+
+async def test_a_poller_does_not_rest_while_a_row_waits_for_its_retry(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [fails(Failure.TRANSIENT)]
+    s.doorbells.ring("personal")
+    await s.poller.run()  # tries at 0, retries at 2 (1 s attempt + 1 s backoff), then rests
+    assert s.relay.times(1) == [0.0, 2.0]
+    assert trio.current_time() == 3.0 + 2.0
 
 
 async def test_transient_failures_back_off_without_using_attempts(

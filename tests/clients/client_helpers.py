@@ -13,6 +13,8 @@ from typing import Any
 import attrs
 import httpx
 
+from whatsignal.clients import SignalClient, Spool, WahaClient
+from whatsignal.clients._streamed import CHUNK
 from whatsignal.testing.contract import signal_contract, waha_contract
 
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
@@ -68,3 +70,22 @@ def check_waha_media(spec_path: str, body: Any) -> None:
     if spec_path in ("/api/sendVoice", "/api/sendVideo"):
         body = {**body, "file": {"mimetype": {}, "filename": {}, "data": file["data"]}}
     waha_contract().check_request("POST", spec_path, body)
+
+
+async def spooled(spool: Spool) -> bytes:
+    """Everything a spool holds, read back the way a send reads it."""
+    return b"".join([piece async for piece in spool.pieces(CHUNK)])
+
+
+async def download(waha: WahaClient, url: Any, *, max_bytes: int) -> tuple[bytes, str | None]:
+    """``WahaClient.download_media`` into a spool: the file's bytes and WAHA's content type."""
+    with Spool() as spool:
+        content_type = await waha.download_media(url, max_bytes=max_bytes, into=spool)
+        return await spooled(spool), content_type
+
+
+async def attachment(signal: SignalClient, attachment_id: str, *, max_bytes: int) -> bytes:
+    """``SignalClient.attachment`` into a spool: the file's bytes."""
+    with Spool() as spool:
+        await signal.attachment(attachment_id, max_bytes=max_bytes, into=spool)
+        return await spooled(spool)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from client_helpers import Upstream
+from client_helpers import Upstream, attachment
 
 from whatsignal.clients import OutboundAttachment, SignalClient, WahaClient, open_http_client
 from whatsignal.clients._http import path_segment
@@ -80,7 +80,7 @@ async def test_an_attachment_id_signal_cli_cannot_give_is_never_requested(
     signal: SignalClient, upstream: Upstream, attachment_id: str
 ) -> None:
     with pytest.raises(ClientError, match="refused an attachment id") as refused:
-        await signal.attachment(attachment_id, max_bytes=10)
+        await attachment(signal, attachment_id, max_bytes=10)
     assert not isinstance(refused.value, ApiError)
     assert upstream.requests == []
 
@@ -102,7 +102,7 @@ async def test_ids_signal_cli_gives_are_fetched_under_the_attachments_path(
     signal: SignalClient, upstream: Upstream, attachment_id: str
 ) -> None:
     upstream.answer(httpx.Response(200, content=b"data"))
-    assert await signal.attachment(attachment_id, max_bytes=10) == b"data"
+    assert await attachment(signal, attachment_id, max_bytes=10) == b"data"
     (request,) = upstream.requests
     assert request.url.raw_path.startswith(b"/v1/attachments/")
     assert request.url.raw_path.count(b"/") == 3

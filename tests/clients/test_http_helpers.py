@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
-from client_helpers import Upstream
+from client_helpers import Upstream, spooled
 
-from whatsignal.clients import mask_numbers, open_http_client
+from whatsignal.clients import Spool, mask_numbers, open_http_client
 from whatsignal.clients._http import (
     ERROR_BODY_READ_LIMIT,
     expect_dict,
     fetch_capped,
     upstream_error_text,
 )
-from whatsignal.errors import ApiError
+from whatsignal.errors import ApiError, ClientError
 
 
 @pytest.mark.parametrize(
@@ -90,26 +91,51 @@ async def test_a_stream_without_length_is_cut_off_at_the_cap(
     http: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     upstream.answer(httpx.Response(200, content=_chunks(10, 4)))
-    with pytest.raises(ApiError, match="larger than the limit of 10 bytes") as caught:
-        await fetch_capped(http, "/f", operation="op", max_bytes=10)
+    with Spool() as spool, pytest.raises(ApiError, match="larger than the limit of 10") as caught:
+        await fetch_capped(http, "/f", operation="op", max_bytes=10, into=spool)
     assert caught.value.status == 200
+    assert spool.size <= 10  # nothing past the cap was kept
 
 
 async def test_a_stream_within_the_cap(http: httpx.AsyncClient, upstream: Upstream) -> None:
     upstream.answer(httpx.Response(200, content=_chunks(3, 4)))
-    assert await fetch_capped(http, "/f", operation="op", max_bytes=12) == (b"x" * 12, None)
+    with Spool() as spool:
+        assert await fetch_capped(http, "/f", operation="op", max_bytes=12, into=spool) is None
+        assert await spooled(spool) == b"x" * 12
+
+
+async def test_a_declared_length_over_the_cap_is_refused_before_reading(
+    http: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    upstream.answer(httpx.Response(200, content=b"x" * 11))
+    with Spool() as spool, pytest.raises(ApiError, match="larger than the limit of 10"):
+        await fetch_capped(http, "/f", operation="op", max_bytes=10, into=spool)
+    assert spool.size == 0
 
 
 async def test_a_huge_error_body_is_read_only_in_part(
     http: httpx.AsyncClient, upstream: Upstream
 ) -> None:
     upstream.answer(httpx.Response(500, content=_chunks(1000, 1024)))
-    with pytest.raises(ApiError) as caught:
-        await fetch_capped(http, "/f", operation="op", max_bytes=10)
+    with Spool() as spool, pytest.raises(ApiError) as caught:
+        await fetch_capped(http, "/f", operation="op", max_bytes=10, into=spool)
     assert caught.value.status == 500
     assert len(caught.value.body) <= ERROR_BODY_READ_LIMIT
+    assert spool.size == 0
+
+
+async def test_a_temporary_file_that_cannot_be_made_is_a_client_error(
+    http: httpx.AsyncClient, upstream: Upstream, tmp_path: Path
+) -> None:
+    """A missing directory or a full disk fails the download as the bridge's own problem (a
+    plain ClientError: neither an answer nor a lost connection), with the reason, no path."""
+    upstream.answer(httpx.Response(200, content=_chunks(2, 300 * 1024)))
+    with Spool(str(tmp_path / "gone")) as spool, pytest.raises(ClientError) as caught:
+        await fetch_capped(http, "/f", operation="op", max_bytes=10**6, into=spool)
+    assert type(caught.value) is ClientError
+    assert str(caught.value) == "op: the file could not be kept (No such file or directory)"
 
 
 async def test_negative_cap_is_a_programming_error(http: httpx.AsyncClient) -> None:
-    with pytest.raises(ValueError, match="negative"):
-        await fetch_capped(http, "/f", operation="op", max_bytes=-1)
+    with Spool() as spool, pytest.raises(ValueError, match="negative"):
+        await fetch_capped(http, "/f", operation="op", max_bytes=-1, into=spool)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import Upstream, check_signal
+from client_helpers import Upstream, attachment, check_signal
 
 from whatsignal.clients import About, OutboundAttachment, SignalClient, open_http_client
 from whatsignal.errors import ApiError, TransportError
@@ -421,12 +421,12 @@ async def test_attachment_download_and_cap(signal: SignalClient, upstream: Upstr
         httpx.Response(200, content=b"x" * 11),
         httpx.Response(404, json={"error": "No attachment with that name found"}),
     )
-    assert await signal.attachment("Jq2fJ0qYs7KZbmUfNKXf.png", max_bytes=10) == b"\x89PNG"
+    assert await attachment(signal, "Jq2fJ0qYs7KZbmUfNKXf.png", max_bytes=10) == b"\x89PNG"
     assert upstream.last.url.raw_path == b"/v1/attachments/Jq2fJ0qYs7KZbmUfNKXf.png"
     with pytest.raises(ApiError, match="larger than the limit"):
-        await signal.attachment("big", max_bytes=10)
+        await attachment(signal, "big", max_bytes=10)
     with pytest.raises(ApiError, match="HTTP 404: No attachment with that name found"):
-        await signal.attachment("gone", max_bytes=10)
+        await attachment(signal, "gone", max_bytes=10)
 
 
 async def test_contacts_and_groups(signal: SignalClient, upstream: Upstream) -> None:
@@ -442,4 +442,4 @@ async def test_contacts_and_groups(signal: SignalClient, upstream: Upstream) -> 
 async def test_transport_error_while_streaming(signal: SignalClient, upstream: Upstream) -> None:
     upstream.answer(httpx.ReadError("connection reset by peer"))
     with pytest.raises(TransportError, match="signal-cli attachment: no answer \\(ReadError"):
-        await signal.attachment("a", max_bytes=10)
+        await attachment(signal, "a", max_bytes=10)

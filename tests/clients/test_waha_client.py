@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import Upstream, check_waha, check_waha_media
+from client_helpers import Upstream, check_waha, check_waha_media, download
 
 from whatsignal.clients import SessionInfo, WahaClient, WebhookConfig, open_http_client
 from whatsignal.errors import ApiError, ClientError, TransportError
@@ -440,7 +440,7 @@ async def test_download_media_always_from_the_configured_waha(
     waha: WahaClient, upstream: Upstream, url: str, fetched: str
 ) -> None:
     upstream.answer(httpx.Response(200, content=b"JPEG", headers={"content-type": "image/jpeg"}))
-    data, content_type = await waha.download_media(url, max_bytes=100)
+    data, content_type = await download(waha, url, max_bytes=100)
     assert (data, content_type) == (b"JPEG", "image/jpeg")
     assert str(upstream.last.url) == fetched
     assert upstream.last.headers["X-Api-Key"] == "secret-key"
@@ -473,7 +473,7 @@ async def test_download_media_refuses_without_a_request(
     waha: WahaClient, upstream: Upstream, url: str, why: str
 ) -> None:
     with pytest.raises(ClientError, match=why) as caught:
-        await waha.download_media(url, max_bytes=100)
+        await download(waha, url, max_bytes=100)
     assert not isinstance(caught.value, ApiError | TransportError)
     assert upstream.requests == []
 
@@ -489,16 +489,16 @@ async def test_download_media_expired_file_is_a_404(waha: WahaClient, upstream: 
     }
     upstream.answer(httpx.Response(404, json=expired))
     with pytest.raises(ApiError, match="File not found") as caught:
-        await waha.download_media(f"{BASE}/api/files/s/x.jpeg", max_bytes=100)
+        await download(waha, f"{BASE}/api/files/s/x.jpeg", max_bytes=100)
     assert caught.value.status == 404
 
 
 async def test_download_media_size_cap(waha: WahaClient, upstream: Upstream) -> None:
     upstream.answer(httpx.Response(200, content=b"x" * 101))
     with pytest.raises(ApiError, match="larger than the limit of 100 bytes"):
-        await waha.download_media(f"{BASE}/api/files/s/x.jpeg", max_bytes=100)
+        await download(waha, f"{BASE}/api/files/s/x.jpeg", max_bytes=100)
     upstream.answer(httpx.Response(200, content=b"x" * 100))
-    data, content_type = await waha.download_media(f"{BASE}/api/files/s/x.jpeg", max_bytes=100)
+    data, content_type = await download(waha, f"{BASE}/api/files/s/x.jpeg", max_bytes=100)
     assert len(data) == 100
     assert content_type is None
 
@@ -525,7 +525,7 @@ async def test_download_media_keeps_a_base_path_prefix(url: str) -> None:
         transport=httpx.MockTransport(handler),
     ) as http:
         waha = WahaClient(http)
-        await waha.download_media(url, max_bytes=10)
+        await download(waha, url, max_bytes=10)
         assert await waha.send_text("s", "1@c.us", "x") == "x"
     assert str(seen[0].url) == "https://proxy.example/waha/api/files/s/x.jpeg?a=b"
     assert seen[0].headers["X-Api-Key"] == "secret-key"
@@ -594,7 +594,7 @@ async def test_401_from_a_wrong_api_key(waha: WahaClient, upstream: Upstream) ->
 async def test_redirects_are_not_followed(waha: WahaClient, upstream: Upstream) -> None:
     upstream.answer(httpx.Response(302, headers={"location": "http://evil.example/"}))
     with pytest.raises(ApiError) as caught:
-        await waha.download_media(f"{BASE}/api/files/x", max_bytes=10)
+        await download(waha, f"{BASE}/api/files/x", max_bytes=10)
     assert caught.value.status == 302
     assert len(upstream.requests) == 1
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import Upstream
+from client_helpers import Upstream, download
 
 from whatsignal.clients import WahaClient
 from whatsignal.clients._waha_media import media_url
@@ -52,7 +52,7 @@ async def test_a_trick_url_is_fetched_from_the_configured_waha_only(
     waha: WahaClient, upstream: Upstream, url: str, fetched: str
 ) -> None:
     upstream.answer(httpx.Response(200, content=b"JPEG"))
-    assert await waha.download_media(url, max_bytes=100) == (b"JPEG", None)
+    assert await download(waha, url, max_bytes=100) == (b"JPEG", None)
     (request,) = upstream.requests
     assert str(request.url) == fetched
     assert request.url.host == "waha" and request.url.port == 3000
@@ -94,7 +94,7 @@ async def test_a_trick_url_is_refused_with_no_request(
     waha: WahaClient, upstream: Upstream, url: str, why: str
 ) -> None:
     with pytest.raises(ClientError, match=why) as refused:
-        await waha.download_media(url, max_bytes=100)
+        await download(waha, url, max_bytes=100)
     assert not isinstance(refused.value, ApiError | TransportError)
     assert upstream.requests == []
 
@@ -104,7 +104,7 @@ async def test_a_media_url_that_is_no_string_is_refused(
     waha: WahaClient, upstream: Upstream, url: Any
 ) -> None:
     with pytest.raises(ClientError, match="not a string"):
-        await waha.download_media(url, max_bytes=100)
+        await download(waha, url, max_bytes=100)
     assert upstream.requests == []
 
 

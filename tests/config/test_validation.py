@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from whatsignal.config import Channel, config_from_mapping, normalize_phone_number
 from whatsignal.errors import ConfigError
+from whatsignal.wiring import media_policy
 
 
 def _problems(data: dict[str, Any], env: dict[str, str]) -> list[str]:
@@ -149,6 +152,7 @@ def test_wrong_types_and_values_are_errors(
         ("tracing", "sample_rate", 1.5, "0 to 1"),
         ("whatsapp", "contactCacheHours", 169, "1 to 168"),
         ("retentionDays", None, -1, "1 to 3650"),
+        ("signal", "maxConcurrentSessions", 100001, "1 to 100000"),
     ],
 )
 def test_out_of_range_names_the_range(
@@ -166,6 +170,15 @@ def test_out_of_range_names_the_range(
     problems = _problems(minimal, dev_env)
     assert len(problems) == 1, problems
     assert f"{value!r} is out of range; use a value from {range_text}" in problems[0]
+
+
+def test_tens_of_thousands_of_discovered_sessions_may_be_served(
+    minimal: dict[str, Any], dev_env: dict[str, str]
+) -> None:
+    # bench/sessions.py: 10,000 sessions within the targets, and the cost per session is flat.
+    minimal.setdefault("signal", {})["maxConcurrentSessions"] = 50000
+    config = config_from_mapping(minimal, env=dev_env, source="test.yaml")
+    assert config.signal.max_concurrent_sessions == 50000
 
 
 def test_go_zero_means_default_and_null_means_unset(
@@ -468,6 +481,38 @@ def test_the_server_timeouts_are_used_and_the_read_timeout_outlasts_readiness(
 def test_non_mapping_data_is_refused(dev_env: dict[str, str], data: object, described: str) -> None:
     with pytest.raises(ConfigError, match=f"is {described}, not a mapping of keys"):
         config_from_mapping(data, env=dev_env)  # type: ignore[arg-type]
+
+
+def test_the_directory_for_files_in_flight_must_exist_and_be_writable(
+    minimal: dict[str, Any],
+    dev_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert config_from_mapping(minimal, env=dev_env).media.temp_dir is None  # the system's
+    minimal["media"] = {"tempDir": str(tmp_path)}
+    config = config_from_mapping(minimal, env=dev_env)
+    assert media_policy(config).temp_dir == str(tmp_path)
+    minimal["media"] = {"tempDir": ""}  # empty: unset
+    assert config_from_mapping(minimal, env=dev_env).media.temp_dir is None
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for value, expected in [
+        (str(tmp_path / "missing"), "is not an existing directory"),
+        (str(a_file), "is not an existing directory"),
+    ]:
+        minimal["media"] = {"tempDir": value}
+        (problem,) = _problems(minimal, dev_env)
+        assert problem.startswith("media.tempDir: ")
+        assert expected in problem
+    # A directory the bridge may not write to (faked: the tests may run as root).
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    minimal["media"] = {"tempDir": str(tmp_path)}
+    (problem,) = _problems(minimal, dev_env)
+    assert (
+        problem
+        == f"media.tempDir: {str(tmp_path)!r} is not writable by the bridge; fix its permissions"
+    )
 
 
 def test_the_discovery_and_send_switches_default_as_documented(

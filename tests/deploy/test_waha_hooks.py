@@ -54,4 +54,6 @@ def test_what_counts_as_the_bridges_hook_and_its_missing_events() -> None:
         "message.revoked",
         "presence.update",
         "group.v2.update",
+        "poll.vote",
+        "poll.vote.failed",
     ]

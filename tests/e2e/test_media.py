@@ -1,4 +1,5 @@
-"""Media crosses the bridge: every attachment, with its type and name, both ways."""
+"""Media crosses the bridge: every attachment, with its type and name, both ways, through a
+temporary file in ``media.tempDir`` that is gone once the bridge is done with it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,22 @@ import pytest
 import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, world
 
-from whatsignal.testing import FakeWaha, Fault
+from whatsignal.testing import FDS_VISIBLE, FakeWaha, Fault, open_files_under
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 OGG = b"OggS" + b"\x00" * 60
 PDF = b"%PDF-1.4\n" + b"x" * 80
+MB = 1024 * 1024
+REPORT = b"%PDF-1.7\n" + bytes(range(256)) * (3 * MB // 256)  # 3 MB: many pieces each way
+NO_FDS = pytest.mark.skipif(not FDS_VISIBLE, reason="counts open files in /proc/self/fd")
+
+
+@pytest.fixture
+def in_flight(tmp_path: Path) -> Path:
+    """``media.tempDir``: its own directory (the database is open in ``tmp_path``)."""
+    path = tmp_path / "in-flight"
+    path.mkdir()
+    return path
 
 
 async def test_whatsapp_image_arrives_in_signal_as_an_attachment(tmp_path: Path) -> None:
@@ -194,9 +206,12 @@ async def test_voice_note_with_text_sends_the_text_separately(tmp_path: Path) ->
         assert [c["text"] for c in w.whatsapp_calls("/api/sendText")] == ["listen"]
 
 
-async def test_files_over_their_class_limit_are_replaced_by_a_note(tmp_path: Path) -> None:
+@NO_FDS
+async def test_files_over_their_class_limit_are_replaced_by_a_note(
+    tmp_path: Path, in_flight: Path
+) -> None:
     big_png = b"\x89PNG\r\n\x1a\n" + b"\x00" * (1024 * 1024 + 10)
-    extra = {"media": {"maxSizeMB": {"image": 1}}}
+    extra = {"media": {"maxSizeMB": {"image": 1}, "tempDir": str(in_flight)}}
     async with world(tmp_path, extra=extra) as w:
         w.waha.inject_message(
             "personal",
@@ -223,6 +238,45 @@ async def test_files_over_their_class_limit_are_replaced_by_a_note(tmp_path: Pat
         (document,) = w.whatsapp_calls("/api/sendFile")
         assert document["caption"].startswith("have mine\n[image too large to forward")
         assert w.whatsapp_calls("/api/sendImage") == []
+        await w.settled()
+        assert open_files_under(in_flight) == 0
+
+
+@NO_FDS
+async def test_a_large_file_crosses_each_way_whole_and_leaves_no_temporary_file(
+    tmp_path: Path, in_flight: Path
+) -> None:
+    extra = {"media": {"tempDir": str(in_flight)}}
+    async with world(tmp_path, extra=extra) as w:
+        w.waha.inject_message(
+            "personal",
+            from_="+4917000000031",
+            body="the report",
+            media=REPORT,
+            mimetype="application/pdf",
+            filename="report.pdf",
+            notify_name="Rita",
+        )
+        await w.until(lambda: len(w.to_signal()) == 1)
+        (sent,) = w.to_signal()
+        assert sent.message == "Rita: the report"
+        (attachment,) = sent.attachments
+        assert attachment.data == REPORT
+        assert attachment.filename == "report.pdf"
+
+        reply = w.signal.inject_envelope(
+            ALICE_PHONE,
+            message="annotated",
+            quote_timestamp=sent.timestamp,
+            attachments=[(REPORT, "application/pdf", "annotated.pdf")],
+        )
+        assert await w.envelopes_done(reply) == ["done"]
+        (document,) = w.whatsapp_calls("/api/sendFile")
+        assert base64.b64decode(document["file"]["data"]) == REPORT
+        assert document["file"]["filename"] == "annotated.pdf"
+        assert document["caption"] == "annotated"
+        await w.settled()
+        assert open_files_under(in_flight) == 0
 
 
 async def test_names_synced_at_start_need_no_lookup(tmp_path: Path) -> None:

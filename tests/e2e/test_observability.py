@@ -263,16 +263,16 @@ async def test_metrics_page_follows_sessions_workers_listings_and_rows(tmp_path:
         # Rows by direction and outcome.
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
         await forward(w, "business", from_=WA_BOB, body="hi", name="Bob")
-        page = await metrics(w)
+        # A row is counted once its completion is committed, just after the send arrived.
         delivered = {"direction": "wa_to_signal", "outcome": "delivered"}
-        assert sample(page, "whatsignal_rows_total", **delivered) == 2
+        await w.until(lambda: has("whatsignal_rows_total", 2, **delivered))
         w.waha.fault("/api/sendText", count=1, status=500)
         reply = w.signal.inject_envelope(ALICE_PHONE, message="once retried")
         assert await w.envelopes_done(reply) == ["done"]
-        page = await metrics(w)
         replies = {"direction": "signal_to_wa"}
+        await w.until(lambda: has("whatsignal_rows_total", 1, **replies, outcome="delivered"))
+        page = await metrics(w)
         assert sample(page, "whatsignal_rows_total", **replies, outcome="retried") == 1
-        assert sample(page, "whatsignal_rows_total", **replies, outcome="delivered") == 1
 
         # A stopped session: its status, its waiting worker, and the age of what waits.
         w.waha.set_session_status("business", "STOPPED")

@@ -389,7 +389,7 @@ async def test_polling_disabled_makes_no_receive_connection_and_says_so(
 
 # ---- 4. nothing kept per session name once the session is gone ------------------------------
 
-POLLER_TASK = "whatsignal.actors.registry.PollerRegistry.start.<locals>.incarnation"
+POLLER_TASK = "whatsignal.actors.registry.PollerRegistry._session.<locals>.incarnation"
 
 
 CHURN_WAIT = 60.0
@@ -414,10 +414,10 @@ async def test_sessions_created_and_deleted_by_the_hundred_leave_nothing_behind(
     ) as w:
         # The first round: per-session series show on the metrics page while rows wait.
         await _create_use_delete(w, 0, slow_signal=True)
-        # The stopped pollers' tasks end once their cancelled scopes unwind.
-        await w.until(
-            lambda: census(w)[POLLER_TASK] == 1, timeout=CHURN_WAIT
-        )  # the configured session's
+        # The stopped pollers' tasks end once their cancelled scopes unwind, and the
+        # configured session's poller rests once idle: no poller task is left.
+        await w.until(lambda: census(w)[POLLER_TASK] == 0, timeout=CHURN_WAIT)
+        assert w.parts.registry.running() == ["personal"]
         baseline = census(w)
         for round_ in (1, 2, 3):
             await _create_use_delete(w, round_)
@@ -450,6 +450,7 @@ async def _create_use_delete(w: World, round_: int, *, slow_signal: bool = False
             return all(f'queue="{name}"' in text for name in busy)
 
         await w.until(series_shown, timeout=CHURN_WAIT)
+        assert census(w)[POLLER_TASK] > 0  # the busy sessions' pollers run (the name is right)
     keys = [message_key(name, p) for name, p in zip(busy, payloads, strict=True)]
     assert await w.row_done(*keys, timeout=CHURN_WAIT) == ["done"] * 10
     forwarded = {m.message.partition(":")[0]: m for m in w.signal.messages[-10:]}

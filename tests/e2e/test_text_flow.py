@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, envelope_key, world
+from slow_link import slow_link
 
+from whatsignal.service import Bridge
 from whatsignal.testing import Fault
+from whatsignal.wiring import Tuning
 
 
 async def test_whatsapp_message_arrives_in_signal_and_quoted_reply_returns(tmp_path: Path) -> None:
@@ -82,41 +84,26 @@ async def test_poll_mode_survives_receive_failures(tmp_path: Path) -> None:
         assert faults[0].hits == 3  # the receive failures really happened
 
 
-async def test_envelopes_are_handled_in_sending_order_whatever_path_was_faster(
+async def test_an_envelope_whose_push_failed_keeps_its_place_behind_a_slow_websocket(
     tmp_path: Path,
 ) -> None:
-    """With signal-cli's push path on, an envelope can be journaled before an older one that
-    arrives a moment later (over the websocket). The bridge lets rows settle and routes them in
-    envelope timestamp order, so the chat sees them in the order they were written."""
-    import httpx
-
+    """signal-cli pushes in order, but a push can fail (no retry upstream): that envelope then
+    comes only over the websocket, which may be slower than the push of the next one. The
+    newer, pushed envelope waits until the websocket has delivered what it held before that
+    push, so the chat sees both in the order they were written (a fixed settle shorter than
+    the websocket's lag let the newer one through first)."""
     token = "push-token-0123456789"
-    async with world(tmp_path, extra={"signal": {"webhookToken": token}}) as w:
+    slow = partial(Bridge, websocket_connect=slow_link(1.5), tuning=Tuning())
+    async with world(tmp_path, extra={"signal": {"webhookToken": token}}, bridge_factory=slow) as w:
         w.waha.inject_message("personal", from_="+4917000000031", body="hello")
         await w.until(lambda: len(w.to_signal()) == 1)
-
-        def push(text: str, stamp: int) -> dict[str, Any]:
-            envelope = {
-                "source": ALICE_PHONE,
-                "sourceNumber": ALICE_PHONE,
-                "sourceUuid": "9d2a0c8e-0000-4000-8000-000000000001",
-                "sourceDevice": 1,
-                "timestamp": stamp,
-                "dataMessage": {"timestamp": stamp, "message": text},
-            }
-            params = {"envelope": envelope, "account": BRIDGE}
-            return {"jsonrpc": "2.0", "method": "receive", "params": params}
-
-        url = f"{w.bridge.url}/webhook/signal?token={token}"
-        second, first = push("second", 1_900_000_000_200), push("first", 1_900_000_000_100)
-        async with httpx.AsyncClient() as client:
-            later = await client.post(url, json=second)
-            # Part of the scenario, not a barrier: the older envelope arrives 0.1 s after the
-            # newer one, inside the router's settle window (0.25 s with the push path on).
-            await trio.sleep(0.1)  # scenario: the older one arrives late
-            earlier = await client.post(url, json=first)
-        assert (later.status_code, earlier.status_code) == (200, 200)
-        keys = [envelope_key(line["params"]) for line in (first, second)]
+        w.signal.receive_webhook_url = f"{w.bridge.url}/webhook/signal?token={token}"
+        w.signal.fail_pushes(1)
+        first = w.signal.inject_envelope(ALICE_PHONE, message="first")
+        second = w.signal.inject_envelope(ALICE_PHONE, message="second")
+        await w.until(lambda: len(w.signal.webhook_results) == 2)
+        assert w.signal.webhook_results[1] == 200  # the newer one was pushed (and journaled)
+        keys = [envelope_key(item) for item in (first, second)]
         assert await w.row_done(*keys) == ["done", "done"]
         assert [c["text"] for c in w.whatsapp_calls("/api/sendText")] == ["first", "second"]
 

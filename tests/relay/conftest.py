@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 from relay_fakes import SIGNAL_URL, WAHA_URL, FakeSignal, FakeWaha, WallClock
+from relay_helpers import KnownEngines
 
 from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.metrics import Metrics
@@ -114,13 +115,6 @@ def to_signal(
         clock=clock,
         portals=keeper,
     )
-
-
-class KnownEngines(dict[str, str]):
-    """The engine of each session as a test sets it (none: not known, as before a listing)."""
-
-    def engine(self, session: str) -> str | None:
-        return self.get(session)
 
 
 @pytest.fixture

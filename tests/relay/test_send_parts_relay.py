@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import KnownEngines
 from relay_fakes import (
     CAROL,
     ROUTE,
@@ -21,6 +20,7 @@ from relay_fakes import (
     json_response,
     signal_row,
 )
+from relay_helpers import KnownEngines
 
 from whatsignal.relay import ToWhatsApp, UpstreamError
 from whatsignal.relay.send_once import takes_ids

@@ -24,6 +24,7 @@ from relay_fakes import (
     no_answer,
 )
 
+from whatsignal.clients import Spool
 from whatsignal.errors import ApiError, TransportError
 from whatsignal.metrics import Metrics
 from whatsignal.relay import Deferred, UpstreamError, Upstreams
@@ -158,8 +159,10 @@ async def test_a_waha_call_raising_a_client_error_without_an_answer_is_permanent
     upstreams: Upstreams, fake_waha: FakeWaha
 ) -> None:
     """A media URL off the WAHA host is refused before any request (a forged webhook)."""
-    with pytest.raises(UpstreamError) as failed:
-        await upstreams.whatsapp.download(SESSION, "http://evil.example/x.jpg", max_bytes=10)
+    with pytest.raises(UpstreamError) as failed, Spool() as spool:
+        await upstreams.whatsapp.download(
+            SESSION, "http://evil.example/x.jpg", max_bytes=10, into=spool
+        )
 
     assert failed.value.failure is Failure.PERMANENT
     assert fake_waha.upstream.requests == []
@@ -207,7 +210,9 @@ async def test_a_signal_rate_limit_pauses_every_send_of_that_number(
     assert await send(upstreams, OTHER_NUMBER) > 0  # another number is not paused
     # A reply's file comes from signal-cli's disk, not from Signal: it does not wait.
     fake_signal.attachments["a1"] = b"file"
-    assert await signal.attachment(BRIDGE, "a1", max_bytes=10) == b"file"
+    with Spool() as spool:
+        await signal.attachment(BRIDGE, "a1", max_bytes=10, into=spool)
+        assert [piece async for piece in spool.pieces(10)] == [b"file"]
 
 
 async def test_sends_resume_after_the_pause_and_clear_the_challenge(
@@ -316,9 +321,9 @@ async def test_a_download_over_its_cap_is_an_error_too_large_recognises(
         "GET /api/files/personal/big.bin", httpx.Response(200, content=b"0123456789")
     )
 
-    with pytest.raises(UpstreamError) as failed:
+    with Spool() as spool, pytest.raises(UpstreamError) as failed:
         await upstreams.whatsapp.download(
-            SESSION, "http://waha:3000/api/files/personal/big.bin", max_bytes=5
+            SESSION, "http://waha:3000/api/files/personal/big.bin", max_bytes=5, into=spool
         )
 
     assert too_large(failed.value.error)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import trio
+from storage_helpers import FAST_KDF, KEYS
 
 from whatsignal.storage import SqliteStore
-from whatsignal.storage.crypto import Codec, KeyMaterial, PlainCodec, derive
+from whatsignal.storage.crypto import Codec, PlainCodec, derive
 from whatsignal.storage.migrations import migrate
 
 
@@ -36,13 +37,6 @@ def conn() -> Iterator[sqlite3.Connection]:
     migrate(connection, applied_at=0.0)
     yield connection
     connection.close()
-
-
-FAST_KDF = 1000
-"""KDF iterations of the tests' encrypted databases (the real cost is paid once per start,
-which the tests do not need to pay hundreds of times)."""
-
-KEYS = KeyMaterial(secret="s" * 32, salt="salt-" * 4, lookup_salt="lookup-" * 3)
 
 
 @pytest.fixture(params=["plain", "sealed"])

@@ -5,9 +5,16 @@ from __future__ import annotations
 import attrs
 
 from whatsignal.storage import InboundEvent, MessageMapping
+from whatsignal.storage.crypto import KeyMaterial
 
 BRIDGE = "+15550001111"
 ME = "+15550002222"
+
+FAST_KDF = 1000
+"""KDF iterations of the tests' encrypted databases (the real cost is paid once per start,
+which the tests do not need to pay hundreds of times)."""
+
+KEYS = KeyMaterial(secret="s" * 32, salt="salt-" * 4, lookup_salt="lookup-" * 3)
 
 
 def event(

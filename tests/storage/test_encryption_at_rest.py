@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import FAST_KDF, KEYS
-from storage_helpers import event, mapping
+from storage_helpers import FAST_KDF, KEYS, event, mapping
 
 from whatsignal.errors import ConfigError, StorageError
 from whatsignal.storage import Contact, KeyMaterial, SqliteStore

@@ -67,7 +67,9 @@ class SessionsView(Protocol):
     @property
     def api_failing_since(self) -> float | None: ...
 
-    def entries(self) -> list[SessionEntry]: ...
+    def entry(self, session: str) -> SessionEntry | None: ...
+
+    def not_working(self) -> set[str]: ...
 
 
 @attrs.frozen
@@ -113,7 +115,8 @@ class Alerter:
     settings: AlertSettings
     held: Callable[[str], bool]
     listing: bool
-    _raised: dict[str, bool] = attrs.field(factory=dict, init=False)
+    _raised: set[str] | None = attrs.field(default=None, init=False)
+    """The keys raised and not cleared (read from the store once, then kept as told)."""
     _since: dict[str, float] = attrs.field(factory=dict, init=False)
     _clear_since: dict[str, float] = attrs.field(factory=dict, init=False)
     _stuck: tuple[list[_Condition], list[_Condition]] = attrs.field(
@@ -137,6 +140,8 @@ class Alerter:
     async def check(self) -> None:
         """Look once: raise what became true long enough, clear what became false."""
         now = trio.current_time()
+        if self._raised is None:
+            self._raised = set(await self.store.raised_alerts())
         active, clear = await self._sessions()
         self._waha(now, active, clear)
         if now - self._stuck_at >= self.settings.stuck_every:
@@ -149,12 +154,22 @@ class Alerter:
         for condition in clear:
             await self._clear(condition, now)
 
+    def _told_or_counting(self, prefix: str) -> set[str]:
+        """The names of the conditions of a kind that are raised, or on their way up or down
+        (the only ones a false condition can change)."""
+        keys = (self._raised or set()) | self._since.keys() | self._clear_since.keys()
+        return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
+
     async def _sessions(self) -> tuple[list[_Condition], list[_Condition]]:
+        """The sessions' conditions: only sessions not WORKING, or whose alert is raised or on
+        its way, are looked at (a WORKING session with nothing raised has nothing to clear),
+        so a look costs nothing per idle session."""
         active: list[_Condition] = []
         clear: list[_Condition] = []
-        for entry in self.table.entries():
-            route = self.channels.route(entry.name)
-            if route is None or entry.status is None:
+        for name in sorted(self.table.not_working() | self._told_or_counting("session:")):
+            entry = self.table.entry(name)
+            route = self.channels.route(name)
+            if entry is None or route is None or entry.status is None:
                 continue
             who = ((route.bridge_number, route.destination),)
             key = f"session:{entry.name}"
@@ -195,8 +210,8 @@ class Alerter:
         minutes = round(self.settings.stuck_after / 60)
         active: list[_Condition] = []
         clear: list[_Condition] = []
-        sessions = {e.name for e in self.table.entries()}
-        for queue in sorted(sessions | {q for q in stats if not q.startswith("signal:")}):
+        waiting = {q for q in stats if not q.startswith("signal:")}
+        for queue in sorted(waiting | self._told_or_counting("stuck:")):
             route = self.channels.route(queue)
             if route is None:
                 continue
@@ -210,16 +225,13 @@ class Alerter:
                 clear.append(_Condition(f"stuck:{queue}", who, clear_text=told))
         return active, clear
 
-    async def _is_raised(self, key: str) -> bool:
-        known = self._raised.get(key)
-        if known is None:
-            known = self._raised[key] = await self.store.alert_raised(key)
-        return known
+    def _is_raised(self, key: str) -> bool:
+        return self._raised is not None and key in self._raised
 
     async def _raise(self, condition: _Condition, now: float) -> None:
         key = condition.key
         self._clear_since.pop(key, None)
-        if await self._is_raised(key):
+        if self._is_raised(key):
             return
         first = self._since.setdefault(key, now)
         if now - first < condition.delay:
@@ -227,12 +239,13 @@ class Alerter:
         log.warning("alert: %s", key.split(":", 1)[0], extra={"event": "alert.raised"})
         await self._tell(condition.recipients, condition.text)
         await self.store.raise_alert(key, at=self.clock())
-        self._raised[key] = True
+        if self._raised is not None:
+            self._raised.add(key)
 
     async def _clear(self, condition: _Condition, now: float) -> None:
         key = condition.key
         self._since.pop(key, None)
-        if not await self._is_raised(key):
+        if not self._is_raised(key):
             return
         first = self._clear_since.setdefault(key, now)
         if now - first < self.settings.settle:
@@ -241,7 +254,8 @@ class Alerter:
         if condition.clear_text is not None:
             await self._tell(condition.recipients, condition.clear_text)
         await self.store.clear_alert(key)
-        self._raised[key] = False
+        if self._raised is not None:
+            self._raised.discard(key)
         del self._clear_since[key]
 
     async def _tell(self, recipients: Sequence[tuple[str, str]], text: str) -> None:

@@ -2,9 +2,9 @@
 
 The journal is the queue; a doorbell only says "look again". Each queue (a WAHA session, or
 ``signal:<number>`` for a bridge number's envelopes waiting to be routed) has one doorbell: a
-memory channel of buffer 1, so a ring never blocks, rings that pile up collapse into one scan,
-and a ring made while the owner restarts waits for the next run. A lost ring would lose
-nothing either (the rows are in the journal), only time.
+flag, so a ring never blocks, rings that pile up collapse into one scan, and a ring made while
+the owner restarts waits for the next run. A lost ring would lose nothing either (the rows are
+in the journal), only time.
 
 :class:`Doorbells` is built first, before anything that rings or answers, and handed to the
 intake, the receivers' routing loops and the admin operations (which only ring, through
@@ -12,11 +12,16 @@ intake, the receivers' routing loops and the admin operations (which only ring, 
 :class:`Doorbell` for its poller). A session served by the ``"*"`` channel has no poller until
 its first work arrives: a ring of a queue nobody has claimed is remembered, and the registry
 learns of it through :meth:`Doorbells.unclaimed`.
+
+An owner with nothing to do may *rest* (:meth:`Doorbells.park`): it ends its task, and the next
+ring of its queue is handed to whoever waits on :meth:`Doorbells.woken` (the registry, which
+starts the owner again), so a resting session costs no task at all. Parking fails when a ring
+came in meanwhile: the owner then looks again instead.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Iterator
 
 import attrs
 import trio
@@ -29,23 +34,77 @@ class Doorbell:
     """One queue's doorbell, as its owner holds it."""
 
     queue: str
-    _send: trio.MemorySendChannel[None]
-    _receive: trio.MemoryReceiveChannel[None]
+    _rung: bool = attrs.field(default=False, init=False)
+    _waiting: trio.Event | None = attrs.field(default=None, init=False)
+
+    @property
+    def rung(self) -> bool:
+        """Whether a ring waits to be answered."""
+        return self._rung
 
     def ring(self) -> None:
         """Ask the owner to look again (already rung: one scan answers both)."""
-        with contextlib.suppress(trio.WouldBlock):
-            self._send.send_nowait(None)
+        self._rung = True
+        if self._waiting is not None:
+            self._waiting.set()
 
     async def wait(self, delay: float) -> None:
         """Wait until the doorbell rings or ``delay`` seconds pass (``math.inf``: only a ring).
 
         Rings that piled up meanwhile are swallowed: the scan that follows answers all of them.
         """
-        with trio.move_on_after(delay):
-            await self._receive.receive()
-        with contextlib.suppress(trio.WouldBlock):
-            self._receive.receive_nowait()
+        await self._wait(delay)
+        self._rung = False
+
+    async def quiet(self, delay: float) -> bool:
+        """Whether ``delay`` seconds passed without a ring. A ring is swallowed (the caller
+        looks again); one that comes after the time ran out is kept for :meth:`Doorbells.park`.
+        """
+        if await self._wait(delay):
+            self._rung = False
+            return False
+        return True
+
+    async def _wait(self, delay: float) -> bool:
+        if self._rung:
+            await trio.lowlevel.checkpoint()
+            return True
+        waiting = self._waiting = trio.Event()
+        try:
+            with trio.move_on_after(delay):
+                await waiting.wait()
+        finally:
+            self._waiting = None
+        return waiting.is_set()
+
+
+@attrs.define(eq=False)
+class _News:
+    """Queues to hand to one waiter, in the order they came, each once."""
+
+    _queues: dict[str, None] = attrs.field(factory=dict, init=False)
+    _arrived: trio.Event = attrs.field(factory=trio.Event, init=False)
+
+    def __contains__(self, queue: str) -> bool:
+        return queue in self._queues
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queues)
+
+    def add(self, queue: str) -> None:
+        self._queues[queue] = None
+        self._arrived.set()
+
+    def discard(self, queue: str) -> None:
+        self._queues.pop(queue, None)
+
+    async def take(self) -> list[str]:
+        while not self._queues:
+            await self._arrived.wait()
+            self._arrived = trio.Event()
+        found = list(self._queues)
+        self._queues.clear()
+        return found
 
 
 @attrs.define(eq=False)
@@ -54,23 +113,31 @@ class Doorbells:
 
     _bells: dict[str, Doorbell] = attrs.field(factory=dict, init=False)
     _claimed: set[str] = attrs.field(factory=set, init=False)
-    _unclaimed: dict[str, None] = attrs.field(factory=dict, init=False)
-    _news: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _unclaimed: _News = attrs.field(factory=_News, init=False)
+    _parked: set[str] = attrs.field(factory=set, init=False)
+    _woken: _News = attrs.field(factory=_News, init=False)
 
     def _bell(self, queue: str) -> Doorbell:
         bell = self._bells.get(queue)
         if bell is None:
-            send, receive = trio.open_memory_channel[None](1)
-            bell = self._bells[queue] = Doorbell(queue, send, receive)
+            bell = self._bells[queue] = Doorbell(queue)
         return bell
 
     def ring(self, queue: str) -> None:
         """Tell the queue's owner there is work; if nobody owns it yet, remember it for
-        :meth:`unclaimed`."""
+        :meth:`unclaimed`; if its owner rests, hand it to :meth:`woken`."""
         self._bell(queue).ring()
-        if queue not in self._claimed and queue not in self._unclaimed:
-            self._unclaimed[queue] = None
-            self._news.set()
+        if queue in self._parked:
+            self._parked.discard(queue)
+            self._woken.add(queue)
+        elif queue not in self._claimed and queue not in self._unclaimed:
+            self._unclaimed.add(queue)
+
+    def ring_owned(self, queue: str) -> None:
+        """Ring the queue only if an owner claimed it (a status change of a session: one
+        without a poller has nothing to look at)."""
+        if queue in self._claimed:
+            self.ring(queue)
 
     def ring_all(self) -> None:
         """Ring every known queue (after an operator made old rows due again)."""
@@ -81,8 +148,21 @@ class Doorbells:
         """The doorbell of ``queue`` for its owner (the same one on every claim, so a ring made
         while an owner restarts or comes back is kept for it)."""
         self._claimed.add(queue)
-        self._unclaimed.pop(queue, None)
+        self._unclaimed.discard(queue)
         return self._bell(queue)
+
+    def park(self, queue: str) -> bool:
+        """The queue's owner rests (has no task): its next ring goes to :meth:`woken`.
+        False, and nothing changes, when a ring waits already (the owner looks again)."""
+        if self._bell(queue).rung:
+            return False
+        self._parked.add(queue)
+        return True
+
+    def unpark(self, queue: str) -> None:
+        """The owner of ``queue`` no longer rests (it was stopped): no wake-up for it."""
+        self._parked.discard(queue)
+        self._woken.discard(queue)
 
     def queues(self) -> set[str]:
         """Every queue that has a doorbell now (claimed or waiting to be)."""
@@ -93,13 +173,13 @@ class Doorbells:
         name created again) starts from scratch, as unclaimed."""
         self._bells.pop(queue, None)
         self._claimed.discard(queue)
-        self._unclaimed.pop(queue, None)
+        self._unclaimed.discard(queue)
+        self.unpark(queue)
 
     async def unclaimed(self) -> list[str]:
         """Wait until queues nobody has claimed were rung; returns them (oldest first), once."""
-        while not self._unclaimed:
-            await self._news.wait()
-            self._news = trio.Event()
-        found = list(self._unclaimed)
-        self._unclaimed.clear()
-        return found
+        return await self._unclaimed.take()
+
+    async def woken(self) -> list[str]:
+        """Wait until queues whose owner rests were rung; returns them (oldest first), once."""
+        return await self._woken.take()

@@ -12,7 +12,9 @@ websocket listens (signal-cli-rest-api #834). So the receiver:
   journal, so a crash between journaling and routing loses nothing;
 * hands the router what it read before journaling it, to learn uuid <-> number pairings from
   (:meth:`Router.learn <whatsignal.relay.Router.learn>`): what comes this way comes from
-  signal-cli itself, unlike the push path's envelopes, and the journal does not say which.
+  signal-cli itself, unlike the push path's envelopes, and the journal does not say which;
+* routes a row signal-cli pushed only once its websocket can bring nothing older
+  (:mod:`whatsignal.actors.path_merge`).
 
 In normal/native mode it long-polls ``GET /v1/receive/{number}?timeout=N`` instead.
 """
@@ -32,10 +34,11 @@ import trio_websocket
 
 from whatsignal import log as wlog
 from whatsignal.actors.doorbells import Doorbell
+from whatsignal.actors.path_merge import PushLedger, SocketProgress
 from whatsignal.clients import SignalClient, redact_error
 from whatsignal.clock import Clock
 from whatsignal.errors import ClientError, PayloadError, StorageError
-from whatsignal.intake import Intake, Outcome, Ring, signal_key, signal_queue
+from whatsignal.intake import Intake, Ring, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay import Decision, Notices, Router
@@ -95,8 +98,6 @@ class ReceiverSettings:
     """How receivers read from signal-cli (``signal.*`` config) and how they pace themselves.
 
     Args:
-        settle: seconds a journaled envelope waits before it is routed (with signal-cli's push
-            path on, an older envelope may still arrive over the websocket).
         connect: how the websocket is opened (tests inject failures through it).
     """
 
@@ -104,7 +105,6 @@ class ReceiverSettings:
     poll_interval: float = 1.0
     ping_interval: float = 20.0
     ping_timeout: float = 10.0
-    settle: float = 0.0
     reconnect: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=30.0))
     buffer_size: int = 4096
     batch_max: int = 256
@@ -123,6 +123,7 @@ class SignalReceiver:
             ``/v1/about`` first: signal-cli did not answer when the bridge started).
         doorbell: this number's queue's doorbell, rung when envelopes are journaled for it.
         ring: rings the session queues that routed envelopes move to.
+        pushes: the envelopes signal-cli pushed (numbered by the intake), for the order.
     """
 
     number: str
@@ -137,10 +138,14 @@ class SignalReceiver:
     ring: Ring
     metrics: Metrics
     clock: Clock
+    pushes: PushLedger = attrs.field(factory=PushLedger)
     settings: ReceiverSettings = ReceiverSettings()
     connected: bool = attrs.field(default=False, init=False)
-    # Keys of envelopes this reader took from signal-cli, and when (see _route_loop).
-    _read_here: dict[str, float] = attrs.field(factory=dict, init=False)
+    _socket: SocketProgress = attrs.field(init=False)
+
+    @_socket.default
+    def _progress(self) -> SocketProgress:
+        return SocketProgress(self.number, self.pushes, self.doorbell)
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -196,8 +201,12 @@ class SignalReceiver:
                         task_status = trio.TASK_STATUS_IGNORED  # started() may be called once
                         async with trio.open_nursery() as nursery:
                             nursery.start_soon(self._pinger, ws)
+                            nursery.start_soon(
+                                self._socket.barriers, ws.ping, settings.ping_timeout
+                            )
                             while True:
                                 message = await ws.get_message()
+                                self._socket.read += 1  # before any checkpoint: barriers
                                 got_messages = True
                                 await sink.send(message)
                 except* (
@@ -215,6 +224,7 @@ class SignalReceiver:
                     )
                 finally:
                     self.connected = False
+                    self.doorbell.ring()  # rows waiting for this socket may go
                 if got_messages:
                     failures = 0
                 failures += 1
@@ -281,19 +291,7 @@ class SignalReceiver:
                         log.error("journaling signal envelopes failed (retrying): %s", error)
                         await trio.sleep(delay)
                         delay = min(delay * 2, 5.0)
-                if self.settings.settle > 0:
-                    self._mark_read_here(parsed, outcomes)
-
-    def _mark_read_here(self, parsed: list[SigReceived | None], outcomes: list[Outcome]) -> None:
-        """Note what this reader journaled (or found journaled): no settling for those rows."""
-        now = self.clock()
-        marked = False
-        for item, outcome in zip(parsed, outcomes, strict=True):
-            if item is not None and outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
-                self._read_here[signal_key(item)] = now
-                marked = True
-        if marked:
-            self.doorbell.ring()
+                self._socket.journaled_batch(len(batch), parsed, outcomes)
 
     async def _learn(self, items: list[Any]) -> list[SigReceived | None]:
         """Let the router learn identities from what signal-cli handed out (best effort: what
@@ -330,49 +328,44 @@ class SignalReceiver:
     async def _route_loop(self) -> NoReturn:
         """Route journaled envelopes in the order their senders sent them.
 
-        With signal-cli's push path on as well as the websocket, an envelope can be journaled
-        (by whichever path was faster) before an older one. So rows are routed in envelope
-        timestamp order, each only once it has been journaled for ``settle`` seconds, and
-        nothing overtakes a row that is still settling; routing renumbers each row after
-        everything journaled so far, so its session handles them in this order.
-
-        A row whose envelope this receiver's own reader has also taken from signal-cli need
-        not settle: the reader gets envelopes in signal-cli's order and journals each batch
-        before the next, so whatever signal-cli handed out before it is journaled already.
-        With both paths working (signal-cli sends every envelope down both) that is the
-        common case; the settle remains for what only the push path brought.
+        Rows are routed in envelope timestamp order, and routing renumbers each row after
+        everything journaled so far, so its session handles them in this order. A row
+        signal-cli pushed waits (and nothing overtakes it) until the websocket can bring
+        nothing older (:mod:`whatsignal.actors.path_merge`); rows the websocket or a long
+        poll brought, and rows journaled before a restart, go at once.
         """
-        queue = signal_queue(self.number)
-        journal, batch_max = self.journal, self.settings.batch_max
-        read_here = self._read_here
+        queue, number = signal_queue(self.number), self.number
+        journal, batch_max, pushes = self.journal, self.settings.batch_max, self.pushes
         while True:
-            if len(read_here) > batch_max:  # keys of rows routed before their copy came
-                horizon = self.clock() - max(self.settings.settle * 4, 10.0)
-                for key in [k for k, seen in read_here.items() if seen < horizon]:
-                    del read_here[key]
+            # Taken before the journal is read: a row the mark lets go has every older row the
+            # websocket brought journaled already, so in this read.
+            live = self.mode == "websocket" and self.connected
+            mark = self._socket.mark(live=live)
             heads = await journal.pending_heads(queue, limit=batch_max)
             ready: list[tuple[int, int, JournalRow, SigReceived]] = []
             for row in heads:
+                item = pushes.parsed(number, row.key)  # no second parse of what was pushed
                 try:
-                    item = parse_signal_received(json.loads(row.payload))
+                    item = item or parse_signal_received(json.loads(row.payload))
                 except (PayloadError, ValueError) as error:
+                    pushes.done(number, row.key)
                     await journal.bury(row.id, error=f"unparseable envelope: {error}")
                     continue
                 ready.append((item.envelope.timestamp, row.id, row, item))
             ready.sort(key=lambda entry: entry[:2])
             wait = math.inf
-            now = self.clock()
+            blocked = False
             moves: list[tuple[int, str, str | None]] = []
             for _stamp, _id, row, item in ready:
-                settled_at = row.received_at + self.settings.settle
-                if settled_at > now and row.key not in read_here:
-                    wait = settled_at - now
+                if self._waits(row, mark):
+                    blocked = True  # rung when the websocket has caught up
                     break
-                read_here.pop(row.key, None)
                 decision = await self.router.decide(item)
+                now = self.clock()
                 if decision.retry_after is not None and now - row.received_at < GIVE_UP_SEC:
                     wait = decision.retry_after  # later rows wait too: order is kept
                     break
+                pushes.done(number, row.key)
                 if decision.session is None:
                     await self._unrouted(row, item, decision)
                 else:
@@ -383,10 +376,18 @@ class SignalReceiver:
                 await journal.requeue_many(moves)
                 for session in dict.fromkeys(queue for _, queue, _ in moves):
                     self.ring.ring(session)
-            if wait < math.inf or len(heads) >= batch_max:
+            if not blocked and (wait < math.inf or len(heads) >= batch_max):
                 await self.doorbell.wait(0.0 if wait == math.inf else wait)
             else:
-                await self.doorbell.wait(math.inf)
+                await self.doorbell.wait(wait)
+
+    def _waits(self, row: JournalRow, mark: int) -> bool:
+        """Whether ``row`` was pushed and the websocket may still bring something older."""
+        seq = self.pushes.seq(self.number, row.key)
+        if seq is None or seq <= mark:
+            return False
+        self._socket.want()
+        return True
 
     async def _unrouted(self, row: JournalRow, item: SigReceived, decision: Decision) -> None:
         log.info("signal envelope %d not routed: %s", row.id, decision.ignore)

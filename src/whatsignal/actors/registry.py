@@ -6,6 +6,13 @@ without touching the others. A child's doorbell belongs to :class:`~whatsignal.a
 Doorbells` and outlives the child's restarts: a ring is never lost, and it is only a hint anyway
 because the work itself waits in the journal.
 
+A session's poller runs in a task only while it has work: once idle it *rests* (its ``run``
+returns), the registry parks its doorbell and the task ends; the next ring of that session
+(:meth:`Doorbells.woken`) starts it again. So thousands of idle sessions cost no task, no
+timer and no scan. A started session rests at once unless its doorbell rang; whether the
+journal holds rows for it (from an earlier run, or a poller stopped while working) is asked
+once per batch of starts (``pending``), and only those sessions are rung.
+
 Which sessions have a poller is not the registry's decision: the configured sessions get
 theirs at start, and from then on the
 :class:`~whatsignal.actors.session_monitor.SessionMonitor` starts and stops them through
@@ -17,7 +24,7 @@ theirs at start, and from then on the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
 from typing import Any, NoReturn, Protocol
 
@@ -26,6 +33,7 @@ import trio
 
 from whatsignal.actors.doorbells import Doorbell, Doorbells
 from whatsignal.actors.supervisor import RestartPolicy, supervise
+from whatsignal.errors import StorageError
 from whatsignal.metrics import Metrics
 
 __all__ = [
@@ -54,7 +62,9 @@ class Poller(Protocol):
     @property
     def last_error(self) -> str | None: ...
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> NoReturn: ...
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None:
+        """Work the session's queue; returns when there is nothing to do (it rests)."""
+        ...
 
 
 PollerFactory = Callable[[str, Doorbell], Poller]
@@ -94,12 +104,14 @@ class PollerRegistry:
         sessions: the configured sessions (they always have a poller).
         make_poller: builds a session's poller around its doorbell.
         receivers: the bridge numbers' receivers, built with their doorbells claimed.
+        pending: the queues that hold pending rows (the journal's ``queues_with_pending``).
     """
 
     doorbells: Doorbells
     sessions: tuple[str, ...]
     make_poller: PollerFactory
     receivers: Sequence[Receiver]
+    pending: Callable[[], Awaitable[Collection[str]]]
     metrics: Metrics
     restart: RestartPolicy = attrs.field(factory=lambda: RestartPolicy(initial=1.0, maximum=60.0))
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
@@ -108,6 +120,8 @@ class PollerRegistry:
     _crashes: dict[str, int] = attrs.field(factory=dict, init=False)
     _restarting: set[str] = attrs.field(factory=set, init=False)
     _receiving: dict[str, trio.Event] = attrs.field(factory=dict, init=False)
+    _to_look: dict[str, None] = attrs.field(factory=dict, init=False)
+    _look_news: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     async def run(
         self, *, task_status: trio.TaskStatus[PollerRegistry] = trio.TASK_STATUS_IGNORED
@@ -122,42 +136,42 @@ class PollerRegistry:
                     nursery.start_soon(self._receive, receiver, ready)
                 for session in self.sessions:
                     self.start(session)
+                nursery.start_soon(self._wake_rung)
+                nursery.start_soon(self._look_for_rows)
                 task_status.started(self)
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
 
     def start(self, session: str) -> None:
-        """Start the session's poller unless it runs already."""
+        """Give the session a poller unless it has one; it works once rung (and it is rung
+        if the journal holds rows for it)."""
         if session in self._pollers:
             return
         if self._nursery is None:
             raise RuntimeError("the registry is not running")
-        poller = self.make_poller(session, self.doorbells.claim(session))
-        scope = trio.CancelScope()
-        self._pollers[session] = poller
-        self._scopes[session] = scope
-
-        async def incarnation(
-            *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-        ) -> None:
-            self._restarting.discard(session)  # a new run after a crash
-            await poller.run(task_status=task_status)
-
-        name = f"worker[{session}]"
-        self._nursery.start_soon(self._supervised, name, incarnation, scope, session)
-        poller.doorbell.ring()  # look at what waits in the journal
+        self._pollers[session] = self.make_poller(session, self.doorbells.claim(session))
+        self._to_look[session] = None
+        self._look_news.set()
+        self._rest_or_run(session)
         log.info("worker started", extra={"session": session, "event": "worker.started"})
 
     def stop(self, session: str) -> None:
         """Stop the session's poller (its rows wait in the journal). It no longer counts as
         running from now on, so a :meth:`start` right after starts a new one."""
+        if self._pollers.pop(session, None) is None:
+            return
+        self._crashes.pop(session, None)
+        self._restarting.discard(session)
+        self._to_look.pop(session, None)
+        self.doorbells.unpark(session)
         scope = self._scopes.pop(session, None)
         if scope is not None:
-            self._pollers.pop(session, None)
-            self._crashes.pop(session, None)
-            self._restarting.discard(session)
             scope.cancel(reason=f"session {session} stopped")
+
+    def awake(self) -> int:
+        """How many sessions' pollers have a task now (the others rest)."""
+        return len(self._scopes)
 
     def running(self) -> list[str]:
         return sorted(self._pollers)
@@ -175,6 +189,62 @@ class PollerRegistry:
         """Return once every receiver has reported that it receives."""
         for ready in self._receiving.values():
             await ready.wait()
+
+    def _rest_or_run(self, session: str) -> None:
+        """Park the session's poller, or give it a task when a ring waits for it."""
+        if session in self._scopes or self._nursery is None or self.doorbells.park(session):
+            return
+        poller, scope = self._pollers[session], trio.CancelScope()
+        self._scopes[session] = scope
+        self._nursery.start_soon(self._session, session, poller, scope)
+
+    async def _wake_rung(self) -> NoReturn:
+        while True:
+            for session in await self.doorbells.woken():
+                if session in self._pollers:
+                    self._rest_or_run(session)
+
+    async def _look_for_rows(self) -> NoReturn:
+        """Ring the sessions just started that have rows waiting: one question to the
+        journal per batch of starts, however many sessions it holds."""
+        while True:
+            await self._look_news.wait()
+            self._look_news = trio.Event()
+            batch, self._to_look = self._to_look, {}
+            try:
+                waiting: Collection[str] = set(await self.pending())
+            except StorageError as error:
+                log.warning("could not ask the journal which sessions have rows: %s", error)
+                waiting = batch  # each of them looks for itself
+            for session in batch:
+                if session in waiting and session in self._pollers:
+                    self.doorbells.ring(session)
+
+    async def _session(self, session: str, poller: Poller, scope: trio.CancelScope) -> None:
+        """A session's task: its poller, restarted after a crash, until it rests."""
+
+        async def incarnation(
+            *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        ) -> None:
+            self._restarting.discard(session)  # a new run after a crash
+            await poller.run(task_status=task_status)
+
+        rested = False
+        try:
+            while not rested:
+                await self._supervised(f"worker[{session}]", incarnation, scope, session)
+                if scope.cancel_called:
+                    return  # stopped
+                # It rested: park it, unless a ring came in meanwhile (then it looks again).
+                rested = self.doorbells.park(session)
+        finally:
+            # Forget the task, unless it was stopped (and maybe started again) since.
+            if self._scopes.get(session) is scope:
+                del self._scopes[session]
+                if not rested:  # ended by a crash at start or by the registry's end
+                    self._pollers.pop(session, None)
+                    self._crashes.pop(session, None)
+                    self._restarting.discard(session)
 
     async def _receive(self, receiver: Receiver, ready: trio.Event) -> None:
         async with trio.open_nursery() as nursery:
@@ -200,29 +270,25 @@ class PollerRegistry:
         fail_fast: bool = True,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Run ``run`` under :func:`supervise` in ``scope``; for a session (not None) until
+        its poller rests."""
+
         def crashed(actor: str) -> None:
             self.metrics.restarts.labels(actor).inc()
             if session is not None:
                 self._crashes[session] = self._crashes.get(session, 0) + 1
                 self._restarting.add(session)
 
-        try:
-            with scope:
-                await supervise(
-                    name,
-                    run,
-                    self.restart,
-                    on_crash=crashed,
-                    fail_fast=fail_fast,
-                    task_status=task_status,
-                )
-        finally:
-            # Forget the poller, unless it was stopped and the session started again since.
-            if session is not None and self._scopes.get(session) is scope:
-                self._pollers.pop(session, None)
-                self._scopes.pop(session, None)
-                self._crashes.pop(session, None)
-                self._restarting.discard(session)
+        with scope:
+            await supervise(
+                name,
+                run,
+                self.restart,
+                on_crash=crashed,
+                fail_fast=fail_fast,
+                rests=session is not None,
+                task_status=task_status,
+            )
 
     def snapshot(self) -> dict[str, Any]:
         """What the status page shows of the pollers and receivers (numbers masked)."""

@@ -38,6 +38,7 @@ from whatsignal.actors.doorbells import Doorbells
 from whatsignal.actors.registry import SessionControl
 from whatsignal.actors.session_table import SessionTable, Verdict
 from whatsignal.clients import SessionInfo, WahaClient
+from whatsignal.convert.presence import TypingInbox, WatchAgain
 from whatsignal.errors import ApiError, ClientError
 from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
@@ -73,6 +74,9 @@ class SessionMonitor:
     journal: asked once at start which queues hold rows from an earlier run.
     forget: everything that keeps per-session state (released when a session is gone).
     listing: whether WAHA's session API may be used (``whatsapp.sessionApiEnabled``).
+    working: told (without waiting) each time WAHA says a session is WORKING (an event, or a
+        listing after another status), so that the typist subscribes its portals' presence
+        again (WAHA forgets them on a restart); None: nobody.
     """
 
     waha: WahaClient
@@ -87,6 +91,7 @@ class SessionMonitor:
     listing: bool
     auto_restart: bool
     startup_timeout: float
+    working: TypingInbox | None = None
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -143,6 +148,9 @@ class SessionMonitor:
             return
         self.table.api_failing_since = None
         for info in sessions:
+            before = self.table.entry(info.name)
+            if info.status == "WORKING" and (before is None or before.status != "WORKING"):
+                self._working_again(info.name)  # a status webhook may have been lost
             await self._apply(info.name, info.status, at=None, listed=True, engine=info.engine)
         for name in self.table.gone(s.name for s in sessions):
             self._release(name)
@@ -154,6 +162,10 @@ class SessionMonitor:
         if verdict is Verdict.STALE:
             log.debug("stale session.status ignored", extra={"session": event.session})
             return
+        if event.status == "WORKING":
+            # Every WORKING WAHA announces follows a (re)start, even one so quick that the
+            # table never saw the session stop: its presence subscriptions are gone.
+            self._working_again(event.session)
         if verdict is Verdict.ASK and self.listing:
             try:
                 info = await self.waha.get_session(event.session)
@@ -196,11 +208,14 @@ class SessionMonitor:
                 status,
                 extra={"session": session, "event": "session.status", "previous": previous},
             )
-            if session in self.control.running():
-                self.doorbells.ring(session)  # a poller holding replies looks again
+            self.doorbells.ring_owned(session)  # a poller holding replies looks again
         self._warn_left_out(entry.left_out and not left_out, session)
         if self.auto_restart and self._unhealthy(session, status, now):
             await self._restart(session, now)
+
+    def _working_again(self, session: str) -> None:
+        if self.working is not None:
+            self.working.offer(WatchAgain(session))
 
     def _release(self, session: str) -> None:
         """The session is gone from WAHA: stop its poller, forget what was kept for it."""

@@ -25,6 +25,10 @@ and go as soon as the session works again. The user is told once per outage, whe
 reply has to wait, and once more when the replies that waited have gone. A held reply older
 than ``retry.maxAgeHours`` is given up on like any other row.
 
+Resting: when nothing is in flight, no row waits for a retry time, no reply is held and the
+doorbell stays quiet for ``rest_after`` seconds, ``run`` returns; the registry parks the
+session and starts it again on its next ring (an idle session costs no task and no timer).
+
 Stopping: once ``stopping`` is set the poller starts no new row and finishes those in hand;
 :class:`InFlight` tells the root when they are done.
 
@@ -40,7 +44,7 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn, Protocol
+from typing import Protocol
 
 import attrs
 import trio
@@ -159,6 +163,7 @@ class SessionPoller:
 
     Args:
         concurrency: how many chats of the session may have a row in flight at once.
+        rest_after: how long the poller stays up with nothing to do before it rests.
     """
 
     session: str
@@ -172,6 +177,7 @@ class SessionPoller:
     in_flight: InFlight
     stopping: trio.Event
     concurrency: int = 16
+    rest_after: float = 2.0
     busy: set[str] = attrs.field(factory=set, init=False)
     """The lanes (a chat in one direction) with a row in flight now."""
     last_activity: float | None = attrs.field(default=None, init=False)
@@ -187,9 +193,7 @@ class SessionPoller:
         they have gone)."""
         return self._outage is not None
 
-    async def run(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> NoReturn:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         limiter = trio.CapacityLimiter(self.concurrency)
         self.busy.clear()
         async with trio.open_nursery() as nursery:
@@ -220,7 +224,10 @@ class SessionPoller:
                     self.busy.add(lane)
                     nursery.start_soon(self._run_one, row, lane, limiter, working)
                 await self._tell(held, working)
-                await self.doorbell.wait(max(0.0, wake - now))
+                if wake < math.inf or self.busy:
+                    await self.doorbell.wait(max(0.0, wake - now))
+                elif await self.doorbell.quiet(self.rest_after):
+                    return  # nothing to do: rest until the next ring
 
     async def _tell(self, held: bool, working: bool) -> None:
         """Tell the user once when replies start to wait, and once when they have gone."""

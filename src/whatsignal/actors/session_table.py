@@ -105,6 +105,12 @@ class SessionTable:
     discover: bool
     cap: int
     _entries: dict[str, SessionEntry] = attrs.field(factory=dict, init=False)
+    _slots: int = attrs.field(default=0, init=False)
+    """How many entries hold a slot (kept as they change: no scan per observation)."""
+    _queue: dict[str, SessionEntry] = attrs.field(factory=dict, init=False)
+    """The left-out sessions, first left out first (insertion order)."""
+    _not_working: set[str] = attrs.field(factory=set, init=False)
+    """The sessions whose status is known and not WORKING."""
     api_failing_since: float | None = attrs.field(default=None, init=False)
     """Since when (monotonic) WAHA's session listing fails, or None while it answers."""
     _left_out_counter: int = attrs.field(default=0, init=False)
@@ -151,7 +157,11 @@ class SessionTable:
         return WorkerState.RUNNING if self.working(session) else WorkerState.WAITING
 
     def slots_used(self) -> int:
-        return sum(1 for e in self._entries.values() if e.slot)
+        return self._slots
+
+    def not_working(self) -> set[str]:
+        """The sessions whose status is known and is not WORKING (a copy)."""
+        return set(self._not_working)
 
     # ---- decisions -----------------------------------------------------------------------
 
@@ -192,6 +202,10 @@ class SessionTable:
             found = self._entries[session] = SessionEntry(session, session in self.configured)
         if status is not None and status != found.status:
             found.status = status
+            if status == WORKING:
+                self._not_working.discard(session)
+            else:
+                self._not_working.add(session)
             found.changed_at = now
             found.starting_since = (found.starting_since or now) if status == "STARTING" else None
         if engine is not None:
@@ -207,7 +221,11 @@ class SessionTable:
 
     def forget(self, session: str) -> None:
         """The session is gone from WAHA: everything kept for it goes, its slot frees."""
-        self._entries.pop(session, None)
+        found = self._entries.pop(session, None)
+        if found is not None:
+            self._slots -= found.slot
+            self._queue.pop(session, None)
+            self._not_working.discard(session)
         self._fill()
 
     def gone(self, listed: Iterable[str]) -> list[str]:
@@ -224,26 +242,29 @@ class SessionTable:
         """Slot bookkeeping of a discovered session after its status changed."""
         if entry.status == STOPPED:
             if entry.slot:
+                self._slots -= 1
                 entry.slot, entry.waiting = False, True
             entry.left_out = False
+            self._queue.pop(entry.name, None)
             return
         if entry.slot:
             return
-        if self.slots_used() < self.cap:
-            entry.slot, entry.waiting, entry.left_out = True, False, False
+        if self._slots < self.cap:
+            self._take_slot(entry)
         elif not entry.left_out:
             entry.waiting = False
             entry.left_out = True
             self._left_out_counter += 1
             entry.left_out_at = self._left_out_counter
+            self._queue[entry.name] = entry
+
+    def _take_slot(self, entry: SessionEntry) -> None:
+        self._slots += 1
+        entry.slot, entry.left_out, entry.waiting = True, False, False
+        self._queue.pop(entry.name, None)
 
     def _fill(self) -> None:
-        """Give free slots to left-out sessions, first left out first."""
-        queue = sorted(
-            (e for e in self._entries.values() if e.left_out and e.status != STOPPED),
-            key=lambda e: e.left_out_at,
-        )
-        for entry in queue:
-            if self.slots_used() >= self.cap:
-                return
-            entry.slot, entry.left_out, entry.waiting = True, False, False
+        """Give free slots to left-out sessions, first left out first (a left-out session
+        is never STOPPED: a stop takes it out of the queue)."""
+        while self._queue and self._slots < self.cap:
+            self._take_slot(next(iter(self._queue.values())))

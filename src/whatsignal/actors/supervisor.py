@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 import trio
@@ -42,15 +42,17 @@ async def supervise(
     *,
     on_crash: Callable[[str], None] | None = None,
     fail_fast: bool = True,
+    rests: bool = False,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> NoReturn:
+) -> None:
     """Run ``run`` (an actor's ``run``, started with ``nursery.start``) forever, restarting it.
 
     ``task_status.started()`` is reported once, after the first run has started. With
     ``fail_fast``, a failure before that point is raised to the caller, so a broken
     configuration fails fast instead of restarting forever; without it (an actor that reports
     started late, once an upstream answers) it is restarted like any later crash.
-    ``on_crash(name)`` is called on every crash (metrics).
+    ``on_crash(name)`` is called on every crash (metrics). With ``rests``, a run that returns
+    (an idle session's poller resting) ends the supervision instead of being restarted.
     """
     delay = policy.initial
     first = True
@@ -69,6 +71,8 @@ async def supervise(
                 on_crash(name)
             log.error("%s crashed; restarting in %.1fs", name, delay, exc_info=group)
         else:
+            if rests:
+                return
             log.warning("%s exited; restarting in %.1fs", name, delay)
         if trio.current_time() - began >= policy.reset_after:
             delay = policy.initial

@@ -27,7 +27,7 @@ from typing import NoReturn, Protocol
 import attrs
 import trio
 
-from whatsignal.convert.presence import ChatTyping, SignalTyping, TypingNews, Watch
+from whatsignal.convert.presence import ChatTyping, SignalTyping, TypingNews, Watch, WatchAgain
 from whatsignal.relay.typing_relay import Target
 
 __all__ = ["EXPIRY", "REFRESH", "Targets", "TypingDoor", "Typist", "typing_channel"]
@@ -124,10 +124,11 @@ class Typist:
                     await self._take(news)
                 await self._tick()
 
-    async def _watch_portals(self) -> None:
+    async def _watch_portals(self, only: str | None = None) -> None:
+        """Subscribe every active portal's chat (``only``: of that session)."""
         chats: list[tuple[str, str]] = []
         with trio.move_on_after(self.call_timeout):
-            chats = await self.relay.portal_chats()
+            chats = [c for c in await self.relay.portal_chats() if only in (None, c[0])]
             log.debug("subscribing to the presence of %d portal chats", len(chats))
         for session, chat in chats:
             await self._subscribe(session, chat)
@@ -142,6 +143,9 @@ class Typist:
     async def _take(self, news: TypingNews) -> None:
         if isinstance(news, Watch):
             await self._subscribe(news.session, news.chat)
+            return
+        if isinstance(news, WatchAgain):
+            await self._watch_portals(news.session)
             return
         source = _source(news)
         if not news.on:

@@ -16,6 +16,8 @@ from whatsignal.clients._signal_groups import SignalGroups as SignalGroups
 from whatsignal.clients._signal_groups import group_id_of as group_id_of
 from whatsignal.clients._signal_groups import internal_id_of as internal_id_of
 from whatsignal.clients._signal_parse import About as About
+from whatsignal.clients._spool import FileData as FileData
+from whatsignal.clients._spool import Spool as Spool
 from whatsignal.clients._waha_lids import LidAnswer as LidAnswer
 from whatsignal.clients._waha_lids import WahaLids as WahaLids
 from whatsignal.clients._waha_parse import SessionInfo as SessionInfo
@@ -28,12 +30,14 @@ from whatsignal.clients.waha import WahaClient as WahaClient
 
 __all__ = [
     "About",
+    "FileData",
     "LidAnswer",
     "MediaKind",
     "OutboundAttachment",
     "SessionInfo",
     "SignalClient",
     "SignalGroups",
+    "Spool",
     "WahaClient",
     "WahaLids",
     "WebhookConfig",

@@ -32,9 +32,10 @@ from urllib.parse import quote
 import httpx
 
 from whatsignal.clients._redact import mask_numbers, redact_error, redact_sent
+from whatsignal.clients._spool import Spool
 from whatsignal.clients._streamed import StreamedJson
 from whatsignal.convert.safe import clean_strings, clean_text
-from whatsignal.errors import ApiError, TransportError
+from whatsignal.errors import ApiError, ClientError, TransportError
 
 __all__ = [
     "BODY_LIMIT",
@@ -279,16 +280,22 @@ async def fetch_capped(
     *,
     operation: str,
     max_bytes: int,
-) -> tuple[bytes, str | None]:
-    """GET ``url`` as a stream and return ``(body, content_type)``, refusing bodies over a cap.
+    into: Spool,
+) -> str | None:
+    """GET ``url`` as a stream into the empty spool ``into``, refusing bodies over a cap;
+    returns the answer's content type.
 
-    The body is never held beyond ``max_bytes`` (+ one chunk): a ``Content-Length`` over the
-    cap is refused before reading, and a body that grows past it is cut off.
+    Memory holds one chunk of the body at a time (the spool keeps it on disk), and never more
+    than ``max_bytes`` (+ one chunk) is kept: a ``Content-Length`` over the cap is refused
+    before reading, and a body that grows past it is cut off. The owner of ``into`` closes it,
+    whatever this raises.
 
     Raises:
         TransportError: no HTTP answer, or the connection broke while reading.
         ApiError: a non-2xx answer, or the body is larger than ``max_bytes`` (status kept,
             so it classifies as permanent: a retry would fetch the same file).
+        ClientError: the temporary file cannot be made or written (permanent: the message
+            goes on without the file).
     """
     if max_bytes < 0:
         raise ValueError("max_bytes must not be negative")
@@ -300,16 +307,18 @@ async def fetch_capped(
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(operation, response, max_bytes)
-            chunks: list[bytes] = []
-            size = 0
             async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
+                if into.size + len(chunk) > max_bytes:
                     raise _too_large(operation, response, max_bytes)
-                chunks.append(chunk)
-            return b"".join(chunks), response.headers.get("content-type")
+                await into.write(chunk)
+            await into.flush()
+            content_type: str | None = response.headers.get("content-type")
+            return content_type
     except httpx.RequestError as exc:
         raise transport_error(operation, exc) from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ClientError(f"{operation}: the file could not be kept ({reason})") from exc
 
 
 async def _read_some(response: httpx.Response, limit: int) -> str:

@@ -1,67 +1,104 @@
-"""A ``/v2/send`` JSON body with its attachments streamed as base64, never held whole.
+"""A JSON request body with files in it as base64 strings, streamed, never held whole.
 
-signal-cli-rest-api takes files as ``base64_attachments``: data URIs inside the JSON body. Built
-as a string, a file would be held several times over (the base64 text, its cleaned copy, the
-encoded JSON) at once. :class:`StreamedJson` writes the same bytes in pieces instead: the JSON
-around the attachments, and each file's base64 in chunks of a few dozen kilobytes, so a file in
-flight costs its own size and one chunk. Its length is known in advance (``Content-Length``, no
-chunked encoding), and every iteration starts again from the beginning, so a retried request
-sends the whole body again.
+signal-cli-rest-api takes files as ``base64_attachments`` (data URIs inside the JSON body),
+WAHA as ``file.data``. Built as a string, a file would be held several times over (the base64
+text, its cleaned copy, the encoded JSON) at once. :class:`StreamedJson` writes the same bytes
+in pieces instead: the JSON around the files, and each file's base64 in chunks of a few dozen
+kilobytes, read from memory or from its :class:`~whatsignal.clients._spool.Spool`, so a file
+in flight costs one chunk (and, from a spool, one read). Its length is known in advance
+(``Content-Length``, no chunked encoding), and every iteration starts again from the
+beginning, so a repeated request sends the whole body again.
+
+Every string of the body (keys, values, the heads of the files' strings) has its lone
+surrogates replaced first (:func:`~whatsignal.convert.safe.clean_text`): they cannot be encoded.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import AsyncIterator, Sequence
+from base64 import b64encode
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-__all__ = ["StreamedJson"]
+from whatsignal.clients._spool import FileData, data_pieces, data_size
+from whatsignal.convert.safe import clean_text
+
+__all__ = ["Base64", "StreamedJson"]
 
 CHUNK = 3 * 16 * 1024
 """Raw bytes per base64 piece (a multiple of 3, so the pieces join without padding)."""
 
-_HOLE = "\x00attachments\x00"
+
+@attrs.frozen
+class Base64:
+    """A JSON string in a :class:`StreamedJson`: ``head`` followed by the base64 of ``data``."""
+
+    head: str
+    data: FileData = attrs.field(repr=lambda data: f"<{data_size(data)} bytes>")
 
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _parts(value: Any, out: list[bytes | Base64]) -> None:
+    """``value`` as JSON text, each :class:`Base64` in it left as itself."""
+    if isinstance(value, Base64):
+        out.append(value)
+    elif isinstance(value, Mapping):
+        out.append(b"{")
+        for index, (key, item) in enumerate(value.items()):
+            out.append((b"," if index else b"") + _dumps(clean_text(str(key))) + b":")
+            _parts(item, out)
+        out.append(b"}")
+    elif isinstance(value, list | tuple):
+        out.append(b"[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(b",")
+            _parts(item, out)
+        out.append(b"]")
+    elif isinstance(value, str):
+        out.append(_dumps(clean_text(value)))
+    else:
+        out.append(_dumps(value))
+
+
 @attrs.frozen
 class StreamedJson:
-    """``body`` with ``body[key]`` set to ``[head + base64(data) for head, data in files]``.
+    """The JSON of ``body``, where each :class:`Base64` value (at any depth) is the string
+    ``head + base64(data)``."""
 
-    Args:
-        body: the rest of the JSON object (already cleaned of unsafe characters).
-        files: per attachment, the data URI's head (``data:<mime>;...;base64,``) and the file.
-    """
+    body: Mapping[str, Any]
 
-    body: dict[str, Any]
-    key: str
-    files: Sequence[tuple[str, bytes]]
-
-    def _frame(self) -> tuple[bytes, bytes]:
-        text = _dumps({**self.body, self.key: _HOLE}).decode()
-        before, after = text.split(_dumps(_HOLE).decode(), 1)
-        return before.encode(), after.encode()
+    def _frame(self) -> Sequence[bytes | Base64]:
+        flat: list[bytes | Base64] = []
+        _parts(self.body, flat)
+        joined: list[bytes | Base64] = []
+        for part in flat:
+            if isinstance(part, bytes) and joined and isinstance(joined[-1], bytes):
+                joined[-1] += part
+            else:
+                joined.append(part)
+        return joined
 
     def __len__(self) -> int:
-        before, after = self._frame()
-        size = len(before) + len(after) + 2 + max(len(self.files) - 1, 0)  # [ ] and commas
-        for head, data in self.files:
-            size += len(_dumps(head)) + 4 * ((len(data) + 2) // 3)
+        size = 0
+        for part in self._frame():
+            if isinstance(part, bytes):
+                size += len(part)
+            else:
+                size += len(_dumps(clean_text(part.head))) + 4 * ((data_size(part.data) + 2) // 3)
         return size
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        before, after = self._frame()
-        yield before + b"["
-        for index, (head, data) in enumerate(self.files):
-            yield (b"," if index else b"") + _dumps(head)[:-1]  # without its closing quote
-            view = memoryview(data)
-            for start in range(0, len(view), CHUNK):
-                yield base64.b64encode(view[start : start + CHUNK])
+        for part in self._frame():
+            if isinstance(part, bytes):
+                yield part
+                continue
+            yield _dumps(clean_text(part.head))[:-1]  # without its closing quote
+            async for piece in data_pieces(part.data, CHUNK):
+                yield b64encode(piece)
             yield b'"'
-        yield b"]" + after

@@ -22,7 +22,6 @@ broken) are read by :mod:`whatsignal.clients._signal_parse`.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from collections.abc import Sequence
@@ -34,8 +33,9 @@ import httpx
 from whatsignal.clients._http import expect_list, fetch_capped, parse_json, path_segment, request
 from whatsignal.clients._signal_groups import SignalGroups
 from whatsignal.clients._signal_parse import About, read_about, read_received, read_send_timestamp
-from whatsignal.clients._streamed import StreamedJson
-from whatsignal.convert.safe import clean_strings, clean_text, safe_filename
+from whatsignal.clients._spool import FileData, Spool, data_size
+from whatsignal.clients._streamed import Base64, StreamedJson
+from whatsignal.convert.safe import safe_filename
 from whatsignal.errors import ClientError
 
 __all__ = ["About", "OutboundAttachment", "SignalClient", "attachment_id_ok"]
@@ -72,18 +72,16 @@ def attachment_id_ok(attachment_id: str | None) -> TypeGuard[str]:
 
 @attrs.frozen
 class OutboundAttachment:
-    """A file to send with :meth:`SignalClient.send`."""
+    """A file to send with :meth:`SignalClient.send`: its bytes, or the spool of a download
+    (read in pieces while the request is sent)."""
 
-    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    data: FileData = attrs.field(repr=lambda data: f"<{data_size(data)} bytes>")
     content_type: str
     filename: str | None = None
 
-    def wire(self) -> str:
-        """The ``base64_attachments`` item: ``data:<mime>;filename=<name>;base64,<data>``."""
-        return self.wire_head() + base64.b64encode(self.data).decode("ascii")
-
     def wire_head(self) -> str:
-        """The data URI up to its base64 data.
+        """The ``base64_attachments`` item (``data:<mime>;filename=<name>;base64,<data>``) up
+        to its base64 data.
 
         The file name is made safe (:func:`~whatsignal.convert.safe.safe_filename`: no path,
         no control or bidi characters, bounded), and characters that would end its part of the
@@ -189,8 +187,8 @@ class SignalClient:
         if not attachments:
             response = await request(self._http, "POST", "/v2/send", operation=op, json_body=body)
             return read_send_timestamp(op, response, recipients)
-        files = [(clean_text(a.wire_head()), a.data) for a in attachments]
-        streamed = StreamedJson(clean_strings(body), "base64_attachments", files)
+        files = [Base64(a.wire_head(), a.data) for a in attachments]
+        streamed = StreamedJson({**body, "base64_attachments": files})
         response = await request(
             self._http, "POST", "/v2/send", operation=op, json_body=body, stream=streamed
         )
@@ -263,6 +261,20 @@ class SignalClient:
         path = f"/v1/polls/{path_segment(number)}"
         response = await request(self._http, "POST", path, operation=op, json_body=body)
         return read_send_timestamp(op, response, [recipient])
+
+    async def vote_poll(
+        self, number: str, recipient: str, *, author: str, timestamp: int, answers: Sequence[int]
+    ) -> None:
+        """``POST /v1/polls/{number}/vote``: vote on the poll ``author`` sent at ``timestamp``
+        for ``answers`` (numbered from 1; at least one)."""
+        body = {
+            "recipient": recipient,
+            "poll_author": author,
+            "poll_timestamp": str(timestamp),
+            "selected_answers": list(answers),
+        }
+        path = f"/v1/polls/{path_segment(number)}/vote"
+        await request(self._http, "POST", path, operation="signal-cli poll vote", json_body=body)
 
     async def rate_limit_challenge(
         self, number: str, *, challenge_token: str, captcha: str
@@ -340,8 +352,9 @@ class SignalClient:
         netloc = base.netloc.decode("ascii")
         return f"{scheme}://{netloc}{prefix}/v1/receive/{path_segment(number)}"
 
-    async def attachment(self, attachment_id: str, *, max_bytes: int) -> bytes:
-        """``GET /v1/attachments/{id}``, streamed, at most ``max_bytes`` long.
+    async def attachment(self, attachment_id: str, *, max_bytes: int, into: Spool) -> None:
+        """``GET /v1/attachments/{id}``, streamed into the empty spool ``into``, at most
+        ``max_bytes`` long.
 
         The server's Content-Type is sniffed from the bytes, not the sender's; use the
         envelope's ``contentType`` instead.
@@ -352,18 +365,19 @@ class SignalClient:
             ApiError: an error answer (404 ``No attachment with that name found``) or a file
                 over the cap.
             TransportError: no answer.
+            ClientError: the temporary file cannot be written.
         """
         if not attachment_id_ok(attachment_id):
             raise ClientError(
                 "signal-cli attachment: refused an attachment id signal-cli does not give"
             )
-        data, _ = await fetch_capped(
+        await fetch_capped(
             self._http,
             f"/v1/attachments/{path_segment(attachment_id)}",
             operation="signal-cli attachment",
             max_bytes=max_bytes,
+            into=into,
         )
-        return data
 
     async def contacts(self, number: str) -> list[dict[str, Any]]:
         """``GET /v1/contacts/{number}``: ``[{number, uuid, name, profile_name, ...}]``."""

@@ -19,7 +19,6 @@ decided in :mod:`whatsignal.clients._waha_media`.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -35,6 +34,8 @@ from whatsignal.clients._http import (
     path_segment,
     request,
 )
+from whatsignal.clients._spool import FileData, Spool
+from whatsignal.clients._streamed import Base64, StreamedJson
 from whatsignal.clients._waha_lids import WahaLids
 from whatsignal.clients._waha_pairing import WahaPairing
 from whatsignal.clients._waha_parse import (
@@ -168,7 +169,7 @@ class WahaClient(WahaReads, WahaPairing):
         chat_id: str,
         kind: MediaKind,
         *,
-        data: bytes,
+        data: FileData,
         mimetype: str,
         filename: str | None,
         caption: str | None = None,
@@ -177,7 +178,11 @@ class WahaClient(WahaReads, WahaPairing):
     ) -> str:
         """Send a file inline (base64) with ``sendImage``/``sendVideo``/``sendVoice``/``sendFile``.
 
+        The JSON body is streamed (:class:`~whatsignal.clients._streamed.StreamedJson`): the
+        file's base64 is written in pieces as the request goes, read from ``data``'s spool.
+
         Args:
+            data: the file's bytes, or the spool it was downloaded into.
             kind: picks the endpoint. ``voice`` must be OGG/Opus and ``video`` MP4/H.264
                 unless ``convert`` asks WAHA to transcode (voice and video only).
             filename: required by WAHA for voice and video; a default is used when None. It
@@ -198,10 +203,7 @@ class WahaClient(WahaReads, WahaPairing):
             raise ValueError(f"unknown media kind {kind!r}")
         if kind == "voice" and caption:
             raise ValueError("WhatsApp voice notes have no caption; send the text separately")
-        file: dict[str, Any] = {
-            "mimetype": mimetype,
-            "data": base64.b64encode(data).decode("ascii"),
-        }
+        file: dict[str, Any] = {"mimetype": mimetype}
         if filename:
             file["filename"] = safe_filename(filename, mimetype)
         elif kind in ("voice", "video"):
@@ -216,13 +218,26 @@ class WahaClient(WahaReads, WahaPairing):
         if reply_to is not None:
             body["reply_to"] = reply_to
         op = f"WAHA {endpoint.rsplit('/', 1)[-1]}"
-        response = await request(self._http, "POST", endpoint, operation=op, json_body=body)
+        streamed = StreamedJson({**body, "file": {**file, "data": Base64("", data)}})
+        response = await request(
+            self._http, "POST", endpoint, operation=op, json_body=body, stream=streamed
+        )
         return read_sent_id(op, response, chat_id)
 
     async def react(self, session: str, message_id: str, emoji: str) -> None:
         """``PUT /api/reaction`` on a message; an empty ``emoji`` removes the reaction."""
         body = {"session": session, "messageId": message_id, "reaction": emoji}
         await request(self._http, "PUT", "/api/reaction", operation="WAHA reaction", json_body=body)
+
+    async def send_poll_vote(
+        self, session: str, chat_id: str, poll_id: str, votes: Sequence[str]
+    ) -> None:
+        """``POST /api/sendPollVote``: vote on the poll message ``poll_id`` for the options
+        named ``votes`` (none: withdraw the vote)."""
+        body = {"session": session, "chatId": chat_id, "pollMessageId": poll_id, "votes": [*votes]}
+        await request(
+            self._http, "POST", "/api/sendPollVote", operation="WAHA sendPollVote", json_body=body
+        )
 
     async def send_seen(
         self, session: str, chat_id: str, *, message_ids: Sequence[str] = ()
@@ -302,21 +317,23 @@ class WahaClient(WahaReads, WahaPairing):
         """
         return _waha_media.media_url(self._http.base_url, url)
 
-    async def download_media(self, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
-        """Download a received file from WAHA, streamed, at most ``max_bytes`` long.
+    async def download_media(self, url: str, *, max_bytes: int, into: Spool) -> str | None:
+        """Download a received file from WAHA, streamed into the empty spool ``into``, at most
+        ``max_bytes`` long.
 
         Returns:
-            ``(data, content_type)``; the content type as WAHA sent it, or None.
+            The content type as WAHA sent it, or None.
 
         Raises:
             ClientError: the URL is refused, and no request was made (see :meth:`media_url`).
             ApiError: an error answer (404 once the file expired: WAHA keeps files for
                 ``WHATSAPP_FILES_LIFETIME``, 180 s by default), or a file over the cap.
             TransportError: no answer.
+            ClientError: the temporary file cannot be written.
         """
         target = self.media_url(url)
         return await fetch_capped(
-            self._http, target, operation="WAHA media download", max_bytes=max_bytes
+            self._http, target, operation="WAHA media download", max_bytes=max_bytes, into=into
         )
 
 

@@ -9,6 +9,7 @@ value and the fix; the caller prefixes the key path.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import urllib.parse
 from collections.abc import Callable
@@ -98,7 +99,16 @@ def _str(key: Key, raw: object) -> str:
         raise Invalid(f"{raw!r} is {describe(raw)}, not a string; quote it")
     if key.path == "whatsapp.sessionApiPath" and not raw.startswith("/"):
         raise Invalid(f"{raw!r} is not a URL path; start it with /, e.g. /api/sessions/")
+    if key.path == "media.tempDir":
+        _writable_directory(raw)
     return raw
+
+
+def _writable_directory(raw: str) -> None:
+    if not os.path.isdir(raw):
+        raise Invalid(f"{raw!r} is not an existing directory; create it or name another")
+    if not os.access(raw, os.W_OK | os.X_OK):
+        raise Invalid(f"{raw!r} is not writable by the bridge; fix its permissions")
 
 
 def _url(key: Key, raw: object) -> str:

@@ -83,7 +83,10 @@ _UNUSED = "accepted for Go compatibility; not used yet"
 _IGNORED = "accepted for Go compatibility; ignored: "
 # Why keys Go had mean nothing here (one start-up warning per reason, naming the keys set).
 _GO_UNUSED = "the Go whatsignal never used it either"
-_NO_DISK = "media and attachments pass through memory, never to disk"
+_NO_DISK = (
+    "no file is stored: a file in flight is kept in an unnamed temporary file in media.tempDir "
+    "until it is sent"
+)
 _POOL = (
     "connection-pool settings mean nothing to SQLite: the bridge has one connection, on one thread"
 )
@@ -142,7 +145,7 @@ KEYS: tuple[Key, ...] = (
     Key("signal.forceNativePolling", _B, False,
         note="with receiveMode auto: poll even in json-rpc mode (prefer receiveMode: poll)"),
     Key("signal.sessionDiscoveryIntervalSec", _I, 30, 1, 3600),
-    Key("signal.maxConcurrentSessions", _I, 10, 1, 10000,
+    Key("signal.maxConcurrentSessions", _I, 10, 1, 100000,
         note="discovered sessions served at once; more are left out (their work waits)"),
     Key("signal.enableDynamicPolling", _B, True,
         note="serve sessions the '*' channel finds at run time (with "
@@ -189,6 +192,10 @@ KEYS: tuple[Key, ...] = (
     Key("media.allowedTypes.document", Kind.EXT_LIST, ("pdf", "doc", "docx")),
     Key("media.allowedTypes.voice", Kind.EXT_LIST, ("ogg",)),
     Key("media.downloadTimeoutSec", _I, 30, 1, 3600, zero_default=True),
+    Key("media.tempDir", _S,
+        note="where a file crossing the bridge is kept while in flight (an unnamed temporary "
+        "file, gone once sent); an existing, writable directory; unset: the system's "
+        "temporary directory (TMPDIR)"),
     # retry
     Key("retry.initialBackoffMs", _I, 1000, 10, 10000, aliases=("initial_backoff_ms",)),
     Key("retry.maxBackoffMs", _I, 60000, 100, 600000, aliases=("max_backoff_ms",),

@@ -136,6 +136,7 @@ class MediaConfig:
     max_size_mb: MediaSizes = MediaSizes()
     allowed_types: MediaTypes = MediaTypes()
     download_timeout_sec: int = 30
+    temp_dir: str | None = None
 
 
 @attrs.frozen

@@ -21,13 +21,15 @@ MB = 1024 * 1024
 
 @attrs.frozen
 class MediaPolicy:
-    """Size limits (bytes) and extension lists per class, and the download time limit."""
+    """Size limits (bytes) and extension lists per class, the download time limit, and where
+    files in flight are kept (``media.tempDir``; None: the system's temporary directory)."""
 
     max_bytes: dict[str, int] = attrs.field(
         factory=lambda: {"image": 5 * MB, "video": 100 * MB, "voice": 16 * MB, "document": 100 * MB}
     )
     extensions: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     download_timeout: float = 30.0
+    temp_dir: str | None = None
 
     def classify(self, mimetype: str | None, filename: str | None) -> str:
         """The size class of a file (``document`` when nothing says otherwise)."""

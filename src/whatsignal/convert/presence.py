@@ -26,6 +26,7 @@ __all__ = [
     "TypingInbox",
     "TypingNews",
     "Watch",
+    "WatchAgain",
     "chat_typing",
     "signal_typing",
 ]
@@ -70,7 +71,15 @@ class Watch:
     chat: str
 
 
-TypingNews = ChatTyping | SignalTyping | Watch
+@attrs.frozen
+class WatchAgain:
+    """A session is WORKING again: subscribe its portals' chats again (WAHA forgets presence
+    subscriptions when a session restarts)."""
+
+    session: str
+
+
+TypingNews = ChatTyping | SignalTyping | Watch | WatchAgain
 
 
 class TypingInbox(Protocol):

@@ -14,6 +14,7 @@ __all__ = [
     "SigEditMessage",
     "SigEnvelope",
     "SigGroupInfo",
+    "SigPollVote",
     "SigQuote",
     "SigReaction",
     "SigReceipt",
@@ -66,6 +67,20 @@ class SigRemoteDelete:
 
 
 @attrs.frozen
+class SigPollVote:
+    """A vote on a poll (signal-cli's ``pollVote``): ``author*`` name the poll's author, not
+    the voter (the envelope's source); ``option_indexes`` count from 0; a later vote of the
+    same voter has a higher ``vote_count``; no option is a withdrawn vote."""
+
+    target_sent_timestamp: int
+    option_indexes: tuple[int, ...] = ()
+    vote_count: int = 0
+    author: str | None = None
+    author_number: str | None = None
+    author_uuid: str | None = None
+
+
+@attrs.frozen
 class SigTextStyle:
     """A formatted range of a message: UTF-16 offsets, style BOLD/ITALIC/... ."""
 
@@ -84,6 +99,7 @@ class SigDataMessage:
     attachments: tuple[SigAttachment, ...] = ()
     group_info: SigGroupInfo | None = None
     remote_delete: SigRemoteDelete | None = None
+    poll_vote: SigPollVote | None = None
 
 
 @attrs.frozen

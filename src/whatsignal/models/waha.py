@@ -18,6 +18,9 @@ __all__ = [
     "WaLocation",
     "WaMedia",
     "WaMessage",
+    "WaPollVote",
+    "WaPollVoteBody",
+    "WaPollVoted",
     "WaReaction",
     "WaReactionBody",
     "WaReplyTo",
@@ -159,6 +162,49 @@ class WaReaction:
     from_me: bool | None = False
     participant: str | None = None
     to: str | None = None
+
+
+@attrs.frozen
+class WaPollVoteBody:
+    """``PollVote``: the vote message (``id``) and the options chosen, by their text (none:
+    the vote was withdrawn, or, in ``poll.vote.failed``, could not be read)."""
+
+    id: str
+    from_: str | None = None
+    to: str | None = None
+    from_me: bool | None = False
+    participant: str | None = None
+    selected_options: tuple[str, ...] = ()
+    timestamp: float | None = None
+
+
+@attrs.frozen
+class WaPollVoted:
+    """``MessageDestination``: the poll voted on (``id``: its serialized message id)."""
+
+    id: str
+    from_: str | None = None
+    to: str | None = None
+    from_me: bool | None = False
+    participant: str | None = None
+
+    @property
+    def chat_id(self) -> str:
+        """The chat the poll is in."""
+        return (self.to if self.from_me else self.from_) or ""
+
+
+@attrs.frozen
+class WaPollVote:
+    """``poll.vote`` / ``poll.vote.failed`` payload (``PollVotePayload``)."""
+
+    vote: WaPollVoteBody
+    poll: WaPollVoted
+
+    @property
+    def voter(self) -> str:
+        """Who voted: the group participant, else the sender of the vote."""
+        return self.vote.participant or self.vote.from_ or ""
 
 
 @attrs.frozen

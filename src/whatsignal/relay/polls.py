@@ -26,21 +26,24 @@ __all__ = ["PollSender"]
 log = logging.getLogger("whatsignal.relay")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(eq=False, kw_only=True)
 class PollSender:
-    """Sends one WhatsApp poll from ``number``; called with each place it may go to."""
+    """Sends one WhatsApp poll from ``number``; called with each place it may go to.
+    ``native`` says whether the last send made a Signal poll (not a text)."""
 
     signal: SignalUpstream
     number: str
     poll: Poll
+    native: bool = attrs.field(init=False, default=False)
 
     async def __call__(self, recipient: str, head: Styled) -> int:
         """Send the poll to ``recipient``; ``head`` is the frame (``"Carol: "``, or nothing in
         a direct chat's portal). Returns the Signal timestamp to map the poll by."""
         poll = self.poll
+        self.native = False
         if poll.native:
             try:
-                return await self.signal.poll(
+                stamp = await self.signal.poll(
                     self.number,
                     recipient,
                     (head + literal(poll.question)).text,
@@ -54,5 +57,8 @@ class PollSender:
                     "whatsapp -> signal: poll refused by signal-cli, sent as text: %s",
                     wlog.mask_text(str(error)),
                 )
+            else:
+                self.native = True
+                return stamp
         text = markup.render_styled(head + literal(poll_text(poll)))
         return await self.signal.send(self.number, recipient, text, text_mode="styled")

@@ -4,7 +4,8 @@ Rules (DESIGN.md section 3.2):
 
 1. The sender must be the destination of a channel served by this bridge number; anyone else
    is never forwarded (counted and logged: the Go version forwarded strangers).
-2. Reactions, deletes, edits and read receipts follow the mapping of the message they target.
+2. Reactions, deletes, edits, read receipts and poll votes follow the mapping of the message
+   they target (a vote on a poll the bridge does not know is told once per poll).
 3. A quote resolves through the mapping (exact Signal timestamp). If the quoted message is
    unknown, the quoted text ``"Name: ..."`` names the chat; if that fails too, the message is NOT
    sent anywhere (a guess could put it in the wrong chat): the sender gets a notice instead.
@@ -71,8 +72,9 @@ from whatsignal.relay.decision import Decision, decided, group_of, is_group_upda
 from whatsignal.relay.identities import canonical_chat
 from whatsignal.relay.mutes import MuteBook
 from whatsignal.relay.notices import NOTICE_NO_CHAT, NOTICE_NO_SESSION, NOTICE_UNKNOWN_QUOTE
+from whatsignal.relay.poll_votes import NOTICE_UNKNOWN_POLL, known_poll
 from whatsignal.relay.portals import PortalKeeper
-from whatsignal.storage import Caches, Chats, Mappings, MessageMapping
+from whatsignal.storage import Caches, Chats, Mappings, MessageMapping, Polls
 
 __all__ = ["NOTICE_NO_SESSION", "NOTICE_SIGNAL_GROUP", "Decision", "Router", "SessionView"]
 
@@ -87,8 +89,8 @@ SENDER_RETRY_SEC = 5.0
 log = logging.getLogger("whatsignal.router")
 
 
-class RouterStore(Mappings, Caches, Chats, Protocol):
-    """What the router reads and learns: mappings, group names, Signal identities."""
+class RouterStore(Mappings, Caches, Chats, Polls, Protocol):
+    """What the router reads and learns: mappings, group names, Signal identities, polls."""
 
 
 class SenderUnknown(Exception):
@@ -128,8 +130,9 @@ class Router:
     _known_identities: dict[str, str] = attrs.field(factory=dict, init=False)
     """Signal uuid -> number pairs of envelopes already checked against the store (learned,
     or refused because they contradict a known pairing): saves two reads per envelope."""
-    _told_groups: set[tuple[str, str, str]] = attrs.field(factory=set, init=False)
-    """``(bridge number, destination, group id)`` already told that groups are not bridged."""
+    _told: set[tuple[str, str, str]] = attrs.field(factory=set, init=False)
+    """``(bridge number, destination, group id)`` already told that groups are not bridged;
+    ``(..., "poll:<timestamp>")`` that the poll voted on is unknown."""
 
     def __attrs_post_init__(self) -> None:
         self._chats = ChatCommands(
@@ -262,6 +265,12 @@ class Router:
         if data.remote_delete is not None:
             target = await by_timestamp(data.remote_delete.timestamp)
             return decided(target, "delete of unknown message")
+        if data.poll_vote is not None:
+            stamp = data.poll_vote.target_sent_timestamp
+            target = await known_poll(self.store, await by_timestamp(stamp))
+            if target is None:
+                return self._once((*key, f"poll:{stamp}"), "unknown poll", NOTICE_UNKNOWN_POLL)
+            return decided(target, "")
         if not (data.message or "").strip() and not data.attachments:
             return Decision(ignore="empty message")
         command = commands.parse(data.message)
@@ -365,14 +374,19 @@ class Router:
 
     def _group_message(self, key: tuple[str, str], group: str) -> Decision:
         """A destination wrote in a Signal group: never forwarded; told once per group."""
-        told = (*key, group)
-        if told in self._told_groups:
-            return Decision(ignore="signal group message")
-        if len(self._told_groups) >= TOLD_GROUPS_MAX:
-            self._told_groups.clear()  # bounded; at worst someone is told twice
-        self._told_groups.add(told)
-        log.info("signal group message from a destination ignored: groups are not bridged")
-        return Decision(ignore="signal group message", notice=NOTICE_SIGNAL_GROUP)
+        decision = self._once((*key, group), "signal group message", NOTICE_SIGNAL_GROUP)
+        if decision.notice:
+            log.info("signal group message from a destination ignored: groups are not bridged")
+        return decision
+
+    def _once(self, told: tuple[str, str, str], reason: str, notice: str) -> Decision:
+        """Ignore an envelope for ``reason``, with ``notice`` the first time for ``told``."""
+        if told in self._told:
+            return Decision(ignore=reason)
+        if len(self._told) >= TOLD_GROUPS_MAX:
+            self._told.clear()  # bounded; at worst someone is told twice
+        self._told.add(told)
+        return Decision(ignore=reason, notice=notice)
 
     async def _routed(self, key: tuple[str, str], session: str, chat: str) -> Decision:
         """Route a message to the person's one chat (a ``@lid`` chat whose number is known

@@ -13,7 +13,7 @@ import attrs
 import trio
 
 from whatsignal import log as wlog
-from whatsignal.clients import OutboundAttachment, SignalClient
+from whatsignal.clients import OutboundAttachment, SignalClient, Spool
 from whatsignal.metrics import Metrics
 from whatsignal.relay._guard import Deferred, UpstreamError, guarded
 from whatsignal.reliability import (
@@ -159,6 +159,17 @@ class SignalUpstream:
             ),
         )
 
+    async def vote(
+        self, number: str, recipient: str, *, author: str, timestamp: int, answers: Sequence[int]
+    ) -> None:
+        """Vote from ``number`` on a poll (``answers`` numbered from 1)."""
+        await self._call(
+            number,
+            lambda: self.client.vote_poll(
+                number, recipient, author=author, timestamp=timestamp, answers=answers
+            ),
+        )
+
     async def react(
         self,
         number: str,
@@ -200,18 +211,21 @@ class SignalUpstream:
             self._file_breakers[number] = found
         return found
 
-    async def attachment(self, number: str, attachment_id: str, *, max_bytes: int) -> bytes:
-        """A received attachment, which signal-cli serves from its own disk: not through the
-        number's gate, so that failing sends or a rate-limit pause (WhatsApp's messages) do not
-        hold back the replies' files, but through a breaker of its own."""
+    async def attachment(
+        self, number: str, attachment_id: str, *, max_bytes: int, into: Spool
+    ) -> None:
+        """A received attachment, downloaded into ``into``. signal-cli serves it from its own
+        disk: not through the number's gate, so that failing sends or a rate-limit pause
+        (WhatsApp's messages) do not hold back the replies' files, but through a breaker of
+        its own."""
         breaker = self.files_breaker(number)
         now = trio.current_time()
         if not breaker.allow(now):
             raise Deferred("signal circuit breaker (attachments) open", breaker.retry_after(now))
-        return await guarded(
+        await guarded(
             breaker,
             classify_signal,
             "signal",
             number,
-            lambda: self.client.attachment(attachment_id, max_bytes=max_bytes),
+            lambda: self.client.attachment(attachment_id, max_bytes=max_bytes, into=into),
         )

@@ -22,7 +22,7 @@ import trio
 
 from whatsignal import log as wlog
 from whatsignal.channels import Route
-from whatsignal.clients import OutboundAttachment
+from whatsignal.clients import OutboundAttachment, Spool
 from whatsignal.clock import Clock
 from whatsignal.convert import markup
 from whatsignal.convert.markup import Styled, literal
@@ -37,14 +37,22 @@ from whatsignal.convert.text import (
 )
 from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
-from whatsignal.models.waha import WaAck, WaGroupUpdate, WaMessage, WaReaction, WaRevoked
+from whatsignal.models.waha import (
+    WaAck,
+    WaGroupUpdate,
+    WaMessage,
+    WaPollVote,
+    WaReaction,
+    WaRevoked,
+)
 from whatsignal.relay.names import Names
+from whatsignal.relay.poll_votes import PollStore, PollVotes
 from whatsignal.relay.polls import PollSender
 from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure
 from whatsignal.serde import parse_waha_event, parse_waha_payload
-from whatsignal.storage import ACK_PENDING, ACK_READ, JournalRow, Mappings, MessageMapping
+from whatsignal.storage import ACK_PENDING, ACK_READ, BridgedPoll, JournalRow, MessageMapping
 
 __all__ = ["ToSignal", "quote_author", "view_once"]
 
@@ -82,11 +90,17 @@ class ToSignal:
 
     upstreams: Upstreams
     names: Names
-    store: Mappings
+    store: PollStore
     metrics: Metrics
     clock: Clock
     portals: PortalKeeper
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
+    _votes: PollVotes = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._votes = PollVotes(
+            upstreams=self.upstreams, names=self.names, store=self.store, metrics=self.metrics
+        )
 
     async def handle(self, route: Route, row: JournalRow) -> Sequence[MessageMapping]:
         """Relay one WhatsApp row; returns the mappings to record.
@@ -97,16 +111,21 @@ class ToSignal:
         event = parse_waha_event(row.payload)
         payload = parse_waha_payload(attrs.evolve(event, payload=clean_strings(event.payload)))
         match payload:
-            case WaMessage() if row.kind == "message.edited":
-                return await self._edit(route, payload, row.received_at)
             case WaMessage():
-                return await self._message(route, payload, row.received_at)
+                # The message's file, if any, is kept here until the row is handled (sent,
+                # failed, or cancelled): the sends read it from there.
+                with Spool(self.media.temp_dir) as spool:
+                    if row.kind == "message.edited":
+                        return await self._edit(route, payload, row.received_at, spool)
+                    return await self._message(route, payload, row.received_at, spool)
             case WaAck():
                 await self._ack(route, payload)
             case WaReaction():
                 await self._reaction(route, payload)
             case WaRevoked():
                 await self._revoked(route, payload)
+            case WaPollVote():
+                await self._votes.to_signal(route, payload, unreadable=row.kind.endswith("failed"))
             case WaGroupUpdate() if payload.group_id and payload.subject is not None:
                 if route.portals:
                     await self.portals.renamed(route, payload.group_id, payload.subject)
@@ -124,9 +143,10 @@ class ToSignal:
         return None
 
     async def _media(
-        self, route: Route, msg: WaMessage, received_at: float
+        self, route: Route, msg: WaMessage, received_at: float, spool: Spool
     ) -> tuple[list[OutboundAttachment], str]:
-        """The attachment of a media message, or a note saying why there is none.
+        """The attachment of a media message (downloaded into ``spool``), or a note saying why
+        there is none.
 
         A media failure never costs the message its text. A refused URL, an expired file (404),
         a file over its limit or any other permanent failure is a note at once. A transient
@@ -141,8 +161,11 @@ class ToSignal:
         may_retry = self.clock() - received_at < MEDIA_RETRY_WINDOW
         try:
             with trio.fail_after(policy.download_timeout):
-                data, content_type = await self.upstreams.whatsapp.download(
-                    route.session, media.url, max_bytes=policy.limit(media.mimetype, media.filename)
+                content_type = await self.upstreams.whatsapp.download(
+                    route.session,
+                    media.url,
+                    max_bytes=policy.limit(media.mimetype, media.filename),
+                    into=spool,
                 )
         except trio.TooSlowError:
             if may_retry:
@@ -163,7 +186,7 @@ class ToSignal:
                 raise
             return self._not_fetched(route, msg, str(error))
         mime = media.mimetype or content_type or "application/octet-stream"
-        return [OutboundAttachment(data, mime, media.filename)], ""
+        return [OutboundAttachment(spool, mime, media.filename)], ""
 
     def _not_fetched(
         self, route: Route, msg: WaMessage, reason: str
@@ -196,7 +219,7 @@ class ToSignal:
         return await self.names.with_mention_names(session, msg.body or "")
 
     async def _message(
-        self, route: Route, msg: WaMessage, received_at: float
+        self, route: Route, msg: WaMessage, received_at: float, spool: Spool
     ) -> list[MessageMapping]:
         session, chat = route.session, msg.chat_id
         name = await self.names.sender(session, msg)
@@ -204,7 +227,7 @@ class ToSignal:
         body = await self._body(session, msg)
         attachments: list[OutboundAttachment] = []
         if msg.has_media:
-            attachments, note = await self._media(route, msg, received_at)
+            attachments, note = await self._media(route, msg, received_at, spool)
             body = markup.lines([body, literal(note)])
         quote: MessageMapping | None = None
         if msg.reply_to is not None and msg.reply_to.id:
@@ -225,9 +248,11 @@ class ToSignal:
             view_once=bool(attachments) and view_once(msg),
         )
         poll = whatsapp_poll(msg.data, msg.body)
+        sender: PollSender | None = None
         if poll is not None:  # the frame only: the poll carries its question
             body = literal("")
-            send = PollSender(signal=self.upstreams.signal, number=route.bridge_number, poll=poll)
+            sender = PollSender(signal=self.upstreams.signal, number=route.bridge_number, poll=poll)
+            send = sender
         timestamp = None
         if portal is not None:
             try:
@@ -241,6 +266,12 @@ class ToSignal:
                 portal = None
         if timestamp is None:
             timestamp = await send(route.destination, markup.incoming(name, body, group))
+        if poll is not None and sender is not None:  # its options, for the votes to come
+            await self.store.put_poll(
+                BridgedPoll(
+                    session, msg.id, poll.options, poll.multiple, sender.native, self.clock()
+                )
+            )
         log.info(
             "whatsapp -> signal: %s message in %s forwarded",
             "group" if group else "direct",
@@ -268,7 +299,9 @@ class ToSignal:
             number, recipient, markup.render_styled(text), text_mode="styled", **options
         )
 
-    async def _edit(self, route: Route, msg: WaMessage, received_at: float) -> list[MessageMapping]:
+    async def _edit(
+        self, route: Route, msg: WaMessage, received_at: float, spool: Spool
+    ) -> list[MessageMapping]:
         original = msg.edited_message_id
         mapping = (
             await self._mapping(route.session, original, msg.chat_id, msg.participant)
@@ -277,7 +310,7 @@ class ToSignal:
         )
         if mapping is None or mapping.direction != "wa_to_signal":
             # The original never crossed the bridge (or is too old): show the new text as a message.
-            return await self._message(route, msg, received_at)
+            return await self._message(route, msg, received_at, spool)
         name = mapping.sender_name or await self.names.sender(route.session, msg)
         group = await self.names.group(route.session, msg.chat_id) if msg.is_group else None
         body = await self._body(route.session, msg)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Protocol
 
 import attrs
 
 from whatsignal import log as wlog
 from whatsignal.channels import Route
-from whatsignal.clients import MediaKind, attachment_id_ok, group_id_of
+from whatsignal.clients import FileData, MediaKind, Spool, attachment_id_ok, group_id_of
 from whatsignal.clock import Clock
 from whatsignal.convert.formatting import outgoing_text
 from whatsignal.convert.media import MediaPolicy, whatsapp_kind
@@ -31,11 +32,12 @@ from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
 from whatsignal.relay.identities import canonical_chat
+from whatsignal.relay.poll_votes import vote_to_whatsapp
 from whatsignal.relay.send_once import Engines, RowSends
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
 from whatsignal.reliability import Failure, waha_quote_failed
 from whatsignal.serde import parse_signal_received
-from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping, SendParts
+from whatsignal.storage import Caches, JournalRow, Mappings, MessageMapping, Polls, SendParts
 
 __all__ = ["ReplyStore", "ToWhatsApp"]
 
@@ -46,9 +48,9 @@ BAD_ATTACHMENT_ID = "[a file could not be forwarded: signal-cli gave it no valid
 ``.``, ``../x``, ...): it is never fetched, and the message goes on without it."""
 
 
-class ReplyStore(Mappings, Caches, SendParts, Protocol):
+class ReplyStore(Mappings, Caches, SendParts, Polls, Protocol):
     """What replies keep and read: the mappings, the LID pairings that make a person one chat,
-    and their sends' pre-generated ids and progress."""
+    their sends' pre-generated ids and progress, and the options of polls voted on."""
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -91,9 +93,17 @@ class ToWhatsApp:
         if data.remote_delete is not None:
             await self._delete(route, item, data.remote_delete.timestamp)
             return []
+        if data.poll_vote is not None:
+            vote = data.poll_vote
+            await vote_to_whatsapp(
+                self.upstreams, self.store, self.metrics, route, item.account, vote
+            )
+            return []
         if row.chat is None:
             raise PayloadError("a Signal message reached a session queue without a chat")
-        return await self._message(route, row.chat, item, data, row.key)
+        # The message's files are kept until the row is handled (sent, failed, or cancelled).
+        with ExitStack() as held:
+            return await self._message(route, row.chat, item, data, row.key, held)
 
     async def _target(self, account: str, stamp: int, session: str) -> MessageMapping | None:
         """The bridged message a Signal timestamp names, if it belongs to this session."""
@@ -154,12 +164,13 @@ class ToWhatsApp:
         self.metrics.forwarded.labels("signal_to_wa", "delete").inc()
 
     async def _files(
-        self, account: str, attachments: Sequence[SigAttachment]
-    ) -> tuple[list[tuple[SigAttachment, bytes]], list[str]]:
-        """Fetch the attachments from signal-cli; a file over its limit, or one whose id is not
-        one signal-cli gives (:func:`~whatsignal.clients.attachment_id_ok`), becomes a note."""
+        self, account: str, attachments: Sequence[SigAttachment], held: ExitStack
+    ) -> tuple[list[tuple[SigAttachment, Spool]], list[str]]:
+        """Fetch the attachments from signal-cli, each into a spool ``held`` closes; a file
+        over its limit, or one whose id is not one signal-cli gives
+        (:func:`~whatsignal.clients.attachment_id_ok`), becomes a note."""
         policy = self.media
-        files: list[tuple[SigAttachment, bytes]] = []
+        files: list[tuple[SigAttachment, Spool]] = []
         notes: list[str] = []
         for attachment in attachments:
             if not attachment_id_ok(attachment.id):
@@ -170,20 +181,27 @@ class ToWhatsApp:
             if attachment.size is not None and attachment.size > limit:
                 notes.append(policy.too_large_note(attachment.content_type, attachment.filename))
                 continue
+            spool = held.enter_context(Spool(policy.temp_dir))
             try:
-                blob = await self.upstreams.signal.attachment(
-                    account, attachment.id, max_bytes=limit
+                await self.upstreams.signal.attachment(
+                    account, attachment.id, max_bytes=limit, into=spool
                 )
             except UpstreamError as error:
                 if not too_large(error.error):
                     raise
                 notes.append(policy.too_large_note(attachment.content_type, attachment.filename))
                 continue
-            files.append((attachment, blob))
+            files.append((attachment, spool))
         return files, notes
 
     async def _message(
-        self, route: Route, chat: str, item: SigReceived, data: SigDataMessage, key: str
+        self,
+        route: Route,
+        chat: str,
+        item: SigReceived,
+        data: SigDataMessage,
+        key: str,
+        held: ExitStack,
     ) -> list[MessageMapping]:
         """Send a message: each file, then the text unless it went as a caption. Each send is
         a part of the row (:mod:`whatsignal.relay.send_once`): a part an earlier attempt sent
@@ -203,19 +221,19 @@ class ToWhatsApp:
         text = outgoing_text(
             data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]
         )
-        files, notes = await self._files(item.account, data.attachments)
+        files, notes = await self._files(item.account, data.attachments, held)
         if notes:
             text = "\n".join([text, *notes]) if text else "\n".join(notes)
         # Each part by its attachment's place in the message (by identity: two attachments
         # may be equal), the text after the last one.
         places = {id(a): i for i, a in enumerate(data.attachments)}
-        plan: list[tuple[int, SigAttachment | None, bytes, str | None]] = []
+        plan: list[tuple[int, SigAttachment | None, FileData, str | None]] = []
         caption_pending = bool(text)
-        for attachment, blob in files:
+        for attachment, spool in files:
             kind = whatsapp_kind(attachment.content_type or "application/octet-stream")
             caption = text if caption_pending and kind != "voice" else None
             caption_pending = caption_pending and caption is None
-            plan.append((places[id(attachment)], attachment, blob, caption))
+            plan.append((places[id(attachment)], attachment, spool, caption))
         if caption_pending:
             plan.append((len(data.attachments), None, b"", text))
         sends = await RowSends.load(
@@ -283,7 +301,7 @@ class ToWhatsApp:
         session: str,
         chat: str,
         attachment: SigAttachment,
-        blob: bytes,
+        blob: FileData,
         caption: str | None,
         reply_to: str | None,
     ) -> str:
@@ -298,7 +316,7 @@ class ToWhatsApp:
         session: str,
         chat: str,
         kind: MediaKind,
-        blob: bytes,
+        blob: FileData,
         content_type: str,
         filename: str | None,
         caption: str | None,

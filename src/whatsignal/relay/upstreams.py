@@ -27,7 +27,7 @@ from typing import TypeVar
 import attrs
 import trio
 
-from whatsignal.clients import MediaKind, WahaClient
+from whatsignal.clients import FileData, MediaKind, Spool, WahaClient
 from whatsignal.relay._guard import Deferred, UpstreamError, guarded, too_large
 from whatsignal.relay.signal_upstream import SignalGate, SignalUpstream
 from whatsignal.reliability import CircuitBreaker, classify_waha
@@ -120,7 +120,7 @@ class WhatsAppUpstream:
         chat: str,
         kind: MediaKind,
         *,
-        data: bytes,
+        data: FileData,
         mimetype: str,
         filename: str | None,
         caption: str | None,
@@ -145,6 +145,9 @@ class WhatsAppUpstream:
     async def react(self, session: str, message_id: str, emoji: str) -> None:
         await self._call(session, lambda: self.client.react(session, message_id, emoji))
 
+    async def vote(self, session: str, chat: str, poll_id: str, votes: Sequence[str]) -> None:
+        await self._call(session, lambda: self.client.send_poll_vote(session, chat, poll_id, votes))
+
     async def mark_seen(self, session: str, chat: str, message_ids: Sequence[str]) -> None:
         await self._call(
             session, lambda: self.client.send_seen(session, chat, message_ids=message_ids)
@@ -156,9 +159,12 @@ class WhatsAppUpstream:
     async def delete(self, session: str, chat: str, message_id: str) -> None:
         await self._call(session, lambda: self.client.delete_message(session, chat, message_id))
 
-    async def download(self, session: str, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
+    async def download(self, session: str, url: str, *, max_bytes: int, into: Spool) -> str | None:
+        """A received file, downloaded into ``into``; returns WAHA's content type."""
         return await self._call(
-            session, lambda: self.client.download_media(url, max_bytes=max_bytes), files=True
+            session,
+            lambda: self.client.download_media(url, max_bytes=max_bytes, into=into),
+            files=True,
         )
 
 

@@ -42,6 +42,8 @@ from whatsignal.storage.models import JournalState as JournalState
 from whatsignal.storage.models import MessageMapping as MessageMapping
 from whatsignal.storage.models import Source as Source
 from whatsignal.storage.models import delivery_rank as delivery_rank
+from whatsignal.storage.polls import BridgedPoll as BridgedPoll
+from whatsignal.storage.polls import Polls as Polls
 from whatsignal.storage.portals import Portal as Portal
 from whatsignal.storage.portals import PortalState as PortalState
 from whatsignal.storage.send_parts import SendPart as SendPart
@@ -58,6 +60,7 @@ __all__ = [
     "LATEST_VERSION",
     "SYNCHRONOUS_MODES",
     "Alerts",
+    "BridgedPoll",
     "Caches",
     "ChatActivity",
     "Chats",
@@ -74,6 +77,7 @@ __all__ = [
     "Mappings",
     "MessageMapping",
     "Mute",
+    "Polls",
     "Portal",
     "PortalState",
     "Portals",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from whatsignal.storage import journal as _journal
 from whatsignal.storage import mappings as _mappings
+from whatsignal.storage import polls as _polls
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage.crypto import Codec
 from whatsignal.storage.models import MessageMapping
@@ -33,6 +34,8 @@ def complete(
 def prune(
     conn: sqlite3.Connection, codec: Codec, *, done_before: float, mappings_before: float
 ) -> int:
-    """Both deletions of ``prune`` in one work item; the rows deleted."""
+    """The deletions of ``prune`` in one work item; the rows deleted (bridged polls go with
+    the mappings: a vote on a poll whose mapping is gone could not be routed anyway)."""
     done = _journal.prune_done(conn, before=done_before)
-    return done + _mappings.prune(conn, before=mappings_before)
+    polls = _polls.prune(conn, before=mappings_before)
+    return done + polls + _mappings.prune(conn, before=mappings_before)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from whatsignal.storage.crypto import Codec
 
-__all__ = ["Alerts", "AlertsSql", "clear", "is_raised", "put"]
+__all__ = ["Alerts", "AlertsSql", "clear", "is_raised", "put", "raised"]
 
 
 class Alerts(Protocol):
@@ -25,6 +25,10 @@ class Alerts(Protocol):
 
     async def alert_raised(self, key: str) -> bool:
         """Whether the alert ``key`` was raised and not cleared."""
+        ...
+
+    async def raised_alerts(self) -> list[str]:
+        """Every alert raised and not cleared (its key)."""
         ...
 
     async def raise_alert(self, key: str, *, at: float) -> None:
@@ -39,6 +43,11 @@ class Alerts(Protocol):
 def is_raised(conn: sqlite3.Connection, codec: Codec, key: str) -> bool:
     row = conn.execute("SELECT 1 FROM alerts WHERE key = ?", (codec.lookup(key),)).fetchone()
     return row is not None
+
+
+def raised(conn: sqlite3.Connection, codec: Codec) -> list[str]:
+    rows = conn.execute("SELECT key, key_enc FROM alerts").fetchall()
+    return sorted(key for key in (codec.reveal(row[0], row[1]) for row in rows) if key)
 
 
 def put(conn: sqlite3.Connection, codec: Codec, key: str, at: float) -> None:
@@ -62,6 +71,10 @@ class AlertsSql:
 
     async def alert_raised(self, key: str) -> bool:
         return bool(await self._read(is_raised, key))
+
+    async def raised_alerts(self) -> list[str]:
+        found: list[str] = await self._read(raised)
+        return found
 
     async def raise_alert(self, key: str, *, at: float) -> None:
         await self._write(put, key, at)

@@ -34,6 +34,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.polls import Polls
 from whatsignal.storage.portals import Portal
 from whatsignal.storage.send_parts import SendPart
 
@@ -273,8 +274,9 @@ class Retention(Protocol):
     """Forgetting what the bridge no longer needs, so the database does not grow forever."""
 
     async def prune(self, *, done_before: float, mappings_before: float) -> int:
-        """Delete done rows finished before ``done_before`` and mappings created before
-        ``mappings_before``; dead rows stay until an operator acts. Returns rows deleted."""
+        """Delete done rows finished before ``done_before``, and mappings and bridged polls
+        created before ``mappings_before``; dead rows stay until an operator acts. Returns
+        rows deleted."""
         ...
 
 
@@ -289,5 +291,5 @@ class Health(Protocol):
         ...
 
 
-class Store(Journal, Mappings, Caches, SendParts, Portals, Retention, Health, Protocol):
+class Store(Journal, Mappings, Caches, SendParts, Portals, Polls, Retention, Health, Protocol):
     """The durable state of the bridge: journal (work queue), mappings and caches."""

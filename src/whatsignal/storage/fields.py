@@ -101,6 +101,10 @@ FIELDS: tuple[Field, ...] = (
     _sealed("portals", "name"),
     _looked_up("muted_chats", "session"),
     _looked_up("muted_chats", "chat_id"),
+    _looked_up("polls", "session"),
+    _looked_up("polls", "whatsapp_id"),
+    _sealed("polls", "options"),
+    _sealed("polls", "voters"),
 )
 """Every protected column, grouped by table in the order the re-encryption walks them."""
 

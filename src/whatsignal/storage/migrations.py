@@ -282,6 +282,36 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        10,
+        "the options of bridged WhatsApp polls, for votes both ways",
+        (
+            # One row per WhatsApp poll bridged to Signal (storage/polls.py), keyed like its
+            # message mapping; the options are sealed (a JSON list), and the row is pruned
+            # with the mappings.
+            """
+            CREATE TABLE polls (
+                session         TEXT NOT NULL,
+                session_enc     BLOB,
+                whatsapp_id     TEXT NOT NULL,
+                whatsapp_id_enc BLOB,
+                options         BLOB NOT NULL,
+                multiple        INTEGER NOT NULL,
+                native          INTEGER NOT NULL,
+                voted           INTEGER NOT NULL DEFAULT 0,
+                created_at      REAL NOT NULL,
+                PRIMARY KEY (session, whatsapp_id)
+            )
+            """,
+            "CREATE INDEX polls_created ON polls (created_at)",
+        ),
+    ),
+    Migration(
+        11,
+        "each voter's latest vote on a bridged poll, so an older vote arriving late is not shown",
+        # A sealed JSON object, voter -> the time of their latest vote shown (storage/polls.py).
+        ("ALTER TABLE polls ADD COLUMN voters BLOB",),
+    ),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

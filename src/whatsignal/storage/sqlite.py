@@ -57,6 +57,7 @@ from whatsignal.storage.models import (
     JournalState,
     MessageMapping,
 )
+from whatsignal.storage.polls import PollsSql
 from whatsignal.storage.portals import PortalsSql
 from whatsignal.storage.send_parts import SendPart
 
@@ -82,7 +83,7 @@ def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 @attrs.define(eq=False)
-class SqliteStore(AlertsSql, ChatsSql, PortalsSql, Store):
+class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the

@@ -16,8 +16,18 @@ from __future__ import annotations
 
 from whatsignal.testing._common import Fault as Fault
 from whatsignal.testing._common import Recorded as Recorded
+from whatsignal.testing._files import FDS_VISIBLE as FDS_VISIBLE
+from whatsignal.testing._files import open_files_under as open_files_under
 from whatsignal.testing.contract import ContractViolation as ContractViolation
 from whatsignal.testing.signal_cli import FakeSignal as FakeSignal
 from whatsignal.testing.waha import FakeWaha as FakeWaha
 
-__all__ = ["ContractViolation", "FakeSignal", "FakeWaha", "Fault", "Recorded"]
+__all__ = [
+    "FDS_VISIBLE",
+    "ContractViolation",
+    "FakeSignal",
+    "FakeWaha",
+    "Fault",
+    "Recorded",
+    "open_files_under",
+]

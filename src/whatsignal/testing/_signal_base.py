@@ -46,8 +46,9 @@ class StoredAttachment:
 
 @attrs.frozen
 class Queued:
-    """An envelope waiting for ``GET /v1/receive``: the ``{envelope, account}`` item and the
-    JSON text it was serialized to when it was injected (what receiving hands out)."""
+    """An envelope waiting to be handed out (``GET /v1/receive``, or the json-rpc receive loop):
+    the ``{envelope, account}`` item and the JSON text it was serialized to when it was
+    injected (what receiving hands out)."""
 
     item: dict[str, Any]
     text: str
@@ -98,6 +99,8 @@ class SignalBase(SimulatorBase):
     messages: list[SentMessage] = attrs.field(init=False, factory=list)
     polls: list[Any] = attrs.field(init=False, factory=list)
     """The polls created (``_signal_polls.SentPoll``)."""
+    poll_votes: list[Any] = attrs.field(init=False, factory=list)
+    """The votes the bridge cast (``_signal_polls.SentVote``)."""
     polls_refused: bool = attrs.field(init=False, default=False)
     """Answer ``POST /v1/polls`` 400, as a signal-cli-rest-api without polls would."""
     violations: list[str] = attrs.field(init=False, factory=list)
@@ -111,6 +114,11 @@ class SignalBase(SimulatorBase):
     dropped: int = attrs.field(init=False, default=0)
     socket_connects: int = attrs.field(init=False, default=0)
     """Receive websockets opened so far (json-rpc mode): a reconnect shows as a new one."""
+    socket_frames: list[tuple[float, int, tuple[int, ...]]] = attrs.field(init=False, factory=list)
+    """Every json-rpc hand-off: (trio time, envelope timestamp, the sockets that took it, by
+    their number in ``socket_connects``; empty: dropped)."""
+    socket_closed: dict[int, float] = attrs.field(init=False, factory=dict)
+    """When each receive websocket (by number) ended, in trio time."""
     attachments: dict[str, StoredAttachment] = attrs.field(init=False, factory=dict)
     groups: dict[str, Group] = attrs.field(init=False, factory=dict)
     invite_only: set[str] = attrs.field(init=False, factory=set)
@@ -126,10 +134,14 @@ class SignalBase(SimulatorBase):
     _queues: dict[str, list[Queued]] = attrs.field(init=False, factory=dict)
     _arrived: trio.Event = attrs.field(init=False, factory=trio.Event)
     _sockets: dict[str, list[trio.MemorySendChannel[str]]] = attrs.field(init=False, factory=dict)
+    _socket_ids: dict[trio.MemorySendChannel[str], int] = attrs.field(init=False, factory=dict)
     _rate_limits: list[RateLimit] = attrs.field(init=False, factory=list)
     _early_faults: list[Fault] = attrs.field(init=False, factory=list)
     _last_ts: int = attrs.field(init=False, default=0)
     _http: httpx.AsyncClient | None = attrs.field(init=False, default=None)
+    _lines: list[Queued] = attrs.field(init=False, factory=list)
+    """Envelopes the receive loop has yet to hand out (push path on)."""
+    _push_failures: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         if not self.numbers:
@@ -196,6 +208,8 @@ class SignalBase(SimulatorBase):
         self.solved_challenges.clear()
         self.dropped = 0
         self.socket_connects = 0
+        self.socket_frames.clear()
+        self.socket_closed.clear()
         self.attachments.clear()
         self.groups.clear()
         self.invite_only.clear()

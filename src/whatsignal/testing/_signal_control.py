@@ -68,6 +68,12 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
         "/_sim/groups/accept",
         '{"group", "person"}: the person accepts their invitation (an UPDATE envelope)',
     ),
+    (
+        "POST",
+        "/_sim/poll-vote",
+        'someone votes on a poll: {"from", "poll_timestamp", "options" (indexes from 0), '
+        '"account", "poll_author", "vote_count", "group"}',
+    ),
     ("POST", "/_sim/reset", "forget everything sent, queued, stored and injected"),
 )
 

@@ -5,6 +5,11 @@ In ``normal``/``native`` mode envelopes queue per account until ``GET /v1/receiv
 envelope is pushed once to every websocket open for its account (:meth:`SignalDelivery.subscribe`)
 and is lost when none is open or a socket is too busy (upstream issue #834); with
 ``receive_webhook_url`` it is also POSTed once, without retry or auth.
+
+With the push path on, delivery follows upstream's receive loop (``ReceiveData`` in
+``src/client/jsonrpc2.go``): one envelope at a time, in arrival order, the hand-off to the
+websockets first and then the POST, and the next envelope only once that POST has returned.
+So a slow or failing push delays everything behind it, and neither path ever reorders.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ class SignalDelivery(SignalBase):
                 await super().run(task_status=task_status)
             finally:
                 self._http = None
+
+    def fail_pushes(self, count: int = 1) -> None:
+        """The next ``count`` receive-webhook POSTs fail as if the bridge could not be reached
+        (recorded in ``webhook_results``); upstream logs that and goes on with the next."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._push_failures += count
 
     def queued(self) -> dict[str, int]:
         """Envelopes waiting for ``GET /v1/receive``, per account (normal/native mode)."""
@@ -90,12 +102,14 @@ class SignalDelivery(SignalBase):
         send, recv = trio.open_memory_channel[str](self.socket_buffer)
         self._sockets.setdefault(account, []).append(send)
         self.socket_connects += 1
+        self._socket_ids[send] = self.socket_connects
         try:
             yield recv
         finally:
             if send in self._sockets[account]:  # drop_sockets may have taken it out already
                 self._sockets[account].remove(send)
             send.close()
+            self.socket_closed[self._socket_ids.pop(send)] = trio.current_time()
 
     def _deliver(self, item: dict[str, Any], text: str) -> None:
         """Deliver ``item``, already serialized to ``text`` (which is what goes out)."""
@@ -105,12 +119,36 @@ class SignalDelivery(SignalBase):
             self._arrived.set()
             self._arrived = trio.Event()
             return
-        frame = text
+        line = Queued(item, text)
+        if self.receive_webhook_url:
+            self._lines.append(line)
+            if len(self._lines) == 1:
+                self.nursery.start_soon(self._receive_loop)
+            return
+        self._hand_off(line)
+
+    async def _receive_loop(self) -> None:
+        """Upstream's receive loop with the push path on: hand each line to the websockets,
+        then POST it and wait for the answer, one line at a time, in order."""
+        while self._lines:
+            line = self._lines[0]
+            self._hand_off(line)
+            if self.receive_webhook_url:
+                body = '{"jsonrpc":"2.0","method":"receive","params":' + line.text + "}"
+                await self._push_webhook(body)
+            self._lines.pop(0)
+
+    def _hand_off(self, line: Queued) -> None:
+        """Give the frame to every websocket open for its account, without waiting."""
+        account: str = line.item["account"]
+        frame = line.text
         delivered = False
+        took: list[int] = []
         for channel in self._sockets.get(account, []):
             try:
                 channel.send_nowait(frame)
                 delivered = True
+                took.append(self._socket_ids[channel])
             except trio.WouldBlock:
                 log.info("signal fake: socket for %s is busy, frame dropped", mask(account))
             except trio.BrokenResourceError:
@@ -120,14 +158,16 @@ class SignalDelivery(SignalBase):
         if not delivered:
             self.dropped += 1
             log.info("signal fake: no websocket for %s, envelope dropped", mask(account))
-        if self.receive_webhook_url:
-            line = '{"jsonrpc":"2.0","method":"receive","params":' + text + "}"
-            self.nursery.start_soon(self._push_webhook, line)
+        self.socket_frames.append((trio.current_time(), line.stamp, tuple(took)))
 
     async def _push_webhook(self, line: str) -> None:
         """One POST, no retry, no auth: exactly what upstream does with RECEIVE_WEBHOOK_URL."""
         url = self.receive_webhook_url
         if self._http is None or url is None:  # pragma: no cover - run() always sets both
+            return
+        if self._push_failures:
+            self._push_failures -= 1
+            self.webhook_results.append("ConnectError: injected (fail_pushes)")
             return
         try:
             response = await self._http.post(

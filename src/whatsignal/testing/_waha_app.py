@@ -25,6 +25,7 @@ from whatsignal.testing._waha_control import BadInput, register_control
 from whatsignal.testing._waha_edge import Edge, Reject, empty_response, json_response
 from whatsignal.testing._waha_model import WahaModel
 from whatsignal.testing._waha_payloads import environment, unauthorized
+from whatsignal.testing._waha_polls import add_poll_routes, register_poll_control
 from whatsignal.testing.contract import ContractViolation
 
 __all__ = ["build_app"]
@@ -96,9 +97,11 @@ def build_app(fake: WahaModel) -> QuartTrio:
 
     add_session_routes(app, edge)
     add_message_routes(app, edge)
+    add_poll_routes(app, edge)
     add_media_routes(app, edge)
     add_directory_routes(app, edge)
     add_auth_routes(app, edge)
     register_control(app, fake, control, control_routes)
     register_pairing_control(fake, control, BadInput)
+    register_poll_control(fake, control, BadInput)
     return app

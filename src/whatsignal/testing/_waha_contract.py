@@ -115,6 +115,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "https://github.com/devlikeapro/waha/issues/760, /issues/1464, /issues/1087",
     ),
     Deviation(
+        "poll-votes-flat",
+        "`MessagePollVoteRequest.votes` declares its items as arrays of strings; WAHA takes the "
+        'options\' texts, one string each (its own description and example: `"Awesome!"`).',
+        "waha.openapi.json components.schemas.MessagePollVoteRequest.votes",
+    ),
+    Deviation(
         "engine-native-groups",
         "`GET /api/{session}/groups` is documented as an object; the shape is the engine's own "
         "(WEBJS: an array of chats, NOWEB/GOWS: an object keyed by group id).",
@@ -159,6 +165,8 @@ def _tolerated(error: Any, *, partial: bool) -> str | None:
             return "webhook-events-typed-object"
         if last in ("mimetype", "filename") and isinstance(instance, str):
             return "file-fields-typed-object"
+        if len(path) == 2 and path[0] == "votes" and isinstance(instance, str):
+            return "poll-votes-flat"
         if instance is None:
             if isinstance(error.schema, dict) and error.schema.get("nullable") is True:
                 return "nullable-keyword"

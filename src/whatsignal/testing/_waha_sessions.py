@@ -48,6 +48,10 @@ class WahaSessions(WahaEmitter):
         if status == "WORKING" and session.status == "WORKING" and data == session.data:
             return
         ms = session.set(status, data)
+        if status != "WORKING":  # WAHA forgets presence subscriptions when a session stops
+            self.presence_subscriptions.difference_update(
+                [sub for sub in self.presence_subscriptions if sub[0] == session.name]
+            )
         if self._nursery is not None:
             self.emit("session.status", session.name, session.status_payload(), timestamp_ms=ms)
 

@@ -44,6 +44,8 @@ DEFAULT_EVENTS: tuple[str, ...] = (
     "message.revoked",
     "presence.update",
     "group.v2.update",
+    "poll.vote",
+    "poll.vote.failed",
 )
 """The events a bridge needs (api-contracts.md §1.8); ``message.any`` is left out on purpose."""
 

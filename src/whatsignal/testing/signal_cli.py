@@ -7,7 +7,8 @@ handlers, including the parts that make a bridge's life hard:
   forgets them (a second call gets ``[]``);
 - in ``json-rpc`` mode the same path is a websocket, every connected socket gets every envelope,
   and an envelope that arrives while no socket listens is lost (upstream issue #834); with
-  ``receive_webhook_url`` each envelope is also POSTed once, without retry or auth;
+  ``receive_webhook_url`` each envelope is also POSTed once, without retry or auth, one at a
+  time in arrival order (upstream's receive loop waits for each POST);
 - ``POST /v2/send`` answers the 0.100 object or the newer array, and can be made to answer a
   429 rate limit, even for a message it delivered (upstream issue #881).
 
@@ -39,7 +40,8 @@ from whatsignal.testing._signal_control import add_control_routes
 from whatsignal.testing._signal_groups import add_group_routes
 from whatsignal.testing._signal_http import error_response
 from whatsignal.testing._signal_model import SignalModel
-from whatsignal.testing._signal_polls import add_poll_routes
+from whatsignal.testing._signal_polls import add_poll_routes, add_vote_control
+from whatsignal.testing._signal_polls import inject_poll_vote as _inject_poll_vote
 from whatsignal.testing._signal_receive import add_receive_routes
 from whatsignal.testing._signal_send import SentMessage
 
@@ -57,7 +59,8 @@ class FakeSignal(SignalModel):
             ``{"timestamp": "<ms>"}``; ``"array"`` as master after 0.100 does,
             ``[{"timestamp": "<ms>"}]``.
         receive_webhook_url: upstream's ``RECEIVE_WEBHOOK_URL`` (json-rpc mode only): every
-            received JSON-RPC line is POSTed there once; no retry, no auth.
+            received JSON-RPC line is POSTed there once, in order, the next only after the
+            answer; no retry, no auth.
         ping_interval: seconds between server websocket pings (upstream: 54); None disables.
         default_receive_timeout: the ``timeout`` of a receive call that names none (upstream 1).
         receive_time_scale: real seconds per upstream "second" of a receive ``timeout``;
@@ -69,6 +72,9 @@ class FakeSignal(SignalModel):
         check_contracts: validate accepted requests, emitted responses and envelopes against
             the swagger; a violation is recorded in ``violations`` and answered with a 500.
     """
+
+    inject_poll_vote = _inject_poll_vote
+    """A vote on a poll as signal-cli prints it (:func:`._signal_polls.inject_poll_vote`)."""
 
     def build_app(self) -> ASGIApp:
         """signal-cli-rest-api's endpoints and the ``/_sim`` control API, served for this fake."""
@@ -83,6 +89,7 @@ class FakeSignal(SignalModel):
         add_api_routes(app, self)
         add_group_routes(app, self)
         add_poll_routes(app, self)
+        add_vote_control(app, self)
         add_receive_routes(app, self)
         add_control_routes(app, self)
         # quart's precise ASGI types are narrower than the generic mapping-based alias.

@@ -31,6 +31,7 @@ from whatsignal.testing._common import ASGIApp
 from whatsignal.testing._waha_app import build_app as build_waha_app
 from whatsignal.testing._waha_cli import add_arguments
 from whatsignal.testing._waha_model import WahaModel
+from whatsignal.testing._waha_polls import inject_poll_vote as _inject_poll_vote
 from whatsignal.testing._waha_webhooks import DEFAULT_EVENTS
 
 __all__ = ["DEFAULT_EVENTS", "FakeWaha", "add_arguments", "from_args"]
@@ -64,6 +65,9 @@ class FakeWaha(WahaModel):
         check_contracts: validate accepted requests, responses and emitted webhooks against
             the vendored spec (minus the documented deviations). On in tests, off in demos.
     """
+
+    inject_poll_vote = _inject_poll_vote
+    """A contact's vote on a known poll (see :func:`._waha_polls.inject_poll_vote`)."""
 
     def build_app(self) -> ASGIApp:
         """WAHA's API and the ``/_sim`` control API, served for this fake."""
