@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,10 @@ class RecordingDoorbells:
 
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        # handing rows over wakes the owner like a ring
+        self.rung += [e.queue for e, i in zip(events, ids, strict=True) if i is not None]
 
     def ring_all(self) -> None:
         self.rung.append("*")

@@ -12,7 +12,7 @@ finds its key (WAHA's retries, the catch-up's history, Signal's pushed envelopes
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +33,9 @@ from whatsignal.storage import InboundEvent, SqliteStore
 class _NoBells:
     def ring(self, queue: str) -> None:
         raise AssertionError("whatsapp_event() rings nobody")
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        raise AssertionError("whatsapp_event() hands nothing over")
 
 
 def _intake() -> Intake:
@@ -156,6 +159,10 @@ class RecordingDoorbells:
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
 
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        # handing rows over wakes the owner like a ring
+        self.rung += [e.queue for e, i in zip(events, ids, strict=True) if i is not None]
+
 
 @attrs.define(eq=False, kw_only=True)
 class Edge:
@@ -232,7 +239,9 @@ def session_status(status: str, session: str = "default") -> tuple[WahaEvent, by
 async def test_a_session_status_change_goes_to_the_monitor_and_not_the_journal(edge: Edge) -> None:
     assert await edge.intake.whatsapp(*session_status("SCAN_QR_CODE")) is Outcome.ACCEPTED
 
-    assert edge.inbox.receive_nowait() == StatusEvent("default", "SCAN_QR_CODE", 1_700_000_123_000)
+    assert edge.inbox.receive_nowait() == StatusEvent(
+        "default", "SCAN_QR_CODE", 1_700_000_123_000, "NOWEB"
+    )
     assert await edge.store.pending_count() == 0
     assert edge.doorbells.rung == []
     assert edge.counted("whatsapp", "session.status", "accepted") == 1
@@ -249,11 +258,36 @@ async def test_a_status_change_carries_when_waha_says_it_happened(edge: Edge) ->
     )
     await edge.intake.whatsapp(event, raw)
     # The latest time it entered its current status, from the payload's history.
-    assert edge.inbox.receive_nowait() == StatusEvent("default", "WORKING", 1_700_000_200_000)
+    assert edge.inbox.receive_nowait() == StatusEvent(
+        "default", "WORKING", 1_700_000_200_000, "NOWEB"
+    )
     # No history (WAHA's own docs example): the envelope's time; no name: the envelope's session.
     event, raw = webhook("session.status", {"status": "FAILED"}, "default")
     await edge.intake.whatsapp(event, raw)
-    assert edge.inbox.receive_nowait() == StatusEvent("default", "FAILED", event.timestamp)
+    assert edge.inbox.receive_nowait() == StatusEvent("default", "FAILED", event.timestamp, "NOWEB")
+
+
+async def test_the_engine_a_webhook_names_is_told_to_the_monitor_once(edge: Edge) -> None:
+    """So that a send on GOWS or NOWEB takes a pre-generated id even when the bridge never
+    lists sessions (``whatsapp.sessionApiEnabled: false``)."""
+    first = {**MSG, "id": "false_1@c.us_B"}
+    assert await edge.intake.whatsapp(*webhook("message", first)) is Outcome.ACCEPTED
+    assert edge.inbox.receive_nowait() == StatusEvent("default", None, engine="NOWEB")
+    await edge.intake.whatsapp(*webhook("message", {**MSG, "id": "false_1@c.us_C"}))
+    with pytest.raises(trio.WouldBlock):
+        edge.inbox.receive_nowait()  # told once
+
+
+async def test_an_engine_the_full_inbox_could_not_take_is_told_with_the_next_webhook(
+    edge: Edge,
+) -> None:
+    await edge.intake.whatsapp(*session_status("STARTING"))  # fills the inbox (size 1)
+    await edge.intake.whatsapp(*webhook("message", {**MSG, "id": "false_1@c.us_D"}))
+    assert edge.inbox.receive_nowait().status == "STARTING"
+    with pytest.raises(trio.WouldBlock):
+        edge.inbox.receive_nowait()
+    await edge.intake.whatsapp(*webhook("message", {**MSG, "id": "false_1@c.us_E"}))
+    assert edge.inbox.receive_nowait() == StatusEvent("default", None, engine="NOWEB")
 
 
 async def test_a_full_monitor_inbox_drops_the_change_without_blocking(edge: Edge) -> None:
@@ -262,7 +296,9 @@ async def test_a_full_monitor_inbox_drops_the_change_without_blocking(edge: Edge
         second = await edge.intake.whatsapp(*session_status("WORKING"))
 
     assert first is second is Outcome.ACCEPTED
-    assert edge.inbox.receive_nowait() == StatusEvent("default", "STARTING", 1_700_000_123_000)
+    assert edge.inbox.receive_nowait() == StatusEvent(
+        "default", "STARTING", 1_700_000_123_000, "NOWEB"
+    )
     with pytest.raises(trio.WouldBlock):
         edge.inbox.receive_nowait()  # the monitor's next listing catches up on WORKING
     assert await edge.store.pending_count() == 0

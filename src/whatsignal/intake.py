@@ -3,7 +3,7 @@
 Both webhook handlers and the Signal receiver go through :class:`Intake`, so an envelope that
 arrives over signal-cli's websocket and again over its push webhook has one key and becomes one
 journal row. The intake does no slow work: one journal call (group-committed by the store) and
-a doorbell per owning queue.
+a doorbell per owning queue (a WhatsApp row is handed over with it, in commit order).
 
 Natural keys (DESIGN.md section 2, with the session added on the WhatsApp side because two
 bridged accounts in one group see the same message id):
@@ -37,6 +37,7 @@ import enum
 import json
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import attrs
@@ -67,6 +68,7 @@ from whatsignal.serde import (
     parse_waha_payload,
     waha_payload_type,
 )
+from whatsignal.session_news import EngineNotes, StatusEvent
 from whatsignal.storage import InboundEvent, Journal
 
 __all__ = ["PUSH", "Intake", "Outcome", "Ring", "StatusEvent", "signal_key", "signal_queue"]
@@ -112,20 +114,11 @@ def _ignored_chat(chat_id: str) -> bool:
     return chat_id == "status@broadcast" or chat_id.endswith(("@newsletter", "@broadcast"))
 
 
-@attrs.frozen
-class StatusEvent:
-    """A ``session.status`` webhook for the session monitor: the session, its status, and
-    WAHA's time of the change (ms; None when the event did not say)."""
-
-    session: str
-    status: str
-    at: float | None = None
-
-
 class Ring(Protocol):
-    """Tells a queue's owner there is work (the doorbells); never blocks."""
+    """Tells a queue's owner there is work, or hands it fresh rows (the doorbells); never blocks."""
 
     def ring(self, queue: str) -> None: ...
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None: ...
 
 
 class PushNotes(Protocol):
@@ -138,7 +131,7 @@ class PushNotes(Protocol):
 
 @attrs.define(eq=False, kw_only=True)
 class Intake:
-    """Turns inbound events into journal rows and rings the owners' doorbells.
+    """Turns inbound events into journal rows and rings (or hands them to) their owners.
 
     Args:
         store: where events are journaled.
@@ -162,6 +155,7 @@ class Intake:
     horizon: float | None = None
     typing: TypingInbox | None = None
     pushes: PushNotes | None = None
+    _engines: EngineNotes = attrs.field(factory=EngineNotes, init=False)
 
     def _count(self, source: str, event: str, outcome: Outcome | str) -> None:
         result = outcome.value if isinstance(outcome, Outcome) else outcome
@@ -259,8 +253,9 @@ class Intake:
             assert isinstance(status, WaSessionStatus)
             # WAHA's time of the change: from the payload's history, else the event's own.
             at = status.changed_at if status.changed_at is not None else event.timestamp
+            change = StatusEvent(event.session, status.status, at, engine=event.engine)
             try:
-                self.session_status.send_nowait(StatusEvent(event.session, status.status, at))
+                self.session_status.send_nowait(change)
             except trio.WouldBlock:
                 log.debug("session status inbox full; the next listing catches up")
             self._count("whatsapp", event.event, Outcome.ACCEPTED)
@@ -284,13 +279,13 @@ class Intake:
         if self._whatsapp_too_old(event):
             self._count("whatsapp", event.event, "stale")
             return Outcome.IGNORED
-        (row_id,) = await self.store.journal([row])
+        (row_id,) = await self.store.journal([row], committed=partial(self.doorbells.fresh, [row]))
+        if self.session_status is not None:
+            self._engines.note(event.session, event.engine, self.session_status)
         outcome = Outcome.DUPLICATE if row_id is None else Outcome.ACCEPTED
         self._count("whatsapp", event.event, outcome)
-        if row_id is not None:
-            self.doorbells.ring(row.queue)
-            if self.typing is not None and row.kind == "message" and row.chat is not None:
-                self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
+        if row_id is not None and self.typing is not None and row.chat and row.kind == "message":
+            self.typing.offer(ChatTyping(row.queue, row.chat, on=False))  # sent: typed
         return outcome
 
     def _age(self, stamp: float) -> float | None:

@@ -30,7 +30,6 @@ from whatsignal.clients import SignalClient, WahaClient, open_http_client
 from whatsignal.clock import Clock
 from whatsignal.convert.media import MEDIA_CLASSES, MediaPolicy
 from whatsignal.convert.presence import TypingInbox, TypingNews
-from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
 from whatsignal.relay import (
     Names,
@@ -49,6 +48,7 @@ from whatsignal.relay.portals import PortalKeeper
 from whatsignal.relay.send_once import Engines
 from whatsignal.relay.typing_relay import TypingRelay
 from whatsignal.reliability import Backoff
+from whatsignal.session_news import StatusEvent
 from whatsignal.storage import Journal, Store
 from whatsignal.web.app import WebSettings
 from whatsignal.wiring_signal import receive_modes
@@ -178,6 +178,7 @@ def relay(
             clock=clock,
             media=media,
             link_preview=config.whatsapp.link_preview,
+            notices=notices,
         ),
         names=names,
         notices=notices,

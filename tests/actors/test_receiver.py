@@ -16,7 +16,7 @@ import trio.testing
 import trio_websocket
 
 from whatsignal.actors.controller import control_channel
-from whatsignal.actors.doorbells import Doorbells
+from whatsignal.actors.doorbells import Doorbells, Look
 from whatsignal.actors.receiver import MessageSource, ReceiverSettings, SignalReceiver
 from whatsignal.actors.session_table import SessionTable
 from whatsignal.channels import ChannelMap
@@ -234,6 +234,9 @@ async def test_the_websocket_reader_reports_started_once_connected(
     assert not receiver.connected
 
 
+MOVED_ID = 1000
+
+
 @attrs.define
 class RoutingJournal:
     """The journal as the routing loop uses it: the Signal queue's rows, and where they went."""
@@ -249,7 +252,8 @@ class RoutingJournal:
         for row_id, queue, chat in moves:
             self.moved.append((row_id, queue, chat, trio.current_time()))
         self.rows = [r for r in self.rows if r.id not in {m[0] for m in moves}]
-        return [m[0] for m in moves]
+        # Renumbered after everything journaled so far, in routing order.
+        return [MOVED_ID + len(self.moved) - len(moves) + i for i in range(1, len(moves) + 1)]
 
     async def complete(self, row_id: int, **_: Any) -> None:
         self.completed.append(row_id)
@@ -312,6 +316,30 @@ async def test_an_envelope_whose_sender_cannot_be_told_yet_waits_in_its_place(
     assert [stamp for stamp, _ in router.decided] == [100, 200]
     assert [t for _, _, _, t in journal.moved] == [15.0, 15.0]
     assert journal.completed == []
+
+
+async def test_routed_rows_are_handed_to_their_session_as_moved_with_nothing_to_read_back(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    journal = RoutingJournal([_envelope_row(1, 200, 0.0), _envelope_row(2, 100, 0.0)])
+    doorbells = Doorbells()
+    personal = doorbells.claim("personal")
+    receiver = attrs.evolve(
+        _receiver(None, Metrics()),
+        journal=journal,
+        router=Undecided(unknown_until=0.0),
+        ring=doorbells,
+        clock=trio.current_time,
+    )
+    with trio.move_on_after(1):
+        await receiver._route_loop()
+    look, handed = personal.take()
+    assert look is Look.NOTHING  # its poller need not read the journal for them
+    # In envelope order, renumbered, in the session's queue and the chat routing chose.
+    assert [(r.id, r.key, r.queue, r.chat) for r in handed] == [
+        (MOVED_ID + 1, "sig:2", "personal", "1@c.us"),
+        (MOVED_ID + 2, "sig:1", "personal", "1@c.us"),
+    ]
 
 
 async def test_after_ten_minutes_an_undecidable_envelope_is_settled_as_it_is(

@@ -15,8 +15,8 @@ from whatsignal.actors.session_monitor import SessionMonitor, status_channel
 from whatsignal.actors.session_table import SessionTable
 from whatsignal.clients import SessionInfo
 from whatsignal.errors import ApiError, TransportError
-from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
+from whatsignal.session_news import StatusEvent
 
 
 @attrs.define
@@ -179,6 +179,21 @@ async def test_discovery_off_starts_only_configured_sessions(nursery: trio.Nurse
     s.doorbells.ring("c")  # a message webhook for a session nobody serves now
     await trio.testing.wait_all_tasks_blocked()
     assert s.workers.running_now == {"static"}
+
+
+async def test_an_engine_named_by_a_webhook_is_known_without_a_listing(
+    nursery: trio.Nursery,
+) -> None:
+    s = setup(ScriptedWaha({"static": "WORKING"}), discover=False)
+    await nursery.start(s.monitor.run)
+    await trio.testing.wait_all_tasks_blocked()
+    status = s.table.status("static")
+    await s.statuses.send(StatusEvent("static", None, engine="GOWS"))
+    await s.statuses.send(StatusEvent("elsewhere", None, engine="GOWS"))  # not served: nothing
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.table.engine("static") == "GOWS"
+    assert s.table.status("static") == status  # the engine alone changes no status
+    assert s.table.entry("elsewhere") is None
 
 
 async def test_the_cap_holds_whichever_way_a_session_shows_up(

@@ -19,13 +19,33 @@ from whatsignal.errors import ApiError, StorageError, TransportError
 from whatsignal.metrics import Metrics
 from whatsignal.relay.upstreams import Deferred, UpstreamError
 from whatsignal.reliability import Backoff, Failure
-from whatsignal.storage import JournalRow, MessageMapping
+from whatsignal.storage import JournalRow, MessageMapping, PendingSnapshot
 
 EPOCH = 1_700_000_000.0
 
 
 def wall() -> float:
     return EPOCH + trio.current_time()
+
+
+def journal_row(
+    row_id: int, chat: str | None, *, source: str = "whatsapp", received_at: float = 0.0
+) -> JournalRow:
+    """A pending row of the session ``personal``, never tried."""
+    return JournalRow(
+        id=row_id,
+        source=source,  # type: ignore[arg-type]
+        key=f"k{row_id}",
+        queue="personal",
+        chat=chat,
+        kind="message",
+        payload=b"{}",
+        received_at=received_at,
+        state="pending",
+        attempts=0,
+        next_attempt_at=0.0,
+        last_error=None,
+    )
 
 
 @attrs.define
@@ -35,6 +55,13 @@ class MemoryJournal:
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
     mappings: dict[int, list[MessageMapping]] = attrs.Factory(dict)
+    snapshots: int = 0
+    commit_takes: float = 0.0
+    """Seconds a ``complete`` takes (a slow fsync)."""
+    reads_after: int = 0
+    after_read: Callable[[], None] | None = None
+    """Runs once a snapshot was taken, before the poller gets it (something happening
+    while the read is in flight)."""
 
     def add(
         self,
@@ -44,20 +71,8 @@ class MemoryJournal:
         received_at: float | None = None,
         source: str = "whatsapp",
     ) -> None:
-        self.rows[row_id] = JournalRow(
-            id=row_id,
-            source=source,  # type: ignore[arg-type]
-            key=f"k{row_id}",
-            queue="personal",
-            chat=chat,
-            kind="message",
-            payload=b"{}",
-            received_at=wall() if received_at is None else received_at,
-            state="pending",
-            attempts=0,
-            next_attempt_at=0.0,
-            last_error=None,
-        )
+        at = wall() if received_at is None else received_at
+        self.rows[row_id] = journal_row(row_id, chat, source=source, received_at=at)
 
     def state(self, row_id: int) -> tuple[str, int]:
         row = self.rows[row_id]
@@ -75,6 +90,26 @@ class MemoryJournal:
                 heads.setdefault(f"{row.source}:{row.chat}", row)  # a lane: chat and direction
         return sorted([*heads.values(), *loose], key=lambda r: r.id)[:limit]
 
+    async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
+        self.snapshots += 1
+        pending = [r for r in self.rows.values() if r.queue == queue and r.state == "pending"]
+        watermark = max(self.rows, default=0)
+        if len(pending) < limit:
+            snapshot = PendingSnapshot(sorted(pending, key=lambda r: r.id), True, watermark)
+        else:
+            heads = await self.pending_heads(queue, limit=limit)
+            snapshot = PendingSnapshot(heads, False, watermark)
+        if self.after_read is not None:
+            self.after_read()
+        return snapshot
+
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> PendingSnapshot:
+        self.reads_after += 1
+        pending = [r for r in self.rows.values() if r.queue == queue and r.state == "pending"]
+        rows = sorted((r for r in pending if r.id > after), key=lambda r: r.id)
+        watermark = max(self.rows, default=0)
+        return PendingSnapshot(rows[:limit], len(rows) < limit, max(watermark, after))
+
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return sum(
             1
@@ -83,6 +118,7 @@ class MemoryJournal:
         )
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
+        await trio.sleep(self.commit_takes)
         self.rows[row_id] = attrs.evolve(self.rows[row_id], state="done")
         self.completed.append((row_id, trio.current_time()))
         self.mappings[row_id] = list(mappings)
@@ -182,7 +218,14 @@ class Setup:
     statuses: Statuses
 
 
-def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600.0) -> Setup:
+def setup(
+    *,
+    duration: float = 1.0,
+    max_attempts: int = 3,
+    max_age: float = 3600.0,
+    concurrency: int = 16,
+    rest_after: float = 2.0,
+) -> Setup:
     journal, relay, doorbells = MemoryJournal(), ScriptedRelay(duration), Doorbells()
     in_flight, stopping, metrics, statuses = InFlight(), trio.Event(), Metrics(), Statuses()
     poller = SessionPoller(
@@ -196,6 +239,8 @@ def setup(*, duration: float = 1.0, max_attempts: int = 3, max_age: float = 3600
         clock=wall,
         in_flight=in_flight,
         stopping=stopping,
+        concurrency=concurrency,
+        rest_after=rest_after,
     )
     return Setup(journal, relay, poller, doorbells, in_flight, stopping, metrics, statuses)
 

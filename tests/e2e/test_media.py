@@ -10,6 +10,7 @@ import pytest
 import trio
 from bridge_harness import ALICE_PHONE, BRIDGE, world
 
+from whatsignal.relay.notices import NOTICE_VIEW_ONCE_WITHHELD
 from whatsignal.testing import FDS_VISIBLE, FakeWaha, Fault, open_files_under
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -191,6 +192,28 @@ async def test_signal_attachments_go_to_whatsapp_by_type_with_the_caption(tmp_pa
         assert document["file"]["filename"] == "doc.pdf"
         assert "caption" not in document or not document["caption"]
         assert w.whatsapp_calls("/api/sendText") == []  # no extra text message
+
+
+async def test_a_view_once_photo_stays_in_signal_and_the_sender_is_told(tmp_path: Path) -> None:
+    """WAHA can only send it as a normal photo, which WhatsApp would keep: the sender chose
+    otherwise, so it is not sent and they are told why."""
+    async with world(tmp_path) as w:
+        w.waha.inject_message("personal", from_="+4917000000013", body="show me")
+        await w.until(lambda: len(w.to_signal()) == 1)
+        photo = w.signal.inject_envelope(
+            ALICE_PHONE, attachments=[(PNG, "image/png", "secret.png")], view_once=True
+        )
+        assert await w.envelopes_done(photo) == ["done"]
+        assert w.whatsapp_calls("/api/sendImage") == []
+        assert w.whatsapp_calls("/api/sendText") == []
+        told = w.to_signal()[-1]
+        assert told.message == NOTICE_VIEW_ONCE_WITHHELD
+        assert told.recipients == (ALICE_PHONE,)
+        # The same photo, not view-once, goes.
+        again = w.signal.inject_envelope(ALICE_PHONE, attachments=[(PNG, "image/png", "ok.png")])
+        assert await w.envelopes_done(again) == ["done"]
+        (image,) = w.whatsapp_calls("/api/sendImage")
+        assert base64.b64decode(image["file"]["data"]) == PNG
 
 
 async def test_voice_note_with_text_sends_the_text_separately(tmp_path: Path) -> None:

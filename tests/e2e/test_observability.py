@@ -181,15 +181,15 @@ async def test_session_status_follows_what_happens(
 
         # A poller that crashes (its store failed) is restarted, and says so meanwhile.
         failures = {"left": 1}
-        pending_heads = SqliteStore.pending_heads
+        pending_after = SqliteStore.pending_after  # what the poller reads when rung
 
-        async def failing_once(self: SqliteStore, queue: str, *, limit: int = 256) -> Any:
+        async def failing_once(self: SqliteStore, queue: str, after: int, **kw: Any) -> Any:
             if queue == "personal" and failures["left"]:
                 failures["left"] -= 1
                 raise StorageError("disk I/O error (injected)")
-            return await pending_heads(self, queue, limit=limit)
+            return await pending_after(self, queue, after, **kw)
 
-        monkeypatch.setattr(SqliteStore, "pending_heads", failing_once)
+        monkeypatch.setattr(SqliteStore, "pending_after", failing_once)
         w.parts.doorbells.ring("personal")
 
         async def crashed() -> bool:

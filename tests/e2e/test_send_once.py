@@ -70,6 +70,23 @@ async def test_a_reply_waha_sent_too_slowly_is_shown_once_with_one_id(
         assert await mapped_id(w.parts.store, reply) == f"true_{CHAT}_{ident}"
 
 
+async def test_without_the_session_api_the_engine_comes_from_the_webhooks(
+    tmp_path: Path,
+) -> None:
+    """``whatsapp.sessionApiEnabled: false``: the bridge never lists sessions, so it learns
+    that the session runs GOWS from the webhooks themselves, and a reply takes its id."""
+    extra = {**TIMEOUT, "whatsapp": {**TIMEOUT["whatsapp"], "sessionApiEnabled": False}}
+    options = {"session_engines": {"personal": "GOWS"}}
+    async with world(tmp_path, extra=extra, waha_options=options) as w:
+        await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+        w.waha.add_fault(Fault("/api/sendText", count=1, carry_out=True, latency=1.5))
+        reply = w.signal.inject_envelope(ALICE_PHONE, message="see you")
+        assert await w.envelopes_done(reply, timeout=20) == ["done"]
+        first, again = attempts(w.waha, "see you")
+        assert first["id"] and again["id"] == first["id"]
+        assert shown(w.waha, "see you") == 1
+
+
 async def test_the_mapping_comes_from_the_id_when_the_answer_is_lost_or_empty(
     tmp_path: Path,
 ) -> None:

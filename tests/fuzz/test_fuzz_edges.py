@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -31,7 +32,7 @@ from hypothesis import strategies as st
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.intake import Intake
 from whatsignal.metrics import Metrics
-from whatsignal.storage import SqliteStore
+from whatsignal.storage import InboundEvent, SqliteStore
 from whatsignal.web.app import Readiness, WebSettings, create_app
 
 SECRET = "f" * 40
@@ -49,6 +50,9 @@ FUZZ = settings(
 
 class _Bells:
     def ring(self, queue: str) -> None:
+        pass
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
         pass
 
 

@@ -132,5 +132,10 @@ def to_whatsapp(
 ) -> ToWhatsApp:
     """Signal -> WhatsApp as the bridge builds it (default media policy, link previews on)."""
     return ToWhatsApp(
-        upstreams=upstreams, store=store, engines=engines, metrics=metrics, clock=clock
+        upstreams=upstreams,
+        store=store,
+        engines=engines,
+        metrics=metrics,
+        clock=clock,
+        notices=Notices(signal=upstreams.signal.client),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 from storage_helpers import BRIDGE, ME, event, mapping
 
 from whatsignal.errors import StorageError
@@ -380,3 +381,57 @@ async def test_latest_mapping_is_the_most_recent_chat(store: SqliteStore) -> Non
     assert await store.latest_mapping(BRIDGE, ME, sessions=[]) is None
     assert await store.latest_mapping(BRIDGE, ME, sessions=["other"]) is None
     assert await store.latest_mapping(BRIDGE, "+10000000000") is None
+
+
+async def test_committed_sees_ids_in_commit_order_before_any_caller_resumes(
+    store: SqliteStore,
+) -> None:
+    """What the intake relies on to hand rows over in memory: across concurrent callers,
+    ``committed`` runs in id order, and before the caller's own await returns."""
+    seen: list[int] = []
+    resumed: list[int] = []
+
+    async def journal_one(n: int) -> None:
+        def committed(ids: list[int | None]) -> None:
+            assert ids[0] is not None
+            assert ids[0] not in resumed  # the hook runs before its caller resumes
+            seen.append(ids[0])
+
+        [row_id] = await store.journal([event(f"wa:msg:{n}")], committed=committed)
+        assert row_id is not None
+        resumed.append(row_id)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(40):
+            nursery.start_soon(journal_one, n)
+    assert len(seen) == 40
+    assert seen == sorted(seen)
+    # A redelivery commits nothing new: the hook hears None.
+    heard: list[list[int | None]] = []
+    assert await store.journal([event("wa:msg:1")], committed=heard.append) == [None]
+    assert heard == [[None]]
+
+
+async def test_a_failing_committed_hook_is_logged_and_costs_nothing_else(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(ids: list[int | None]) -> None:
+        raise RuntimeError("a bug in the hook")
+
+    [row_id] = await store.journal([event("wa:msg:X")], committed=broken)
+    assert row_id is not None
+    assert await store.pending_count() == 1
+    assert "completion hook failed" in caplog.text
+
+
+async def test_a_snapshot_holds_every_pending_row_or_only_the_heads_over_its_limit(
+    store: SqliteStore,
+) -> None:
+    ids = await store.journal([event(f"wa:msg:{n}", chat=f"c{n % 2}") for n in range(5)])
+    snapshot = await store.pending_snapshot("default", limit=10)
+    assert snapshot.complete
+    assert [r.id for r in snapshot.rows] == ids
+    assert snapshot.watermark == max(i for i in ids if i is not None)
+    small = await store.pending_snapshot("default", limit=5)
+    assert not small.complete
+    assert [r.id for r in small.rows] == ids[:2]  # the heads of c0 and c1

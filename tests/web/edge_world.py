@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -19,7 +20,7 @@ from quart_trio import QuartTrio
 from whatsignal.channels import ChannelMap, Route
 from whatsignal.intake import Intake
 from whatsignal.metrics import Metrics
-from whatsignal.storage import SqliteStore
+from whatsignal.storage import InboundEvent, SqliteStore
 from whatsignal.web.app import Readiness, WebSettings, create_app
 
 SECRET = "s" * 40
@@ -35,6 +36,10 @@ class Bells:
 
     def ring(self, queue: str) -> None:
         self.rung.append(queue)
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        # handing rows over wakes the owner like a ring
+        self.rung += [e.queue for e, i in zip(events, ids, strict=True) if i is not None]
 
 
 @attrs.define(eq=False)

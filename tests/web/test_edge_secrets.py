@@ -94,7 +94,9 @@ async def test_every_secret_is_compared_with_compare_digest(
     await client.post("/webhook/whatsapp", data=BODY, headers=signed(BODY, "x" * 40))
     await client.post("/webhook/signal?token=nope", json={})
     await client.get("/metrics", headers={"Authorization": "Bearer nope"})
-    assert len(compared) == 3
+    # The push token twice: the raw fast path passes a wrong one on to the quart route, which
+    # compares it again before it counts the failure.
+    assert len(compared) == 4
     assert all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in compared)
     assert {b for _, b in compared} >= {TOKEN.encode(), ADMIN.encode()}
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import trio
 
+from whatsignal.errors import StorageError
 from whatsignal.intake import Outcome
 from whatsignal.models.waha import WahaEvent
 from whatsignal.web.app import WebSettings
 from whatsignal.web.auth_limit import AuthLimiter, parse_networks
+from whatsignal.web.signal_push import SignalPush
 from whatsignal.web.whatsapp_hook import FastWebhook, WhatsAppHook
 
 SECRET = "s" * 40
@@ -44,7 +46,9 @@ class Inner:
         self.paths.append(scope["path"])
 
 
-def _route(intake: Intake, inner: Inner, **overrides: Any) -> FastWebhook:
+def _route(
+    intake: Intake, inner: Inner, push: SignalPush | None = None, **overrides: Any
+) -> FastWebhook:
     options: dict[str, Any] = {"version": "1", "clock": lambda: 0.0, "webhook_secret": SECRET}
     options |= {"max_body_bytes": 1024, **overrides}
     settings = WebSettings(**options)
@@ -55,7 +59,7 @@ def _route(intake: Intake, inner: Inner, **overrides: Any) -> FastWebhook:
         now=lambda: 0.0,
     )
     hook = WhatsAppHook(settings=settings, intake=intake, limiter=limiter)
-    return FastWebhook(inner, hook)  # type: ignore[arg-type]
+    return FastWebhook(inner, hook, push)  # type: ignore[arg-type]
 
 
 async def _call(
@@ -65,6 +69,7 @@ async def _call(
     *,
     method: str = "POST",
     path: str = "/webhook/whatsapp",
+    query: bytes = b"",
 ) -> list[dict[str, Any]]:
     """Run one request; a None chunk is a disconnect. Returns what was sent."""
     sent: list[dict[str, Any]] = []
@@ -80,6 +85,7 @@ async def _call(
         sent.append(message)
 
     scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    scope["query_string"] = query
     scope["client"] = ("10.0.0.1", 5000)
     await route(scope, receive, send)  # type: ignore[arg-type]
     return sent
@@ -143,3 +149,81 @@ async def test_forwarded_for_is_read_for_the_limiter() -> None:
     b = await _call(route, [*wrong, (b"x-forwarded-for", b"192.0.2.2")], [EVENT])
     assert a[0]["status"] == b[0]["status"] == 401  # two clients behind one proxy
     await trio.lowlevel.checkpoint()
+
+
+# signal-cli's push path -------------------------------------------------------------------------
+
+PUSH_TOKEN = "p" * 40
+PUSHED = json.dumps(
+    [
+        {"jsonrpc": "2.0", "method": "receive", "params": {"envelope": {"timestamp": 1}}},
+        {"jsonrpc": "2.0", "method": "other"},
+    ]
+).encode()
+
+
+class PushIntake:
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.items: list[Any] = []
+        self.fail = fail
+
+    async def signal(self, raw_items: Any, *, via: str) -> list[Outcome]:
+        if self.fail is not None:
+            raise self.fail
+        assert via == "push"
+        self.items += raw_items
+        return [Outcome.ACCEPTED] * len(raw_items)
+
+
+def _push_route(intake: PushIntake, inner: Inner) -> FastWebhook:
+    push = SignalPush(token=PUSH_TOKEN, intake=intake)  # type: ignore[arg-type]
+    return _route(Intake(), inner, push)
+
+
+def _length(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-length", str(len(body)).encode())]
+
+
+async def _push(route: FastWebhook, body: bytes, token: str = PUSH_TOKEN) -> list[dict[str, Any]]:
+    query = f"token={token}".encode()
+    return await _call(route, _length(body), [body], path="/webhook/signal", query=query)
+
+
+async def test_a_push_with_the_right_token_is_journaled_without_quart() -> None:
+    intake, inner = PushIntake(), Inner()
+    start, body = await _push(_push_route(intake, inner), PUSHED)
+    assert start["status"] == 200 and inner.paths == []
+    assert json.loads(body["body"]) == {"status": ["accepted"]}
+    assert intake.items == [{"envelope": {"timestamp": 1}}]
+    assert (b"x-content-type-options", b"nosniff") in start["headers"]
+
+
+async def test_a_push_that_is_not_json_rpc_is_400_and_a_failing_journal_503() -> None:
+    inner = Inner()
+    start, body = await _push(_push_route(PushIntake(), inner), b'{"params": {}}')
+    assert start["status"] == 400
+    assert "no params.envelope" in json.loads(body["body"])["error"]
+    start, _ = await _push(_push_route(PushIntake(), inner), b"[1]")
+    assert start["status"] == 400
+    failing = PushIntake(fail=StorageError("disk full"))
+    start, body = await _push(_push_route(failing, inner), PUSHED)
+    assert start["status"] == 503
+    assert inner.paths == []
+
+
+async def test_a_push_the_fast_path_cannot_take_goes_to_quart() -> None:
+    intake, inner = PushIntake(), Inner()
+    route = _push_route(intake, inner)
+    assert await _push(route, PUSHED, token="wrong") == []
+    assert await _push(route, PUSHED, token="") == []
+    chunked = [(b"transfer-encoding", b"chunked")]
+    query = f"token={PUSH_TOKEN}".encode()
+    assert await _call(route, chunked, [PUSHED], path="/webhook/signal", query=query) == []
+    big = [(b"content-length", b"4096")]
+    assert await _call(route, big, [PUSHED], path="/webhook/signal", query=query) == []
+    # Without a push path configured, quart answers (its 401 says the path is off).
+    off = _route(Intake(), inner, SignalPush(token=None, intake=intake))  # type: ignore[arg-type]
+    assert await _push(off, PUSHED) == []
+    assert await _push(_route(Intake(), inner), PUSHED) == []
+    assert inner.paths == ["/webhook/signal"] * 6
+    assert intake.items == []

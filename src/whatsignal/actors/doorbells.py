@@ -1,10 +1,11 @@
 """Doorbells: how whoever adds work to a journal queue tells the queue's owner to look again.
 
-The journal is the queue; a doorbell only says "look again". Each queue (a WAHA session, or
-``signal:<number>`` for a bridge number's envelopes waiting to be routed) has one doorbell: a
-flag, so a ring never blocks, rings that pile up collapse into one scan, and a ring made while
-the owner restarts waits for the next run. A lost ring would lose nothing either (the rows are
-in the journal), only time.
+The journal is the queue; a doorbell says "look again", or hands over rows just journaled
+(:meth:`Doorbell.hand`, in commit order) so that the owner need not read them back. Each queue
+(a WAHA session, or ``signal:<number>`` for a bridge number's envelopes waiting to be routed)
+has one doorbell: a flag, so a ring never blocks, rings that pile up collapse into one scan, and
+a ring made while the owner restarts waits for the next run. A lost ring would lose nothing
+either (the rows are in the journal), only time.
 
 :class:`Doorbells` is built first, before anything that rings or answers, and handed to the
 intake, the receivers' routing loops and the admin operations (which only ring, through
@@ -14,19 +15,45 @@ its first work arrives: a ring of a queue nobody has claimed is remembered, and 
 learns of it through :meth:`Doorbells.unclaimed`.
 
 An owner with nothing to do may *rest* (:meth:`Doorbells.park`): it ends its task, and the next
-ring of its queue is handed to whoever waits on :meth:`Doorbells.woken` (the registry, which
-starts the owner again), so a resting session costs no task at all. Parking fails when a ring
-came in meanwhile: the owner then looks again instead.
+ring of its queue (or rows handed to it) is handed to whoever waits on :meth:`Doorbells.woken`
+(the registry, which starts the owner again), so a resting session costs no task at all.
+Parking fails when a ring came in meanwhile: the owner then looks again instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import enum
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 import attrs
 import trio
 
-__all__ = ["Doorbell", "Doorbells"]
+from whatsignal.storage import InboundEvent, JournalRow
+
+__all__ = ["HANDED_MAX", "Doorbell", "Doorbells", "Hand", "Look"]
+
+
+class Hand(Protocol):
+    """Hands rows just committed to their queue's owner, waking it (the doorbells); never
+    blocks."""
+
+    def hand(self, queue: str, rows: Iterable[JournalRow]) -> None: ...
+
+
+class Look(enum.IntEnum):
+    """What the owner must look at again (the larger wins when rings pile up)."""
+
+    NOTHING = 0
+    """Only nudged or handed rows: what it holds in memory is still right."""
+    NEW_ROWS = 1
+    """Rows were added to the queue (journaled, or requeued to its end: new ids)."""
+    ANY_ROW = 2
+    """Rows it may hold were changed (an operator made them due, or pending again)."""
+
+
+HANDED_MAX = 4096
+"""Rows a doorbell keeps for its owner; past that it drops them and says "look again"."""
 
 
 @attrs.define(eq=False)
@@ -36,17 +63,39 @@ class Doorbell:
     queue: str
     _rung: bool = attrs.field(default=False, init=False)
     _waiting: trio.Event | None = attrs.field(default=None, init=False)
+    _look: Look = attrs.field(default=Look.NOTHING, init=False)
+    _handed: list[JournalRow] = attrs.field(factory=list, init=False)
 
     @property
     def rung(self) -> bool:
-        """Whether a ring waits to be answered."""
+        """Whether a ring (or a nudge, or handed rows) waits to be answered."""
         return self._rung
 
-    def ring(self) -> None:
-        """Ask the owner to look again (already rung: one scan answers both)."""
+    def ring(self, *, changed: bool = False) -> None:
+        """Ask the owner to look again (already rung: one scan answers both): for rows added
+        to the queue, or (``changed``) for any of its rows, which an update in place needs."""
+        self._look = max(self._look, Look.ANY_ROW if changed else Look.NEW_ROWS)
+        self.nudge()
+
+    def hand(self, rows: Iterable[JournalRow]) -> None:
+        """Give the owner rows just journaled for it, in commit order (and wake it)."""
+        self._handed.extend(rows)
+        if len(self._handed) > HANDED_MAX:  # an owner that does not take them: it will look
+            self._handed.clear()
+            self._look = max(self._look, Look.NEW_ROWS)
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Wake the owner without news: what it holds in memory may be due now."""
         self._rung = True
         if self._waiting is not None:
             self._waiting.set()
+
+    def take(self) -> tuple[Look, list[JournalRow]]:
+        """What came since the last call: what to look at again, and the rows handed over."""
+        look, handed = self._look, self._handed
+        self._look, self._handed = Look.NOTHING, []
+        return look, handed
 
     async def wait(self, delay: float) -> None:
         """Wait until the doorbell rings or ``delay`` seconds pass (``math.inf``: only a ring).
@@ -124,9 +173,26 @@ class Doorbells:
         return bell
 
     def ring(self, queue: str) -> None:
-        """Tell the queue's owner there is work; if nobody owns it yet, remember it for
-        :meth:`unclaimed`; if its owner rests, hand it to :meth:`woken`."""
+        """Tell the queue's owner there is work: rows added to it (new ids, as journaling or
+        a requeue to the end gives; a change in place needs :meth:`ring_all`). If nobody owns
+        it yet, remember it for :meth:`unclaimed`; if its owner rests, hand it to
+        :meth:`woken`."""
         self._bell(queue).ring()
+        self._noted(queue)
+
+    def hand(self, queue: str, rows: Iterable[JournalRow]) -> None:
+        """Hand rows just journaled for ``queue`` to its owner (see :meth:`ring`)."""
+        self._bell(queue).hand(rows)
+        self._noted(queue)
+
+    def fresh(self, events: Sequence[InboundEvent], ids: Sequence[int | None]) -> None:
+        """The journal's ``committed`` hook for ``events``: hand each row it made (its id not
+        None) to its queue's owner."""
+        for event, row_id in zip(events, ids, strict=True):
+            if row_id is not None:
+                self.hand(event.queue, [event.as_row(row_id)])
+
+    def _noted(self, queue: str) -> None:
         if queue in self._parked:
             self._parked.discard(queue)
             self._woken.add(queue)
@@ -140,9 +206,11 @@ class Doorbells:
             self.ring(queue)
 
     def ring_all(self) -> None:
-        """Ring every known queue (after an operator made old rows due again)."""
+        """Ring every known queue for any of its rows (after an operator made old rows due
+        again, or pending again)."""
         for queue in list(self._bells):
-            self.ring(queue)
+            self._bell(queue).ring(changed=True)
+            self._noted(queue)
 
     def claim(self, queue: str) -> Doorbell:
         """The doorbell of ``queue`` for its owner (the same one on every claim, so a ring made

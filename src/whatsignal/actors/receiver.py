@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal, NoReturn, Protocol
 
 import attrs
@@ -33,12 +31,13 @@ import trio
 import trio_websocket
 
 from whatsignal import log as wlog
-from whatsignal.actors.doorbells import Doorbell
+from whatsignal.actors.doorbells import Doorbell, Hand
 from whatsignal.actors.path_merge import PushLedger, SocketProgress
+from whatsignal.actors.signal_socket import Connect, MessageSource, open_websocket
 from whatsignal.clients import SignalClient, redact_error
 from whatsignal.clock import Clock
 from whatsignal.errors import ClientError, PayloadError, StorageError
-from whatsignal.intake import Intake, Ring, signal_queue
+from whatsignal.intake import Intake, signal_queue
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigReceived
 from whatsignal.relay import Decision, Notices, Router
@@ -73,26 +72,6 @@ class ControlSubmit(Protocol):
 CONTROL_BUSY = "⚠️ whatsignal: too many commands at once; send it again in a moment."
 
 
-class MessageSource(Protocol):
-    """What the websocket reader needs of a connection (trio-websocket's, or a test double)."""
-
-    async def get_message(self) -> str | bytes: ...
-
-    async def ping(self, payload: bytes | None = None) -> None: ...
-
-
-Connect = Callable[[str], AbstractAsyncContextManager[MessageSource]]
-
-
-@asynccontextmanager
-async def open_websocket(url: str) -> AsyncIterator[MessageSource]:
-    """Connect with trio-websocket; a large queue so a burst never stalls the socket."""
-    async with trio_websocket.open_websocket_url(
-        url, message_queue_size=1024, connect_timeout=10, disconnect_timeout=2
-    ) as ws:
-        yield ws
-
-
 @attrs.frozen
 class ReceiverSettings:
     """How receivers read from signal-cli (``signal.*`` config) and how they pace themselves.
@@ -122,7 +101,8 @@ class SignalReceiver:
         mode: ``websocket`` (json-rpc), ``poll`` (normal/native), or ``auto`` (ask
             ``/v1/about`` first: signal-cli did not answer when the bridge started).
         doorbell: this number's queue's doorbell, rung when envelopes are journaled for it.
-        ring: rings the session queues that routed envelopes move to.
+        ring: hands routed envelopes' rows to the session queues they move to (in memory:
+            their pollers need not read them back).
         pushes: the envelopes signal-cli pushed (numbered by the intake), for the order.
     """
 
@@ -135,7 +115,7 @@ class SignalReceiver:
     notices: Notices
     control: ControlSubmit
     doorbell: Doorbell
-    ring: Ring
+    ring: Hand
     metrics: Metrics
     clock: Clock
     pushes: PushLedger = attrs.field(factory=PushLedger)
@@ -356,6 +336,7 @@ class SignalReceiver:
             wait = math.inf
             blocked = False
             moves: list[tuple[int, str, str | None]] = []
+            moved: list[JournalRow] = []
             for _stamp, _id, row, item in ready:
                 if self._waits(row, mark):
                     blocked = True  # rung when the websocket has caught up
@@ -370,12 +351,13 @@ class SignalReceiver:
                     await self._unrouted(row, item, decision)
                 else:
                     moves.append((row.id, decision.session, decision.chat))
+                    moved.append(attrs.evolve(row, queue=decision.session, chat=decision.chat))
             if moves:
                 # One transaction for the batch, in routing order (group commit would merge
                 # separate calls too, but not promise their order).
-                await journal.requeue_many(moves)
-                for session in dict.fromkeys(queue for _, queue, _ in moves):
-                    self.ring.ring(session)
+                ids = await journal.requeue_many(moves)
+                for row, new_id in zip(moved, ids, strict=True):
+                    self.ring.hand(row.queue, [attrs.evolve(row, id=new_id)])
             if not blocked and (wait < math.inf or len(heads) >= batch_max):
                 await self.doorbell.wait(0.0 if wait == math.inf else wait)
             else:

@@ -40,8 +40,8 @@ from whatsignal.actors.session_table import SessionTable, Verdict
 from whatsignal.clients import SessionInfo, WahaClient
 from whatsignal.convert.presence import TypingInbox, WatchAgain
 from whatsignal.errors import ApiError, ClientError
-from whatsignal.intake import StatusEvent
 from whatsignal.metrics import Metrics
+from whatsignal.session_news import StatusEvent
 from whatsignal.storage import Journal
 
 __all__ = ["Forget", "SessionMonitor", "StatusEvent", "status_channel"]
@@ -157,7 +157,12 @@ class SessionMonitor:
         self._reconcile()
 
     async def apply_event(self, event: StatusEvent) -> None:
-        """Apply one ``session.status`` webhook in WAHA's time order."""
+        """Apply one ``session.status`` webhook in WAHA's time order (or, status None, the
+        engine another webhook named)."""
+        if event.engine is not None:
+            self.table.note_engine(event.session, event.engine)
+        if event.status is None:
+            return
         verdict = self.table.verdict(event.session, event.status, event.at)
         if verdict is Verdict.STALE:
             log.debug("stale session.status ignored", extra={"session": event.session})

@@ -1,9 +1,12 @@
 """SessionPoller: the actor that works one WAHA session's journal queue, in order per chat.
 
-The journal is the queue. The poller asks it for the oldest pending row of each chat of its
-session, starts every one that is due (different chats run concurrently, one row per chat at a
-time, so order within a chat is kept), and sleeps until its doorbell rings or the earliest
-retry falls due. Nothing is held only in memory: a restarted poller finds the same rows. What a
+The journal is the queue. The poller reads its session's pending rows from it, starts the
+oldest of each chat that is due (different chats run concurrently, one row per chat at a time,
+so order within a chat is kept), and sleeps until its doorbell rings or the earliest retry
+falls due. It keeps what it read in memory (:class:`~whatsignal.actors.lanes.PendingLanes`),
+and the intake hands it each new WhatsApp row in commit order, so a busy session does not read
+the journal back for every message; a ring (rows requeued to it, an operator's retry) makes it
+read again. Nothing is held only in memory: a restarted poller reads the same rows. What a
 row means is the relay's business (:class:`RowHandler`); the poller decides only when to try,
 when to try again and when to give up:
 
@@ -51,6 +54,7 @@ import trio
 
 from whatsignal import log as wlog
 from whatsignal.actors.doorbells import Doorbell
+from whatsignal.actors.lanes import PendingLanes, lane_of
 from whatsignal.clients import redact_error
 from whatsignal.clock import Clock
 from whatsignal.errors import StorageError
@@ -162,7 +166,8 @@ class SessionPoller:
     """The per-session actor. ``stopping`` set: finish the rows in hand, start no new ones.
 
     Args:
-        concurrency: how many chats of the session may have a row in flight at once.
+        concurrency: how many rows of the session may be handled (sent) at once; a row whose
+            send is over waits for its journal write without counting (its chat stays busy).
         rest_after: how long the poller stays up with nothing to do before it rests.
     """
 
@@ -185,6 +190,9 @@ class SessionPoller:
     last_error: str | None = attrs.field(default=None, init=False)
     """The last failure of a row of this session (masked), for the status page."""
     _transient: dict[int, int] = attrs.field(factory=dict, init=False)
+    _pending: PendingLanes = attrs.field(factory=PendingLanes, init=False)
+    _running: set[int] = attrs.field(factory=set, init=False)
+    """The ids of the rows in flight now."""
     _outage: _Outage | None = attrs.field(default=None, init=False)
 
     @property
@@ -196,22 +204,19 @@ class SessionPoller:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         limiter = trio.CapacityLimiter(self.concurrency)
         self.busy.clear()
+        self._pending, self._running = PendingLanes(), set()
         async with trio.open_nursery() as nursery:
             task_status.started()
             while True:
                 if self.stopping.is_set():
                     await trio.sleep_forever()  # the root cancels us once in-flight work is done
-                # A lane busy while the journal is read may finish meanwhile: its row then
-                # still looks pending in this (stale) answer and must not start a second
-                # time. Its finish rings the doorbell, so the next scan picks the lane up.
-                busy_during_read = set(self.busy)
-                heads = await self.journal.pending_heads(self.session)
+                await self._pending.refresh(self.journal, self.doorbell, self._running)
                 now = self.clock()
                 working = self.sessions.working(self.session)
                 wake, held = math.inf, False
-                for row in heads:
-                    lane = f"{row.source}:{row.chat or f'#{row.id}'}"
-                    if lane in busy_during_read or self.stopping.is_set():
+                for row in list(self._pending.heads()):
+                    lane = lane_of(row)
+                    if lane in self.busy or self.stopping.is_set():
                         continue
                     expires = row.received_at + self.retry.max_age
                     if row.source == "signal" and not working and now < expires:
@@ -222,6 +227,8 @@ class SessionPoller:
                         wake = min(wake, row.next_attempt_at)
                         continue
                     self.busy.add(lane)
+                    self._pending.take(row)
+                    self._running.add(row.id)
                     nursery.start_soon(self._run_one, row, lane, limiter, working)
                 await self._tell(held, working)
                 if wake < math.inf or self.busy:
@@ -265,21 +272,25 @@ class SessionPoller:
     ) -> None:
         try:
             with self.in_flight.one():
-                async with limiter:
-                    if row.source == "signal" and not working:
-                        # Held past retry.maxAgeHours: its session did not come back in time.
-                        reason = "gave up after retry.maxAgeHours: the session was not WORKING"
+                if row.source == "signal" and not working:
+                    # Held past retry.maxAgeHours: its session did not come back in time.
+                    reason = "gave up after retry.maxAgeHours: the session was not WORKING"
+                    async with limiter:
                         await self._dead(row, reason)
-                    else:
-                        await self._attempt(row)
+                else:
+                    await self._attempt(row, limiter)
         finally:
             self.busy.discard(lane)
-            self.doorbell.ring()
+            self._running.discard(row.id)
+            self.doorbell.nudge()  # the lane's next row, if any, is in memory
 
-    async def _attempt(self, row: JournalRow) -> None:
+    async def _attempt(self, row: JournalRow, limiter: trio.CapacityLimiter) -> None:
         began = trio.current_time()
         try:
-            mappings = await self.relay.handle(row)
+            # The limit is on sends at once: a row whose send is over waits for its journal
+            # write (the lane stays busy until then) without holding another chat back.
+            async with limiter:
+                mappings = await self.relay.handle(row)
         except Deferred as deferred:
             if self._too_old(row):
                 await self._dead(row, f"gave up after retry.maxAgeHours: {deferred}")
@@ -299,6 +310,7 @@ class SessionPoller:
             await self._permanent(row, f"unhandleable: {reason}")
         else:
             await self.journal.complete(row.id, mappings=mappings)
+            self._pending.settle(row, None)
             self._transient.pop(row.id, None)
             self.last_activity = self.clock()
             self.metrics.handled.labels(_direction(row), "delivered").inc()
@@ -341,9 +353,12 @@ class SessionPoller:
             error,
             extra={"session": self.session},
         )
-        await self.journal.retry_later(
-            row.id, next_attempt_at=self.clock() + delay, error=error, count_attempt=count
+        due = self.clock() + delay
+        attempts = await self.journal.retry_later(
+            row.id, next_attempt_at=due, error=error, count_attempt=count
         )
+        again = attrs.evolve(row, attempts=attempts, next_attempt_at=due, last_error=error)
+        self._pending.settle(row, again)
 
     async def _permanent(self, row: JournalRow, error: str) -> None:
         error = _safe(error)
@@ -360,6 +375,7 @@ class SessionPoller:
     async def _dead(self, row: JournalRow, error: str) -> None:
         error = _safe(error)
         await self.journal.bury(row.id, error=error)
+        self._pending.settle(row, None)
         self._transient.pop(row.id, None)
         self.last_error = error
         self.metrics.dead.labels(_direction(row)).inc()

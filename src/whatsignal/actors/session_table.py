@@ -72,7 +72,7 @@ class SessionEntry:
         starting_since, restarted_at: for the health rules (monotonic).
         restarts: how often the bridge restarted the session in WAHA.
         engine: the engine behind the session (``GOWS``, ``NOWEB``, ``WEBJS``, ...) as WAHA's
-            session listing or answer last said, or None until known.
+            session listing or answer, or a webhook's envelope, last said; None until known.
     """
 
     name: str
@@ -137,6 +137,15 @@ class SessionTable:
         """The engine behind the session, or None while WAHA has not said."""
         found = self._entries.get(session)
         return None if found is None else found.engine
+
+    def note_engine(self, session: str, engine: str) -> None:
+        """A webhook named the engine behind a session: kept for a session the bridge knows or
+        is configured with (its status stays as it was, or unknown); any other: nothing."""
+        found = self._entries.get(session)
+        if found is None and session in self.configured:
+            found = self._entries[session] = SessionEntry(session, True)
+        if found is not None:
+            found.engine = engine
 
     def known(self) -> list[str]:
         """Every session the bridge knows of now (whatever its state)."""

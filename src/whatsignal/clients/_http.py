@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
+from whatsignal.clients._pool import lean_transport
 from whatsignal.clients._redact import mask_numbers, redact_error, redact_sent
 from whatsignal.clients._spool import Spool
 from whatsignal.clients._streamed import StreamedJson
@@ -81,18 +82,21 @@ def open_http_client(
         transport: replaces the network transport, e.g. :class:`httpx.MockTransport` in tests.
 
     Redirects are not followed (a redirect is an :class:`ApiError`), and the connection pool
-    is bounded so a burst of sends queues instead of opening hundreds of sockets.
+    is bounded so a burst of sends queues instead of opening hundreds of sockets. The pool is
+    :class:`~whatsignal.clients._pool.LeanPool` (one idle connection checked per request,
+    not all of them), unless the environment names a proxy.
     """
     headers = {"Accept": "application/json", "User-Agent": "whatsignal"}
     if api_key:
         headers["X-Api-Key"] = api_key
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
     return httpx.AsyncClient(
         base_url=base_url,
         headers=headers,
         timeout=httpx.Timeout(timeout),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+        limits=limits,
         follow_redirects=False,
-        transport=transport,
+        transport=transport or lean_transport(limits),
     )
 
 

@@ -100,6 +100,7 @@ class SigDataMessage:
     group_info: SigGroupInfo | None = None
     remote_delete: SigRemoteDelete | None = None
     poll_vote: SigPollVote | None = None
+    view_once: bool = False
 
 
 @attrs.frozen

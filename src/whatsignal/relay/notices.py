@@ -20,6 +20,7 @@ from whatsignal.errors import ClientError
 __all__ = [
     "NOTICE_NO_CHAT",
     "NOTICE_UNKNOWN_QUOTE",
+    "NOTICE_VIEW_ONCE_WITHHELD",
     "Notices",
     "dead_from_signal",
     "dead_from_whatsapp",
@@ -40,6 +41,13 @@ NOTICE_NO_CHAT = (
 NOTICE_UNKNOWN_QUOTE = (
     "⚠️ whatsignal: the message you replied to is unknown (too old, or not from WhatsApp), so "
     "your reply was not sent. Quote a more recent forwarded message of that chat."
+)
+
+
+NOTICE_VIEW_ONCE_WITHHELD = (
+    "⚠️ whatsignal: your view-once photo or video was not sent to WhatsApp: the bridge can only "
+    "send it as a normal file, which the other side could keep. Send it without view-once if it "
+    "should go."
 )
 
 

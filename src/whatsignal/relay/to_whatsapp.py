@@ -32,6 +32,7 @@ from whatsignal.errors import ApiError, PayloadError
 from whatsignal.metrics import Metrics
 from whatsignal.models.signal_api import SigAttachment, SigDataMessage, SigReceived
 from whatsignal.relay.identities import canonical_chat
+from whatsignal.relay.notices import NOTICE_VIEW_ONCE_WITHHELD, Notices
 from whatsignal.relay.poll_votes import vote_to_whatsapp
 from whatsignal.relay.send_once import Engines, RowSends
 from whatsignal.relay.upstreams import Deferred, UpstreamError, Upstreams, too_large
@@ -63,6 +64,7 @@ class ToWhatsApp:
             (:mod:`whatsignal.relay.send_once`).
         link_preview: ask WAHA for a link preview when a text has a URL
             (``whatsapp.linkPreview``).
+        notices: tells the user what was not sent (view-once media).
     """
 
     upstreams: Upstreams
@@ -70,6 +72,7 @@ class ToWhatsApp:
     engines: Engines
     metrics: Metrics
     clock: Clock
+    notices: Notices
     media: MediaPolicy = attrs.field(factory=MediaPolicy)
     link_preview: bool = True
 
@@ -221,7 +224,16 @@ class ToWhatsApp:
         text = outgoing_text(
             data.message or "", [(t.start, t.length, t.style) for t in data.text_styles]
         )
-        files, notes = await self._files(item.account, data.attachments, held)
+        attachments = data.attachments
+        if data.view_once and attachments:
+            # WAHA's media sends have no view-once option: WhatsApp would keep the file for
+            # good, which is not what the sender chose. It stays in Signal; they are told.
+            attachments = ()
+            log.info("signal -> whatsapp: view-once media withheld", extra={"session": session})
+            await self.notices.tell(
+                route.bridge_number, route.destination, NOTICE_VIEW_ONCE_WITHHELD
+            )
+        files, notes = await self._files(item.account, attachments, held)
         if notes:
             text = "\n".join([text, *notes]) if text else "\n".join(notes)
         # Each part by its attachment's place in the message (by identity: two attachments

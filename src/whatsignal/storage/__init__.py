@@ -40,6 +40,7 @@ from whatsignal.storage.models import InboundEvent as InboundEvent
 from whatsignal.storage.models import JournalRow as JournalRow
 from whatsignal.storage.models import JournalState as JournalState
 from whatsignal.storage.models import MessageMapping as MessageMapping
+from whatsignal.storage.models import PendingSnapshot as PendingSnapshot
 from whatsignal.storage.models import Source as Source
 from whatsignal.storage.models import delivery_rank as delivery_rank
 from whatsignal.storage.polls import BridgedPoll as BridgedPoll
@@ -77,6 +78,7 @@ __all__ = [
     "Mappings",
     "MessageMapping",
     "Mute",
+    "PendingSnapshot",
     "Polls",
     "Portal",
     "PortalState",

@@ -15,6 +15,11 @@ is rolled back alone and its neighbours still commit. The fsync cost of ``synchr
 is thereby paid once per batch instead of once per caller. Every write's caller is told of
 its outcome only after the COMMIT, so "returned" means "durable".
 
+A caller may pass ``then``: a plain function called with the item's value in the trio thread,
+in the order the items ran (so, for journal inserts, in row id order across callers and
+batches), right before the caller is woken, and only if the item succeeded. The intake uses it
+to hand each journaled row to its session's poller in commit order.
+
 Cancellation: a caller that is cancelled while waiting just stops waiting. Its item still
 runs (or already ran) to completion on the thread and its outcome is dropped; nothing is
 half-applied, because every item is atomic.
@@ -69,6 +74,7 @@ class _Job:
     fn: Work
     write: bool
     token: trio.lowlevel.TrioToken
+    then: Callable[[Any], None] | None = None
     done: trio.Event = attrs.Factory(trio.Event)
     value: Any = None
     error: BaseException | None = None
@@ -95,8 +101,13 @@ def to_storage_error(exc: BaseException, context: str) -> BaseException:
 
 
 def _wake(jobs: list[_Job]) -> None:
-    """Runs in the trio thread: release the callers waiting on ``jobs``."""
+    """Runs in the trio thread: run the jobs' ``then`` (in order), release their callers."""
     for job in jobs:
+        if job.then is not None and job.error is None:
+            try:
+                job.then(job.value)
+            except Exception:
+                log.exception("a store call's completion hook failed")
         job.done.set()
 
 
@@ -158,13 +169,20 @@ class DbThread:
         if self._ready.error is not None:
             raise self._ready.error
 
-    async def call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+    async def call(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        write: bool,
+        then: Callable[[T], None] | None = None,
+    ) -> T:
         """Run ``fn(conn)`` on the database thread and return its result.
 
         ``write=True`` runs it inside the next group-committed transaction and returns only
-        after that transaction committed. sqlite3 errors come back as StorageError.
+        after that transaction committed. sqlite3 errors come back as StorageError. ``then``:
+        see the module docstring.
         """
-        job = _Job(fn=fn, write=write, token=trio.lowlevel.current_trio_token())
+        job = _Job(fn=fn, write=write, token=trio.lowlevel.current_trio_token(), then=then)
         with self._lock:
             if self._closed:
                 raise StorageError("the store is closed")

@@ -1,5 +1,5 @@
-"""Work items of the store that span tables: each runs as one item of a group commit, so its
-parts commit together or not at all."""
+"""Work items of the store made of several statements: each runs as one item of the database
+thread (a write: of one group commit), so its parts see and commit the same state."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from whatsignal.storage import mappings as _mappings
 from whatsignal.storage import polls as _polls
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage.crypto import Codec
-from whatsignal.storage.models import MessageMapping
+from whatsignal.storage.models import MessageMapping, PendingSnapshot
 
-__all__ = ["complete", "prune"]
+__all__ = ["complete", "pending_after", "pending_snapshot", "prune"]
 
 
 def complete(
@@ -39,3 +39,26 @@ def prune(
     done = _journal.prune_done(conn, before=done_before)
     polls = _polls.prune(conn, before=mappings_before)
     return done + polls + _mappings.prune(conn, before=mappings_before)
+
+
+def pending_snapshot(
+    conn: sqlite3.Connection, codec: Codec, queue: str, *, limit: int
+) -> PendingSnapshot:
+    """Every pending row of ``queue`` if there are fewer than ``limit``, else the lanes' heads
+    (at most ``limit``); with the journal's highest id, read in the same item."""
+    watermark = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+    rows = _journal.pending_rows(conn, codec, queue, limit=limit)
+    if len(rows) < limit:
+        return PendingSnapshot(rows, complete=True, watermark=watermark)
+    heads = _journal.pending_heads(conn, codec, queue, limit=limit)
+    return PendingSnapshot(heads, complete=False, watermark=watermark)
+
+
+def pending_after(
+    conn: sqlite3.Connection, codec: Codec, queue: str, *, after: int, limit: int
+) -> PendingSnapshot:
+    """The pending rows of ``queue`` above id ``after`` (complete when fewer than ``limit``),
+    with the journal's highest id, read in the same item."""
+    watermark = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+    rows = _journal.pending_rows(conn, codec, queue, limit=limit, after=after)
+    return PendingSnapshot(rows, complete=len(rows) < limit, watermark=max(watermark, after))

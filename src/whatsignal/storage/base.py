@@ -22,7 +22,7 @@ write is durable when it returns, and every database failure surfaces as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from whatsignal.storage.lids import LidPairing
@@ -33,6 +33,7 @@ from whatsignal.storage.models import (
     JournalRow,
     JournalState,
     MessageMapping,
+    PendingSnapshot,
 )
 from whatsignal.storage.polls import Polls
 from whatsignal.storage.portals import Portal
@@ -54,12 +55,35 @@ class Journal(Protocol):
       transaction, so a crash can never leave a sent message without its mapping.
     """
 
-    async def journal(self, events: Sequence[InboundEvent]) -> list[int | None]:
-        """Journal ``events`` atomically; per event, the new row id or None if known."""
+    async def journal(
+        self,
+        events: Sequence[InboundEvent],
+        *,
+        committed: Callable[[list[int | None]], None] | None = None,
+    ) -> list[int | None]:
+        """Journal ``events`` atomically; per event, the new row id or None if known.
+
+        ``committed``, when given, is called with those ids once they are durable, in the
+        trio thread, before this returns, and in commit order across all callers: a row
+        handed on from it never overtakes one journaled before it. A caller cancelled while
+        waiting may still have its events committed (and ``committed`` called): harmless,
+        journaling them again is a no-op.
+        """
         ...
 
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
         """The oldest pending row of each lane of ``queue`` (plus every chat-less row)."""
+        ...
+
+    async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
+        """Every pending row of ``queue`` (or, over ``limit``, the lanes' heads) and the
+        journal's highest row id, read together (:class:`PendingSnapshot`)."""
+        ...
+
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> PendingSnapshot:
+        """The first ``limit`` pending rows of ``queue`` with an id above ``after``, by id
+        (what was added since a read whose watermark was ``after``: ids never repeat), and
+        the journal's highest id, read together."""
         ...
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:

@@ -120,6 +120,18 @@ def pending_heads(
     return _rows(codec, rows)
 
 
+def pending_rows(
+    conn: sqlite3.Connection, codec: Codec, queue: str, *, limit: int, after: int = 0
+) -> list[JournalRow]:
+    """The first ``limit`` pending rows of ``queue`` with an id above ``after``, by id."""
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM journal WHERE queue = ? AND state = 'pending' AND id > ?"
+        " ORDER BY id LIMIT ?",
+        (queue_lookup(codec, queue), after, limit),
+    ).fetchall()
+    return _rows(codec, rows)
+
+
 def pending_count(
     conn: sqlite3.Connection, codec: Codec, queue: str | None, source: str | None = None
 ) -> int:

@@ -70,6 +70,23 @@ class InboundEvent:
     payload: bytes = attrs.field(repr=False)
     received_at: float
 
+    def as_row(self, row_id: int) -> JournalRow:
+        """The row it became when journaled as ``row_id`` (pending, never tried)."""
+        return JournalRow(
+            id=row_id,
+            source=self.source,
+            key=self.key,
+            queue=self.queue,
+            chat=self.chat,
+            kind=self.kind,
+            payload=self.payload,
+            received_at=self.received_at,
+            state="pending",
+            attempts=0,
+            next_attempt_at=0.0,
+            last_error=None,
+        )
+
 
 @attrs.frozen
 class JournalRow:
@@ -92,6 +109,23 @@ class JournalRow:
     attempts: int
     next_attempt_at: float
     last_error: str | None
+
+
+@attrs.frozen
+class PendingSnapshot:
+    """What a session's poller reads of its queue (``Journal.pending_snapshot``).
+
+    Attributes:
+        rows: every pending row of the queue in id order when ``complete``; else (too many
+            to read) only the oldest pending row of each lane, as ``pending_heads`` gives.
+        complete: whether ``rows`` is every pending row.
+        watermark: the highest row id in the journal when it was read (any queue or state):
+            a row journaled later has a higher id.
+    """
+
+    rows: list[JournalRow]
+    complete: bool
+    watermark: int
 
 
 @attrs.frozen

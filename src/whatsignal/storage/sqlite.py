@@ -56,6 +56,7 @@ from whatsignal.storage.models import (
     JournalRow,
     JournalState,
     MessageMapping,
+    PendingSnapshot,
 )
 from whatsignal.storage.polls import PollsSql
 from whatsignal.storage.portals import PortalsSql
@@ -68,6 +69,7 @@ P = ParamSpec("P")
 
 Sql = Callable[Concatenate[sqlite3.Connection, Codec, P], T]
 """A SQL function of ``journal``/``mappings``/``caches``: connection, codec, arguments."""
+Hook = Callable[[T], None] | None  # DbThread.call's ``then``
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 """Accepted values of ``database.synchronous`` (SQLite's ``PRAGMA synchronous``)."""
@@ -187,11 +189,13 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
                 conn.close()  # whatever went wrong, the half-opened connection goes
         return conn
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+    async def _call(
+        self, fn: Callable[[sqlite3.Connection], T], *, write: bool, then: Hook[T] = None
+    ) -> T:
         db = self._db
         if db is None:
             raise StorageError("the store is not running")
-        return await db.call(fn, write=write)
+        return await db.call(fn, write=write, then=then)
 
     async def _read(self, fn: Sql[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(conn, codec, *args, **kwargs)`` as a read on the database thread."""
@@ -205,16 +209,26 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
 
     # ---- Journal ------------------------------------------------------------------------
 
-    async def journal(self, events: Sequence[InboundEvent]) -> list[int | None]:
-        """See :meth:`Journal.journal`. A caller cancelled while waiting may still have its
-        events committed; harmless, because journaling them again is a no-op."""
+    async def journal(
+        self,
+        events: Sequence[InboundEvent],
+        *,
+        committed: Callable[[list[int | None]], None] | None = None,
+    ) -> list[int | None]:
         batch = tuple(events)
         if not batch:
             return []
-        return await self._write(_journal.insert, batch, now=self._clock())
+        insert = partial(_journal.insert, codec=self._codec, events=batch, now=self._clock())
+        return await self._call(insert, write=True, then=committed)
 
     async def pending_heads(self, queue: str, *, limit: int = 256) -> list[JournalRow]:
         return await self._read(_journal.pending_heads, queue, limit=limit)
+
+    async def pending_snapshot(self, queue: str, *, limit: int = 1024) -> PendingSnapshot:
+        return await self._read(_units.pending_snapshot, queue, limit=limit)
+
+    async def pending_after(self, queue: str, after: int, *, limit: int = 1024) -> PendingSnapshot:
+        return await self._read(_units.pending_after, queue, after=after, limit=limit)
 
     async def pending_count(self, queue: str | None = None, *, source: str | None = None) -> int:
         return await self._read(_journal.pending_count, queue, source)

@@ -174,13 +174,14 @@ def data_message(
     group: Group | None = None,
     remote_delete: int | None = None,
     mentions: Sequence[Mapping[str, Any]] = (),
+    view_once: bool = False,
 ) -> dict[str, Any]:
     """A ``receive.DataMessage``: only the parts signal-cli prints for this kind of message."""
     data: dict[str, Any] = {
         "timestamp": timestamp,
         "message": message,
         "expiresInSeconds": 0,
-        "viewOnce": False,
+        "viewOnce": view_once,
     }
     if reaction is not None:
         data["reaction"] = dict(reaction)

@@ -56,6 +56,7 @@ class SignalModel(SignalDelivery):
         edit: int | None = None,
         sync_to: str | None = None,
         mentions: Sequence[dict[str, Any]] = (),
+        view_once: bool = False,
         raw: Any = None,
         as_is: bool = False,
     ) -> dict[str, Any]:
@@ -69,8 +70,8 @@ class SignalModel(SignalDelivery):
         text to what the bridge sent then), ``reaction`` (an emoji for ``reaction_target``),
         ``remote_delete`` (a timestamp), ``mentions`` (``receive.Mention`` objects:
         ``{"start", "length", "uuid", "number", "name"}``), ``attachments`` (``(bytes, mime,
-        filename)``, stored for ``GET /v1/attachments/{id}``) and ``group_id`` (internal id,
-        ``group.`` id or name).
+        filename)``, stored for ``GET /v1/attachments/{id}``; ``view_once``: the sender made
+        them view-once) and ``group_id`` (internal id, ``group.`` id or name).
 
         Every envelope must be one signal-cli could print (an integer ``timestamp``, every
         field of the type signal-cli writes, see :mod:`._signal_inbound`), else injection
@@ -131,6 +132,7 @@ class SignalModel(SignalDelivery):
                 edit=edit,
                 sync_to=sync_to,
                 mentions=mentions,
+                view_once=view_once,
             )
         item = {"envelope": envelope, "account": account}
         try:
@@ -194,6 +196,7 @@ class SignalModel(SignalDelivery):
         edit: int | None,
         sync_to: str | None,
         mentions: Sequence[dict[str, Any]],
+        view_once: bool = False,
     ) -> dict[str, Any]:
         if env.is_uuid(sender):
             person = self._people.get(sender) or self.add_contact(
@@ -248,6 +251,7 @@ class SignalModel(SignalDelivery):
             group=group,
             remote_delete=remote_delete,
             mentions=mentions,
+            view_once=view_once,
         )
         return env.envelope(person, ts, dataMessage=data)
 

@@ -32,11 +32,12 @@ from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from whatsignal.errors import PayloadError, StorageError
+from whatsignal.errors import PayloadError
 from whatsignal.serde import parse_json
 from whatsignal.web.admin_sessions import SessionAdmin, add_session_routes
 from whatsignal.web.auth_limit import AuthLimiter, parse_networks
 from whatsignal.web.early_reply import EarlyReply
+from whatsignal.web.signal_push import SignalPush
 from whatsignal.web.whatsapp_hook import (
     PATH,
     Answer,
@@ -164,9 +165,11 @@ def create_app(
         now=settings.monotonic,
     )
     hook = WhatsAppHook(settings=settings, intake=intake, limiter=limiter, admission=admission)
-    # WAHA's webhooks skip quart (see whatsapp_hook); an answer given before the body was read
-    # closes the connection (see early_reply).
-    app.asgi_app = EarlyReply(FastWebhook(app.asgi_app, hook))  # type: ignore[method-assign]
+    push = SignalPush(token=settings.signal_webhook_token, intake=intake)
+    # WAHA's webhooks and signal-cli's pushes skip quart (see whatsapp_hook); an answer given
+    # before the body was read closes the connection (see early_reply).
+    fast = FastWebhook(app.asgi_app, hook, push)
+    app.asgi_app = EarlyReply(fast)  # type: ignore[method-assign]
 
     def peer_and_forwarded() -> tuple[str | None, list[str]]:
         # The connection's peer, straight from the ASGI scope (quart's remote_addr passes
@@ -228,20 +231,11 @@ def create_app(
         token = request.args.get("token", "")
         if not settings.signal_webhook_token:
             return unauthenticated("the push path is disabled: set signal.webhookToken")
-        if not same_secret(token, settings.signal_webhook_token):
+        if not push.admits(token):
             return unauthenticated("missing or wrong token")
         raw = await request.get_data(cache=False, as_text=False)
         assert isinstance(raw, bytes)
-        try:
-            message = parse_json(raw, "signal push body")
-            items = _jsonrpc_items(message)
-            outcomes = await intake.signal(items, via="push")
-        except PayloadError as error:
-            return _error(400, str(error))
-        except StorageError as error:
-            log.error("journal write failed on the signal push path: %s", error)
-            return _error(503, "journal unavailable; retry later")
-        return jsonify({"status": [o.value for o in outcomes]})
+        return _answer(await push.handle(raw))
 
     def admin_denied() -> Response | None:
         if settings.admin_open and not settings.admin_token:
@@ -319,19 +313,3 @@ def create_app(
         return response
 
     return app
-
-
-def _jsonrpc_items(message: Any) -> list[Any]:
-    """The ``params`` of signal-cli ``receive`` notifications (one object or a batch array)."""
-    batch = message if isinstance(message, list) else [message]
-    items: list[Any] = []
-    for entry in batch:
-        if not isinstance(entry, dict):
-            raise PayloadError("signal push body: expected a JSON-RPC object")
-        if entry.get("method", "receive") != "receive":
-            continue
-        params = entry.get("params", entry)
-        if not isinstance(params, dict) or "envelope" not in params:
-            raise PayloadError("signal push body: no params.envelope")
-        items.append(params)
-    return items

@@ -16,6 +16,10 @@ The fast path takes only requests it can answer after reading the whole body wit
 secret is set. Everything else (no signature, a declared size over the limit, a chunked body)
 goes to the quart route, which answers those before the body is read
 (:mod:`whatsignal.web.early_reply` closes such connections cleanly).
+
+``POST /webhook/signal`` (signal-cli's push path, :mod:`whatsignal.web.signal_push`) takes the
+same fast path when its ``?token=`` is right; a wrong or missing token goes to the quart route,
+which counts the failure.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs
 
 import attrs
 
@@ -33,7 +38,13 @@ from whatsignal.errors import PayloadError, StorageError
 from whatsignal.serde import parse_waha_event
 
 if TYPE_CHECKING:
-    from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
+    from hypercorn.typing import (
+        ASGIFramework,
+        ASGIReceiveCallable,
+        ASGISendCallable,
+        HTTPScope,
+        Scope,
+    )
 
     from whatsignal.clock import Clock
     from whatsignal.intake import Outcome
@@ -41,11 +52,20 @@ if TYPE_CHECKING:
     from whatsignal.web.admission import Admission
     from whatsignal.web.auth_limit import AuthLimiter
 
-__all__ = ["PATH", "Answer", "FastWebhook", "WhatsAppHook", "same_secret", "signature_ok"]
+__all__ = [
+    "PATH",
+    "PUSH_PATH",
+    "Answer",
+    "FastWebhook",
+    "WhatsAppHook",
+    "same_secret",
+    "signature_ok",
+]
 
 log = logging.getLogger("whatsignal.http")
 
 PATH = "/webhook/whatsapp"
+PUSH_PATH = "/webhook/signal"
 
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -96,6 +116,15 @@ class HookIntake(Protocol):
     async def whatsapp(self, event: WahaEvent, raw: bytes) -> Outcome: ...
 
     async def already_journaled(self, event: WahaEvent, raw: bytes) -> bool: ...
+
+
+class PushRoute(Protocol):
+    """What the fast path asks of the push route (:class:`~whatsignal.web.signal_push.SignalPush`)
+    without importing it."""
+
+    def admits(self, supplied: str) -> bool: ...
+
+    async def handle(self, raw: bytes) -> Answer: ...
 
 
 @attrs.frozen
@@ -201,18 +230,49 @@ class WhatsAppHook:
 
 @attrs.define(eq=False)
 class FastWebhook:
-    """ASGI: ``POST /webhook/whatsapp`` handled raw (see the module docstring), everything
-    else passed to ``app``."""
+    """ASGI: ``POST /webhook/whatsapp`` (and, with ``push``, ``POST /webhook/signal``)
+    handled raw (see the module docstring), everything else passed to ``app``."""
 
     app: ASGIFramework
     hook: WhatsAppHook
+    push: PushRoute | None = None
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
+        elif scope["path"] == PATH:
+            await self._whatsapp(scope, receive, send)
+        elif scope["path"] == PUSH_PATH and self.push is not None:
+            await self._push(self.push, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _push(
+        self,
+        push: PushRoute,
+        scope: HTTPScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+    ) -> None:
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        length = _header(scope, b"content-length")
+        if (
+            not push.admits(query.get("token", [""])[0])
+            or not length.isdigit()
+            or int(length) > self.hook.settings.max_body_bytes
+            or _header(scope, b"transfer-encoding")
+        ):
+            await self.app(scope, receive, send)  # answered (or refused) by the quart route
             return
+        raw = await _body(receive, self.hook.settings.max_body_bytes)
+        if raw is not None:
+            await _reply(send, await push.handle(raw))
+
+    async def _whatsapp(
+        self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         headers: dict[str, str] = {}
         forwarded: list[str] = []
         for name, value in scope["headers"]:
@@ -231,35 +291,50 @@ class FastWebhook:
         ):
             await self.app(scope, receive, send)  # answered before the body is read
             return
-        chunks: list[bytes] = []
-        size, more = 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            assert isinstance(chunk, bytes)
-            size += len(chunk)
-            if size > limit:  # pragma: no cover - h11 refuses a body longer than declared
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body", False))
+        raw = await _body(receive, limit)
+        if raw is None:
+            return
         client = scope.get("client")
         answer = await self.hook.handle(
-            b"".join(chunks),
-            lambda name: headers.get(name.lower()),
-            client[0] if client else None,
-            forwarded,
+            raw, lambda name: headers.get(name.lower()), client[0] if client else None, forwarded
         )
-        body = json.dumps(answer.body, separators=(",", ":")).encode()
-        out = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *SECURITY_HEADERS,
-            *(
-                (k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in answer.headers.items()
-            ),
-        ]
-        await send({"type": "http.response.start", "status": answer.status, "headers": out})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await _reply(send, answer)
+
+
+def _header(scope: HTTPScope, name: bytes) -> str:
+    """A request header's value (the first of that name), or ``""``."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _body(receive: ASGIReceiveCallable, limit: int) -> bytes | None:
+    """The request's whole body, or None if the client went away."""
+    chunks: list[bytes] = []
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        assert isinstance(chunk, bytes)
+        size += len(chunk)
+        if size > limit:  # pragma: no cover - h11 refuses a body longer than declared
+            return None
+        chunks.append(chunk)
+        more = bool(message.get("more_body", False))
+    return b"".join(chunks)
+
+
+async def _reply(send: ASGISendCallable, answer: Answer) -> None:
+    """Send ``answer`` as JSON with the bridge's security headers."""
+    body = json.dumps(answer.body, separators=(",", ":")).encode()
+    out = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *SECURITY_HEADERS,
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": answer.status, "headers": out})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
