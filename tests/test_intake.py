@@ -708,3 +708,30 @@ def test_a_vote_is_keyed_by_its_vote_message_and_time_and_own_votes_are_not_jour
     assert failed.kind == "poll.vote.failed"
     own = {**VOTE, "vote": {**VOTE["vote"], "fromMe": True}}
     assert _row("poll.vote", own) == "own vote"
+
+
+async def test_an_ignored_signal_item_does_not_cost_the_rest_of_its_batch(edge: Edge) -> None:
+    typing = envelope(BRIDGE, 1_700_000_000_000, typingMessage={"action": "STARTED"})
+    message = envelope(BRIDGE, 1_700_000_000_001)
+
+    outcomes = await edge.intake.signal([typing, message], via="websocket")
+
+    assert outcomes == [Outcome.IGNORED, Outcome.ACCEPTED]
+    assert await edge.store.pending_count(f"signal:{BRIDGE}") == 1
+    assert edge.counted("signal", "websocket", "ignored") == 1
+
+
+def test_a_renamed_whatsapp_group_is_keyed_by_the_group_and_the_time_of_the_change() -> None:
+    group = "120363000000000001@g.us"
+    change = {"group": {"id": group, "subject": "Family"}, "timestamp": 17}
+    renamed = _row("group.v2.update", change)
+    assert isinstance(renamed, InboundEvent)
+    assert (renamed.key, renamed.queue, renamed.chat, renamed.kind) == (
+        f"wa:default:group:{group}:17",
+        "default",
+        group,
+        "group.v2.update",
+    )
+    other = "group change other than a new subject"
+    assert _row("group.v2.update", {"group": {"id": group, "participants": []}}) == other
+    assert _row("group.v2.update", {"group": {"subject": "Family"}}) == other

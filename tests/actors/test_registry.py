@@ -274,3 +274,28 @@ async def test_when_the_journal_cannot_say_which_sessions_have_rows_each_looks_i
         await trio.sleep(0.5)
         assert [p.rings for p in pollers.values()] == [1, 1]  # nothing waits unseen
         nursery.cancel_scope.cancel()
+
+
+async def test_crashes_are_counted_per_session_and_forgotten_when_it_stops(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    w = make(sessions=("personal", "business"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(w.registry.run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert w.registry.crashes("personal") == (0, False)  # never crashed
+        for expected in (1, 2):
+            w.pollers["personal"][-1].crash_next = True
+            w.doorbells.ring("personal")
+            await trio.sleep(0.5)
+            assert w.registry.crashes("personal") == (expected, True)
+            await trio.sleep(5)  # restarted after its backoff
+        assert w.registry.crashes("business") == (0, False)
+        w.pollers["personal"][-1].crash_next = True
+        w.doorbells.ring("personal")
+        await trio.sleep(0.5)
+        w.registry.stop("personal")  # gone from WAHA while it was waiting to restart
+        assert w.registry.crashes("personal") == (0, False)
+        await trio.sleep(10)
+        assert w.registry.running() == ["business"]  # a stopped session is not restarted
+        nursery.cancel_scope.cancel()

@@ -320,3 +320,60 @@ async def test_a_listing_costs_the_same_per_session_however_many_there_are() -> 
     # queue, which pollers run) makes twice the sessions cost four times the calls.
     small, large = await _calls_to_list(1000), await _calls_to_list(2000)
     assert large / small < 2.2
+
+
+async def test_sessions_with_work_waiting_get_a_poller_without_any_listing(
+    nursery: trio.Nursery,
+) -> None:
+    """Rows left by an earlier run, or a message webhook, bring a session's poller up even when
+    WAHA's session API is never asked; Signal's own queues are not sessions."""
+    s = setup(ScriptedWaha(), listing=False, pending=["old", "signal:+15550000001"], cap=3)
+    await nursery.start(s.monitor.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.workers.running_now == {"static", "old"}
+    s.doorbells.ring("signal:+15550000002")
+    s.doorbells.ring("new")
+    await trio.testing.wait_all_tasks_blocked()
+    assert s.workers.running_now == {"static", "old", "new"}
+    assert s.waha.asked == []
+
+
+async def test_a_poller_nobody_wants_is_stopped() -> None:
+    s = setup(ScriptedWaha({"static": "WORKING"}), running={"static", "stray"}, discover=False)
+    await s.monitor.poll_once()
+    assert s.workers.log == ["-stray"]
+    assert s.workers.running_now == {"static"}
+
+
+async def test_the_session_api_failing_is_dated_from_its_first_failure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(ScriptedWaha({"static": "WORKING"}, down=True))
+    await trio.sleep(5)
+    await s.monitor.poll_once()
+    await trio.sleep(30)
+    await s.monitor.poll_once()  # still failing: the alert counts from the first failure
+    assert s.table.api_failing_since == 5
+    s.waha.down = False
+    await s.monitor.poll_once()
+    assert s.table.api_failing_since is None
+
+
+async def test_a_session_stuck_starting_is_restarted_after_the_timeout_from_when_it_began(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The timeouts count from when the session began STARTING (or was last restarted), not
+    from the bridge's start: a session that shows up late is not restarted early."""
+    s = setup(ScriptedWaha({"static": "WORKING"}))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.monitor.run)  # listings at 0, 30, 60, ...
+        await trio.sleep(100)
+        s.waha.sessions["slow"] = "STARTING"  # first seen by the listing at 120
+        await trio.sleep(115)  # listings at 150 (30 s) and 180 (60 s: not yet over 60 s)
+        assert s.waha.restarts == [(210, "slow")]  # 90 s STARTING
+        s.waha.sessions["slow"] = "FAILED"  # the restart did not help
+        await trio.sleep(30)  # the listing at 240: 30 s after the restart, too early
+        assert s.waha.restarts == [(210, "slow")]
+        await trio.sleep(30)  # at 270: 60 s after it, the next restart
+        nursery.cancel_scope.cancel()
+    assert s.waha.restarts == [(210, "slow"), (270, "slow")]

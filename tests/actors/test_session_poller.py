@@ -54,6 +54,7 @@ class MemoryJournal:
 
     rows: dict[int, JournalRow] = attrs.Factory(dict)
     completed: list[tuple[int, float]] = attrs.Factory(list)
+    mappings: dict[int, list[MessageMapping]] = attrs.Factory(dict)
     snapshots: int = 0
     commit_takes: float = 0.0
     """Seconds a ``complete`` takes (a slow fsync)."""
@@ -120,6 +121,7 @@ class MemoryJournal:
         await trio.sleep(self.commit_takes)
         self.rows[row_id] = attrs.evolve(self.rows[row_id], state="done")
         self.completed.append((row_id, trio.current_time()))
+        self.mappings[row_id] = list(mappings)
 
     async def retry_later(
         self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
@@ -161,6 +163,8 @@ class ScriptedRelay:
     calls: list[tuple[int, float]] = attrs.Factory(list)
     dead_rows: list[int] = attrs.Factory(list)
     told: list[tuple[str, float, tuple[object, ...]]] = attrs.Factory(list)
+    told_sessions: list[str] = attrs.Factory(list)
+    results: dict[int, Sequence[MessageMapping]] = attrs.Factory(dict)
 
     async def handle(self, row: JournalRow) -> Sequence[MessageMapping]:
         self.calls.append((row.id, trio.current_time()))
@@ -168,16 +172,18 @@ class ScriptedRelay:
         outcomes = self.script.get(row.id)
         if outcomes:
             outcomes.pop(0)()
-        return ()
+        return self.results.get(row.id, ())
 
     async def dead(self, row: JournalRow) -> None:
         self.dead_rows.append(row.id)
 
     async def session_down(self, session: str, status: str, waiting: int) -> None:
         self.told.append(("down", trio.current_time(), (status, waiting)))
+        self.told_sessions.append(session)
 
     async def session_back(self, session: str, delivered: int, failed: int) -> None:
         self.told.append(("back", trio.current_time(), (delivered, failed)))
+        self.told_sessions.append(session)
 
     def times(self, row_id: int) -> list[float]:
         return [t for r, t in self.calls if r == row_id]
@@ -530,3 +536,76 @@ async def test_a_lone_surrogate_in_an_error_text_cannot_fail_its_storing(
     s.relay.script[1] = [raises(RuntimeError("half a pair \ud83d"))]
     await run_for(s, 5)
     assert s.journal.rows[1].last_error == "unhandleable: RuntimeError: half a pair \ufffd"
+
+
+# Mutation-testing gaps (docs/testing.md) ----------------------------------------------------
+
+
+async def test_the_outage_notices_name_the_session_and_count_only_its_replies(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The 'replies wait' and 'works again' notices count this session's replies: one that
+    failed for good is told as failed; a WhatsApp message that died meanwhile, or a reply
+    waiting for another session, is not counted (nor holds the notice back)."""
+    s = setup(max_attempts=1)
+    s.statuses.now["personal"] = "STOPPED"
+    s.journal.add(1, "a@c.us", source="signal")
+    s.journal.add(2, "b@c.us", source="signal")
+    s.journal.add(3, "c@c.us")  # WhatsApp -> Signal: goes while the session is down, and dies
+    s.journal.add(9, "z@c.us", source="signal")
+    s.journal.rows[9] = attrs.evolve(s.journal.rows[9], queue="business")
+    s.relay.script[2] = [fails(Failure.PERMANENT)]
+    s.relay.script[3] = [fails(Failure.PERMANENT)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        s.doorbells.ring("personal")
+        await trio.sleep(60)
+        assert s.relay.dead_rows == [3]
+        s.statuses.now["personal"] = "WORKING"
+        s.doorbells.ring("personal")
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    assert s.relay.told == [("down", 0.0, ("STOPPED", 2)), ("back", 61.0, (1, 1))]
+    assert s.relay.told_sessions == ["personal", "personal"]
+
+
+async def test_a_delivered_row_is_completed_with_its_mappings(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup()
+    s.journal.add(1, "a@c.us")
+    mapping = MessageMapping(
+        session="personal",
+        whatsapp_id="false_a@c.us_X",
+        chat_id="a@c.us",
+        bridge_number="+15550000001",
+        destination="+15551110001",
+        signal_timestamp=1,
+        direction="wa_to_signal",
+        created_at=EPOCH,
+        sender_name="A",
+    )
+    s.relay.results[1] = [mapping]
+    await run_for(s, 10)
+    assert s.journal.mappings[1] == [mapping]  # quotes, reactions and edits find it later
+
+
+async def test_each_failure_leaves_its_error_and_time_on_the_row(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    s = setup(max_attempts=2)
+    s.journal.add(1, "a@c.us")
+    s.relay.script[1] = [fails(Failure.TRANSIENT)]
+    s.journal.add(2, "b@c.us")
+    s.relay.script[2] = [fails(Failure.PERMANENT), fails(Failure.PERMANENT)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(s.poller.run)
+        s.doorbells.ring("personal")
+        await trio.sleep(1.5)  # both failed once at 1 s
+        assert s.journal.rows[1].last_error == "waha: no answer"
+        assert s.journal.rows[1].next_attempt_at == wall() - 0.5 + 1  # its backoff: 1 s
+        assert s.journal.rows[2].last_error == "waha: boom"
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert s.journal.state(2) == ("dead", 2)
+    assert s.journal.rows[2].next_attempt_at == EPOCH + 3.0  # the last attempt's time

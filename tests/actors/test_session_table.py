@@ -121,3 +121,23 @@ def test_gone_lists_known_sessions_a_listing_no_longer_shows() -> None:
         t.observe(name, "WORKING", now=0)
     assert t.gone(["static", "b"]) == ["a"]
     assert t.gone([]) == ["a", "b"]  # configured sessions are never gone
+
+
+def test_an_event_without_a_time_about_a_new_session_is_checked_with_waha() -> None:
+    t = table()
+    assert t.verdict("new", "WORKING", None) is Verdict.ASK
+    assert t.verdict("new", "WORKING", 1000) is Verdict.APPLY
+
+
+def test_left_out_sessions_take_a_freed_slot_in_the_order_they_were_left_out() -> None:
+    t = table(cap=1)
+    t.observe("a", "WORKING", now=0)  # a has the slot
+    t.observe("a", "STOPPED", now=1)  # ... and frees it: b takes it
+    t.observe("b", "WORKING", now=2)
+    t.observe("c", "WORKING", now=3)  # left out first
+    t.observe("a", "WORKING", now=4)  # back, left out after c
+    assert [e.name for e in t.entries() if e.left_out] == ["a", "c"]
+    t.forget("b")
+    assert t.desired() == {"static", "c"}
+    assert t.worker_state("c", has_poller=True) is WorkerState.RUNNING  # no longer left out
+    assert t.worker_state("a", has_poller=False) is WorkerState.LEFT_OUT

@@ -513,3 +513,15 @@ def test_the_directory_for_files_in_flight_must_exist_and_be_writable(
         problem
         == f"media.tempDir: {str(tmp_path)!r} is not writable by the bridge; fix its permissions"
     )
+
+
+def test_the_discovery_and_send_switches_default_as_documented(
+    minimal: dict[str, Any], dev_env: dict[str, str]
+) -> None:
+    """Left out, each is on (and discovery serves ten sessions, listing every 30 s)."""
+    config = config_from_mapping(minimal, env=dev_env)
+    assert config.whatsapp.link_preview is True
+    assert config.whatsapp.session_api_enabled is True
+    assert config.signal.enable_dynamic_polling is True
+    assert config.signal.session_discovery_interval_sec == 30
+    assert config.signal.max_concurrent_sessions == 10

@@ -879,3 +879,69 @@ async def test_each_group_is_told_once(world: World) -> None:
             NOTICE_SIGNAL_GROUP
         )
     assert (await world.decide(text(ALICE, "hi", groupInfo=first))).notice is None
+
+
+# Mutation-testing gaps (docs/testing.md) ----------------------------------------------------
+
+
+async def test_a_batch_learns_every_new_pairing_after_a_known_one(world: World) -> None:
+    await world.router.learn([text(ALICE, "known first")])
+
+    await world.router.learn([text(ALICE, "again"), text(BOB, "new")])
+
+    assert await world.store.number_for_uuid(BOB.uuid) == BOB.number
+
+
+async def test_a_quoted_direct_message_never_goes_to_a_group_without_a_cached_subject(
+    world: World,
+) -> None:
+    await world.remember(bridged("personal", FAMILY, next(_stamps), at=1000))
+
+    decision = await world.decide(text(ALICE, "answer", quote=quoting(42, "Carol: private")))
+
+    assert decision == Decision(ignore="quoted message unknown", notice=NOTICE_UNKNOWN_QUOTE)
+
+
+async def test_a_quoted_name_looks_only_in_the_senders_sessions(world: World) -> None:
+    """A later message from a Carol in a session that no longer serves Alice (reconfigured)
+    does not hide Alice's own chat with her."""
+    await world.remember(bridged("personal", CAROL, next(_stamps), at=1000))
+    await world.remember(bridged("retired", DAN, next(_stamps), at=1500))
+
+    decision = await world.decide(text(ALICE, "yes", quote=quoting(42, "Carol: dinner?")))
+
+    assert decision == routed("personal", CAROL)
+
+
+async def test_a_quoted_name_is_found_through_the_default_channel(world: World) -> None:
+    world.router = world.new_router(DEFAULT_ONLY)
+    await world.remember(bridged("phone1", CAROL, next(_stamps), at=1000))
+    await world.remember(bridged("phone2", DAN, next(_stamps), at=1500, name="Dan"))
+
+    decision = await world.decide(text(ALICE, "yes", quote=quoting(42, "Carol: dinner?")))
+
+    assert decision == routed("phone1", CAROL)
+
+
+async def test_a_quote_found_by_its_timestamp_wins_over_the_name_in_its_text(world: World) -> None:
+    """Carol wrote in two sessions; the quoted message is the older one: its own chat (and its
+    own session) answers, not the latest message of someone called Carol."""
+    quoted = next(_stamps)
+    await world.remember(bridged("personal", CAROL, quoted, at=1000))
+    await world.remember(bridged("business", NEW_CHAT, next(_stamps), at=1500))
+
+    decision = await world.decide(text(ALICE, "yes", quote=quoting(quoted, "Carol: dinner?")))
+
+    assert decision == routed("personal", CAROL)
+
+
+async def test_a_control_command_reaches_the_sessions_the_default_channel_serves(
+    world: World,
+) -> None:
+    world.router = world.new_router(DEFAULT_ONLY)
+    world.running.names = ["phone1"]
+
+    decision = await world.decide(text(ALICE, "/status"))
+
+    assert decision.control is not None
+    assert decision.control.sessions == ("phone1",)

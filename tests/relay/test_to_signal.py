@@ -907,3 +907,71 @@ async def test_a_row_that_can_never_be_relayed_is_a_payload_error(
         await to_signal.handle(ROUTE, waha_row(event, payload))
 
     assert fake_signal.upstream.requests == []
+
+
+# Mutation-testing gaps (docs/testing.md) ----------------------------------------------------
+
+PORTAL = "group.cG9ydGFsLW9mLWNhcm9s"
+
+
+@pytest.mark.parametrize("in_group", [False, True], ids=["direct-chat", "group-chat"])
+async def test_an_edit_of_a_message_shown_in_a_portal_is_edited_there(
+    to_signal: ToSignal,
+    store: SqliteStore,
+    fake_waha: FakeWaha,
+    fake_signal: FakeSignal,
+    in_group: bool,
+) -> None:
+    """A portal is the chat's own Signal group: the edit goes there, in the portal's form (a
+    direct chat's messages carry no name there; a group's name their sender)."""
+    chat, original = (FAMILY, f"false_{FAMILY}_G1_{DAVE}") if in_group else (CAROL, "AAA")
+    fake_waha.groups[FAMILY] = "Family"
+    bridged = mapping(
+        original if in_group else f"false_{CAROL}_AAA",
+        1_700_000_050_000,
+        chat_id=chat,
+        sender_name="Dave" if in_group else "Carol",
+    )
+    await remember(store, attrs.evolve(bridged, signal_group=PORTAL))
+    extra: dict[str, Any] = {"from_": FAMILY, "participant": DAVE} if in_group else {}
+    edit = wa_message("fixed", id=f"false_{chat}_E1", editedMessageId=original, **extra)
+
+    await to_signal.handle(ROUTE, waha_row("message.edited", edit))
+
+    assert only_send(fake_signal) == {
+        "number": BRIDGE,
+        "recipients": [PORTAL],
+        "message": "Dave: fixed" if in_group else "fixed",
+        "text_mode": "styled",
+        "edit_timestamp": 1_700_000_050_000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("place", "shown"),
+    [
+        pytest.param(
+            {"latitude": 1, "longitude": 2, "address": "Main St 1", "url": "https://m.example/p"},
+            "📍 Location: Main St 1\nhttps://maps.google.com/?q=1.000000,2.000000\nhttps://m.example/p",
+            id="its-own-link-and-address",
+        ),
+        pytest.param(
+            {"latitude": 1, "longitude": 2, "description": "Cafe", "address": "Main St 1"},
+            "📍 Location: Cafe\nhttps://maps.google.com/?q=1.000000,2.000000",
+            id="description-before-address",
+        ),
+        pytest.param(
+            {"latitude": 1, "longitude": 2, "live": True},
+            "📍 Live location\nhttps://maps.google.com/?q=1.000000,2.000000",
+            id="live",
+        ),
+    ],
+)
+async def test_a_location_shows_the_place_as_whatsapp_described_it(
+    to_signal: ToSignal, fake_signal: FakeSignal, place: dict[str, Any], shown: str
+) -> None:
+    message = wa_message("/9j/4AAQ...", push_name="Carol", location=place)
+
+    await to_signal.handle(ROUTE, waha_row("message", message))
+
+    assert only_send(fake_signal)["message"] == f"Carol: {shown}"

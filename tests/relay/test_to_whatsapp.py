@@ -26,6 +26,7 @@ from relay_fakes import (
     WallClock,
     data_message,
     error_response,
+    json_response,
     mapping,
     remember,
     signal_row,
@@ -684,3 +685,83 @@ async def test_marking_read_in_another_session_is_best_effort_in_its_own_a_must(
     own = {"timestamps": [1103], "isRead": True}
     with pytest.raises(UpstreamError):  # its own session must take it: the row is retried
         await to_whatsapp.handle(ROUTE, signal_row({"timestamp": STAMP, "receiptMessage": own}))
+
+
+# Mutation-testing gaps (docs/testing.md) ----------------------------------------------------
+
+
+async def test_a_text_resent_unquoted_keeps_everything_but_the_quote(
+    to_whatsapp: ToWhatsApp, store: SqliteStore, fake_waha: FakeWaha, engines: Any
+) -> None:
+    """Same session, chat, text, link preview and pre-generated id (GOWS): only the quote goes."""
+    engines[SESSION] = "GOWS"
+    await remember(store, mapping(f"false_{CAROL}_AAA", QUOTED))
+    fake_waha.upstream.script(
+        f"GET /api/{SESSION}/new-message-id", json_response(200, {"id": "3EB0AAA"})
+    )
+    fake_waha.upstream.script("POST /api/sendText", error_response(500, QUOTE_NOT_FOUND))
+    quote = {"id": QUOTED, "author": BRIDGE}
+    envelope = data_message(STAMP, "see https://example.org", quote=quote)
+
+    await to_whatsapp.handle(ROUTE, signal_row(envelope))
+
+    first, second = fake_waha.sent("sendText")
+    assert first["linkPreview"] is True and first["id"] == "3EB0AAA"
+    assert second == {k: v for k, v in first.items() if k != "reply_to"}
+
+
+async def test_a_file_resent_unquoted_or_as_a_document_keeps_everything_else(
+    to_whatsapp: ToWhatsApp, store: SqliteStore, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    await remember(store, mapping(f"false_{CAROL}_AAA", QUOTED))
+    fake_signal.attachments.update({"i1": b"JPEG", "m1": b"MP4"})
+    fake_waha.upstream.script("POST /api/sendImage", error_response(500, QUOTE_NOT_FOUND))
+    fake_waha.upstream.script(
+        "POST /api/sendVideo", error_response(422, "The method is not implemented by the engine")
+    )
+    files = [attachment("i1", "image/png", "a.png"), attachment("m1", "video/mp4", "clip.mp4")]
+    quote = {"id": QUOTED, "author": BRIDGE}
+    envelope = data_message(STAMP, "look", quote=quote, attachments=files)
+
+    await to_whatsapp.handle(ROUTE, signal_row(envelope))
+
+    first, second = fake_waha.sent("sendImage")
+    assert first["caption"] == "look" and first["file"]["filename"] == "a.png"
+    assert second == {k: v for k, v in first.items() if k != "reply_to"}
+    (video,) = fake_waha.sent("sendVideo")
+    (document,) = fake_waha.sent("sendFile")
+    assert document["session"] == SESSION
+    assert document["reply_to"] == video["reply_to"] == f"false_{CAROL}_AAA"
+    assert document["file"] == video["file"]
+
+
+async def test_other_failures_of_a_file_reply_are_not_retried_unquoted(
+    to_whatsapp: ToWhatsApp, store: SqliteStore, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    await remember(store, mapping(f"false_{CAROL}_AAA", QUOTED))
+    fake_signal.attachments["i1"] = b"JPEG"
+    fake_waha.upstream.script("POST /api/sendImage", error_response(500, "boom"))
+    quote = {"id": QUOTED, "author": BRIDGE}
+    envelope = data_message(STAMP, None, quote=quote, attachments=[attachment("i1", "image/png")])
+
+    with pytest.raises(UpstreamError):
+        await to_whatsapp.handle(ROUTE, signal_row(envelope))
+
+    assert len(fake_waha.sent("sendImage")) == 1
+
+
+async def test_a_file_over_its_limit_does_not_hold_back_the_next_one(
+    to_whatsapp: ToWhatsApp, fake_waha: FakeWaha, fake_signal: FakeSignal
+) -> None:
+    fake_signal.attachments.update({"i1": b"JPEG-BIG", "d1": b"PDF"})
+    files = [
+        attachment("i1", "image/jpeg", "pic.jpg", size=8),
+        attachment("d1", "application/pdf", "a.pdf", size=3),
+    ]
+    relay = attrs.evolve(to_whatsapp, media=SMALL)
+
+    await relay.handle(ROUTE, signal_row(data_message(STAMP, None, attachments=files)))
+
+    (document,) = fake_waha.sent("sendFile")
+    assert document["file"]["filename"] == "a.pdf"
+    assert document["caption"] == "[image too large to forward (limit 0 MB: media.maxSizeMB.image)]"
