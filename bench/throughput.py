@@ -15,8 +15,8 @@ connections). Bridge and relay get the same kind of bodies and send to the same 
 WhatsApp -> Signal: WAHA ``message`` webhooks on ``/webhook/whatsapp``; arrival is the
 simulator's ``/v2/send``. Signal -> WhatsApp: signal-cli JSON-RPC ``receive`` notifications on
 the push path (``/webhook/signal``), each a reply quoting a bridged message; arrival is WAHA's
-``sendText``. The bridge routes push-path rows after a settle of 0.25 s (the websocket may bring
-an older envelope a moment later), so that direction's latency carries it; throughput does not.
+``sendText``. The bridge routes a push-path row once its websocket can bring nothing older (a
+ping barrier: one round trip to signal-cli), so that direction's latency carries that trip.
 
 Saturation phases (closed loop) alternate relay, bridge, relay, bridge ... per direction so that
 the noise of a shared machine hits both alike; delivered msg/s is messages / (last arrival -
