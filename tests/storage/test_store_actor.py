@@ -86,11 +86,12 @@ async def test_synchronous_is_applied(
         SqliteStore(str(tmp_path / "s.db"), synchronous=mode).run
     )
     db = store._db
-    assert db is not None
-    assert await db.call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0], write=False) == (
-        level
-    )
-    assert await db.call(lambda c: c.execute("PRAGMA busy_timeout").fetchone()[0], write=False) > 0
+    assert db is not None and db.reader is not None
+    pragma = db.writer.call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0], write=False)
+    assert await pragma == level  # the writer's: its commits are the ones made durable
+    for thread in (db.writer, db.reader):
+        timeout = thread.call(lambda c: c.execute("PRAGMA busy_timeout").fetchone()[0], write=False)
+        assert await timeout > 0
 
 
 def test_bad_settings_are_rejected_at_construction() -> None:
@@ -188,19 +189,24 @@ async def test_a_cancelled_journal_call_is_either_committed_or_not_and_is_safe_t
     assert await store.pending_count() == 1
 
 
-async def test_the_connection_is_only_ever_used_on_one_thread(
+async def test_each_connection_is_only_ever_used_on_its_own_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     used_on: set[int] = set()
+    used_by: dict[int, set[int]] = {}
 
     class RecordingConnection(sqlite3.Connection):
         def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
-            used_on.add(threading.get_ident())
+            self._used()
             return super().execute(*args, **kwargs)
 
         def close(self) -> None:
-            used_on.add(threading.get_ident())
+            self._used()
             super().close()
+
+        def _used(self) -> None:
+            used_on.add(threading.get_ident())
+            used_by.setdefault(id(self), set()).add(threading.get_ident())
 
     real_connect = sqlite3.connect
 
@@ -225,5 +231,32 @@ async def test_the_connection_is_only_ever_used_on_one_thread(
         outer.cancel_scope.cancel()
     assert owner is not None
     assert owner != threading.get_ident()
-    assert used_on == {owner}
+    # Each connection stays on its own thread: the writer's, and the reader's.
+    assert owner in used_on and threading.get_ident() not in used_on
+    assert all(len(threads) == 1 for threads in used_by.values())
     assert store.thread_ident is None
+
+
+async def test_a_read_does_not_wait_behind_a_commit_in_progress(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A database file gets a second, read-only connection: a poller or the routing loop
+    reading the journal is not held up by a group commit's fsync on a slow disk."""
+    store: SqliteStore = await nursery.start(SqliteStore(str(tmp_path / "r.db")).run)
+    await store.journal([event("wa:msg:1")])
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:  # a write stuck in its commit
+        entered.set()
+        release.wait(30)
+
+    assert store._db is not None
+    nursery.start_soon(lambda: store._db.writer.call(slow, write=True))  # type: ignore[union-attr]
+    await trio.to_thread.run_sync(entered.wait)
+    try:
+        with trio.fail_after(5):
+            assert await store.pending_count() == 1  # committed before: seen, at once
+    finally:
+        release.set()
+    [again] = await store.journal([event("wa:msg:2")])  # the writer goes on afterwards
+    assert again is not None and await store.pending_count() == 2

@@ -120,7 +120,8 @@ async def test_a_database_file_that_cannot_be_looked_at_is_reported(
 async def test_a_store_that_cannot_write_is_reported(tmp_path: Path, nursery: trio.Nursery) -> None:
     store = await _open(nursery, tmp_path / "h.db")
     # What a full disk or a file system remounted read-only does to a running connection.
-    await store._call(lambda conn: conn.execute("PRAGMA query_only = ON"), write=False)
+    assert store._db is not None  # on the writer's connection: the one health checks write on
+    await store._db.writer.call(lambda conn: conn.execute("PRAGMA query_only = ON"), write=False)
 
     with pytest.raises(StorageError, match="readonly"):
         await store.check_health()

@@ -11,6 +11,7 @@ group commit); its SQL lives per concern in ``journal``, ``mappings``, ``caches`
 
 from __future__ import annotations
 
+from whatsignal.storage._connect import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from whatsignal.storage._thread import StoreStats as StoreStats
 from whatsignal.storage.alerts import Alerts as Alerts
 from whatsignal.storage.base import Caches as Caches
@@ -48,7 +49,6 @@ from whatsignal.storage.polls import Polls as Polls
 from whatsignal.storage.portals import Portal as Portal
 from whatsignal.storage.portals import PortalState as PortalState
 from whatsignal.storage.send_parts import SendPart as SendPart
-from whatsignal.storage.sqlite import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from whatsignal.storage.sqlite import SqliteStore as SqliteStore
 
 __all__ = [

@@ -8,7 +8,7 @@ import sqlite3
 
 from whatsignal.errors import StorageError
 
-__all__ = ["connect"]
+__all__ = ["SYNCHRONOUS_MODES", "connect", "connect_reader", "upper"]
 
 log = logging.getLogger("whatsignal.storage.sqlite")
 
@@ -18,6 +18,15 @@ def _touch_private(path: str) -> None:
     if not os.path.exists(path):
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
+
+
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+"""Accepted values of ``database.synchronous`` (SQLite's ``PRAGMA synchronous``)."""
+
+
+def upper(value: str) -> str:
+    """A mode as SQLite names it (the config may write it in any case)."""
+    return value.upper()
 
 
 def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
@@ -48,4 +57,19 @@ def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Con
     finally:
         if not ready:
             conn.close()  # whatever went wrong, the half-opened connection goes
+    return conn
+
+
+def connect_reader(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A second, read-only connection to a database the writer has opened and migrated (it
+    sees what is committed; ``query_only``: a read that tries to write fails loudly)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    ready = False
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA query_only = ON")
+        ready = True
+    finally:
+        if not ready:
+            conn.close()
     return conn

@@ -316,3 +316,52 @@ class DbThread:
         else:
             self.stats.transactions += 1
             self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
+
+
+@attrs.define(eq=False)
+class DbThreads:
+    """The writer's :class:`DbThread` and, for a database file, a reader's on a second
+    connection. In WAL mode a read sees everything committed when it starts and never waits
+    behind a group commit's fsync (on one connection, every read queued behind the commit in
+    progress, and a caller that reads several times in a row waited for each). Writes, and
+    every call of an in-memory database (a second connection would be another database), go
+    to the writer.
+    """
+
+    writer: DbThread
+    reader: DbThread | None = None
+
+    @property
+    def ident(self) -> int | None:
+        """The writer's thread id (the one that owns the database's writes)."""
+        return self.writer.ident
+
+    async def start(self) -> None:
+        """Start the writer (it opens and migrates), then the reader."""
+        await self.writer.start()
+        if self.reader is None:
+            return
+        started = False
+        try:
+            await self.reader.start()
+            started = True
+        finally:
+            if not started:
+                await self.writer.stop()
+
+    async def call(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        write: bool,
+        then: Callable[[T], None] | None = None,
+    ) -> T:
+        """:meth:`DbThread.call` on the writer, or (a read) on the reader."""
+        db = self.writer if write or self.reader is None else self.reader
+        return await db.call(fn, write=write, then=then)
+
+    async def stop(self, *, grace: float = 30.0) -> None:
+        """Stop the reader, then the writer (see :meth:`DbThread.stop`)."""
+        if self.reader is not None:
+            await self.reader.stop(grace=grace)
+        await self.writer.stop(grace=grace)

@@ -42,7 +42,7 @@ from whatsignal.storage import keyring as _keyring
 from whatsignal.storage import lids as _lids
 from whatsignal.storage import mappings as _mappings
 from whatsignal.storage import send_parts as _parts
-from whatsignal.storage._thread import DbThread, StoreStats
+from whatsignal.storage._thread import DbThread, DbThreads, StoreStats
 from whatsignal.storage.alerts import AlertsSql
 from whatsignal.storage.base import Store
 from whatsignal.storage.chats import ChatsSql
@@ -70,13 +70,6 @@ P = ParamSpec("P")
 Sql = Callable[Concatenate[sqlite3.Connection, Codec, P], T]
 """A SQL function of ``journal``/``mappings``/``caches``: connection, codec, arguments."""
 Hook = Callable[[T], None] | None  # DbThread.call's ``then``
-
-SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
-"""Accepted values of ``database.synchronous`` (SQLite's ``PRAGMA synchronous``)."""
-
-
-def _upper(value: str) -> str:
-    return value.upper()
 
 
 def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -110,8 +103,8 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     synchronous: str = attrs.field(
         default="FULL",
         kw_only=True,
-        converter=_upper,
-        validator=attrs.validators.in_(SYNCHRONOUS_MODES),
+        converter=_connect.upper,
+        validator=attrs.validators.in_(_connect.SYNCHRONOUS_MODES),
     )
     batch_max: int = attrs.field(
         default=256,
@@ -124,7 +117,7 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     keep_message_text: bool = attrs.field(default=True, kw_only=True)
     kdf_iterations: int = attrs.field(default=KDF_ITERATIONS, kw_only=True)
     stats: StoreStats = attrs.field(init=False, factory=StoreStats)
-    _db: DbThread | None = attrs.field(init=False, default=None)
+    _db: DbThreads | None = attrs.field(init=False, default=None)
     _opened: _health.FileId | None = attrs.field(init=False, default=None)
     _codec: Codec = attrs.field(init=False, factory=PlainCodec)
 
@@ -149,7 +142,11 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
         if self._db is not None:
             raise StorageError("the store is already running")
         opener = partial(self._open, applied_at=self._clock())
-        db = DbThread(opener, batch_max=self.batch_max, stats=self.stats)
+        reader = partial(_connect.connect_reader, self.path, busy_timeout_ms=self.busy_timeout_ms)
+        db = DbThreads(
+            DbThread(opener, batch_max=self.batch_max, stats=self.stats),
+            None if self.path == ":memory:" else DbThread(reader, "whatsignal-db-read"),
+        )
         lock = None if self.path == ":memory:" else _keyring.lock_file(self.path, exclusive=False)
         self._db = db
         try:
