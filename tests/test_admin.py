@@ -365,8 +365,14 @@ def _replace(path: Path) -> None:
 
 
 async def _cannot_write(board: FileBoard) -> None:
-    # What a full disk, or a file system remounted read-only, does to the open connection.
-    await board.store._call(lambda conn: conn.execute("PRAGMA query_only = ON"), write=False)
+    # What a full disk, or a file system remounted read-only, does to the writer's connection.
+    await _writer_pragma(board, "PRAGMA query_only = ON")
+
+
+async def _writer_pragma(board: FileBoard, pragma: str) -> None:
+    db = board.store._db
+    assert db is not None
+    await db.writer.call(lambda conn: conn.execute(pragma), write=False)
 
 
 @pytest.mark.parametrize(
@@ -414,7 +420,7 @@ async def test_a_failing_storage_is_logged_once_and_its_recovery_once(
     await _cannot_write(file_board)
     for _ in range(3):
         assert not (await file_board.board.readiness()).ready
-    await file_board.store._call(lambda conn: conn.execute("PRAGMA query_only = OFF"), write=False)
+    await _writer_pragma(file_board, "PRAGMA query_only = OFF")
     for _ in range(2):
         assert (await file_board.board.readiness()).ready
 

@@ -118,6 +118,11 @@ async def test_session_status_follows_what_happens(
         # A delivered message sets the session's last activity (wall clock), and only its own.
         before = time.time()
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
+
+        async def active() -> bool:  # once the row's completion is committed, just after
+            return (await sessions(w))["personal"]["last_activity"] is not None
+
+        await w.until(active)
         page = await sessions(w)
         assert before <= page["personal"]["last_activity"] <= time.time()
         assert page["business"]["last_activity"] is None

@@ -260,3 +260,34 @@ async def test_a_read_does_not_wait_behind_a_commit_in_progress(
         release.set()
     [again] = await store.journal([event("wa:msg:2")])  # the writer goes on afterwards
     assert again is not None and await store.pending_count() == 2
+
+
+async def test_a_read_sees_one_snapshot_even_when_a_commit_lands_midway(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A poller's pending snapshot (its rows, then the journal's highest id) must not mix the
+    state before a commit with the state after it: a row it then also gets handed would be
+    held twice, and sent twice."""
+    store: SqliteStore = await nursery.start(SqliteStore(str(tmp_path / "s.db")).run)
+    await store.journal([event("wa:msg:1")])
+    between, committed = threading.Event(), threading.Event()
+
+    def two_statements(conn: sqlite3.Connection) -> tuple[int, int]:
+        count = "SELECT COUNT(*) FROM journal"
+        first = conn.execute(count).fetchone()[0]
+        between.set()
+        committed.wait(10)
+        return first, conn.execute(count).fetchone()[0]
+
+    seen: list[tuple[int, int]] = []
+
+    async def read() -> None:
+        seen.append(await store._call(two_statements, write=False))
+
+    async with trio.open_nursery() as reading:
+        reading.start_soon(read)
+        await trio.to_thread.run_sync(between.wait)
+        await store.journal([event("wa:msg:2")])  # commits while the read is between statements
+        committed.set()
+    assert seen == [(1, 1)]
+    assert await store.pending_count() == 2

@@ -120,8 +120,10 @@ async def test_read_errors_are_storage_errors_and_reads_leave_no_transaction() -
             await db.call(lambda conn: conn.execute("SELECT * FROM missing"), write=False)
         with pytest.raises(ZeroDivisionError):  # programming errors pass through unchanged
             await db.call(lambda conn: 1 // 0, write=False)
-        await db.call(lambda conn: conn.execute("BEGIN"), write=False)
-        assert await db.call(lambda conn: conn.in_transaction, write=False) is False
+        # A read runs in a snapshot of its own (one transaction for all its statements)...
+        assert await db.call(lambda conn: conn.in_transaction, write=False) is True
+        # ...which ends with it: the next write's BEGIN IMMEDIATE finds none open.
+        await db.call(lambda conn: conn.execute("CREATE TABLE later (x)"), write=True)
     finally:
         await db.stop()
 
@@ -242,7 +244,7 @@ async def test_a_failed_rollback_is_logged(caplog: pytest.LogCaptureFixture) -> 
     await db.start()
     try:
         with caplog.at_level(logging.ERROR):
-            await db.call(lambda conn: conn.execute("BEGIN"), write=False)
+            await db.call(lambda conn: conn.execute("SELECT 1"), write=False)
             assert "could not end a transaction" in caplog.text
             with pytest.raises(StorageError, match="transaction failed"):
                 await db.call(release_twice, write=True)

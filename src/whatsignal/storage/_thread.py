@@ -280,14 +280,17 @@ class DbThread:
     def _run_read(self, conn: sqlite3.Connection, job: _Job) -> None:
         self.stats.reads += 1
         try:
+            # One snapshot for all of the read's statements: on the reader's connection a
+            # commit may land between two of them (a pending snapshot's rows and watermark).
+            conn.execute("BEGIN")
             job.value = job.fn(conn)
         except Exception as exc:  # noqa: BLE001 - handed to the caller, who re-raises it
             job.error = to_storage_error(exc, "database read failed")
-        if conn.in_transaction:  # a read must not leave a transaction open
+        if conn.in_transaction:  # the read's snapshot ends here
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
-                log.exception("could not end a transaction a read left open")
+                log.exception("could not end a transaction a read left open (its snapshot)")
 
     def _run_writes(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         """Run ``jobs`` in one transaction, each isolated by a SAVEPOINT."""
