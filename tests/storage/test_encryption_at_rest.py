@@ -14,7 +14,7 @@ from storage_helpers import FAST_KDF, KEYS, event, mapping
 from whatsignal.errors import ConfigError, StorageError
 from whatsignal.storage import Contact, KeyMaterial, SqliteStore
 from whatsignal.storage import keyring as _keyring
-from whatsignal.storage.crypto import PlainCodec, derive
+from whatsignal.storage.crypto import LOOKUPS_KEPT, PlainCodec, derive
 from whatsignal.storage.migrations import MIGRATIONS
 
 OTHER = KeyMaterial(secret="o" * 32, salt=KEYS.salt, lookup_salt=KEYS.lookup_salt)
@@ -40,6 +40,15 @@ def test_sealing_is_random_authenticated_and_lookups_are_keyed() -> None:
     with pytest.raises(StorageError, match="not encrypted"):
         codec.open_text("clear text")
     assert "s" * 32 not in repr(KEYS) + repr(codec)
+
+
+def test_remembered_lookups_are_the_keyed_hashes_and_stay_bounded() -> None:
+    codec, fresh = derive(KEYS, iterations=FAST_KDF), derive(KEYS, iterations=FAST_KDF)
+    values = [f"49170000{i:05}@c.us" for i in range(LOOKUPS_KEPT + 10)]
+    first = [codec.lookup(v) for v in values]  # more than it keeps: it starts again
+    assert [codec.lookup(v) for v in values] == first == [fresh.lookup(v) for v in values]
+    assert len(codec._looked_up) <= LOOKUPS_KEPT
+    assert len(set(first)) == len(values)
 
 
 def test_the_plain_codec_stores_values_as_they_are() -> None:

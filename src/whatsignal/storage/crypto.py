@@ -152,12 +152,19 @@ class PlainCodec(_Base):
         return self.open_text(looked_up)
 
 
+LOOKUPS_KEPT = 4096
+"""How many lookups a :class:`SealingCodec` remembers (a dict, shared by the store's threads:
+each get and set is atomic)."""
+
+
 @attrs.frozen(repr=False)
 class SealingCodec(_Base):
     """AES-256-GCM per value, HMAC-SHA256 lookups. Build it with :func:`derive`."""
 
     _aead: AESGCM
     _lookup_key: bytes
+    _looked_up: dict[str, str] = attrs.field(factory=dict, init=False, eq=False)
+    """Recent lookups: the same queues, sessions and chats are looked up for every message."""
 
     @property
     def encrypted(self) -> bool:
@@ -184,7 +191,13 @@ class SealingCodec(_Base):
             ) from None
 
     def lookup(self, value: str) -> str:
-        return hmac.digest(self._lookup_key, value.encode(), "sha256").hex()
+        found = self._looked_up.get(value)
+        if found is None:
+            found = hmac.digest(self._lookup_key, value.encode(), "sha256").hex()
+            if len(self._looked_up) >= LOOKUPS_KEPT:
+                self._looked_up.clear()  # bounded; the repeated ones come back at once
+            self._looked_up[value] = found
+        return found
 
     def sibling(self, value: str | None) -> bytes | None:
         return self.seal(value)
