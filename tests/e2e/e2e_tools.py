@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 import httpx
-from bridge_harness import SECRET, World
+from bridge_harness import ALICE_PHONE, BRIDGE, SECRET, World
 
 from whatsignal.config import Config
 from whatsignal.service import Bridge
@@ -141,3 +141,25 @@ def webhook_acknowledged(w: World, payload: dict[str, Any]) -> bool:
     """Whether the bridge answered 2xx to a webhook carrying this WAHA payload."""
     event_ids = {e["id"] for e in w.waha.events if e.get("payload", {}).get("id") == payload["id"]}
     return any(d.ok and d.event_id in event_ids for d in w.waha.deliveries)
+
+
+def push_line(
+    text: str, stamp: int, *, number: str = ALICE_PHONE, uuid: str, **fields: Any
+) -> dict[str, Any]:
+    """signal-cli's JSON-RPC ``receive`` notification as RECEIVE_WEBHOOK_URL posts it: a text
+    from ``number`` (``uuid``) sent at ``stamp``; ``fields``: more of the envelope's fields
+    (``dataMessage`` replaces the plain one)."""
+    envelope = {
+        "source": number,
+        "sourceNumber": number,
+        "sourceUuid": uuid,
+        "sourceDevice": 1,
+        "timestamp": stamp,
+        "dataMessage": {"timestamp": stamp, "message": text},
+        **fields,
+    }
+    return {
+        "jsonrpc": "2.0",
+        "method": "receive",
+        "params": {"envelope": envelope, "account": BRIDGE},
+    }

@@ -6,33 +6,18 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import trio
-from bridge_harness import ALICE_PHONE, BRIDGE, SECRET, envelope_key, world
+from bridge_harness import SECRET, envelope_key, world
+from e2e_tools import push_line
 
 from whatsignal.testing import Fault
 from whatsignal.web.admission import Admission
 
 PUSH_TOKEN = "push-token-0123456789"
 CHAT = "+4917000000041"
-
-
-def pushed(text: str, stamp: int) -> dict[str, Any]:
-    envelope = {
-        "source": ALICE_PHONE,
-        "sourceNumber": ALICE_PHONE,
-        "sourceUuid": "9d2a0c8e-0000-4000-8000-000000000041",
-        "sourceDevice": 1,
-        "timestamp": stamp,
-        "dataMessage": {"timestamp": stamp, "message": text},
-    }
-    return {
-        "jsonrpc": "2.0",
-        "method": "receive",
-        "params": {"envelope": envelope, "account": BRIDGE},
-    }
+ALICE_UUID = "9d2a0c8e-0000-4000-8000-000000000041"
 
 
 async def test_over_the_backlog_bound_waha_waits_and_every_message_arrives_once(
@@ -60,7 +45,7 @@ async def test_over_the_backlog_bound_waha_waits_and_every_message_arrives_once(
         # What WAHA was told: 503 and when to retry (a direct, correctly signed post).
         raw = json.dumps(w.waha.events[-1]).encode()
         signature = hmac.new(SECRET.encode(), raw, hashlib.sha512).hexdigest()
-        line = pushed("taken at once", 1_900_000_000_041)
+        line = push_line("taken at once", 1_900_000_000_041, uuid=ALICE_UUID)
         async with httpx.AsyncClient(base_url=w.bridge.url) as client:
             refused = await client.post(
                 "/webhook/whatsapp", content=raw, headers={"X-Webhook-Hmac": signature}

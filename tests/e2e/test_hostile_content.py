@@ -14,8 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_harness import ALICE_PHONE, BRIDGE, World, message_key, world
-from e2e_tools import WA_ALICE, chat_of, forward, get, post_webhook, send_texts, signal_texts
+from bridge_harness import ALICE_PHONE, World, message_key, world
+from e2e_tools import (
+    WA_ALICE,
+    chat_of,
+    forward,
+    get,
+    post_webhook,
+    push_line,
+    send_texts,
+    signal_texts,
+)
 
 from whatsignal.testing import Fault
 
@@ -58,29 +67,12 @@ async def test_a_lone_surrogate_in_a_whatsapp_text_still_reaches_signal(tmp_path
         assert signal_texts(w) == ["Al\ufffdice: broken \ufffd emoji"]
 
 
-def _pushed(number: str, uuid: str, text: str, stamp: int) -> dict[str, Any]:
-    """A JSON-RPC ``receive`` notification as signal-cli's RECEIVE_WEBHOOK_URL posts it."""
-    envelope = {
-        "source": number,
-        "sourceNumber": number,
-        "sourceUuid": uuid,
-        "sourceDevice": 1,
-        "timestamp": stamp,
-        "dataMessage": {"timestamp": stamp, "message": text},
-    }
-    return {
-        "jsonrpc": "2.0",
-        "method": "receive",
-        "params": {"envelope": envelope, "account": BRIDGE},
-    }
-
-
 async def test_a_pushed_envelope_cannot_pair_the_destination_with_a_strangers_uuid(
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path, extra={"signal": {"webhookToken": PUSH_TOKEN}}) as w:
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
-        forged = _pushed(ALICE_PHONE, STRANGER_UUID, "claims to be Alice", 1_900_000_000_100)
+        forged = push_line("claims to be Alice", 1_900_000_000_100, uuid=STRANGER_UUID)
         path = f"/webhook/signal?token={PUSH_TOKEN}"
         assert (await post_webhook(w, forged, signature=None, path=path)).status_code == 200
         assert await w.envelopes_done(forged["params"]) == ["done"]

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_harness import ALICE_PHONE, BRIDGE, World, envelope_key, message_key, world
-from e2e_tools import WA_ALICE, forward, get, post_webhook, send_texts, signal_texts
+from bridge_harness import World, envelope_key, message_key, world
+from e2e_tools import WA_ALICE, forward, get, post_webhook, push_line, send_texts, signal_texts
 
 from whatsignal.actors.scheduler import Scheduler
 from whatsignal.config import Config
@@ -117,23 +117,15 @@ async def test_a_pushed_envelope_older_than_the_horizon_is_ignored(tmp_path: Pat
 
 
 def _push_line(text: str, timestamp: int) -> dict[str, Any]:
-    """signal-cli's JSON-RPC ``receive`` notification, as RECEIVE_WEBHOOK_URL posts it."""
-    envelope = {
-        "source": ALICE_PHONE,
-        "sourceNumber": ALICE_PHONE,
-        "sourceUuid": "0b1c2d3e-0000-4000-8000-000000000001",
-        "sourceName": "Me",
-        "sourceDevice": 1,
-        "timestamp": timestamp,
-        "serverReceivedTimestamp": timestamp,
-        "serverDeliveredTimestamp": timestamp,
-        "dataMessage": {"timestamp": timestamp, "message": text},
-    }
-    return {
-        "jsonrpc": "2.0",
-        "method": "receive",
-        "params": {"envelope": envelope, "account": BRIDGE},
-    }
+    """Alice's text as signal-cli pushes it, stamped by the server when she sent it."""
+    return push_line(
+        text,
+        timestamp,
+        uuid="0b1c2d3e-0000-4000-8000-000000000001",
+        sourceName="Me",
+        serverReceivedTimestamp=timestamp,
+        serverDeliveredTimestamp=timestamp,
+    )
 
 
 def _replace(path: Path) -> None:

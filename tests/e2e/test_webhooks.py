@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bridge_harness import ALICE_PHONE, BRIDGE, World, envelope_key, message_key, world
+from bridge_harness import ALICE_PHONE, World, envelope_key, message_key, world
 from e2e_tools import (
     WA_ALICE,
     chat_of,
     forward,
     get,
     post_webhook,
+    push_line,
     send_texts,
     signal_texts,
 )
@@ -159,28 +160,21 @@ async def test_skew_check_refuses_stale_new_events_but_never_a_journaled_one(
 
 
 def _push_line(text: str, timestamp: int) -> dict[str, Any]:
-    """signal-cli's JSON-RPC ``receive`` notification, as RECEIVE_WEBHOOK_URL posts it."""
-    envelope = {
-        "source": ALICE_PHONE,
-        "sourceNumber": ALICE_PHONE,
-        "sourceUuid": "0b1c2d3e-0000-4000-8000-000000000001",
-        "sourceName": "Me",
-        "sourceDevice": 1,
-        "timestamp": timestamp,
-        "serverReceivedTimestamp": timestamp,
-        "serverDeliveredTimestamp": timestamp,
-        "dataMessage": {
+    """Alice's text as signal-cli pushes it, stamped by the server when she sent it."""
+    return push_line(
+        text,
+        timestamp,
+        uuid="0b1c2d3e-0000-4000-8000-000000000001",
+        sourceName="Me",
+        serverReceivedTimestamp=timestamp,
+        serverDeliveredTimestamp=timestamp,
+        dataMessage={
             "timestamp": timestamp,
             "message": text,
             "expiresInSeconds": 0,
             "viewOnce": False,
         },
-    }
-    return {
-        "jsonrpc": "2.0",
-        "method": "receive",
-        "params": {"envelope": envelope, "account": BRIDGE},
-    }
+    )
 
 
 async def test_signal_push_path_needs_its_token(tmp_path: Path) -> None:
