@@ -335,8 +335,7 @@ class SignalReceiver:
             ready.sort(key=lambda entry: entry[:2])
             wait = math.inf
             blocked = False
-            moves: list[tuple[int, str, str | None]] = []
-            moved: list[JournalRow] = []
+            routed: list[tuple[JournalRow, str, str | None]] = []
             for _stamp, _id, row, item in ready:
                 if self._waits(row, mark):
                     blocked = True  # rung when the websocket has caught up
@@ -350,14 +349,15 @@ class SignalReceiver:
                 if decision.session is None:
                     await self._unrouted(row, item, decision)
                 else:
-                    moves.append((row.id, decision.session, decision.chat))
-                    moved.append(attrs.evolve(row, queue=decision.session, chat=decision.chat))
-            if moves:
+                    routed.append((row, decision.session, decision.chat))
+            if routed:
                 # One transaction for the batch, in routing order (group commit would merge
                 # separate calls too, but not promise their order).
-                ids = await journal.requeue_many(moves)
-                for row, new_id in zip(moved, ids, strict=True):
-                    self.ring.hand(row.queue, [attrs.evolve(row, id=new_id)])
+                ids = await journal.requeue_many([(r.id, s, c) for r, s, c in routed])
+                for (row, session, chat), new_id in zip(routed, ids, strict=True):
+                    self.ring.hand(
+                        session, [attrs.evolve(row, id=new_id, queue=session, chat=chat)]
+                    )
             if not blocked and (wait < math.inf or len(heads) >= batch_max):
                 await self.doorbell.wait(0.0 if wait == math.inf else wait)
             else:
