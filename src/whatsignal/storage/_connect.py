@@ -60,16 +60,14 @@ def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> sqlite3.Con
     return conn
 
 
-def connect_reader(path: str, *, busy_timeout_ms: int) -> sqlite3.Connection:
-    """A second, read-only connection to a database the writer has opened and migrated (it
-    sees what is committed; ``query_only``: a read that tries to write fails loudly)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    ready = False
+def connect_reader(path: str, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+    """A second connection to a database the writer has opened and migrated, as
+    :func:`connect` makes it, and ``query_only``: it sees what is committed, and a read that
+    tries to write fails loudly."""
+    conn = connect(path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("PRAGMA query_only = ON")
-        ready = True
-    finally:
-        if not ready:
-            conn.close()
+    except sqlite3.Error:
+        conn.close()
+        raise
     return conn

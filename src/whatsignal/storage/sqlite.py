@@ -142,7 +142,7 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
         if self._db is not None:
             raise StorageError("the store is already running")
         opener = partial(self._open, applied_at=self._clock())
-        reader = partial(_connect.connect_reader, self.path, busy_timeout_ms=self.busy_timeout_ms)
+        reader = partial(_connect.connect_reader, self.path, self.busy_timeout_ms, self.synchronous)
         db = DbThreads(
             DbThread(opener, batch_max=self.batch_max, stats=self.stats),
             None if self.path == ":memory:" else DbThread(reader, "whatsignal-db-read"),
