@@ -26,25 +26,17 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
+from tp_parts import BRIDGE_NUMBER, DESTINATION, ASGIApp, Receive, Scope, Send
 
 from whatsignal.config import config_from_mapping
 from whatsignal.service import Bridge
 from whatsignal.testing import FakeSignal, FakeWaha
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-BRIDGE_NUMBER = "+15550000001"
-DESTINATION = "+15551110001"
 SECRET = "i" * 40
 API_KEY = "idle-api-key"
 _VARYING = re.compile(r"s\d{5}|\+?\d{6,}")  # session names and phone numbers in paths
