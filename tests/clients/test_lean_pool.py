@@ -74,10 +74,10 @@ async def server() -> AsyncIterator[Server]:
 
 
 def client(server: Server, **limits: int) -> tuple[httpx.AsyncClient, LeanPool]:
-    transport = lean_transport(httpx.Limits(keepalive_expiry=30, **limits))
-    assert isinstance(transport, httpx.AsyncHTTPTransport)
-    pool = transport._pool
-    assert isinstance(pool, LeanPool)
+    lean = lean_transport(httpx.Limits(keepalive_expiry=30, **limits))
+    assert lean is not None
+    transport, pool = lean
+    assert transport._pool is pool
     http = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{server.port}", transport=transport, timeout=5
     )
@@ -151,9 +151,10 @@ async def test_a_cancelled_request_gives_its_place_back(server: Server) -> None:
 
 
 async def test_an_idle_connection_past_its_expiry_is_not_reused(server: Server) -> None:
-    transport = lean_transport(httpx.Limits(max_connections=2, keepalive_expiry=0))
+    lean = lean_transport(httpx.Limits(max_connections=2, keepalive_expiry=0))
+    assert lean is not None
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{server.port}", transport=transport
+        base_url=f"http://127.0.0.1:{server.port}", transport=lean[0]
     ) as http:
         await http.get("/")
         await trio.sleep(0.01)

@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
+from whatsignal.clients._direct import NO_ANSWER, Direct
 from whatsignal.clients._pool import lean_transport
 from whatsignal.clients._redact import mask_numbers, redact_error, redact_sent
 from whatsignal.clients._spool import Spool
@@ -84,20 +85,35 @@ def open_http_client(
     Redirects are not followed (a redirect is an :class:`ApiError`), and the connection pool
     is bounded so a burst of sends queues instead of opening hundreds of sockets. The pool is
     :class:`~whatsignal.clients._pool.LeanPool` (one idle connection checked per request,
-    not all of them), unless the environment names a proxy.
+    not all of them), unless the environment names a proxy; plain JSON requests then go
+    straight to it (:class:`~whatsignal.clients._direct.Direct`).
     """
     headers = {"Accept": "application/json", "User-Agent": "whatsignal"}
     if api_key:
         headers["X-Api-Key"] = api_key
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
-    return httpx.AsyncClient(
+    direct: Direct | None = None
+    if transport is None and (lean := lean_transport(limits)) is not None:
+        transport, pool = lean
+        direct = Direct.for_client(pool, base_url, headers, httpx.Timeout(timeout))
+    return UpstreamHttp(
         base_url=base_url,
         headers=headers,
         timeout=httpx.Timeout(timeout),
         limits=limits,
         follow_redirects=False,
-        transport=transport or lean_transport(limits),
+        transport=transport,
+        direct=direct,
     )
+
+
+class UpstreamHttp(httpx.AsyncClient):
+    """httpx's client, and the direct path to its pool (:mod:`whatsignal.clients._direct`)
+    that :func:`request` takes when it can; None: every request goes through the client."""
+
+    def __init__(self, *, direct: Direct | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.direct = direct
 
 
 def path_segment(value: str) -> str:
@@ -139,6 +155,45 @@ async def request(
         TransportError: no HTTP answer.
         ApiError: a non-2xx answer.
     """
+    direct = http.direct if isinstance(http, UpstreamHttp) else None
+    if stream is None and params is None and direct is not None and direct.takes(url):
+        body = None if json_body is None else clean_strings(json_body)
+        try:
+            response = await direct.send(
+                method, url, json_body=body, request_timeout=request_timeout, accept=accept
+            )
+        except NO_ANSWER as exc:
+            raise transport_error(operation, exc) from exc
+    else:
+        response = await _through_client(
+            http,
+            method,
+            url,
+            operation=operation,
+            json_body=json_body,
+            params=params,
+            request_timeout=request_timeout,
+            accept=accept,
+            stream=stream,
+        )
+    if not response.is_success:
+        raise api_error(operation, response.status_code, response.text, sent=json_body)
+    return response
+
+
+async def _through_client(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    operation: str,
+    json_body: Any,
+    params: Mapping[str, str] | None,
+    request_timeout: httpx.Timeout | None,
+    accept: str | None,
+    stream: StreamedJson | None,
+) -> httpx.Response:
+    """:func:`request` through httpx's client (anything the direct path does not take)."""
     extra: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if stream is not None:
@@ -155,16 +210,14 @@ async def request(
     if headers:
         extra["headers"] = headers
     try:
-        response = await http.request(method, url, **extra)
+        return await http.request(method, url, **extra)
     except httpx.RequestError as exc:
         raise transport_error(operation, exc) from exc
-    if not response.is_success:
-        raise api_error(operation, response.status_code, response.text, sent=json_body)
-    return response
 
 
-def transport_error(operation: str, exc: httpx.RequestError) -> TransportError:
-    """The :class:`TransportError` for an httpx request failure, naming its kind."""
+def transport_error(operation: str, exc: Exception) -> TransportError:
+    """The :class:`TransportError` for a request that got no answer (httpx's ``RequestError``
+    or, on the direct path, httpcore's exception of the same name), naming its kind."""
     detail = redact_error(str(exc))
     kind = type(exc).__name__
     return TransportError(f"{operation}: no answer ({kind}{': ' + detail if detail else ''})")

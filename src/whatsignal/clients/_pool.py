@@ -177,18 +177,19 @@ class _Released:
                 await self._pool._checkin(self._key, connection)
 
 
-def lean_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
-    """httpx's transport on a :class:`LeanPool` with ``limits``; None (httpx's own transport
-    then, which honours them) when the environment names a proxy."""
+def lean_transport(limits: httpx.Limits) -> tuple[httpx.AsyncHTTPTransport, LeanPool] | None:
+    """httpx's transport on a :class:`LeanPool` with ``limits``, and that pool; None (httpx's
+    own transport then, which honours them) when the environment names a proxy."""
     if urllib.request.getproxies():
         return None
     most = limits.max_connections or 1000
     kept = limits.max_keepalive_connections
-    transport = httpx.AsyncHTTPTransport()
-    transport._pool = LeanPool(  # type: ignore[assignment]  # same interface, see the class
+    pool = LeanPool(
         ssl_context=httpx.create_ssl_context(),
         max_connections=most,
         max_keepalive=most if kept is None else min(kept, most),
         keepalive_expiry=limits.keepalive_expiry,
     )
-    return transport
+    transport = httpx.AsyncHTTPTransport()
+    transport._pool = pool  # type: ignore[assignment]  # same interface, see the class
+    return transport, pool
