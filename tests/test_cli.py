@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -175,6 +176,9 @@ def test_run_serves_healthz_and_stops_on_sigterm_when_idle(tmp_path: Path) -> No
     err = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in err
     assert "+15550000002" not in err  # numbers are masked in logs
+    # Once started, what start-up built is kept out of the collector's full passes.
+    (frozen,) = [e for e in map(json.loads, err.splitlines()) if e.get("event") == "heap.frozen"]
+    assert int(frozen["msg"].split()[-2]) > 10_000
 
 
 def _closed_after(sock: socket.socket, limit: float) -> float:
