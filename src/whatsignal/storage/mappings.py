@@ -13,8 +13,10 @@ are read back from their ``*_enc`` siblings. Ordering is by ``created_at`` and `
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
+
+import attrs
 
 from whatsignal.storage.crypto import Codec
 from whatsignal.storage.models import Direction, MessageMapping, delivery_rank
@@ -195,3 +197,138 @@ def update_delivery(
 def prune(conn: sqlite3.Connection, *, before: float) -> int:
     """Delete the mappings created before ``before``; returns how many."""
     return conn.execute("DELETE FROM message_mappings WHERE created_at < ?", (before,)).rowcount
+
+
+@attrs.define(eq=False)
+class RecentMappings:
+    """The mappings recently found by Signal timestamp, kept in memory (trio thread only).
+
+    A reply, reaction or edit from Signal is looked up by the timestamp it quotes twice: by
+    the router to choose its chat, then by the handler for WhatsApp's ``reply_to``; and a
+    conversation quotes the same few messages again and again. Each lookup was a read on the
+    database thread (issue 16's profile: the largest read of a Signal message). Only found
+    mappings are kept, at most ``kept`` (all forgotten when full), and every write that could
+    change an answer forgets what it touches: a mapping written with the same timestamp or
+    the same WhatsApp message (which replaces it), a delivery status raised, a prune (all).
+    ``generation`` counts those writes: a read that was in flight while one committed may
+    have seen the state before it, so its answer is not kept.
+    """
+
+    kept: int = 1024
+    generation: int = attrs.field(default=0, init=False)
+    _by_stamp: dict[tuple[str, int], MessageMapping] = attrs.field(factory=dict, init=False)
+    _by_message: dict[tuple[str, str], tuple[str, int]] = attrs.field(factory=dict, init=False)
+
+    def get(self, bridge_number: str, signal_timestamp: int) -> MessageMapping | None:
+        return self._by_stamp.get((bridge_number, signal_timestamp))
+
+    def keep(
+        self, generation: int, bridge_number: str, signal_timestamp: int, found: MessageMapping
+    ) -> None:
+        """Keep what a read that began at ``generation`` found, unless a write came between."""
+        if generation != self.generation:
+            return
+        if len(self._by_stamp) >= self.kept:
+            self._by_stamp.clear()
+            self._by_message.clear()
+        self._by_stamp[bridge_number, signal_timestamp] = found
+        self._by_message[found.session, found.whatsapp_id] = (bridge_number, signal_timestamp)
+
+    def written(self, mappings: Sequence[MessageMapping]) -> None:
+        """Forget what ``mappings``, just written, may have replaced."""
+        self.generation += 1
+        for m in mappings:
+            self._forget_stamp((m.bridge_number, m.signal_timestamp))
+            self.message_changed(m.session, m.whatsapp_id)
+
+    def message_changed(self, session: str, whatsapp_id: str) -> None:
+        """Forget the mapping of one WhatsApp message (its delivery status changed)."""
+        self.generation += 1
+        stamp = self._by_message.pop((session, whatsapp_id), None)
+        if stamp is not None:
+            self._by_stamp.pop(stamp, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._by_stamp.clear()
+        self._by_message.clear()
+
+    def _forget_stamp(self, stamp: tuple[str, int]) -> None:
+        found = self._by_stamp.pop(stamp, None)
+        if found is not None:
+            self._by_message.pop((found.session, found.whatsapp_id), None)
+
+
+class MappingsSql:
+    """The store's mapping methods (:class:`~whatsignal.storage.base.Mappings`) for a store
+    that runs SQL functions on its thread (``_read``/``_write`` as
+    :class:`~whatsignal.storage.sqlite.SqliteStore` has them) and keeps ``_recent``."""
+
+    _read: Callable[..., Awaitable[Any]]
+    _write: Callable[..., Awaitable[Any]]
+    _recent: RecentMappings
+
+    async def mapping_by_whatsapp_id(self, session: str, whatsapp_id: str) -> MessageMapping | None:
+        found: MessageMapping | None = await self._read(by_whatsapp_id, session, whatsapp_id)
+        return found
+
+    async def mapping_by_signal_timestamp(
+        self, bridge_number: str, signal_timestamp: int
+    ) -> MessageMapping | None:
+        kept = self._recent.get(bridge_number, signal_timestamp)
+        if kept is not None:
+            return kept
+        generation = self._recent.generation
+        found: MessageMapping | None = await self._read(
+            by_signal_timestamp, bridge_number, signal_timestamp
+        )
+        if found is not None:
+            self._recent.keep(generation, bridge_number, signal_timestamp, found)
+        return found
+
+    async def latest_mapping(
+        self, bridge_number: str, destination: str, *, sessions: Sequence[str] | None = None
+    ) -> MessageMapping | None:
+        if sessions is not None and not sessions:
+            return None  # nothing can match: answered without the database
+        found: MessageMapping | None = await self._read(
+            latest, bridge_number, destination, None, _tuple(sessions)
+        )
+        return found
+
+    async def latest_mapping_by_name(
+        self,
+        bridge_number: str,
+        destination: str,
+        sender_name: str,
+        *,
+        sessions: Sequence[str] | None = None,
+    ) -> MessageMapping | None:
+        if sessions is not None and not sessions:
+            return None  # nothing can match: answered without the database
+        allowed = _tuple(sessions)
+        found: MessageMapping | None = await self._read(
+            latest, bridge_number, destination, sender_name, allowed
+        )
+        return found
+
+    async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
+        chats: list[str] = await self._read(recent_chats, session, limit=limit)
+        return chats
+
+    async def update_delivery(self, session: str, whatsapp_id: str, status: int) -> bool:
+        """See :meth:`Mappings.update_delivery`.
+
+        Raises:
+            ValueError: ``status`` is not a WAHA ack level (-1..4), before any database work.
+        """
+        check_ack_level(status)
+        try:
+            changed: bool = await self._write(update_delivery, session, whatsapp_id, status)
+        finally:
+            self._recent.message_changed(session, whatsapp_id)
+        return changed
+
+
+def _tuple(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)

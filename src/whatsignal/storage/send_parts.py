@@ -25,7 +25,7 @@ import attrs
 
 from whatsignal.storage.crypto import Codec
 
-__all__ = ["SendPart", "forget_row", "load", "put"]
+__all__ = ["SendPart", "forget_row", "load", "put", "row_keys"]
 
 
 @attrs.frozen
@@ -81,10 +81,18 @@ def put(
     )
 
 
-def forget_row(conn: sqlite3.Connection, row_id: int) -> None:
+def forget_row(conn: sqlite3.Connection, row_id: int) -> list[str]:
     """Delete the parts of the journal row ``row_id`` (it is done); the journal's key column
-    holds the row key in the form ``row_key`` stores it, so no codec is needed."""
-    conn.execute(
-        "DELETE FROM send_parts WHERE row_key = (SELECT key FROM journal WHERE id = ?)",
+    holds the row key in the form ``row_key`` stores it, so no codec is needed. Returns the
+    row keys (as stored: looked up) whose parts went."""
+    rows = conn.execute(
+        "DELETE FROM send_parts WHERE row_key = (SELECT key FROM journal WHERE id = ?)"
+        " RETURNING row_key",
         (row_id,),
-    )
+    ).fetchall()
+    return sorted({str(row[0]) for row in rows})
+
+
+def row_keys(conn: sqlite3.Connection, codec: Codec) -> list[str]:
+    """The keys (as stored: looked up) of every row with parts stored."""
+    return [str(row[0]) for row in conn.execute("SELECT DISTINCT row_key FROM send_parts")]

@@ -40,7 +40,6 @@ from whatsignal.storage import health as _health
 from whatsignal.storage import journal as _journal
 from whatsignal.storage import keyring as _keyring
 from whatsignal.storage import lids as _lids
-from whatsignal.storage import mappings as _mappings
 from whatsignal.storage import send_parts as _parts
 from whatsignal.storage._thread import DbThread, DbThreads, StoreStats
 from whatsignal.storage.alerts import AlertsSql
@@ -48,6 +47,7 @@ from whatsignal.storage.base import Store
 from whatsignal.storage.chats import ChatsSql
 from whatsignal.storage.crypto import KDF_ITERATIONS, Codec, KeyMaterial, PlainCodec
 from whatsignal.storage.lids import LidPairing
+from whatsignal.storage.mappings import MappingsSql, RecentMappings
 from whatsignal.storage.migrations import migrate
 from whatsignal.storage.models import (
     Contact,
@@ -72,13 +72,8 @@ Sql = Callable[Concatenate[sqlite3.Connection, Codec, P], T]
 Hook = Callable[[T], None] | None  # DbThread.call's ``then``
 
 
-def _tuple(sessions: Sequence[str] | None) -> tuple[str, ...] | None:
-    """A snapshot of the caller's sequence, taken before the work leaves the trio thread."""
-    return None if sessions is None else tuple(sessions)
-
-
 @attrs.define(eq=False)
-class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
+class SqliteStore(AlertsSql, ChatsSql, MappingsSql, PollsSql, PortalsSql, Store):
     """The SQLite store actor.
 
     :class:`Store` is named as its base so that mypy checks each method against the
@@ -120,6 +115,9 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     _db: DbThreads | None = attrs.field(init=False, default=None)
     _opened: _health.FileId | None = attrs.field(init=False, default=None)
     _codec: Codec = attrs.field(init=False, factory=PlainCodec)
+    _recent: RecentMappings = attrs.field(init=False, factory=RecentMappings)
+    _with_parts: set[str] = attrs.field(init=False, factory=set)
+    """The rows (their keys, looked up) with send parts stored: read at start, then kept."""
 
     @property
     def encrypted(self) -> bool:
@@ -151,6 +149,7 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
         self._db = db
         try:
             await db.start()
+            self._with_parts = set(await self._read(_parts.row_keys))
             task_status.started(self)
             await trio.sleep_forever()
         finally:
@@ -234,13 +233,16 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
         return await self._read(_journal.queues_with_pending)
 
     async def complete(self, row_id: int, *, mappings: Sequence[MessageMapping] = ()) -> None:
-        await self._write(
+        written = tuple(mappings)
+        forgotten = await self._write(
             _units.complete,
             row_id,
-            mappings=tuple(mappings),
+            mappings=written,
             now=self._clock(),
             keep_text=self.keep_message_text,
         )
+        self._with_parts.difference_update(forgotten)
+        self._recent.written(written)
 
     async def retry_later(
         self, row_id: int, *, next_attempt_at: float, error: str, count_attempt: bool
@@ -297,50 +299,6 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     async def state_of(self, key: str) -> JournalState | None:
         return await self._read(_journal.state_of, key)
 
-    # ---- Mappings -----------------------------------------------------------------------
-
-    async def mapping_by_whatsapp_id(self, session: str, whatsapp_id: str) -> MessageMapping | None:
-        return await self._read(_mappings.by_whatsapp_id, session, whatsapp_id)
-
-    async def mapping_by_signal_timestamp(
-        self, bridge_number: str, signal_timestamp: int
-    ) -> MessageMapping | None:
-        return await self._read(_mappings.by_signal_timestamp, bridge_number, signal_timestamp)
-
-    async def latest_mapping(
-        self, bridge_number: str, destination: str, *, sessions: Sequence[str] | None = None
-    ) -> MessageMapping | None:
-        if sessions is not None and not sessions:
-            return None  # nothing can match: answered without the database
-        return await self._read(
-            _mappings.latest, bridge_number, destination, None, _tuple(sessions)
-        )
-
-    async def latest_mapping_by_name(
-        self,
-        bridge_number: str,
-        destination: str,
-        sender_name: str,
-        *,
-        sessions: Sequence[str] | None = None,
-    ) -> MessageMapping | None:
-        if sessions is not None and not sessions:
-            return None  # nothing can match: answered without the database
-        allowed = _tuple(sessions)
-        return await self._read(_mappings.latest, bridge_number, destination, sender_name, allowed)
-
-    async def recent_chats(self, session: str, *, limit: int = 200) -> list[str]:
-        return await self._read(_mappings.recent_chats, session, limit=limit)
-
-    async def update_delivery(self, session: str, whatsapp_id: str, status: int) -> bool:
-        """See :meth:`Mappings.update_delivery`.
-
-        Raises:
-            ValueError: ``status`` is not a WAHA ack level (-1..4), before any database work.
-        """
-        _mappings.check_ack_level(status)
-        return await self._write(_mappings.update_delivery, session, whatsapp_id, status)
-
     # ---- Caches -------------------------------------------------------------------------
 
     async def put_contact(self, contact: Contact) -> None:
@@ -377,9 +335,12 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     # ---- Send parts ---------------------------------------------------------------------
 
     async def send_parts(self, row_key: str) -> dict[int, SendPart]:
+        if self._codec.lookup(row_key) not in self._with_parts:
+            return {}  # no attempt stored any (most rows): answered without the database
         return await self._read(_parts.load, row_key)
 
     async def put_send_part(self, row_key: str, index: int, part: SendPart) -> None:
+        self._with_parts.add(self._codec.lookup(row_key))  # before: a read must not miss it
         await self._write(_parts.put, row_key, index, part, now=self._clock())
 
     # ---- Health -------------------------------------------------------------------------
@@ -391,6 +352,9 @@ class SqliteStore(AlertsSql, ChatsSql, PollsSql, PortalsSql, Store):
     # ---- Retention ----------------------------------------------------------------------
 
     async def prune(self, *, done_before: float, mappings_before: float) -> int:
-        return await self._write(
-            _units.prune, done_before=done_before, mappings_before=mappings_before
-        )
+        try:
+            return await self._write(
+                _units.prune, done_before=done_before, mappings_before=mappings_before
+            )
+        finally:
+            self._recent.clear()
