@@ -288,9 +288,16 @@ class SessionPoller:
         began = trio.current_time()
         try:
             # The limit is on sends at once: a row whose send is over waits for its journal
-            # write (the lane stays busy until then) without holding another chat back.
-            async with limiter:
+            # write (the lane stays busy until then) without holding another chat back. A free
+            # slot is taken without a checkpoint, so a handed row's send starts at once.
+            try:
+                limiter.acquire_nowait()
+            except trio.WouldBlock:
+                await limiter.acquire()
+            try:
                 mappings = await self.relay.handle(row)
+            finally:
+                limiter.release()
         except Deferred as deferred:
             if self._too_old(row):
                 await self._dead(row, f"gave up after retry.maxAgeHours: {deferred}")
