@@ -3,7 +3,7 @@
 Usage::
 
     python bench/throughput.py [--messages 2000] [--rounds 2] [--rate 100] [--latency-messages 600]
-                               [--concurrency 16] [--chats 50] [--plain]
+                               [--latency-rounds 3] [--concurrency 16] [--chats 50] [--plain]
 
 Processes: WAHA's and signal-cli's simulators (``python -m whatsignal.testing``, contract checks
 off, ``--monotonic-clock``), the bridge (``python -m whatsignal run``, secure mode, database
@@ -21,8 +21,9 @@ ping barrier: one round trip to signal-cli), so that direction's latency carries
 Saturation phases (closed loop) alternate relay, bridge, relay, bridge ... per direction so that
 the noise of a shared machine hits both alike; delivered msg/s is messages / (last arrival -
 first injection), counted where the sends arrive once the backlog drained, and CPU is the
-process's user+system time over the phase. Then one open-loop phase each at ``--rate``
-(below both capacities) for latency (injection -> arrival at the simulator).
+process's user+system time over the phase. Then open-loop phases at ``--rate`` (below both
+capacities) for latency (injection -> arrival at the simulator): ``--latency-rounds`` of them
+per part and direction, alternating relay and bridge, their samples pooled.
 
 The last line is machine readable (bridge / bare relay)::
 
@@ -128,6 +129,16 @@ class Phase:
     def percentile(self, p: float) -> float:
         values = sorted(self.arrived[t] - self.injected[t] for t in self.arrived)
         return values[max(0, min(len(values) - 1, round(p / 100 * len(values) + 0.5) - 1))]
+
+    def pooled(self, other: Phase) -> Phase:
+        """This phase's samples and ``other``'s (for percentiles; not for its rate)."""
+        return attrs.evolve(
+            self,
+            injected={**self.injected, **other.injected},
+            arrived={**self.arrived, **other.arrived},
+            cpu=self.cpu + other.cpu,
+            refused=self.refused + other.refused,
+        )
 
     @property
     def cpu_per_1000(self) -> float:
@@ -243,7 +254,8 @@ async def run_phases(bench: Bench, args: argparse.Namespace) -> None:
     envelopes: Envelopes | None = None
     print(
         f"{n} messages per saturation phase x {args.rounds} rounds, {args.concurrency} "
-        f"connections, {chats} chats; latency at {args.rate:g} msg/s x {args.latency_messages}; "
+        f"connections, {chats} chats; latency at {args.rate:g} msg/s x {args.latency_messages} "
+        f"x {args.latency_rounds} rounds; "
         f"encrypted={not args.plain}, synchronous=FULL; every part its own process",
         flush=True,
     )
@@ -263,16 +275,21 @@ async def run_phases(bench: Bench, args: argparse.Namespace) -> None:
                     f"CPU {phase.cpu_per_1000:5.2f} s/1000 msgs, 503s {phase.refused}",
                     flush=True,
                 )
+    # Latency: --latency-rounds alternating relay/bridge phases per direction, their samples
+    # pooled (a p99 of 600 samples is the 6th worst: one slow fsync moves it).
     latency: dict[tuple[str, str], Phase] = {}
-    for direction in ("wa->signal", "signal->wa"):
-        for who in ("relay", "bridge"):
-            prefix = f"{who}{'lws' if direction == 'wa->signal' else 'lsw'}"
-            if direction == "wa->signal":
-                requests = wa_requests(builder, prefix, args.latency_messages, chats)
-            else:
-                assert envelopes is not None
-                requests = envelopes.requests(prefix, args.latency_messages)
-            latency[who, direction] = await bench.phase(who, direction, prefix, requests, args.rate)
+    for r in range(args.latency_rounds):
+        for direction in ("wa->signal", "signal->wa"):
+            for who in ("relay", "bridge"):
+                prefix = f"{who}{'lws' if direction == 'wa->signal' else 'lsw'}{chr(97 + r)}"
+                if direction == "wa->signal":
+                    requests = wa_requests(builder, prefix, args.latency_messages, chats)
+                else:
+                    assert envelopes is not None
+                    requests = envelopes.requests(prefix, args.latency_messages)
+                phase = await bench.phase(who, direction, prefix, requests, args.rate)
+                earlier = latency.get((who, direction))
+                latency[who, direction] = phase if earlier is None else earlier.pooled(phase)
     report(phases, latency)
 
 
@@ -341,7 +358,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="per saturation phase")
     parser.add_argument("--rounds", type=int, default=2, help="alternating relay/bridge pairs")
     parser.add_argument("--rate", type=float, default=100.0, help="offered load for latency")
-    parser.add_argument("--latency-messages", type=int, default=600)
+    parser.add_argument("--latency-messages", type=int, default=600, help="per latency phase")
+    parser.add_argument(
+        "--latency-rounds", type=int, default=3, help="alternating relay/bridge latency phases"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="connections of the load")
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--plain", action="store_true", help="development mode, no encryption")

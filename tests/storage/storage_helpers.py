@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import attrs
+import sqlite3
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
+import attrs
+import trio
+import trio.testing
+
+from whatsignal.errors import StorageError
 from whatsignal.storage import InboundEvent, MessageMapping
+from whatsignal.storage._thread import DbThread
 from whatsignal.storage.crypto import KeyMaterial
 
 BRIDGE = "+15550001111"
@@ -82,3 +92,57 @@ class HandClock:
         """Move the clock forward; returns the new time."""
         self.now += seconds
         return self.now
+
+
+# The database thread's tests ------------------------------------------------------------
+
+
+def insert(value: object) -> Callable[[sqlite3.Connection], int]:
+    def work(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+    return work
+
+
+class Gate:
+    """Holds the database thread inside one job until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def job(self, conn: sqlite3.Connection) -> None:
+        self.entered.set()
+        self.release.wait(10)
+
+    async def wait_entered(self) -> None:
+        await trio.to_thread.run_sync(self.entered.wait, 10)
+
+
+async def run_batched(
+    db: DbThread,
+    gate: Gate,
+    jobs: list[Callable[[sqlite3.Connection], Any]],
+    *,
+    stop: bool = False,
+) -> list[Any]:
+    """Queue ``jobs`` (then a stop request, if ``stop``) while the thread is held."""
+    outcomes: list[Any] = [None] * len(jobs)
+
+    async def call(i: int) -> None:
+        try:
+            outcomes[i] = await db.call(jobs[i], write=True)
+        except StorageError as exc:
+            outcomes[i] = exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(db.call, gate.job, write=False))
+        await gate.wait_entered()
+        for i in range(len(jobs)):
+            nursery.start_soon(call, i)
+            await trio.testing.wait_all_tasks_blocked()  # queued in list order
+        if stop:
+            db.stop_nowait()
+        gate.release.set()
+    return outcomes

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from storage_helpers import Gate, insert, run_batched
 
 from whatsignal.errors import StorageError
 from whatsignal.storage._thread import DbThread
@@ -23,67 +23,16 @@ def _open_memory() -> sqlite3.Connection:
     return conn
 
 
-def _insert(value: object) -> Callable[[sqlite3.Connection], int]:
-    def work(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
-        return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
-
-    return work
-
-
 def _count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
-
-
-class _Gate:
-    """Holds the database thread inside one job until released."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def job(self, conn: sqlite3.Connection) -> None:
-        self.entered.set()
-        self.release.wait(10)
-
-    async def wait_entered(self) -> None:
-        await trio.to_thread.run_sync(self.entered.wait, 10)
-
-
-async def _run_batched(
-    db: DbThread,
-    gate: _Gate,
-    jobs: list[Callable[[sqlite3.Connection], Any]],
-    *,
-    stop: bool = False,
-) -> list[Any]:
-    """Queue ``jobs`` (then a stop request, if ``stop``) while the thread is held."""
-    outcomes: list[Any] = [None] * len(jobs)
-
-    async def call(i: int) -> None:
-        try:
-            outcomes[i] = await db.call(jobs[i], write=True)
-        except StorageError as exc:
-            outcomes[i] = exc
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(partial(db.call, gate.job, write=False))
-        await gate.wait_entered()
-        for i in range(len(jobs)):
-            nursery.start_soon(call, i)
-            await trio.testing.wait_all_tasks_blocked()  # queued in list order
-        if stop:
-            db.stop_nowait()
-        gate.release.set()
-    return outcomes
 
 
 async def test_queued_writes_commit_together_and_a_failure_stays_alone() -> None:
     db = DbThread(_open_memory)
     await db.start()
     try:
-        gate = _Gate()
-        outcomes = await _run_batched(db, gate, [_insert(1), _insert(1), _insert(2)])
+        gate = Gate()
+        outcomes = await run_batched(db, gate, [insert(1), insert(1), insert(2)])
         assert outcomes[0] == 1
         assert isinstance(outcomes[1], StorageError)  # UNIQUE violation: only this one fails
         assert "database write failed: UNIQUE constraint failed" in str(outcomes[1])
@@ -102,12 +51,12 @@ async def test_a_transaction_that_cannot_commit_fails_every_call_in_it() -> None
     db = DbThread(_open_memory)
     await db.start()
     try:
-        outcomes = await _run_batched(db, _Gate(), [_insert(1), sabotage, _insert(2)])
+        outcomes = await run_batched(db, Gate(), [insert(1), sabotage, insert(2)])
         assert all(isinstance(o, StorageError) for o in outcomes)
         assert "transaction failed" in str(outcomes[0])
         assert db.stats.failed_transactions == 1
         assert await db.call(_count, write=False) == 0
-        assert await db.call(_insert(3), write=True) == 1  # the thread carries on
+        assert await db.call(insert(3), write=True) == 1  # the thread carries on
     finally:
         await db.stop()
 
@@ -144,7 +93,7 @@ async def test_stop_before_start_does_nothing() -> None:
 async def test_stop_gives_up_after_the_grace_period(caplog: pytest.LogCaptureFixture) -> None:
     db = DbThread(_open_memory)
     await db.start()
-    gate = _Gate()
+    gate = Gate()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(partial(db.call, gate.job, write=False))
         await gate.wait_entered()
@@ -182,7 +131,7 @@ async def test_if_the_thread_dies_every_waiting_caller_is_released() -> None:
 
     db = DbThread(_open_memory, batch_max=1)
     await db.start()
-    outcomes = await _run_batched(db, _Gate(), [_insert(1), crash, _insert(2), _insert(3)])
+    outcomes = await run_batched(db, Gate(), [insert(1), crash, insert(2), insert(3)])
     assert outcomes[0] == 1  # committed before the crash
     assert all(isinstance(o, StorageError) for o in outcomes[1:])  # released, not stuck
     with pytest.raises(StorageError, match="closed"):
@@ -194,7 +143,7 @@ async def test_if_the_thread_dies_every_waiting_caller_is_released() -> None:
 
 
 def test_outcomes_for_a_finished_trio_run_are_dropped_quietly() -> None:
-    gate = _Gate()
+    gate = Gate()
     holder: dict[str, DbThread] = {}
 
     async def main() -> None:
@@ -219,7 +168,7 @@ def test_outcomes_for_a_finished_trio_run_are_dropped_quietly() -> None:
 async def test_stop_finishes_the_work_queued_before_it() -> None:
     db = DbThread(_open_memory)
     await db.start()
-    outcomes = await _run_batched(db, _Gate(), [_insert(1), _insert(2)], stop=True)
+    outcomes = await run_batched(db, Gate(), [insert(1), insert(2)], stop=True)
     assert outcomes == [1, 2]
     with pytest.raises(StorageError, match="closed"):
         await db.call(_count, write=False)

@@ -64,6 +64,13 @@ from whatsignal.storage.send_parts import SendPart
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_AFTER = 150
+"""Write items between the writer's own WAL checkpoints: about SQLite's default of 1,000
+pages, at the six or so pages a journaled message and its completion write."""
+
+WRITER_AUTOCHECKPOINT = 10_000
+"""The writer's ``wal_autocheckpoint`` (pages): SQLite's checkpoint in a commit, a safety net."""
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -142,7 +149,12 @@ class SqliteStore(AlertsSql, ChatsSql, MappingsSql, PollsSql, PortalsSql, Store)
         opener = partial(self._open, applied_at=self._clock())
         reader = partial(_connect.connect_reader, self.path, self.busy_timeout_ms, self.synchronous)
         db = DbThreads(
-            DbThread(opener, batch_max=self.batch_max, stats=self.stats),
+            DbThread(
+                opener,
+                batch_max=self.batch_max,
+                stats=self.stats,
+                checkpoint_after=None if self.path == ":memory:" else CHECKPOINT_AFTER,
+            ),
             None if self.path == ":memory:" else DbThread(reader, "whatsignal-db-read"),
         )
         lock = None if self.path == ":memory:" else _keyring.lock_file(self.path, exclusive=False)
@@ -179,6 +191,9 @@ class SqliteStore(AlertsSql, ChatsSql, MappingsSql, PollsSql, PortalsSql, Store)
                 # Which file this connection writes: the health check tells when the path
                 # names another one (deleted, or replaced under the bridge).
                 self._opened = _health.file_id(self.path)
+                # The thread checkpoints between batches (DbThread.checkpoint_after); SQLite
+                # inside a commit only should the WAL grow far past that.
+                conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
             ready = True
         finally:
             if not ready:
