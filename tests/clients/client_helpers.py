@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import httpx
+import trio
 
 from whatsignal.clients import SignalClient, Spool, WahaClient
 from whatsignal.clients._streamed import CHUNK
@@ -89,3 +90,31 @@ async def attachment(signal: SignalClient, attachment_id: str, *, max_bytes: int
     with Spool() as spool:
         await signal.attachment(attachment_id, max_bytes=max_bytes, into=spool)
         return await spooled(spool)
+
+
+@attrs.define(eq=False)
+class RawRequests:
+    """The HTTP/1.1 requests arriving on one connection, read whole (a test server's side)."""
+
+    stream: trio.SocketStream
+    buffer: bytes = b""
+
+    async def next(self) -> tuple[str, dict[str, str], bytes] | None:
+        """The next request's first line, headers (lower-case names) and body; None once
+        the client closed the connection."""
+        while b"\r\n\r\n" not in self.buffer:
+            data = await self.stream.receive_some(65536)
+            if not data:
+                return None
+            self.buffer += data
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        first, *lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self.buffer += await self.stream.receive_some(65536)
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return first, headers, body

@@ -11,6 +11,7 @@ import attrs
 import httpx
 import pytest
 import trio
+from client_helpers import RawRequests
 
 from whatsignal.clients._direct import Direct
 from whatsignal.clients._http import UpstreamHttp, _through_client, open_http_client, request
@@ -39,26 +40,12 @@ class Upstream:
 
     async def handle(self, stream: trio.SocketStream) -> None:
         self.connections += 1
-        buffer = b""
+        requests = RawRequests(stream)
         async with stream:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                first, *lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0"))
-                while len(buffer) < length:
-                    buffer += await stream.receive_some(65536)
+            while (request := await requests.next()) is not None:
+                first, headers, body = request
                 method, target, _ = first.split(" ")
-                self.seen.append(Seen(method, target, headers, buffer[:length]))
-                buffer = buffer[length:]
+                self.seen.append(Seen(method, target, headers, body))
                 if self.hold is not None:
                     await self.hold.wait()
                 reason = b"OK" if self.status < 400 else b"Error"

@@ -11,6 +11,7 @@ import attrs
 import httpx
 import pytest
 import trio
+from client_helpers import RawRequests
 
 from whatsignal.clients import open_http_client
 from whatsignal.clients._http import request
@@ -37,23 +38,9 @@ class Server:
 
     async def handle(self, stream: trio.SocketStream) -> None:
         self.accepted += 1
-        buffer = b""
+        requests = RawRequests(stream)
         async with stream:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += await stream.receive_some(65536)
-                buffer = buffer[length:]
+            while await requests.next() is not None:
                 if self.hold is not None:
                     self.waiting += 1
                     await self.hold.wait()
