@@ -28,6 +28,9 @@ per part and direction, alternating relay and bridge, their samples pooled.
 The last line is machine readable (bridge / bare relay)::
 
     ratio wa_to_signal=<x> signal_to_wa=<x> p99_wa_to_signal=<x> cpu_per_msg=<x>
+
+``--durable-relay`` (not the default): the relay appends each body to a file and fdatasyncs it,
+in a worker thread, before forwarding it; a baseline as durable as the bridge's journal.
 """
 
 from __future__ import annotations
@@ -229,6 +232,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                     signal_url,
                     "--waha",
                     waha_url,
+                    *(("--durable", str(tmp / "relay.journal")) if args.durable_relay else ()),
                 ],
                 base_env,
                 logs["relay"],
@@ -256,7 +260,8 @@ async def run_phases(bench: Bench, args: argparse.Namespace) -> None:
         f"{n} messages per saturation phase x {args.rounds} rounds, {args.concurrency} "
         f"connections, {chats} chats; latency at {args.rate:g} msg/s x {args.latency_messages} "
         f"x {args.latency_rounds} rounds; "
-        f"encrypted={not args.plain}, synchronous=FULL; every part its own process",
+        f"encrypted={not args.plain}, synchronous=FULL; every part its own process"
+        + ("; the relay fdatasyncs each body first" if args.durable_relay else ""),
         flush=True,
     )
     for r in range(args.rounds):
@@ -350,6 +355,7 @@ def main() -> None:
     relay.add_argument("--port", type=int, required=True)
     relay.add_argument("--signal", required=True)
     relay.add_argument("--waha", required=True)
+    relay.add_argument("--durable", type=Path, default=None, help="append+fdatasync each body")
     load = sub.add_parser("load", help="run one phase's load generator")
     load.add_argument("--port", type=int, required=True)
     load.add_argument("--requests", type=Path, required=True)
@@ -366,9 +372,14 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--plain", action="store_true", help="development mode, no encryption")
     parser.add_argument("--max-backlog", type=int, default=None, help="server.maxPendingBacklog")
+    parser.add_argument(
+        "--durable-relay",
+        action="store_true",
+        help="the relay writes and fdatasyncs each body before forwarding it (not the default)",
+    )
     args = parser.parse_args()
     if args.part == "relay":
-        trio.run(run_relay, args.port, args.signal, args.waha)
+        trio.run(run_relay, args.port, args.signal, args.waha, args.durable)
     elif args.part == "load":
         requests = [(t, r.encode("latin-1")) for t, r in json.loads(args.requests.read_text())]
         result = trio.run(generate, args.port, requests, args.concurrency, args.rate)

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
@@ -79,12 +80,18 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def bare_relay(client: httpx.AsyncClient, signal_url: str, waha_url: str) -> ASGIApp:
+def bare_relay(
+    client: httpx.AsyncClient,
+    signal_url: str,
+    waha_url: str,
+    durable: Callable[[bytes], None] | None = None,
+) -> ASGIApp:
     """A raw ASGI app that forwards each body, unparsed, with one httpx call.
 
     ``/webhook/whatsapp`` becomes a Signal ``/v2/send``, anything else a WAHA ``sendText``; the
     body is embedded as a JSON string (an escape, not a parse). It answers 200 once the
-    upstream accepted the call, else 502.
+    upstream accepted the call, else 502. ``durable`` (``--durable-relay``): called with each
+    body in a worker thread before it is forwarded (a write and an fdatasync).
     """
     to_signal = json.dumps({"number": BRIDGE_NUMBER, "recipients": [DESTINATION]})[:-1].encode()
     to_waha = json.dumps({"session": SESSION, "chatId": RELAY_CHAT})[:-1].encode()
@@ -98,6 +105,8 @@ def bare_relay(client: httpx.AsyncClient, signal_url: str, waha_url: str) -> ASG
         if scope["type"] != "http":
             return
         body = await read_body(receive)
+        if durable is not None:
+            await trio.to_thread.run_sync(durable, body)
         text = json.dumps(body.decode("utf-8", errors="replace")).encode()
         if scope["path"] == "/webhook/whatsapp":
             payload = to_signal + b',"message":' + text + b"}"
@@ -117,10 +126,18 @@ def bare_relay(client: httpx.AsyncClient, signal_url: str, waha_url: str) -> ASG
     return app
 
 
-async def run_relay(port: int, signal_base: str, waha_base: str) -> None:
+async def run_relay(port: int, signal_base: str, waha_base: str, durable: Path | None) -> None:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    write = None
+    if durable is not None:
+        fd = os.open(durable, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+        def write(body: bytes) -> None:
+            os.write(fd, body + b"\n")
+            os.fdatasync(fd)
+
     async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
-        app = bare_relay(client, f"{signal_base}/v2/send", f"{waha_base}/api/sendText")
+        app = bare_relay(client, f"{signal_base}/v2/send", f"{waha_base}/api/sendText", write)
         await serve_app(app, host="127.0.0.1", port=port)
 
 
