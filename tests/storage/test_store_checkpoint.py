@@ -15,8 +15,8 @@ import trio
 from storage_helpers import FAST_KDF, Gate, event, insert, run_batched
 
 from whatsignal.storage import SqliteStore
-from whatsignal.storage._thread import DbThread
-from whatsignal.storage.sqlite import CHECKPOINT_AFTER, WRITER_AUTOCHECKPOINT
+from whatsignal.storage._thread import SAFETY_NET_PAGES, DbThread
+from whatsignal.storage.sqlite import CHECKPOINT_AFTER
 
 
 class Recording(sqlite3.Connection):
@@ -130,6 +130,6 @@ async def test_the_database_file_holds_the_rows_once_the_writer_checkpointed(
             await store._call(
                 lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0], write=True
             )
-            == WRITER_AUTOCHECKPOINT
+            == SAFETY_NET_PAGES
         )
         nursery.cancel_scope.cancel()

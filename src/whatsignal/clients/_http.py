@@ -92,14 +92,15 @@ def open_http_client(
     if api_key:
         headers["X-Api-Key"] = api_key
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
+    timeouts = httpx.Timeout(timeout)
     direct: Direct | None = None
     if transport is None and (lean := lean_transport(limits)) is not None:
         transport, pool = lean
-        direct = Direct.for_client(pool, base_url, headers, httpx.Timeout(timeout))
+        direct = Direct.for_client(pool, base_url, headers, timeouts)
     return UpstreamHttp(
         base_url=base_url,
         headers=headers,
-        timeout=httpx.Timeout(timeout),
+        timeout=timeouts,
         limits=limits,
         follow_redirects=False,
         transport=transport,

@@ -24,9 +24,9 @@ def complete(
     mappings: Sequence[MessageMapping],
     now: float,
     keep_text: bool,
-) -> list[str]:
+) -> str | None:
     """Both halves of ``complete`` in one work item, so that they commit together; returns
-    the row keys whose send parts went (see :func:`.send_parts.forget_row`)."""
+    the row's key if its send parts went (see :func:`.send_parts.forget_row`)."""
     forgotten = _parts.forget_row(conn, row_id)
     _journal.mark_done(conn, codec, row_id, now=now, keep_text=keep_text)
     _mappings.upsert(conn, codec, mappings)

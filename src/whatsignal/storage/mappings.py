@@ -331,4 +331,5 @@ class MappingsSql:
 
 
 def _tuple(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    """A snapshot of the caller's sequence, taken before the work leaves the trio thread."""
     return None if values is None else tuple(values)

@@ -81,16 +81,16 @@ def put(
     )
 
 
-def forget_row(conn: sqlite3.Connection, row_id: int) -> list[str]:
+def forget_row(conn: sqlite3.Connection, row_id: int) -> str | None:
     """Delete the parts of the journal row ``row_id`` (it is done); the journal's key column
-    holds the row key in the form ``row_key`` stores it, so no codec is needed. Returns the
-    row keys (as stored: looked up) whose parts went."""
+    holds the row key in the form ``row_key`` stores it, so no codec is needed. Returns that
+    key (as stored: looked up) if the row had parts."""
     rows = conn.execute(
         "DELETE FROM send_parts WHERE row_key = (SELECT key FROM journal WHERE id = ?)"
         " RETURNING row_key",
         (row_id,),
     ).fetchall()
-    return sorted({str(row[0]) for row in rows})
+    return str(rows[0][0]) if rows else None
 
 
 def row_keys(conn: sqlite3.Connection, codec: Codec) -> list[str]:

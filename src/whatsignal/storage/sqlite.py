@@ -68,9 +68,6 @@ CHECKPOINT_AFTER = 150
 """Write items between the writer's own WAL checkpoints: about SQLite's default of 1,000
 pages, at the six or so pages a journaled message and its completion write."""
 
-WRITER_AUTOCHECKPOINT = 10_000
-"""The writer's ``wal_autocheckpoint`` (pages): SQLite's checkpoint in a commit, a safety net."""
-
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -148,16 +145,17 @@ class SqliteStore(AlertsSql, ChatsSql, MappingsSql, PollsSql, PortalsSql, Store)
             raise StorageError("the store is already running")
         opener = partial(self._open, applied_at=self._clock())
         reader = partial(_connect.connect_reader, self.path, self.busy_timeout_ms, self.synchronous)
+        on_file = self.path != ":memory:"
         db = DbThreads(
             DbThread(
                 opener,
                 batch_max=self.batch_max,
                 stats=self.stats,
-                checkpoint_after=None if self.path == ":memory:" else CHECKPOINT_AFTER,
+                checkpoint_after=CHECKPOINT_AFTER if on_file else None,
             ),
-            None if self.path == ":memory:" else DbThread(reader, "whatsignal-db-read"),
+            DbThread(reader, "whatsignal-db-read") if on_file else None,
         )
-        lock = None if self.path == ":memory:" else _keyring.lock_file(self.path, exclusive=False)
+        lock = _keyring.lock_file(self.path, exclusive=False) if on_file else None
         self._db = db
         try:
             await db.start()
@@ -191,9 +189,6 @@ class SqliteStore(AlertsSql, ChatsSql, MappingsSql, PollsSql, PortalsSql, Store)
                 # Which file this connection writes: the health check tells when the path
                 # names another one (deleted, or replaced under the bridge).
                 self._opened = _health.file_id(self.path)
-                # The thread checkpoints between batches (DbThread.checkpoint_after); SQLite
-                # inside a commit only should the WAL grow far past that.
-                conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
             ready = True
         finally:
             if not ready:
@@ -256,7 +251,8 @@ class SqliteStore(AlertsSql, ChatsSql, MappingsSql, PollsSql, PortalsSql, Store)
             now=self._clock(),
             keep_text=self.keep_message_text,
         )
-        self._with_parts.difference_update(forgotten)
+        if forgotten is not None:
+            self._with_parts.discard(forgotten)
         self._recent.written(written)
 
     async def retry_later(
