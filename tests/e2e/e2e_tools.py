@@ -163,3 +163,17 @@ def push_line(
         "method": "receive",
         "params": {"envelope": envelope, "account": BRIDGE},
     }
+
+
+def server_stamped_line(text: str, timestamp: int, **fields: Any) -> dict[str, Any]:
+    """Alice's text as signal-cli pushes it, stamped by the server when she sent it
+    (``fields``: more of the envelope's, as :func:`push_line` takes them)."""
+    return push_line(
+        text,
+        timestamp,
+        uuid="0b1c2d3e-0000-4000-8000-000000000001",
+        sourceName="Me",
+        serverReceivedTimestamp=timestamp,
+        serverDeliveredTimestamp=timestamp,
+        **fields,
+    )

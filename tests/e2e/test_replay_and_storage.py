@@ -22,7 +22,15 @@ from typing import Any
 
 import pytest
 from bridge_harness import World, envelope_key, message_key, world
-from e2e_tools import WA_ALICE, forward, get, post_webhook, push_line, send_texts, signal_texts
+from e2e_tools import (
+    WA_ALICE,
+    forward,
+    get,
+    post_webhook,
+    send_texts,
+    server_stamped_line,
+    signal_texts,
+)
 
 from whatsignal.actors.scheduler import Scheduler
 from whatsignal.config import Config
@@ -102,30 +110,18 @@ async def test_a_pushed_envelope_older_than_the_horizon_is_ignored(tmp_path: Pat
     async with world(tmp_path, extra=extra, bridge_factory=clock.bridge) as w:
         await forward(w, "personal", from_=WA_ALICE, body="hi", name="Alice")
         clock.offset = 29 * DAY  # beyond the 27-day horizon of a 30-day retention
-        old = _push_line("a month late", int(time.time() * 1000))
+        old = server_stamped_line("a month late", int(time.time() * 1000))
         path = f"/webhook/signal?token={PUSH_TOKEN}"
 
         answer = await post_webhook(w, old, signature=None, path=path)
 
         assert (answer.status_code, answer.json()["status"]) == (200, ["ignored"])
         assert await w.row_state(envelope_key(old["params"])) is None
-        fresh = _push_line("just now", int(clock() * 1000))
+        fresh = server_stamped_line("just now", int(clock() * 1000))
         answer = await post_webhook(w, fresh, signature=None, path=path)
         assert answer.json()["status"] == ["accepted"]
         assert await w.envelopes_done(fresh["params"]) == ["done"]
         assert [c["text"] for c in send_texts(w)] == ["just now"]
-
-
-def _push_line(text: str, timestamp: int) -> dict[str, Any]:
-    """Alice's text as signal-cli pushes it, stamped by the server when she sent it."""
-    return push_line(
-        text,
-        timestamp,
-        uuid="0b1c2d3e-0000-4000-8000-000000000001",
-        sourceName="Me",
-        serverReceivedTimestamp=timestamp,
-        serverDeliveredTimestamp=timestamp,
-    )
 
 
 def _replace(path: Path) -> None:

@@ -17,8 +17,8 @@ from e2e_tools import (
     forward,
     get,
     post_webhook,
-    push_line,
     send_texts,
+    server_stamped_line,
     signal_texts,
 )
 
@@ -160,14 +160,10 @@ async def test_skew_check_refuses_stale_new_events_but_never_a_journaled_one(
 
 
 def _push_line(text: str, timestamp: int) -> dict[str, Any]:
-    """Alice's text as signal-cli pushes it, stamped by the server when she sent it."""
-    return push_line(
+    """Alice's text as signal-cli pushes it, with the data message's every field."""
+    return server_stamped_line(
         text,
         timestamp,
-        uuid="0b1c2d3e-0000-4000-8000-000000000001",
-        sourceName="Me",
-        serverReceivedTimestamp=timestamp,
-        serverDeliveredTimestamp=timestamp,
         dataMessage={
             "timestamp": timestamp,
             "message": text,
